@@ -1,0 +1,228 @@
+"""Every write of the billing app. Keyword-only, typed, each owning its transaction."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth.models import AbstractBaseUser
+from django.db import transaction
+from django.utils import timezone
+from djmoney.money import Money
+
+from billing import catalog, notifications, periods
+from billing.errors import BillingError
+from billing.models import Feature, Membership, Organization, Plan, Subscription
+from billing.money import round_money
+
+Actor = AbstractBaseUser | None
+
+
+# --- organizations ---------------------------------------------------------------------
+
+
+@transaction.atomic
+def organization_create(
+    *, name: str, slug: str, billing_emails: str, admin: Actor = None, **details: Any
+) -> Organization:
+    organization = Organization(name=name, slug=slug, billing_emails=billing_emails, **details)
+    organization.full_clean()
+    organization.save()
+    if admin is not None:
+        membership_set(organization=organization, user=admin, role=Membership.Role.ADMIN)
+    return organization
+
+
+def membership_set(*, organization: Organization, user: AbstractBaseUser, role: str) -> Membership:
+    membership, _ = Membership.objects.update_or_create(
+        organization=organization, user=user, defaults={"role": role}
+    )
+    return membership
+
+
+# --- catalog -------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def catalog_load() -> list[Plan]:
+    """Create the features and the public demo plans that are missing. Safe to run again."""
+    for position, (code, name, category, description) in enumerate(catalog.FEATURES):
+        Feature.objects.update_or_create(
+            code=code,
+            defaults={
+                "name": name,
+                "category": category,
+                "description": description,
+                "position": position,
+            },
+        )
+    plans = []
+    for spec in catalog.PUBLIC_PLANS:
+        spec = dict(spec)
+        monthly_price = spec.pop("monthly_price")
+        annual_price = monthly_price * 12 * (1 - catalog.ANNUAL_DISCOUNT)
+        code = spec.pop("code")
+        name = spec.pop("name")
+        plans.append(
+            plan_ensure(
+                code=f"{code}-monthly", name=name, interval="month", price=monthly_price, **spec
+            )
+        )
+        plans.append(
+            plan_ensure(
+                code=f"{code}-annual", name=name, interval="year", price=annual_price, **spec
+            )
+        )
+    return plans
+
+
+def plan_ensure(
+    *,
+    code: str,
+    price: Decimal,
+    features: list[str],
+    currency: str = "USD",
+    organization: Organization | None = None,
+    overage_cap: Decimal | None = None,
+    **terms: Any,
+) -> Plan:
+    """The first version of plan `code`, created with these terms if it does not exist."""
+    existing = Plan.objects.filter(code=code).order_by("version").first()
+    if existing is not None:
+        return existing
+    plan = Plan(
+        code=code,
+        price=round_money(Money(price, currency)),
+        overage_rate_per_second=Money(terms.pop("overage_rate_per_second"), currency),
+        overage_rate_per_gb=Money(terms.pop("overage_rate_per_gb"), currency),
+        overage_cap=Money(overage_cap, currency) if overage_cap is not None else None,
+        is_public=organization is None,
+        organization=organization,
+        **terms,
+    )
+    plan.full_clean()
+    plan.save()
+    plan.features.set(Feature.objects.filter(code__in=features))
+    return plan
+
+
+@transaction.atomic
+def plan_new_version(*, plan: Plan, changes: dict[str, Any]) -> Plan:
+    """Publish a new version of `plan` with `changes` to its terms.
+
+    The old version stops being offered; its subscribers keep it until they change plans.
+    """
+    latest = Plan.objects.select_for_update().filter(code=plan.code).order_by("-version").first()
+    new = Plan.objects.get(pk=plan.pk)
+    features = list(plan.features.all())
+    new.pk = None
+    new.version = latest.version + 1
+    new.is_available = True
+    for name, value in changes.items():
+        setattr(new, name, value)
+    new.full_clean()
+    new.save()
+    new.features.set(features)
+    Plan.objects.filter(code=plan.code).exclude(pk=new.pk).update(is_available=False)
+    return new
+
+
+# --- subscriptions -------------------------------------------------------------------------
+
+
+@transaction.atomic
+def subscription_create(
+    *,
+    organization: Organization,
+    plan: Plan,
+    start: dt.datetime | None = None,
+    actor: Actor = None,
+    now: dt.datetime | None = None,
+) -> Subscription:
+    """Subscribe `organization` to `plan` from `start` (default: now).
+
+    The anchor is local midnight of the start day in the organization's timezone; the
+    current periods are the ones that contain `now`.
+    """
+    now = now or timezone.now()
+    start = start or now
+    if plan.currency != organization.currency:
+        raise BillingError(
+            "currency_mismatch",
+            f"{organization} bills in {organization.currency}; this plan is in {plan.currency}.",
+        )
+    if not plan.is_public and plan.organization_id != organization.pk:
+        raise BillingError("plan_not_offered", "This custom plan belongs to another organization.")
+    if Subscription.objects.filter(organization=organization).exclude(status="canceled").exists():
+        raise BillingError("already_subscribed", f"{organization} already has a live subscription.")
+
+    tz = organization.tzinfo
+    anchor = periods.anchor_for(start, tz)
+    billing_period = periods.period_at(anchor, tz, plan.months, now)
+    usage_period = periods.period_at(anchor, tz, 1, now)
+    subscription = Subscription(
+        organization=organization,
+        plan=plan,
+        status=Subscription.Status.ACTIVE,
+        anchor=anchor,
+        anchor_timezone=organization.timezone,
+        current_period_start=billing_period.start,
+        current_period_end=billing_period.end,
+        usage_period_start=usage_period.start,
+        usage_period_end=usage_period.end,
+        commitment_ends_at=(
+            periods.boundary(anchor, tz, plan.months)
+            if plan.interval == Plan.Interval.YEAR
+            else None
+        ),
+    )
+    subscription._history_user = actor
+    subscription._change_reason = "Subscribed"
+    subscription._history_date = now
+    subscription.save()
+    return subscription
+
+
+ALLOWED_TRANSITIONS = {
+    Subscription.Status.TRIALING: {"active", "past_due", "canceled"},
+    Subscription.Status.ACTIVE: {"past_due", "canceled"},
+    Subscription.Status.PAST_DUE: {"active", "suspended", "canceled"},
+    Subscription.Status.SUSPENDED: {"active", "canceled"},
+    Subscription.Status.CANCELED: set(),
+}
+
+
+@transaction.atomic
+def subscription_set_status(
+    *,
+    subscription: Subscription,
+    status: str,
+    reason: str,
+    actor: Actor = None,
+    now: dt.datetime | None = None,
+) -> Subscription:
+    """The one way a subscription changes status: recorded (who, when, why) and announced."""
+    now = now or timezone.now()
+    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    previous = subscription.status
+    if status == previous:
+        return subscription
+    if status not in ALLOWED_TRANSITIONS[previous]:
+        raise BillingError(
+            "invalid_status_transition",
+            f"A {subscription.get_status_display().lower()} subscription cannot become {status}.",
+        )
+    subscription.status = status
+    if status == Subscription.Status.CANCELED:
+        subscription.ended_at = now
+    subscription._history_user = actor
+    subscription._change_reason = reason
+    subscription._history_date = now
+    subscription.save()
+    transaction.on_commit(
+        lambda: notifications.send_status_changed(
+            subscription=subscription, previous=previous, reason=reason
+        )
+    )
+    return subscription

@@ -1,0 +1,33 @@
+"""How amounts, rates and allowances read on billing pages, e-mails and invoices."""
+
+from django import template
+from django.contrib.humanize.templatetags.humanize import intcomma
+from moneyed.l10n import format_money
+
+register = template.Library()
+
+
+@register.filter
+def rate(value) -> str:
+    """A per-unit price with every significant digit: `$0.004`, never `$0.00`."""
+    if value is None:
+        return ""
+    return format_money(value, locale="en_US", decimal_quantization=False)
+
+
+@register.filter
+def allowance(value, unit: str = "") -> str:
+    """`1,200` or `Unlimited` (an empty allowance has no limit)."""
+    if value is None:
+        return "Unlimited"
+    return f"{intcomma(value)}{f' {unit}' if unit else ''}"
+
+
+@register.filter
+def seconds_and_minutes(seconds) -> str:
+    """`18,000 s (300 min)`: call time in the unit plans count and the one people think in."""
+    if seconds is None:
+        return "Unlimited"
+    minutes = seconds / 60
+    shown = f"{minutes:,.0f}" if seconds % 60 == 0 else f"{minutes:,.1f}"
+    return f"{intcomma(seconds)} s ({shown} min)"

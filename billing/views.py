@@ -1,0 +1,71 @@
+from __future__ import annotations
+
+from functools import wraps
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+
+from billing import selectors
+from billing.models import Plan
+
+
+def org_page(*, finances: bool):
+    """Resolve `/billing/<org_slug>/…` to the person's access, or 404 for outsiders.
+
+    Members reach only pages with `finances=False`; elsewhere they are told whom to ask.
+    """
+
+    def decorator(view):
+        @login_required
+        @wraps(view)
+        def wrapper(request: HttpRequest, org_slug: str, *args, **kwargs) -> HttpResponse:
+            access = selectors.org_access_for(user=request.user, slug=org_slug)
+            if access is None:
+                raise Http404("No such organization.")
+            if finances and not access.sees_finances:
+                return render_org_page(request, access, "billing/admins_only.html", status=403)
+            return view(request, access, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+def render_org_page(request, access, template, context=None, status=200) -> HttpResponse:
+    context = {
+        "access": access,
+        "organization": access.organization,
+        "memberships": selectors.memberships_for_user(user=request.user),
+        "admins": (
+            selectors.organization_admins(organization=access.organization)
+            if not access.sees_finances
+            else []
+        ),
+        **(context or {}),
+    }
+    return render(request, template, context, status=status)
+
+
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    """Send a person to their organization's billing page, or let them pick one."""
+    memberships = selectors.memberships_for_user(user=request.user)
+    if len(memberships) == 1:
+        return redirect("billing:overview", org_slug=memberships[0].organization.slug)
+    return render(request, "billing/home.html", {"memberships": memberships})
+
+
+@org_page(finances=False)
+def overview(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+    summary = selectors.billing_summary(organization=access.organization)
+    return render_org_page(request, access, "billing/overview.html", {"summary": summary})
+
+
+@org_page(finances=True)
+def plans(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+    interval = request.GET.get("interval", Plan.Interval.MONTH)
+    if interval not in Plan.Interval.values:
+        interval = Plan.Interval.MONTH
+    comparison = selectors.plan_comparison(organization=access.organization, interval=interval)
+    return render_org_page(request, access, "billing/plans.html", {"comparison": comparison})

@@ -1,0 +1,38 @@
+import datetime as dt
+
+import pytest
+import time_machine
+from django.conf import settings
+
+ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `postgres` need row locks and concurrent writers; on SQLite they are
+    deselected (not skipped) and counted in the header, and `.ci/run` runs them on PostgreSQL."""
+    if ON_POSTGRES:
+        return
+    postgres_only = [item for item in items if item.get_closest_marker("postgres")]
+    if postgres_only:
+        items[:] = [item for item in items if not item.get_closest_marker("postgres")]
+        config.hook.pytest_deselected(items=postgres_only)
+
+
+def pytest_report_header(config):
+    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    note = "" if ON_POSTGRES else " (tests marked postgres run on the PostgreSQL leg)"
+    return f"database: {engine}{note}"
+
+
+@pytest.fixture
+def now():
+    """A fixed, ordinary moment: Monday 16 Mar 2026, 10:00 UTC."""
+    moment = dt.datetime(2026, 3, 16, 10, 0, tzinfo=dt.UTC)
+    with time_machine.travel(moment, tick=False):
+        yield moment
+
+
+@pytest.fixture
+def mailoutbox_clear(mailoutbox):
+    mailoutbox.clear()
+    return mailoutbox
