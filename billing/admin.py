@@ -107,7 +107,9 @@ class PlanAdmin(SimpleHistoryAdmin):
         plan = get_object_or_404(Plan, pk=plan_id)
         if not self.has_add_permission(request):
             return redirect("admin:billing_plan_change", plan_id)
-        form = PlanTermsForm(request.POST or None, instance=Plan.objects.get(pk=plan_id))
+        draft = Plan.objects.get(pk=plan_id)
+        draft.pk = None  # validated as the unsaved next version, not as the plan in use
+        form = PlanTermsForm(request.POST or None, instance=draft)
         if request.method == "POST" and form.is_valid():
             changes = {name: form.cleaned_data[name] for name in form.changed_data}
             new = services.plan_new_version(plan=plan, changes=changes)

@@ -36,3 +36,8 @@ def now():
 def mailoutbox_clear(mailoutbox):
     mailoutbox.clear()
     return mailoutbox
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(settings):
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

@@ -1,0 +1,126 @@
+from decimal import Decimal
+
+import pytest
+from django.urls import reverse
+from djmoney.money import Money
+
+from billing import services
+from billing.models import Plan
+from tests.factories import MembershipFactory, OrganizationFactory, SubscriptionFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def staff_client(client):
+    client.force_login(UserFactory(username="support", is_staff=True, is_superuser=True))
+    return client
+
+
+@pytest.fixture
+def catalog():
+    services.catalog_load()
+
+
+@pytest.fixture
+def subscribed(now, catalog):
+    organization = OrganizationFactory(name="Acme Dental")
+    MembershipFactory(organization=organization)
+    return SubscriptionFactory(
+        organization=organization, plan=Plan.objects.get(code="professional-monthly"), now=now
+    )
+
+
+@pytest.mark.parametrize("model", ["plan", "organization", "subscription", "feature"])
+def test_changelists_run_a_constant_number_of_queries(
+    staff_client, subscribed, model, django_assert_max_num_queries
+):
+    for _ in range(20):
+        SubscriptionFactory(plan=Plan.objects.get(code="starter-monthly"))
+
+    with django_assert_max_num_queries(12):
+        response = staff_client.get(reverse(f"admin:billing_{model}_changelist"))
+
+    assert response.status_code == 200
+
+
+def test_plan_list_shows_the_feature_matrix_and_filters(staff_client, catalog):
+    response = staff_client.get(
+        reverse("admin:billing_plan_changelist"), {"tier__exact": "starter"}
+    )
+
+    page = response.content.decode()
+    assert "Workflow automation" in page  # one column per feature
+    assert response.context["cl"].result_count == 2  # starter monthly and annual
+    assert "By interval" in page
+
+
+def test_terms_of_a_plan_in_use_are_read_only_in_the_admin(staff_client, subscribed):
+    plan = subscribed.plan
+    url = reverse("admin:billing_plan_change", args=[plan.pk])
+
+    form = staff_client.get(url).context["adminform"].form
+
+    assert "price" not in form.fields
+    assert "included_call_seconds" not in form.fields
+    assert "name" in form.fields
+
+
+def test_staff_publish_a_new_version_and_subscribers_keep_theirs(staff_client, subscribed):
+    plan = subscribed.plan
+    url = reverse("admin:billing_plan_new_version", args=[plan.pk])
+    form = staff_client.get(url).context["form"]
+    data = {name: form[name].value() for name in form.fields}
+    data.update({"price_0": "219.00", "price_1": "USD"})
+    for name in ("overage_rate_per_second", "overage_rate_per_gb", "overage_cap"):
+        value = getattr(plan, name)
+        data[f"{name}_0"] = value.amount if value is not None else ""
+        data[f"{name}_1"] = "USD"
+
+    response = staff_client.post(url, {k: v for k, v in data.items() if v is not None})
+
+    new = Plan.objects.get(code=plan.code, version=2)
+    assert response["Location"] == reverse("admin:billing_plan_change", args=[new.pk])
+    assert new.price == Money(Decimal("219.00"), "USD")
+    subscribed.refresh_from_db()
+    assert subscribed.plan == plan
+    assert not Plan.objects.get(pk=plan.pk).is_available
+
+
+def test_organization_page_shows_memberships_and_subscription(staff_client, subscribed):
+    response = staff_client.get(
+        reverse("admin:billing_organization_change", args=[subscribed.organization_id])
+    )
+
+    page = response.content.decode()
+    assert "Memberships" in page
+    assert "Professional (Monthly)" in page
+    assert "currency" in response.context["adminform"].readonly_fields
+
+
+def test_subscription_page_shows_its_status_history(staff_client, subscribed, now):
+    services.subscription_set_status(
+        subscription=subscribed, status="past_due", reason="Card declined", now=now
+    )
+
+    response = staff_client.get(reverse("admin:billing_subscription_change", args=[subscribed.pk]))
+
+    page = response.content.decode()
+    assert "Card declined" in page
+    assert "Past due" in page
+
+
+def test_subscriptions_cannot_be_added_or_deleted_by_hand(staff_client, subscribed):
+    assert staff_client.get(reverse("admin:billing_subscription_add")).status_code == 403
+    assert (
+        staff_client.get(
+            reverse("admin:billing_subscription_delete", args=[subscribed.pk])
+        ).status_code
+        == 403
+    )
+
+
+def test_people_who_are_not_staff_cannot_reach_the_admin(client, subscribed):
+    client.force_login(subscribed.organization.memberships.get().user)
+
+    assert client.get(reverse("admin:billing_plan_changelist")).status_code == 302
