@@ -7,7 +7,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -87,8 +87,8 @@ def plan_ensure(
     overage_cap: Decimal | None = None,
     **terms: Any,
 ) -> Plan:
-    """The first version of plan `code`, created with these terms if it does not exist."""
-    existing = Plan.objects.filter(code=code).order_by("version").first()
+    """The latest version of plan `code`, created with these terms if it does not exist."""
+    existing = Plan.objects.filter(code=code).order_by("-version").first()
     if existing is not None:
         return existing
     plan = Plan(
@@ -124,7 +124,10 @@ def plan_new_version(*, plan: Plan, changes: dict[str, Any]) -> Plan:
     new.full_clean()
     new.save()
     new.features.set(features)
-    Plan.objects.filter(code=plan.code).exclude(pk=new.pk).update(is_available=False)
+    for retired in Plan.objects.filter(code=plan.code, is_available=True).exclude(pk=new.pk):
+        retired.is_available = False
+        retired._change_reason = f"Replaced by version {new.version}"
+        retired.save(update_fields=["is_available"])
     return new
 
 
@@ -154,8 +157,11 @@ def subscription_create(
         )
     if not plan.is_public and plan.organization_id != organization.pk:
         raise BillingError("plan_not_offered", "This custom plan belongs to another organization.")
+    if not plan.is_available:
+        raise BillingError("plan_not_offered", f"{plan} is no longer offered to new subscriptions.")
+    already = BillingError("already_subscribed", f"{organization} already has a live subscription.")
     if Subscription.objects.filter(organization=organization).exclude(status="canceled").exists():
-        raise BillingError("already_subscribed", f"{organization} already has a live subscription.")
+        raise already
 
     tz = organization.tzinfo
     anchor = periods.anchor_for(start, tz)
@@ -180,7 +186,29 @@ def subscription_create(
     subscription._history_user = actor
     subscription._change_reason = "Subscribed"
     subscription._history_date = now
-    subscription.save()
+    try:
+        with transaction.atomic():
+            subscription.save()
+    except IntegrityError as error:  # a concurrent request subscribed first
+        raise already from error
+    return subscription
+
+
+def subscription_lock_live(*, organization_id: int) -> Subscription:
+    """Lock the organization's live subscription row for the rest of the transaction.
+
+    Every write that checks a quota or limit takes this lock first, so two concurrent
+    requests cannot both pass a check that only one of them may pass.
+    """
+    subscription = (
+        Subscription.objects.select_for_update(of=("self",))
+        .select_related("plan", "organization")
+        .filter(organization_id=organization_id)
+        .exclude(status=Subscription.Status.CANCELED)
+        .first()
+    )
+    if subscription is None:
+        raise BillingError("no_subscription", "The organization has no live subscription.")
     return subscription
 
 

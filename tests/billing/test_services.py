@@ -201,3 +201,24 @@ class TestCatalogLoad:
 
         assert Plan.objects.count() == 6
         assert Feature.objects.count() == 11
+
+
+def test_a_retired_plan_version_is_not_offered_to_new_subscriptions(now):
+    plan = PlanFactory()
+    services.plan_new_version(plan=plan, changes={"price": Money(Decimal("249.00"), "USD")})
+    plan.refresh_from_db()
+
+    with pytest.raises(BillingError) as refused:
+        SubscriptionFactory(plan=plan, now=now)
+
+    assert refused.value.code == "plan_not_offered"
+    assert plan.history.first().history_change_reason == "Replaced by version 2"
+
+
+def test_catalog_load_returns_the_latest_versions():
+    first = {plan.code: plan for plan in services.catalog_load()}
+    services.plan_new_version(plan=first["starter-monthly"], changes={"price": Money(59, "USD")})
+
+    again = {plan.code: plan for plan in services.catalog_load()}
+
+    assert again["starter-monthly"].version == 2

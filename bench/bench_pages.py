@@ -1,0 +1,103 @@
+"""Billing pages as an organization admin sees them: time, and queries as organizations grow."""
+
+from __future__ import annotations
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.hashers import make_password
+from django.db import transaction
+from django.test import Client
+from django.urls import reverse
+
+from bench.common import Report, best_median_ms, count_queries, progress
+from billing import services
+from billing.models import Membership, Organization, Plan
+
+FEW_ORGANIZATIONS = 10
+MANY_ORGANIZATIONS = 1_000
+
+
+def run(report: Report) -> None:
+    progress("loading the plan catalog")
+    plan = next(plan for plan in services.catalog_load() if plan.code == "professional-monthly")
+
+    progress(f"seeding {FEW_ORGANIZATIONS} organizations")
+    membership = seed_organizations(first=0, count=FEW_ORGANIZATIONS, plan=plan)[0]
+    client = Client()
+    client.force_login(membership.user)
+    organization = membership.organization
+    overview_url = reverse("billing:overview", args=[organization.slug])
+    plans_url = reverse("billing:plans", args=[organization.slug])
+    queries_few = count_queries(lambda: get_ok(client, overview_url))
+
+    progress(f"seeding up to {MANY_ORGANIZATIONS} organizations")
+    seed_organizations(
+        first=FEW_ORGANIZATIONS, count=MANY_ORGANIZATIONS - FEW_ORGANIZATIONS, plan=plan
+    )
+    queries_many = count_queries(lambda: get_ok(client, overview_url))
+
+    report.add(
+        f"overview_queries_{FEW_ORGANIZATIONS}_orgs", queries_few, "queries", floor=queries_few
+    )
+    report.add(
+        f"overview_queries_{MANY_ORGANIZATIONS}_orgs", queries_many, "queries", floor=queries_few
+    )
+    report.add("overview_query_growth", queries_many / queries_few, "x", floor=1.0, goal=1.0)
+
+    # Timed with all organizations in place. The floor, /healthz on the same client, is a
+    # request through the same middleware to a view that does nothing.
+    progress("timing /healthz, the overview page and the plans page")
+    healthz_url = reverse("healthz")
+    healthz_ms = best_median_ms(lambda: get_ok(client, healthz_url))
+    report.add(
+        "overview_page_ms",
+        best_median_ms(lambda: get_ok(client, overview_url)),
+        "ms",
+        floor=healthz_ms,
+    )
+    report.add(
+        "plans_page_ms", best_median_ms(lambda: get_ok(client, plans_url)), "ms", floor=healthz_ms
+    )
+
+
+def get_ok(client: Client, url: str) -> None:
+    """GET `url`; anything but 200 would time an error page instead of the real one."""
+    response = client.get(url)
+    if response.status_code != 200:
+        raise RuntimeError(f"GET {url} answered {response.status_code}, not 200.")
+
+
+@transaction.atomic
+def seed_organizations(*, first: int, count: int, plan: Plan) -> list[Membership]:
+    """`count` organizations, each with its own admin and a live subscription on `plan`.
+
+    Users, organizations and memberships are plain rows, so they are bulk-created;
+    subscriptions go through the service, which computes periods and records history.
+    Returns the admin memberships, with their users and organizations loaded.
+    """
+    user_model = get_user_model()
+    numbers = range(first, first + count)
+    admins = user_model.objects.bulk_create(
+        # An unusable password skips hashing; the benchmark signs in with force_login.
+        user_model(
+            username=f"admin{n:04d}",
+            email=f"admin{n:04d}@example.com",
+            password=make_password(None),
+        )
+        for n in numbers
+    )
+    organizations = Organization.objects.bulk_create(
+        Organization(
+            name=f"Organization {n:04d}",
+            slug=f"org-{n:04d}",
+            billing_emails=f"billing@org-{n:04d}.example.com",
+            country="US",
+        )
+        for n in numbers
+    )
+    memberships = Membership.objects.bulk_create(
+        Membership(user=admin, organization=organization, role=Membership.Role.ADMIN)
+        for admin, organization in zip(admins, organizations, strict=True)
+    )
+    for organization in organizations:
+        services.subscription_create(organization=organization, plan=plan)
+    return memberships

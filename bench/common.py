@@ -1,0 +1,131 @@
+"""What every benchmark module uses: the report it fills, timing, query counting, progress.
+
+A module `bench/bench_<topic>.py` defines `run(report)` and adds one entry per measurement:
+
+    report.add("overview_page_ms", page_ms, "ms", floor=healthz_ms)
+
+The floor is the same kind of measurement of the cheapest comparable thing, taken in the same
+run, so `ratio = value / floor` compares across machines where raw numbers do not. A goal,
+when given, is the highest acceptable value; it is reported, never asserted.
+"""
+
+from __future__ import annotations
+
+import statistics
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+_STARTED = time.perf_counter()
+
+
+def progress(message: str) -> None:
+    """One line of what is happening now, with the seconds since the run started."""
+    print(f"[{time.perf_counter() - _STARTED:6.1f}s] {message}", flush=True)
+
+
+@dataclass(frozen=True)
+class Entry:
+    name: str
+    value: float
+    unit: str
+    floor: float
+    goal: float | None = None
+
+    @property
+    def ratio(self) -> float:
+        return self.value / self.floor
+
+    @property
+    def verdict(self) -> str:
+        if self.goal is None:
+            return ""
+        return "met" if self.value <= self.goal else "MISSED"
+
+
+class Report:
+    def __init__(self) -> None:
+        self.entries: dict[str, Entry] = {}
+
+    def add(
+        self, name: str, value: float, unit: str, *, floor: float, goal: float | None = None
+    ) -> None:
+        if name in self.entries:
+            raise ValueError(f"Benchmark entry {name!r} is reported twice.")
+        if floor <= 0:
+            raise ValueError(f"Benchmark entry {name!r} needs a positive floor, not {floor}.")
+        self.entries[name] = Entry(name, value, unit, floor, goal)
+
+    def as_json(self) -> dict[str, dict[str, float | str]]:
+        # Three decimals keep a microsecond on millisecond timings and hide float noise.
+        return {
+            entry.name: {
+                "value": round(entry.value, 3),
+                "unit": entry.unit,
+                "floor": round(entry.floor, 3),
+                "ratio": round(entry.ratio, 3),
+            }
+            for entry in self.entries.values()
+        }
+
+    def table(self) -> str:
+        header = ("name", "value", "unit", "floor", "ratio", "goal", "verdict")
+        rows = [
+            (
+                entry.name,
+                _number(entry.value),
+                entry.unit,
+                _number(entry.floor),
+                f"{entry.ratio:.2f}",
+                "" if entry.goal is None else f"<= {_number(entry.goal)}",
+                entry.verdict,
+            )
+            for entry in self.entries.values()
+        ]
+        widths = [max(len(row[column]) for row in [header, *rows]) for column in range(7)]
+        # Names and units read left-aligned, numbers right-aligned so their digits line up.
+        numeric = {1, 3, 4}
+
+        def line(cells: tuple[str, ...]) -> str:
+            return "  ".join(
+                cell.rjust(width) if column in numeric else cell.ljust(width)
+                for column, (cell, width) in enumerate(zip(cells, widths, strict=True))
+            ).rstrip()
+
+        rule = "  ".join("-" * width for width in widths)
+        return "\n".join([line(header), rule, *(line(row) for row in rows)])
+
+
+def _number(value: float) -> str:
+    return f"{value:.0f}" if float(value).is_integer() else f"{value:.2f}"
+
+
+def best_median_ms(
+    action: Callable[[], object], *, warmup: int = 5, rounds: int = 5, calls: int = 20
+) -> float:
+    """Milliseconds one call of `action` takes: the best of `rounds` medians of `calls` calls.
+
+    Warm-up calls fill caches (templates, URL resolvers, content types) first; the median
+    ignores single hiccups and the best round ignores longer ones (GC, a busy neighbour).
+    """
+    for _ in range(warmup):
+        action()
+    medians = []
+    for _ in range(rounds):
+        durations = []
+        for _ in range(calls):
+            started = time.perf_counter()
+            action()
+            durations.append(time.perf_counter() - started)
+        medians.append(statistics.median(durations))
+    return min(medians) * 1000
+
+
+def count_queries(action: Callable[[], object]) -> int:
+    """How many SQL queries one call of `action` runs on the default database."""
+    with CaptureQueriesContext(connection) as captured:
+        action()
+    return len(captured.captured_queries)
