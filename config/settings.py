@@ -36,6 +36,7 @@ INSTALLED_APPS = [
     "django.contrib.humanize",
     "djmoney",
     "django_q",
+    "ninja",
     "simple_history",
     "billing",
     "usage",

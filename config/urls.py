@@ -4,6 +4,8 @@ from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from usage.api import api
+
 
 def healthz(request):
     """Liveness probe for load balancers; touches nothing."""
@@ -20,5 +22,6 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("billing/", include("billing.urls")),
+    path("api/v1/", api.urls),
     path("admin/", admin.site.urls),
 ]

@@ -7,6 +7,7 @@ from djmoney.money import Money
 
 from billing import services
 from billing.models import Feature, Membership, Organization, Plan, Subscription
+from usage.models import AIEmployee, PhoneNumberRate
 
 PASSWORD = "a-long-test-password"
 
@@ -91,3 +92,43 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     def _create(cls, model_class, **kwargs):
         now = kwargs.pop("now") or dt.datetime.now(dt.UTC)
         return services.subscription_create(now=now, **kwargs)
+
+
+class EmployeeFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = AIEmployee
+
+    organization = factory.SubFactory(OrganizationFactory)
+    name = factory.Sequence(lambda n: f"Agent {n}")
+    cost_center = "Support"
+    created_at = factory.LazyFunction(lambda: dt.datetime.now(dt.UTC))
+
+
+class PhoneNumberRateFactory(factory.django.DjangoModelFactory):
+    """US local numbers: $1.50 a month, $0.25 regulatory fee, $5.00 more for a vanity number."""
+
+    class Meta:
+        model = PhoneNumberRate
+        django_get_or_create = ("number_type", "country", "region")
+
+    number_type = PhoneNumberRate.Type.LOCAL
+    country = "US"
+    region = ""
+    monthly_price = Money(Decimal("1.50"), "USD")
+    regulatory_fee = Money(Decimal("0.25"), "USD")
+    vanity_surcharge = Money(Decimal("5.00"), "USD")
+
+
+def record_call(*, employee, seconds, connected_at, call_id=None, direction="outbound"):
+    """Report one finished call of `seconds` through the service, as the platform would."""
+    from usage import services as usage_services
+
+    report = usage_services.CallReport(
+        call_id=call_id or f"call-{employee.pk}-{connected_at.isoformat()}-{seconds}",
+        organization=employee.organization.slug,
+        employee_id=employee.pk,
+        direction=direction,
+        connected_at=connected_at,
+        ended_at=connected_at + dt.timedelta(seconds=seconds),
+    )
+    return usage_services.calls_record(reports=[report], now=report.ended_at)

@@ -1,0 +1,348 @@
+import datetime as dt
+
+import pytest
+
+from tests.factories import (
+    EmployeeFactory,
+    PhoneNumberRateFactory,
+    PlanFactory,
+    SubscriptionFactory,
+)
+from usage import services
+from usage.models import Call, PhoneNumber, UsageCounter
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def token():
+    return services.service_token_create(name="calling platform")[1]
+
+
+@pytest.fixture
+def api(client, token):
+    """POST/GET JSON to /api/v1/ with the service token."""
+
+    class Api:
+        def post(self, path, body=None, **extra):
+            return client.post(
+                f"/api/v1/{path}",
+                body or {},
+                content_type="application/json",
+                HTTP_AUTHORIZATION=f"Bearer {token}",
+                **extra,
+            )
+
+        def get(self, path):
+            return client.get(f"/api/v1/{path}", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+    return Api()
+
+
+@pytest.fixture
+def employee(now):
+    subscription = SubscriptionFactory(
+        plan=PlanFactory(max_active_employees=2),
+        start=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+        now=now,
+    )
+    return EmployeeFactory(organization=subscription.organization)
+
+
+def call(employee, call_id="call-1", seconds=120, **changes):
+    connected = dt.datetime(2026, 3, 16, 9, 0, tzinfo=dt.UTC)
+    return {
+        "call_id": call_id,
+        "employee_id": employee.pk,
+        "direction": "inbound",
+        "connected_at": connected.isoformat(),
+        "ended_at": (connected + dt.timedelta(seconds=seconds)).isoformat(),
+    } | changes
+
+
+class TestAuthentication:
+    @pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic abc"])
+    def test_requests_without_a_valid_token_get_401(self, client, employee, header):
+        extra = {"HTTP_AUTHORIZATION": header} if header else {}
+
+        response = client.post(
+            f"/api/v1/orgs/{employee.organization.slug}/calls/authorize",
+            {"employee_id": employee.pk},
+            content_type="application/json",
+            **extra,
+        )
+
+        assert response.status_code == 401
+
+    def test_a_revoked_token_gets_401(self, client, employee):
+        service_token, token = services.service_token_create(name="old")
+        services.service_token_revoke(service_token=service_token)
+
+        response = client.post(
+            f"/api/v1/orgs/{employee.organization.slug}/calls/authorize",
+            {"employee_id": employee.pk},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+
+        assert response.status_code == 401
+
+    def test_only_the_hash_of_a_token_is_stored(self, token):
+        from usage.models import ServiceToken
+
+        stored = ServiceToken.objects.get()
+        assert token not in (stored.token_hash, stored.hint)
+        assert stored.token_hash == ServiceToken.hash(token)
+
+
+class TestCalls:
+    def test_authorize_answers_allowed_reason_and_remaining_seconds(
+        self, api, employee, django_assert_max_num_queries
+    ):
+        with django_assert_max_num_queries(2):
+            response = api.post(
+                f"orgs/{employee.organization.slug}/calls/authorize", {"employee_id": employee.pk}
+            )
+
+        assert response.status_code == 200
+        assert response.json() == {"allowed": True, "reason": "ok", "remaining_seconds": None}
+
+    def test_a_finished_call_is_recorded_once(self, api, employee):
+        first = api.post(f"orgs/{employee.organization.slug}/calls", call(employee))
+        again = api.post(f"orgs/{employee.organization.slug}/calls", call(employee))
+
+        assert (first.status_code, first.json()) == (
+            201,
+            {"call_id": "call-1", "recorded": True, "billable_seconds": 120},
+        )
+        assert (again.status_code, again.json()["recorded"]) == (200, False)
+        assert UsageCounter.objects.get().call_seconds == 120
+
+    def test_a_batch_is_recorded_and_names_the_duplicates(self, api, employee):
+        api.post(f"orgs/{employee.organization.slug}/calls", call(employee, "old"))
+        org = employee.organization.slug
+        batch = [call(employee, f"c{n}", org=org) for n in range(5)] + [
+            call(employee, "old", org=org)
+        ]
+
+        response = api.post("calls/batch", {"calls": batch})
+
+        assert response.json() == {"recorded": 5, "duplicates": ["old"]}
+        assert UsageCounter.objects.get().call_seconds == 6 * 120
+
+    @pytest.mark.parametrize(
+        ("changes", "field"),
+        [
+            ({"ended_at": "2026-03-16T08:59:00+00:00"}, "ended_at"),  # before connect
+            (
+                {
+                    "connected_at": "2026-03-14T09:00:00+00:00",
+                    "ended_at": "2026-03-15T09:00:01+00:00",
+                },
+                "ended_at",
+            ),  # over 24 h
+            ({"connected_at": "2026-03-16T09:00:00"}, "connected_at"),  # no timezone
+            ({"connected_at": "yesterday"}, "connected_at"),
+            ({"employee_id": "seven"}, "employee_id"),
+            ({"employee_id": -1}, "employee_id"),
+            ({"employee_id": 987_654}, "employee_id"),  # unknown
+            ({"direction": "sideways"}, "direction"),
+            ({"call_id": ""}, "call_id"),
+        ],
+    )
+    def test_bad_input_gets_422_naming_the_field_and_writes_nothing(
+        self, api, employee, changes, field
+    ):
+        response = api.post(f"orgs/{employee.organization.slug}/calls", call(employee, **changes))
+
+        assert response.status_code == 422
+        [problem] = response.json()["detail"]
+        assert problem["loc"][-1] == field
+        assert problem["msg"]
+        assert Call.objects.count() == 0
+
+    def test_an_employee_of_another_organization_is_refused(self, api, employee, now):
+        stranger = EmployeeFactory(organization=SubscriptionFactory(now=now).organization)
+
+        response = api.post(f"orgs/{employee.organization.slug}/calls", call(stranger))
+
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["type"] == "unknown_employee"
+
+    def test_an_unknown_organization_is_404(self, api, employee):
+        assert api.post("orgs/nobody/calls", call(employee)).status_code == 404
+
+    def test_one_bad_call_rejects_the_whole_batch(self, api, employee):
+        org = employee.organization.slug
+        batch = [call(employee, f"c{n}", org=org) for n in range(3)]
+        batch[2]["ended_at"] = "2026-03-16T08:00:00+00:00"
+
+        response = api.post("calls/batch", {"calls": batch})
+
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"] == ["body", "calls", 2, "ended_at"]
+        assert Call.objects.count() == 0
+
+    def test_a_batch_of_more_than_1000_calls_is_refused(self, api, employee):
+        org = employee.organization.slug
+        batch = [call(employee, f"c{n}", org=org) for n in range(1_001)]
+
+        response = api.post("calls/batch", {"calls": batch})
+
+        assert response.status_code == 422
+        assert "calls" in response.json()["detail"][0]["loc"]
+        assert Call.objects.count() == 0
+
+    def test_the_same_call_twice_in_a_batch_is_refused(self, api, employee):
+        org = employee.organization.slug
+
+        response = api.post(
+            "calls/batch", {"calls": [call(employee, org=org), call(employee, org=org)]}
+        )
+
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["type"] == "repeated_in_batch"
+
+    def test_malformed_json_is_refused(self, client, token, employee):
+        response = client.post(
+            "/api/v1/calls/batch",
+            "{not json",
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+
+        assert 400 <= response.status_code < 500
+
+
+class TestEmployees:
+    def test_create_deactivate_reactivate(self, api, employee):
+        org = employee.organization.slug
+
+        created = api.post(f"orgs/{org}/employees", {"name": "Front desk", "cost_center": "Clinic"})
+        deactivated = api.post(f"orgs/{org}/employees/{created.json()['id']}/deactivate")
+        reactivated = api.post(f"orgs/{org}/employees/{created.json()['id']}/reactivate")
+
+        assert created.status_code == 201
+        assert created.json() | {"id": 0} == {
+            "id": 0,
+            "name": "Front desk",
+            "cost_center": "Clinic",
+            "inbound_capable": True,
+            "is_active": True,
+        }
+        assert deactivated.json()["is_active"] is False
+        assert reactivated.json()["is_active"] is True
+
+    def test_at_the_quota_the_answer_is_409_with_the_limit_and_what_to_do(self, api, employee):
+        org = employee.organization.slug
+        api.post(f"orgs/{org}/employees", {"name": "Second"})
+
+        response = api.post(f"orgs/{org}/employees", {"name": "Third"})
+
+        assert response.status_code == 409
+        body = response.json()
+        assert (body["code"], body["limit"], body["active"], body["ways_out"]) == (
+            "employee_quota_reached",
+            2,
+            2,
+            ["upgrade", "deactivate"],
+        )
+        assert "2 of 2 AI employees active" in body["detail"]
+
+    def test_another_organizations_employee_is_404(self, api, employee, now):
+        stranger = EmployeeFactory(organization=SubscriptionFactory(now=now).organization)
+
+        response = api.post(f"orgs/{employee.organization.slug}/employees/{stranger.pk}/deactivate")
+
+        assert response.status_code == 404
+        stranger.refresh_from_db()
+        assert stranger.is_active
+
+
+class TestPhoneNumbers:
+    def test_provision_assign_and_release(self, api, employee):
+        PhoneNumberRateFactory()
+        org = employee.organization.slug
+
+        provisioned = api.post(
+            f"orgs/{org}/phone-numbers", {"number": "+12125550100", "country": "US", "vanity": True}
+        )
+        number_id = provisioned.json()["id"]
+        assigned = api.post(
+            f"orgs/{org}/phone-numbers/{number_id}/assign", {"employee_id": employee.pk}
+        )
+        released = api.post(f"orgs/{org}/phone-numbers/{number_id}/release")
+        again = api.post(f"orgs/{org}/phone-numbers", {"number": "+12125550100", "country": "US"})
+
+        assert provisioned.status_code == 201
+        assert (provisioned.json()["monthly_fee"], provisioned.json()["currency"]) == (
+            "6.75",
+            "USD",
+        )
+        assert assigned.json()["employee_id"] == employee.pk
+        assert released.json()["released_at"] is not None
+        assert (again.status_code, again.json()["code"]) == (409, "number_released")
+
+    @pytest.mark.parametrize(
+        "number", ["2125550100", "+0123456789", "+1 212 555", "+1212555010012345"]
+    )
+    def test_malformed_numbers_are_refused(self, api, employee, number):
+        response = api.post(
+            f"orgs/{employee.organization.slug}/phone-numbers", {"number": number, "country": "US"}
+        )
+
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"][-1] == "number"
+        assert PhoneNumber.objects.count() == 0
+
+
+class TestUsage:
+    def test_storage_and_api_usage_reports_show_in_the_usage_summary(self, api, employee):
+        org = employee.organization.slug
+        api.post(f"orgs/{org}/calls", call(employee))
+
+        storage = api.post(
+            f"orgs/{org}/storage",
+            {"report_id": "s1", "bytes": 2 * 1024**3, "measured_at": "2026-03-16T09:30:00+00:00"},
+        )
+        api_calls = api.post(
+            f"orgs/{org}/api-usage",
+            {"report_id": "a1", "count": 250, "measured_at": "2026-03-16T09:30:00+00:00"},
+        )
+        repeat = api.post(
+            f"orgs/{org}/api-usage",
+            {"report_id": "a1", "count": 250, "measured_at": "2026-03-16T09:30:00+00:00"},
+        )
+        usage = api.get(f"orgs/{org}/usage").json()
+
+        assert (storage.status_code, api_calls.status_code, repeat.json()) == (
+            201,
+            201,
+            {"recorded": False},
+        )
+        assert usage["call_seconds"] == {"used": 120, "limit": 180_000}
+        assert usage["storage_bytes"] == {"used": 2 * 1024**3, "limit": 50 * 1024**3}
+        assert usage["api_calls"] == {"used": 250, "limit": 100_000}
+        assert usage["employees"] == {"used": 1, "limit": 2}
+        assert usage["currency"] == "USD"
+
+    @pytest.mark.parametrize(
+        "body",
+        [
+            {"report_id": "x", "bytes": -5, "measured_at": "2026-03-16T09:30:00+00:00"},
+            {"report_id": "x", "bytes": "lots", "measured_at": "2026-03-16T09:30:00+00:00"},
+        ],
+    )
+    def test_bad_storage_reports_are_refused(self, api, employee, body):
+        response = api.post(f"orgs/{employee.organization.slug}/storage", body)
+
+        assert response.status_code == 422
+        assert response.json()["detail"][0]["loc"][-1] == "bytes"
+
+
+def test_the_openapi_document_and_its_docs_page_are_served(client):
+    spec = client.get("/api/v1/openapi.json").json()
+
+    assert "/api/v1/orgs/{org}/calls/authorize" in spec["paths"]
+    assert "/api/v1/calls/batch" in spec["paths"]
+    assert client.get("/api/v1/docs").status_code == 200

@@ -1,0 +1,144 @@
+"""Concurrent writers on PostgreSQL: counters stay exact, quotas hold, balances are enforced."""
+
+import datetime as dt
+import random
+from concurrent.futures import ThreadPoolExecutor
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from djmoney.money import Money
+
+from billing.errors import BillingError
+from tests.factories import EmployeeFactory, PlanFactory, SubscriptionFactory
+from usage import selectors, services
+from usage.models import AIEmployee, Call, UsageCounter
+
+pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
+
+THREADS = 32
+NOW = dt.datetime(2026, 3, 16, 10, tzinfo=dt.UTC)
+START = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def in_threads(work, items):
+    def run(item):
+        try:
+            return work(item)
+        finally:
+            connection.close()
+
+    with ThreadPoolExecutor(max_workers=THREADS) as pool:
+        return list(pool.map(run, items))
+
+
+def report(employee, call_id, seconds, minutes_ago):
+    connected = NOW - dt.timedelta(minutes=minutes_ago)
+    return services.CallReport(
+        call_id,
+        employee.organization.slug,
+        employee.pk,
+        "inbound",
+        connected,
+        connected + dt.timedelta(seconds=seconds),
+    )
+
+
+def test_32_threads_with_a_fifth_repeated_count_each_call_exactly_once():
+    # Given 640 distinct calls, of which every fifth report is sent twice (concurrently)
+    subscription = SubscriptionFactory(start=START, now=NOW)
+    employee = EmployeeFactory(organization=subscription.organization)
+    rng = random.Random(7)
+    unique = [
+        report(employee, f"call-{n}", rng.randint(30, 1_200), rng.randint(10, 20_000))
+        for n in range(640)
+    ]
+    repeats = unique[::5]
+    sent = unique + repeats
+
+    # When 32 threads report them, half in batches of 8, the rest and the repeats one by one
+    def send(chunk):
+        return services.calls_record(reports=chunk, now=NOW)
+
+    chunks = [unique[i : i + 8] for i in range(0, 320, 8)] + [[r] for r in unique[320:] + repeats]
+    rng.shuffle(chunks)
+    results = in_threads(send, chunks)
+
+    # Then the counter equals the sum of the unique calls
+    counter = UsageCounter.objects.get(organization=subscription.organization)
+    assert counter.call_seconds == sum((r.ended_at - r.connected_at).seconds for r in unique)
+    assert counter.calls == len(unique) == Call.objects.count()
+    assert sum(len(r.recorded) for r in results) == len(unique)
+    assert sum(len(r.duplicates) for r in results) == len(sent) - len(unique)
+
+
+def test_on_a_block_plan_no_call_is_authorized_once_the_balance_is_gone():
+    # Given a 600-second allowance and 32 agents racing to call 60 seconds at a time
+    subscription = SubscriptionFactory(
+        plan=PlanFactory(included_call_seconds=600, overage_policy="block"), start=START, now=NOW
+    )
+    employee = EmployeeFactory(organization=subscription.organization)
+    slug = employee.organization.slug
+
+    def call_if_allowed(n):
+        answer = selectors.call_authorize(organization_slug=slug, employee_id=employee.pk, now=NOW)
+        if answer.allowed:
+            services.calls_record(reports=[report(employee, f"race-{n}", 60, n + 1)], now=NOW)
+        return answer.allowed
+
+    in_threads(call_if_allowed, range(THREADS * 3))
+
+    # Then once the balance is used up every new call is refused
+    used = UsageCounter.objects.get(organization=subscription.organization).call_seconds
+    assert used >= 600
+    answer = selectors.call_authorize(organization_slug=slug, employee_id=employee.pk, now=NOW)
+    assert answer == selectors.CallAuthorization(False, "balance_exhausted", 0)
+    # Calls allowed before the balance ran out complete and are recorded, past the allowance
+    # by at most the calls that were already connected.
+    assert used <= 600 + THREADS * 60
+
+
+def test_the_overage_cap_stops_calls_when_reached_under_concurrency():
+    # Given $0.004/s overage capped at $1.20: 600 included + 300 overage seconds
+    plan = PlanFactory(
+        included_call_seconds=600,
+        overage_policy="charge",
+        overage_rate_per_second=Money(Decimal("0.004"), "USD"),
+        overage_cap=Money(Decimal("1.20"), "USD"),
+    )
+    subscription = SubscriptionFactory(plan=plan, start=START, now=NOW)
+    employee = EmployeeFactory(organization=subscription.organization)
+    slug = employee.organization.slug
+
+    def call_if_allowed(n):
+        if selectors.call_authorize(
+            organization_slug=slug, employee_id=employee.pk, now=NOW
+        ).allowed:
+            services.calls_record(reports=[report(employee, f"cap-{n}", 30, n + 1)], now=NOW)
+
+    in_threads(call_if_allowed, range(THREADS * 3))
+
+    answer = selectors.call_authorize(organization_slug=slug, employee_id=employee.pk, now=NOW)
+    assert answer == selectors.CallAuthorization(False, "overage_cap_reached", 0)
+    assert UsageCounter.objects.get(organization=subscription.organization).call_seconds >= 900
+
+
+def test_concurrent_creations_never_exceed_the_employee_quota():
+    subscription = SubscriptionFactory(
+        plan=PlanFactory(max_active_employees=5), start=START, now=NOW
+    )
+
+    def create(n):
+        try:
+            services.employee_create(
+                organization=subscription.organization, name=f"Agent {n}", now=NOW
+            )
+        except BillingError as refused:
+            return refused.code
+        return "created"
+
+    outcomes = in_threads(create, range(THREADS))
+
+    assert outcomes.count("created") == 5
+    assert outcomes.count("employee_quota_reached") == THREADS - 5
+    assert AIEmployee.objects.filter(is_active=True).count() == 5

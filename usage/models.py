@@ -1,0 +1,260 @@
+from __future__ import annotations
+
+import hashlib
+
+from django.conf import settings
+from django.core.validators import RegexValidator
+from django.db import models
+from django.db.models import F, Q
+from djmoney.models.fields import MoneyField
+from djmoney.money import Money
+
+from billing.models import Organization
+
+E164 = RegexValidator(
+    r"^\+[1-9]\d{6,14}$",
+    "Enter the number in E.164 form: + then 7 to 15 digits, e.g. +14155550100.",
+)
+
+
+class AIEmployee(models.Model):
+    """A voice agent. It counts toward the plan's quota while active; deactivating keeps
+    its configuration and history and frees the quota."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="employees"
+    )
+    name = models.CharField(max_length=100)
+    cost_center = models.CharField(
+        max_length=100, blank=True, help_text="Team or project the employee's usage is billed to."
+    )
+    inbound_capable = models.BooleanField(
+        default=True, help_text="Answers calls; needs a phone number to receive them."
+    )
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField()
+    deactivated_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name = "AI employee"
+        ordering = ["name", "pk"]
+        indexes = [models.Index(fields=["organization", "is_active"])]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class PhoneNumberRate(models.Model):
+    """Staff-managed price list: a number's monthly fee is the type price, plus the regional
+    regulatory fee, plus the vanity surcharge for vanity numbers."""
+
+    class Type(models.TextChoices):
+        LOCAL = "local", "Local"
+        TOLL_FREE = "toll_free", "Toll-free"
+
+    number_type = models.CharField(max_length=10, choices=Type.choices)
+    country = models.CharField(max_length=2, help_text="ISO 3166-1 alpha-2 code.")
+    region = models.CharField(
+        max_length=100,
+        blank=True,
+        help_text="Empty: every region of the country without its own rate.",
+    )
+    monthly_price = MoneyField(max_digits=10, decimal_places=2)
+    regulatory_fee = MoneyField(max_digits=10, decimal_places=2, default=0)
+    vanity_surcharge = MoneyField(max_digits=10, decimal_places=2, default=0)
+
+    class Meta:
+        ordering = ["country", "region", "number_type"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["number_type", "country", "region", "monthly_price_currency"],
+                name="one_rate_per_type_and_place",
+            ),
+            models.CheckConstraint(
+                condition=Q(regulatory_fee_currency=F("monthly_price_currency"))
+                & Q(vanity_surcharge_currency=F("monthly_price_currency")),
+                name="rate_amounts_share_one_currency",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        where = f"{self.country} {self.region}".strip()
+        return f"{self.get_number_type_display()} · {where}"
+
+    def monthly_fee(self, *, vanity: bool) -> Money:
+        fee = self.monthly_price + self.regulatory_fee
+        return fee + self.vanity_surcharge if vanity else fee
+
+
+class PhoneNumber(models.Model):
+    """A provisioned number. Its monthly fee is fixed when provisioned. Once released it is
+    never given back to the organization that released it."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="phone_numbers"
+    )
+    number = models.CharField(max_length=16, validators=[E164])
+    number_type = models.CharField(max_length=10, choices=PhoneNumberRate.Type.choices)
+    country = models.CharField(max_length=2)
+    region = models.CharField(max_length=100, blank=True)
+    is_vanity = models.BooleanField(default=False)
+    monthly_fee = MoneyField(max_digits=10, decimal_places=2)
+    employee = models.ForeignKey(
+        AIEmployee,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="phone_numbers",
+        help_text="The AI employee that answers calls to this number.",
+    )
+    provisioned_at = models.DateTimeField()
+    released_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["provisioned_at", "pk"]
+        constraints = [
+            # A number is held by at most one organization at a time, and an organization
+            # holds it at most once, ever: a released number cannot come back.
+            models.UniqueConstraint(
+                fields=["number"], condition=Q(released_at__isnull=True), name="number_held_once"
+            ),
+            models.UniqueConstraint(
+                fields=["organization", "number"], name="number_never_reprovisioned"
+            ),
+            models.CheckConstraint(
+                condition=Q(released_at__isnull=True) | Q(released_at__gte=F("provisioned_at")),
+                name="released_after_provisioned",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "released_at"])]
+
+    def __str__(self) -> str:
+        return self.number
+
+    @property
+    def is_active(self) -> bool:
+        return self.released_at is None
+
+
+class Call(models.Model):
+    """One finished call: an append-only fact. Counters are derived from these rows."""
+
+    class Direction(models.TextChoices):
+        INBOUND = "inbound", "Inbound"
+        OUTBOUND = "outbound", "Outbound"
+
+    platform_call_id = models.CharField(max_length=100, unique=True)
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="calls")
+    employee = models.ForeignKey(AIEmployee, on_delete=models.CASCADE, related_name="calls")
+    direction = models.CharField(max_length=8, choices=Direction.choices)
+    connected_at = models.DateTimeField()
+    ended_at = models.DateTimeField()
+    billable_seconds = models.PositiveIntegerField()
+    usage_period_start = models.DateTimeField(
+        help_text="Start of the usage period the call counts in."
+    )
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-connected_at"]
+        indexes = [
+            models.Index(fields=["organization", "connected_at"]),
+            models.Index(fields=["organization", "usage_period_start"]),
+            models.Index(fields=["employee", "connected_at"]),
+            models.Index(fields=["-connected_at"], name="call_newest_first"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ended_at__gte=F("connected_at")), name="call_ends_after_connect"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return self.platform_call_id
+
+
+class UsageCounter(models.Model):
+    """Running totals of one organization's usage period, updated in the same transaction as
+    the facts they sum (`used = used + x`), so a balance is one indexed read."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="usage_counters"
+    )
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    call_seconds = models.PositiveBigIntegerField(default=0)
+    calls = models.PositiveIntegerField(default=0)
+    api_calls = models.PositiveBigIntegerField(default=0)
+    storage_bytes = models.PositiveBigIntegerField(default=0, help_text="Latest reported.")
+    storage_peak_bytes = models.PositiveBigIntegerField(
+        default=0, help_text="Highest reported in the period; storage overage is billed on it."
+    )
+
+    class Meta:
+        ordering = ["-period_start"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "period_start"], name="one_counter_per_period"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.organization} from {self.period_start:%Y-%m-%d}"
+
+
+class UsageReport(models.Model):
+    """A storage or API-usage report from the platform, kept as the fact behind a counter.
+    `report_id` makes a repeated report a no-op."""
+
+    class Kind(models.TextChoices):
+        STORAGE = "storage", "Stored bytes"
+        API_CALLS = "api_calls", "API calls"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="usage_reports"
+    )
+    kind = models.CharField(max_length=10, choices=Kind.choices)
+    report_id = models.CharField(max_length=100)
+    quantity = models.PositiveBigIntegerField()
+    measured_at = models.DateTimeField()
+    period_start = models.DateTimeField()
+    recorded_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-measured_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "kind", "report_id"], name="usage_report_once"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.quantity} ({self.report_id})"
+
+
+class ServiceToken(models.Model):
+    """A bearer token for the calling platform. Only its SHA-256 is stored; the token is
+    shown once, when staff create it."""
+
+    PREFIX = "svc_"
+
+    name = models.CharField(max_length=100, help_text="Which system uses it.")
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    hint = models.CharField(
+        max_length=12, editable=False, help_text="The token's first characters, to recognise it."
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, editable=False
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.hint}…)"
+
+    @staticmethod
+    def hash(token: str) -> str:
+        return hashlib.sha256(token.encode()).hexdigest()

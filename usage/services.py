@@ -1,0 +1,517 @@
+"""Every write of the usage app: AI employees, phone numbers, calls and usage reports."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import secrets
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.db.models.functions import Greatest
+from django.utils import timezone
+
+from billing import periods
+from billing.errors import BillingError
+from billing.models import Organization, Subscription
+from billing.services import subscription_lock_live
+from usage.models import (
+    AIEmployee,
+    Call,
+    PhoneNumber,
+    PhoneNumberRate,
+    ServiceToken,
+    UsageCounter,
+    UsageReport,
+)
+
+MAX_CALL_SECONDS = 24 * 3600
+CLOCK_SKEW = dt.timedelta(minutes=5)
+BLOCKED_STATUSES = (Subscription.Status.SUSPENDED,)
+
+
+def _refuse_when_suspended(subscription: Subscription, action: str) -> None:
+    if subscription.status in BLOCKED_STATUSES:
+        raise BillingError(
+            "subscription_suspended",
+            f"The subscription is suspended for non-payment, so {action}. "
+            "Update the payment method or pay the open invoice to restore service.",
+        )
+
+
+def usage_period_for(subscription: Subscription, moment: dt.datetime) -> periods.Period:
+    """The usage period a fact measured at `moment` counts in: the one containing it."""
+    if moment in subscription.usage_period:
+        return subscription.usage_period
+    return subscription.usage_period_at(moment)
+
+
+# --- AI employees -------------------------------------------------------------------------
+
+
+def _check_employee_quota(subscription: Subscription) -> None:
+    limit = subscription.plan.max_active_employees
+    if limit is None:
+        return
+    active = AIEmployee.objects.filter(
+        organization_id=subscription.organization_id, is_active=True
+    ).count()
+    if active >= limit:
+        raise BillingError(
+            "employee_quota_reached",
+            f"{active} of {limit} AI employees active: the {subscription.plan.name} plan allows "
+            f"{limit}. Upgrade to a plan with more AI employees, or deactivate one to free a place.",
+            limit=limit,
+            active=active,
+            ways_out=["upgrade", "deactivate"],
+        )
+
+
+@transaction.atomic
+def employee_create(
+    *,
+    organization: Organization,
+    name: str,
+    cost_center: str = "",
+    inbound_capable: bool = True,
+    now: dt.datetime | None = None,
+) -> AIEmployee:
+    """Create an AI employee. The quota is checked before anything else is done."""
+    now = now or timezone.now()
+    subscription = subscription_lock_live(organization_id=organization.pk)
+    _refuse_when_suspended(subscription, "no AI employees can be created")
+    _check_employee_quota(subscription)
+    employee = AIEmployee(
+        organization=organization,
+        name=name,
+        cost_center=cost_center,
+        inbound_capable=inbound_capable,
+        created_at=now,
+    )
+    employee.full_clean()
+    employee.save()
+    return employee
+
+
+@transaction.atomic
+def employee_deactivate(*, employee: AIEmployee, now: dt.datetime | None = None) -> AIEmployee:
+    """Take an employee out of service: configuration and history stay, the quota is freed."""
+    now = now or timezone.now()
+    AIEmployee.objects.filter(pk=employee.pk, is_active=True).update(
+        is_active=False, deactivated_at=now
+    )
+    employee.refresh_from_db()
+    return employee
+
+
+@transaction.atomic
+def employee_reactivate(*, employee: AIEmployee) -> AIEmployee:
+    """Put an employee back in service: checked against the quota like a new one."""
+    subscription = subscription_lock_live(organization_id=employee.organization_id)
+    employee.refresh_from_db()
+    if employee.is_active:
+        return employee
+    _refuse_when_suspended(subscription, "no AI employees can be reactivated")
+    _check_employee_quota(subscription)
+    employee.is_active = True
+    employee.deactivated_at = None
+    employee.save(update_fields=["is_active", "deactivated_at"])
+    return employee
+
+
+# --- phone numbers ------------------------------------------------------------------------
+
+
+def phone_number_rate(
+    *, number_type: str, country: str, region: str, currency: str
+) -> PhoneNumberRate:
+    """The price-list entry for a number: the region's own rate, else the country's."""
+    rate = (
+        PhoneNumberRate.objects.filter(
+            Q(region=region) | Q(region=""),
+            number_type=number_type,
+            country=country,
+            monthly_price_currency=currency,
+        )
+        .order_by("-region")
+        .first()
+    )
+    if rate is None:
+        raise BillingError(
+            "no_rate",
+            f"No {number_type.replace('_', '-')} numbers are offered in {country} {region}".strip()
+            + f" in {currency}.",
+        )
+    return rate
+
+
+@transaction.atomic
+def phone_number_provision(
+    *,
+    organization: Organization,
+    number: str,
+    number_type: str,
+    country: str,
+    region: str = "",
+    vanity: bool = False,
+    employee: AIEmployee | None = None,
+    now: dt.datetime | None = None,
+) -> PhoneNumber:
+    now = now or timezone.now()
+    subscription = subscription_lock_live(organization_id=organization.pk)
+    _refuse_when_suspended(subscription, "no phone numbers can be provisioned")
+    limit = subscription.plan.max_phone_numbers
+    active = PhoneNumber.objects.filter(organization=organization, released_at__isnull=True)
+    if limit is not None and active.count() >= limit:
+        raise BillingError(
+            "phone_number_limit_reached",
+            f"{limit} of {limit} phone numbers in use: the {subscription.plan.name} plan allows "
+            f"{limit}. Release a number or upgrade for more.",
+            limit=limit,
+        )
+    if PhoneNumber.objects.filter(organization=organization, number=number).exists():
+        raise BillingError(
+            "number_released",
+            f"{number} was released by this organization and cannot be provisioned again.",
+        )
+    if PhoneNumber.objects.filter(number=number, released_at__isnull=True).exists():
+        raise BillingError("number_unavailable", f"{number} is not available.")
+    if employee is not None and employee.organization_id != organization.pk:
+        raise BillingError("unknown_employee", "That AI employee belongs to another organization.")
+    rate = phone_number_rate(
+        number_type=number_type, country=country, region=region, currency=organization.currency
+    )
+    phone_number = PhoneNumber(
+        organization=organization,
+        number=number,
+        number_type=number_type,
+        country=country,
+        region=region,
+        is_vanity=vanity,
+        monthly_fee=rate.monthly_fee(vanity=vanity),
+        employee=employee,
+        provisioned_at=now,
+    )
+    phone_number.full_clean()
+    try:
+        with transaction.atomic():
+            phone_number.save()
+    except IntegrityError as error:  # another request took the number first
+        raise BillingError("number_unavailable", f"{number} is not available.") from error
+    return phone_number
+
+
+@transaction.atomic
+def phone_number_assign(*, phone_number: PhoneNumber, employee: AIEmployee | None) -> PhoneNumber:
+    if phone_number.released_at is not None:
+        raise BillingError("number_released", f"{phone_number} has been released.")
+    if employee is not None and employee.organization_id != phone_number.organization_id:
+        raise BillingError("unknown_employee", "That AI employee belongs to another organization.")
+    phone_number.employee = employee
+    phone_number.save(update_fields=["employee"])
+    return phone_number
+
+
+@transaction.atomic
+def phone_number_release(
+    *, phone_number: PhoneNumber, now: dt.datetime | None = None
+) -> PhoneNumber:
+    """Stop future charges. The partial month is not refunded and the number cannot return."""
+    now = now or timezone.now()
+    PhoneNumber.objects.filter(pk=phone_number.pk, released_at__isnull=True).update(
+        released_at=now, employee=None
+    )
+    phone_number.refresh_from_db()
+    return phone_number
+
+
+# --- calls --------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallReport:
+    call_id: str
+    organization: str  # slug
+    employee_id: int
+    direction: str
+    connected_at: dt.datetime
+    ended_at: dt.datetime
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One reason a report was refused: where (`index` in a batch, `field`) and what."""
+
+    field: str
+    code: str
+    message: str
+    index: int | None = None
+
+
+class ReportRejected(BillingError):
+    def __init__(self, problems: list[Problem]):
+        super().__init__("invalid_report", problems[0].message, problems=problems)
+        self.problems = problems
+
+
+@dataclass(frozen=True)
+class RecordResult:
+    recorded: list[str]
+    duplicates: list[str]
+
+
+def billable_seconds(connected_at: dt.datetime, ended_at: dt.datetime) -> int:
+    """Connect to disconnect, a started second counting as a whole one."""
+    return math.ceil((ended_at - connected_at).total_seconds())
+
+
+def _check_report(report: CallReport, index, subscriptions, employees, now) -> list[Problem]:
+    problems = []
+    if not report.call_id or len(report.call_id) > 100:
+        problems.append(
+            Problem("call_id", "invalid", "call_id must have 1 to 100 characters.", index)
+        )
+    if report.direction not in Call.Direction.values:
+        problems.append(
+            Problem("direction", "invalid", "direction must be inbound or outbound.", index)
+        )
+    if report.organization not in subscriptions:
+        problems.append(
+            Problem(
+                "organization",
+                "no_subscription",
+                "No organization with a live subscription has this id.",
+                index,
+            )
+        )
+    elif employees.get(report.employee_id) != subscriptions[report.organization].organization_id:
+        problems.append(
+            Problem(
+                "employee_id",
+                "unknown_employee",
+                "No AI employee of this organization has this id.",
+                index,
+            )
+        )
+    if report.ended_at < report.connected_at:
+        problems.append(
+            Problem("ended_at", "before_connect", "ended_at is before connected_at.", index)
+        )
+    elif (report.ended_at - report.connected_at).total_seconds() > MAX_CALL_SECONDS:
+        problems.append(
+            Problem("ended_at", "too_long", "A call cannot last more than 24 hours.", index)
+        )
+    if report.ended_at > now + CLOCK_SKEW:
+        problems.append(Problem("ended_at", "in_future", "ended_at is in the future.", index))
+    subscription = subscriptions.get(report.organization)
+    if subscription is not None and report.connected_at < subscription.anchor:
+        problems.append(
+            Problem(
+                "connected_at",
+                "before_subscription",
+                "connected_at is before the subscription began.",
+                index,
+            )
+        )
+    return problems
+
+
+def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -> RecordResult:
+    """Record finished calls, all or none. A call id already recorded changes nothing.
+
+    The facts and the counters they add to are written in one transaction, and only rows
+    that were really inserted count, so concurrent or repeated reports never count twice.
+    """
+    now = now or timezone.now()
+    slugs = {report.organization for report in reports}
+    subscriptions = {
+        subscription.organization.slug: subscription
+        for subscription in Subscription.objects.filter(organization__slug__in=slugs)
+        .exclude(status=Subscription.Status.CANCELED)
+        .select_related("organization", "plan")
+    }
+    employees = dict(
+        AIEmployee.objects.filter(pk__in={report.employee_id for report in reports}).values_list(
+            "pk", "organization_id"
+        )
+    )
+    problems = [
+        problem
+        for index, report in enumerate(reports)
+        for problem in _check_report(
+            report, index if len(reports) > 1 else None, subscriptions, employees, now
+        )
+    ]
+    seen: set[str] = set()
+    for index, report in enumerate(reports):
+        if report.call_id in seen:
+            problems.append(
+                Problem("call_id", "repeated_in_batch", f"{report.call_id} appears twice.", index)
+            )
+        seen.add(report.call_id)
+    if problems:
+        raise ReportRejected(problems)
+
+    rows = []
+    for report in reports:
+        subscription = subscriptions[report.organization]
+        period = usage_period_for(subscription, report.connected_at)
+        rows.append(
+            (
+                report,
+                subscription.organization_id,
+                period,
+                billable_seconds(report.connected_at, report.ended_at),
+            )
+        )
+    with transaction.atomic():
+        inserted = _insert_new_calls(rows, now)
+        totals: dict[tuple[int, periods.Period], list[int]] = defaultdict(lambda: [0, 0])
+        for report, organization_id, period, seconds in rows:
+            if report.call_id in inserted:
+                totals[organization_id, period][0] += seconds
+                totals[organization_id, period][1] += 1
+        _counters_add(
+            {
+                key: {"call_seconds": seconds, "calls": count}
+                for key, (seconds, count) in totals.items()
+            }
+        )
+    return RecordResult(
+        recorded=[report.call_id for report, *_ in rows if report.call_id in inserted],
+        duplicates=[report.call_id for report, *_ in rows if report.call_id not in inserted],
+    )
+
+
+def _insert_new_calls(rows, now) -> set[str]:
+    """One multi-row INSERT that skips known call ids and returns the ids it inserted."""
+    if not rows:
+        return set()
+    adapt = connection.ops.adapt_datetimefield_value
+    columns = (
+        "platform_call_id",
+        "organization_id",
+        "employee_id",
+        "direction",
+        "connected_at",
+        "ended_at",
+        "billable_seconds",
+        "usage_period_start",
+        "recorded_at",
+    )
+    params = []
+    for report, organization_id, period, seconds in rows:
+        params += [
+            report.call_id,
+            organization_id,
+            report.employee_id,
+            report.direction,
+            adapt(report.connected_at),
+            adapt(report.ended_at),
+            seconds,
+            adapt(period.start),
+            adapt(now),
+        ]
+    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+    table = connection.ops.quote_name(Call._meta.db_table)
+    sql = (
+        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders} "  # noqa: S608 - fixed identifiers
+        "ON CONFLICT (platform_call_id) DO NOTHING RETURNING platform_call_id"
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return {row[0] for row in cursor.fetchall()}
+
+
+def _counters_add(increments: dict[tuple[int, periods.Period], dict[str, int]]) -> None:
+    """Add to usage counters, creating missing ones, locking them in a fixed order."""
+    if not increments:
+        return
+    UsageCounter.objects.bulk_create(
+        [
+            UsageCounter(
+                organization_id=organization_id, period_start=period.start, period_end=period.end
+            )
+            for organization_id, period in increments
+        ],
+        ignore_conflicts=True,
+    )
+    for (organization_id, period), amounts in sorted(
+        increments.items(), key=lambda item: (item[0][0], item[0][1].start)
+    ):
+        UsageCounter.objects.filter(
+            organization_id=organization_id, period_start=period.start
+        ).update(**{name: F(name) + amount for name, amount in amounts.items()})
+
+
+# --- storage and API usage ----------------------------------------------------------------
+
+
+@transaction.atomic
+def usage_report_record(
+    *,
+    organization: Organization,
+    kind: str,
+    report_id: str,
+    quantity: int,
+    measured_at: dt.datetime,
+    now: dt.datetime | None = None,
+) -> bool:
+    """Record stored bytes (a level) or API calls (a count) once; False for a repeat."""
+    now = now or timezone.now()
+    subscription = (
+        Subscription.objects.filter(organization=organization)
+        .exclude(status=Subscription.Status.CANCELED)
+        .first()
+    )
+    if subscription is None:
+        raise BillingError("no_subscription", "The organization has no live subscription.")
+    if measured_at > now + CLOCK_SKEW:
+        raise ReportRejected([Problem("measured_at", "in_future", "measured_at is in the future.")])
+    period = usage_period_for(subscription, measured_at)
+    try:
+        with transaction.atomic():
+            UsageReport.objects.create(
+                organization=organization,
+                kind=kind,
+                report_id=report_id,
+                quantity=quantity,
+                measured_at=measured_at,
+                period_start=period.start,
+                recorded_at=now,
+            )
+    except IntegrityError:
+        return False
+    if kind == UsageReport.Kind.API_CALLS:
+        _counters_add({(organization.pk, period): {"api_calls": quantity}})
+        return True
+    _counters_add({(organization.pk, period): {}})
+    latest_level = UsageReport.objects.filter(
+        organization=organization, kind=UsageReport.Kind.STORAGE, period_start=period.start
+    ).order_by("-measured_at", "-pk")[:1]
+    UsageCounter.objects.filter(organization=organization, period_start=period.start).update(
+        storage_bytes=latest_level.values("quantity"),
+        storage_peak_bytes=Greatest(F("storage_peak_bytes"), quantity),
+    )
+    return True
+
+
+# --- service tokens -----------------------------------------------------------------------
+
+
+def service_token_create(*, name: str, created_by=None) -> tuple[ServiceToken, str]:
+    """A new platform token. Returns the token itself, which is not stored and cannot be
+    shown again: only its hash is kept."""
+    token = ServiceToken.PREFIX + secrets.token_urlsafe(32)
+    service_token = ServiceToken.objects.create(
+        name=name, token_hash=ServiceToken.hash(token), hint=token[:10], created_by=created_by
+    )
+    return service_token, token
+
+
+def service_token_revoke(*, service_token: ServiceToken, now: dt.datetime | None = None) -> None:
+    ServiceToken.objects.filter(pk=service_token.pk, revoked_at__isnull=True).update(
+        revoked_at=now or timezone.now()
+    )
