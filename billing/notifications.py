@@ -6,10 +6,12 @@ from django.conf import settings
 from django.core.mail import EmailMessage
 from django.template.loader import render_to_string
 
-from billing.models import Subscription
+from billing.models import Invoice, Subscription
 
 
-def send_to_billing_contacts(*, organization, template: str, context: dict) -> None:
+def send_to_billing_contacts(
+    *, organization, template: str, context: dict, attachments: list | None = None
+) -> None:
     context = {"organization": organization, **context}
     subject = render_to_string(f"emails/{template}_subject.txt", context).strip()
     body = render_to_string(f"emails/{template}.txt", context)
@@ -18,6 +20,7 @@ def send_to_billing_contacts(*, organization, template: str, context: dict) -> N
         body=body,
         from_email=settings.DEFAULT_FROM_EMAIL,
         to=organization.billing_email_list,
+        attachments=attachments or [],
     ).send()
 
 
@@ -30,4 +33,13 @@ def send_status_changed(*, subscription: Subscription, previous: str, reason: st
             "previous": Subscription.Status(previous).label,
             "reason": reason,
         },
+    )
+
+
+def send_invoice(*, invoice: Invoice, pdf: bytes) -> None:
+    send_to_billing_contacts(
+        organization=invoice.organization,
+        template="invoice_issued",
+        context={"invoice": invoice, "lines": list(invoice.lines.all())},
+        attachments=[(f"{invoice.number}.pdf", pdf, "application/pdf")],
     )

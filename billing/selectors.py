@@ -6,11 +6,20 @@ import datetime as dt
 from dataclasses import dataclass, field
 from decimal import Decimal
 
+from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import Q
 from djmoney.money import Money
 
-from billing.models import Feature, Membership, Organization, Plan, Subscription
+from billing.models import (
+    Feature,
+    Invoice,
+    InvoiceLine,
+    Membership,
+    Organization,
+    Plan,
+    Subscription,
+)
 
 
 @dataclass(frozen=True)
@@ -203,3 +212,40 @@ def subscription_status_changes(*, subscription: Subscription) -> list[StatusCha
             )
             previous = record.status
     return changes
+
+
+# --- invoices -----------------------------------------------------------------------------
+
+
+def invoices_for(*, organization: Organization) -> list[Invoice]:
+    """Finalized invoices, newest first (drafts are staff work in progress)."""
+    return list(
+        Invoice.objects.filter(organization=organization)
+        .exclude(status=Invoice.Status.DRAFT)
+        .order_by("-issued_at", "-pk")
+    )
+
+
+def invoice_for(*, organization: Organization, number: str) -> Invoice | None:
+    return (
+        Invoice.objects.filter(organization=organization, number=number)
+        .exclude(status=Invoice.Status.DRAFT)
+        .first()
+    )
+
+
+def invoice_document(*, invoice: Invoice) -> dict:
+    """What the invoice page, its PDF and its e-mail show: header, lines grouped as the
+    customer reads them, totals, and corrections."""
+    lines = list(invoice.lines.select_related("tax_rate"))
+    kinds = InvoiceLine.Kind
+    return {
+        "invoice": invoice,
+        "tz": invoice.customer_timezone or "UTC",
+        "charges": [line for line in lines if line.kind in InvoiceLine.CHARGES],
+        "discounts": [line for line in lines if line.kind == kinds.DISCOUNT],
+        "taxes": [line for line in lines if line.kind == kinds.TAX],
+        "credits": [line for line in lines if line.kind == kinds.CREDIT],
+        "credit_notes": list(invoice.credit_notes.all()),
+        "seller": settings.BILLING_SELLER,
+    }

@@ -38,6 +38,7 @@ INSTALLED_APPS = [
     "django_q",
     "ninja",
     "simple_history",
+    "sequences",
     "billing",
     "usage",
     "payments",
@@ -130,6 +131,14 @@ DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@localhost")
 # django-money: the currencies an organization may bill in.
 CURRENCIES = ("USD", "EUR", "GBP")
 DEFAULT_CURRENCY = "USD"
+
+# Who issues invoices, as printed on them.
+BILLING_SELLER = {
+    "name": env.str("BILLING_SELLER_NAME", default="AI Employees Inc."),
+    "address": env.str("BILLING_SELLER_ADDRESS", default="100 Market Street, San Francisco, CA 94105, US"),
+    "tax_id": env.str("BILLING_SELLER_TAX_ID", default="US 12-3456789"),
+    "email": env.str("BILLING_SELLER_EMAIL", default="billing@example.com"),
+}
 
 # Task queue: the ORM broker on the project's database, or Redis when REDIS_URL is set.
 REDIS_URL = env.str("REDIS_URL", default="")

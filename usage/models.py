@@ -189,6 +189,9 @@ class UsageCounter(models.Model):
     storage_peak_bytes = models.PositiveBigIntegerField(
         default=0, help_text="Highest reported in the period; storage overage is billed on it."
     )
+    closed_at = models.DateTimeField(
+        null=True, blank=True, help_text="Invoiced: later facts for it count in the open period."
+    )
 
     class Meta:
         ordering = ["-period_start"]

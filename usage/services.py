@@ -16,7 +16,7 @@ from django.utils import timezone
 from billing import periods
 from billing.errors import BillingError
 from billing.models import Organization, Subscription
-from billing.services import subscription_lock_live
+from billing.services.subscriptions import subscription_lock_live
 from usage.models import (
     AIEmployee,
     Call,
@@ -355,9 +355,20 @@ def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -
         raise ReportRejected(problems)
 
     rows = []
+    closed = _closed_periods(
+        {
+            (
+                subscriptions[r.organization].organization_id,
+                usage_period_for(subscriptions[r.organization], r.connected_at).start,
+            )
+            for r in reports
+        }
+    )
     for report in reports:
         subscription = subscriptions[report.organization]
         period = usage_period_for(subscription, report.connected_at)
+        if (subscription.organization_id, period.start) in closed:
+            period = subscription.usage_period  # late: its month is invoiced already
         rows.append(
             (
                 report,
@@ -382,6 +393,20 @@ def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -
     return RecordResult(
         recorded=[report.call_id for report, *_ in rows if report.call_id in inserted],
         duplicates=[report.call_id for report, *_ in rows if report.call_id not in inserted],
+    )
+
+
+def _closed_periods(keys: set[tuple[int, dt.datetime]]) -> set[tuple[int, dt.datetime]]:
+    """Which of these (organization, usage period start) have been closed by invoicing."""
+    if not keys:
+        return set()
+    match = Q()
+    for organization_id, start in keys:
+        match |= Q(organization_id=organization_id, period_start=start)
+    return set(
+        UsageCounter.objects.filter(match, closed_at__isnull=False).values_list(
+            "organization_id", "period_start"
+        )
     )
 
 
@@ -471,6 +496,8 @@ def usage_report_record(
     if measured_at > now + CLOCK_SKEW:
         raise ReportRejected([Problem("measured_at", "in_future", "measured_at is in the future.")])
     period = usage_period_for(subscription, measured_at)
+    if _closed_periods({(organization.pk, period.start)}):
+        period = subscription.usage_period  # late: its month is invoiced already
     try:
         with transaction.atomic():
             UsageReport.objects.create(
@@ -496,6 +523,32 @@ def usage_report_record(
         storage_peak_bytes=Greatest(F("storage_peak_bytes"), quantity),
     )
     return True
+
+
+# --- closing a usage month ---------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UsageTotals:
+    call_seconds: int
+    calls: int
+    storage_peak_bytes: int
+    api_calls: int
+
+
+def usage_period_close(
+    *, organization_id: int, period: periods.Period, now: dt.datetime
+) -> UsageTotals:
+    """Close a usage month for invoicing and return its totals. From now on facts measured
+    in it count in the open month instead, so nothing reported late is lost or billed twice."""
+    _counters_add({(organization_id, period): {}})
+    UsageCounter.objects.filter(
+        organization_id=organization_id, period_start=period.start, closed_at__isnull=True
+    ).update(closed_at=now)
+    counter = UsageCounter.objects.get(organization_id=organization_id, period_start=period.start)
+    return UsageTotals(
+        counter.call_seconds, counter.calls, counter.storage_peak_bytes, counter.api_calls
+    )
 
 
 # --- service tokens -----------------------------------------------------------------------

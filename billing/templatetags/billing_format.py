@@ -2,7 +2,8 @@
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
-from moneyed.l10n import format_money
+
+from billing.money import format_rate
 
 register = template.Library()
 
@@ -10,9 +11,7 @@ register = template.Library()
 @register.filter
 def rate(value) -> str:
     """A per-unit price with every significant digit: `$0.004`, never `$0.00`."""
-    if value is None:
-        return ""
-    return format_money(value, locale="en_US", decimal_quantization=False)
+    return "" if value is None else format_rate(value)
 
 
 @register.filter

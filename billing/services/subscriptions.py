@@ -13,8 +13,9 @@ from djmoney.money import Money
 
 from billing import catalog, notifications, periods
 from billing.errors import BillingError
-from billing.models import Feature, Membership, Organization, Plan, Subscription
+from billing.models import Feature, Invoice, Membership, Organization, Plan, Subscription
 from billing.money import round_money
+from billing.services.invoices import invoice_issue, subscription_fee_line
 
 Actor = AbstractBaseUser | None
 
@@ -146,7 +147,8 @@ def subscription_create(
     """Subscribe `organization` to `plan` from `start` (default: now).
 
     The anchor is local midnight of the start day in the organization's timezone; the
-    current periods are the ones that contain `now`.
+    current periods are the ones that contain `now`. The current period is invoiced in
+    advance.
     """
     now = now or timezone.now()
     start = start or now
@@ -191,6 +193,14 @@ def subscription_create(
             subscription.save()
     except IntegrityError as error:  # a concurrent request subscribed first
         raise already from error
+    invoice_issue(
+        organization=organization,
+        subscription=subscription,
+        kind=Invoice.Kind.SUBSCRIPTION,
+        period=subscription.billing_period,
+        lines=[subscription_fee_line(plan=plan, period=subscription.billing_period, tz=tz)],
+        now=now,
+    )
     return subscription
 
 
