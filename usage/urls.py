@@ -1,0 +1,33 @@
+from django.urls import path
+
+from usage import views
+
+app_name = "usage"
+
+urlpatterns = [
+    path("<slug:org_slug>/usage/", views.dashboard, name="dashboard"),
+    path("<slug:org_slug>/employees/", views.employees, name="employees"),
+    path("<slug:org_slug>/employees/new/", views.employee_create, name="employee_create"),
+    path(
+        "<slug:org_slug>/employees/<int:employee_id>/deactivate/",
+        views.employee_deactivate,
+        name="employee_deactivate",
+    ),
+    path(
+        "<slug:org_slug>/employees/<int:employee_id>/reactivate/",
+        views.employee_reactivate,
+        name="employee_reactivate",
+    ),
+    path("<slug:org_slug>/phone-numbers/", views.phone_numbers, name="phone_numbers"),
+    path("<slug:org_slug>/phone-numbers/new/", views.number_provision, name="number_provision"),
+    path(
+        "<slug:org_slug>/phone-numbers/<int:number_id>/assign/",
+        views.number_assign,
+        name="number_assign",
+    ),
+    path(
+        "<slug:org_slug>/phone-numbers/<int:number_id>/release/",
+        views.number_release,
+        name="number_release",
+    ),
+]

@@ -1,0 +1,228 @@
+"""The organization administrator's usage pages: call time, AI employees, phone numbers.
+
+Adapters only: parse the request, call one selector or service, render. Every change is a
+POST form that works without JavaScript, made by the organization's administrators; support
+staff see the pages read-only. After a change the browser is sent back (post/redirect/get).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import wraps
+
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
+from django.utils import timezone
+from django.views.decorators.http import require_http_methods, require_POST
+
+from billing.errors import BillingError
+from billing.selectors import OrgAccess
+from billing.views import org_page, render_org_page
+from usage import selectors, services
+from usage.forms import EmployeeCreateForm, PhoneNumberAssignForm, PhoneNumberProvisionForm
+from usage.models import AIEmployee, PhoneNumber
+
+# Ways out of a refusal whose service does not name them in `details["ways_out"]`.
+WAYS_OUT = {"phone_number_limit_reached": ["release", "upgrade"]}
+
+
+def posts_by_admins_only(view):
+    """Refuse POSTs from anyone but the organization's administrators (staff read only)."""
+
+    @wraps(view)
+    def wrapper(request: HttpRequest, access: OrgAccess, *args, **kwargs) -> HttpResponse:
+        if request.method == "POST" and not access.can_manage:
+            return render_org_page(request, access, "usage/admins_change_only.html", status=403)
+        return view(request, access, *args, **kwargs)
+
+    return wrapper
+
+
+def _refused(request: HttpRequest, access: OrgAccess, error: BillingError) -> None:
+    """Show a refusal as the service words it, its ways out as links."""
+    context = {
+        "error": error,
+        "ways_out": error.details.get("ways_out") or WAYS_OUT.get(error.code, []),
+        "organization": access.organization,
+    }
+    messages.error(request, render_to_string("usage/_refusal.html", context))
+
+
+def _period_start(value: str | None) -> dt.date | None:
+    try:
+        return dt.date.fromisoformat(value or "")
+    except ValueError:
+        return None  # an unknown period shows the current one
+
+
+# --- usage --------------------------------------------------------------------------------
+
+
+@org_page(finances=True)
+def dashboard(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    dashboard = selectors.usage_dashboard(
+        organization=access.organization,
+        now=timezone.now(),
+        period_start=_period_start(request.GET.get("period")),
+    )
+    return render_org_page(request, access, "usage/dashboard.html", {"dashboard": dashboard})
+
+
+# --- AI employees -------------------------------------------------------------------------
+
+
+def _employees_page(
+    request: HttpRequest, access: OrgAccess, form: EmployeeCreateForm, status: int = 200
+) -> HttpResponse:
+    roster = selectors.employee_roster(organization=access.organization)
+    context = {"roster": roster, "form": form}
+    return render_org_page(request, access, "usage/employees.html", context, status=status)
+
+
+def _back_to_employees(access: OrgAccess) -> HttpResponse:
+    return redirect("usage:employees", org_slug=access.organization.slug)
+
+
+@org_page(finances=True)
+def employees(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    return _employees_page(request, access, EmployeeCreateForm())
+
+
+@require_POST
+@org_page(finances=True)
+@posts_by_admins_only
+def employee_create(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    form = EmployeeCreateForm(request.POST)
+    if not form.is_valid():
+        return _employees_page(request, access, form, status=400)
+    try:
+        employee = services.employee_create(organization=access.organization, **form.cleaned_data)
+    except BillingError as error:
+        # Shown on the page with what was typed, so nothing is lost while choosing a way out.
+        _refused(request, access, error)
+        return _employees_page(request, access, form, status=409)
+    messages.success(request, f"{employee.name} is active.")
+    return _back_to_employees(access)
+
+
+@require_POST
+@org_page(finances=True)
+@posts_by_admins_only
+def employee_deactivate(request: HttpRequest, access: OrgAccess, employee_id: int) -> HttpResponse:
+    employee = get_object_or_404(AIEmployee, pk=employee_id, organization=access.organization)
+    services.employee_deactivate(employee=employee)
+    messages.success(
+        request,
+        f"{employee.name} is deactivated. Its settings and call history are kept, "
+        "and its place on the plan is free.",
+    )
+    return _back_to_employees(access)
+
+
+@require_POST
+@org_page(finances=True)
+@posts_by_admins_only
+def employee_reactivate(request: HttpRequest, access: OrgAccess, employee_id: int) -> HttpResponse:
+    employee = get_object_or_404(AIEmployee, pk=employee_id, organization=access.organization)
+    try:
+        services.employee_reactivate(employee=employee)
+    except BillingError as error:
+        _refused(request, access, error)
+    else:
+        messages.success(request, f"{employee.name} is active again.")
+    return _back_to_employees(access)
+
+
+# --- phone numbers ------------------------------------------------------------------------
+
+
+def _numbers_page(
+    request: HttpRequest, access: OrgAccess, form: PhoneNumberProvisionForm, status: int = 200
+) -> HttpResponse:
+    roster = selectors.phone_number_roster(organization=access.organization, now=timezone.now())
+    context = {"roster": roster, "form": form}
+    return render_org_page(request, access, "usage/phone_numbers.html", context, status=status)
+
+
+def _back_to_numbers(access: OrgAccess) -> HttpResponse:
+    return redirect("usage:phone_numbers", org_slug=access.organization.slug)
+
+
+def _number(access: OrgAccess, number_id: int) -> PhoneNumber:
+    return get_object_or_404(
+        PhoneNumber.objects.select_related("employee"),
+        pk=number_id,
+        organization=access.organization,
+    )
+
+
+@org_page(finances=True)
+def phone_numbers(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    form = PhoneNumberProvisionForm(organization=access.organization)
+    return _numbers_page(request, access, form)
+
+
+@require_POST
+@org_page(finances=True)
+@posts_by_admins_only
+def number_provision(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    form = PhoneNumberProvisionForm(request.POST, organization=access.organization)
+    if not form.is_valid():
+        return _numbers_page(request, access, form, status=400)
+    try:
+        phone_number = services.phone_number_provision(
+            organization=access.organization, **form.cleaned_data
+        )
+    except BillingError as error:
+        _refused(request, access, error)
+        return _numbers_page(request, access, form, status=409)
+    messages.success(
+        request,
+        f"{phone_number} is provisioned at {phone_number.monthly_fee} a month; "
+        "this month is charged for the days left.",
+    )
+    return _back_to_numbers(access)
+
+
+@require_POST
+@org_page(finances=True)
+@posts_by_admins_only
+def number_assign(request: HttpRequest, access: OrgAccess, number_id: int) -> HttpResponse:
+    phone_number = _number(access, number_id)
+    form = PhoneNumberAssignForm(request.POST, organization=access.organization)
+    if not form.is_valid():
+        messages.error(request, "Choose an active AI employee that answers calls.")
+        return _back_to_numbers(access)
+    employee = form.cleaned_data["employee"]
+    try:
+        services.phone_number_assign(phone_number=phone_number, employee=employee)
+    except BillingError as error:
+        _refused(request, access, error)
+    else:
+        messages.success(
+            request,
+            f"Calls to {phone_number} now ring {employee}."
+            if employee
+            else f"{phone_number} no longer rings an AI employee.",
+        )
+    return _back_to_numbers(access)
+
+
+@require_http_methods(["GET", "POST"])
+@org_page(finances=True)
+@posts_by_admins_only
+def number_release(request: HttpRequest, access: OrgAccess, number_id: int) -> HttpResponse:
+    """GET asks for confirmation, saying what is lost; POST releases the number."""
+    phone_number = _number(access, number_id)
+    if request.method == "GET":
+        context = {"phone_number": phone_number}
+        return render_org_page(request, access, "usage/number_release.html", context)
+    services.phone_number_release(phone_number=phone_number)
+    messages.success(
+        request,
+        f"{phone_number} is released. This month's fee is not refunded, nothing more is "
+        "charged for it, and it cannot be provisioned again.",
+    )
+    return _back_to_numbers(access)
