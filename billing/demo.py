@@ -129,11 +129,13 @@ def seed_demo(*, now: dt.datetime, say=print) -> list[tuple[str, str, str]]:
             .exclude(status="canceled")
             .exists()
         ):
+            # Subscribed back then: the renewal job brings it up to date with real invoices.
+            start = _start(spec, now)
             services.subscription_create(
                 organization=organization,
                 plan=Plan.objects.filter(code=spec.plan_code).order_by("-version").first(),
-                start=_start(spec, now),
-                now=now,
+                start=start,
+                now=start,
             )
         logins += [(spec.admin, "admin", spec.name), (spec.member, "member", spec.name)]
     for username, slug, role in EXTRA_MEMBERSHIPS:

@@ -1,14 +1,25 @@
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
 from billing.demo import DEMO_PASSWORD, seed_demo
+from billing.services import renew_subscriptions_if_needed
 
 
 class Command(BaseCommand):
-    help = "Create the demo catalog, organizations and logins that are missing (idempotent)."
+    help = (
+        "Create the demo catalog, organizations, logins and their usage that are missing "
+        "(idempotent)."
+    )
 
     def handle(self, *args, **options):
-        logins = seed_demo(now=timezone.now(), say=lambda line: self.stdout.write(f"  {line}"))
+        now = timezone.now()
+        logins = seed_demo(now=now, say=lambda line: self.stdout.write(f"  {line}"))
+        # By name, not by import: billing does not depend on the usage app's code.
+        call_command("seed_usage_demo", stdout=self.stdout, stderr=self.stderr)
+        self.stdout.write("  Renewing up to today: one invoice per past period…")
+        issued = renew_subscriptions_if_needed(now=now)
+        self.stdout.write(f"  {issued} invoices issued.")
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with any of:"))
         for username, role, organization in logins:
             self.stdout.write(f"  {username:<8} / {DEMO_PASSWORD}   {role:<28} {organization}")

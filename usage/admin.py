@@ -1,0 +1,538 @@
+"""Support staff's view of usage: AI employees, phone numbers and their price list, calls,
+counters, reports and the platform's service tokens.
+
+Writes that carry a billing rule (a quota, a limit, a fee, a token) go through the usage
+services; facts (calls, reports) and the counters derived from them are read-only. The lists
+over tables that grow with traffic never count them in full.
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+
+from django.contrib import admin, messages
+from django.core.paginator import Paginator
+from django.db import connections
+from django.http import HttpResponseRedirect
+from django.template.defaultfilters import filesizeformat
+
+from billing.errors import BillingError
+from billing.models import Organization
+from usage import services
+from usage.models import (
+    AIEmployee,
+    Call,
+    PhoneNumber,
+    PhoneNumberRate,
+    ServiceToken,
+    UsageCounter,
+    UsageReport,
+)
+
+# --- shared pieces ------------------------------------------------------------------------
+
+
+class BoundedCountPaginator(Paginator):
+    """Counts at most `limit + 1` rows (`SELECT COUNT(*) FROM (SELECT … LIMIT n)`), so a list
+    over millions of rows never counts them all. Pages stop there too, which also keeps
+    OFFSET small; staff narrow a long list with the filters instead."""
+
+    limit = 10_000
+
+    @cached_property
+    def count(self) -> int:
+        # Unordered, so the database may stop at any `limit + 1` rows.
+        return self.object_list.order_by()[: self.limit + 1].count()
+
+    @property
+    def is_capped(self) -> bool:
+        return self.count > self.limit
+
+    @cached_property
+    def estimated_total(self) -> int | None:
+        """PostgreSQL's planner estimate of the table's rows, for an unfiltered capped list:
+        free to read, and enough to tell thousands from millions."""
+        queryset = self.object_list
+        connection = connections[queryset.db]
+        if connection.vendor != "postgresql" or queryset.query.where or not self.is_capped:
+            return None
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                [queryset.model._meta.db_table],
+            )
+            (estimate,) = cursor.fetchone()
+        return estimate if estimate > self.limit else None
+
+
+class InputFilter(admin.ListFilter):
+    """A text box instead of a list of choices, for things too many to list (listing every
+    organization would load them all on each page view)."""
+
+    template = "admin/usage/input_filter.html"
+    parameter_name: str
+    placeholder = ""
+
+    def __init__(self, request, params, model, model_admin):
+        super().__init__(request, params, model, model_admin)
+        if self.parameter_name in params:
+            self.used_parameters[self.parameter_name] = params.pop(self.parameter_name)[-1]
+
+    def value(self) -> str:
+        return self.used_parameters.get(self.parameter_name, "").strip()
+
+    def has_output(self) -> bool:
+        return True
+
+    def expected_parameters(self) -> list[str]:
+        return [self.parameter_name]
+
+    def choices(self, changelist):
+        yield {
+            "parameter_name": self.parameter_name,
+            "value": self.value(),
+            "placeholder": self.placeholder,
+            # The form sends the list's other parameters along, so filters add up.
+            "other_parameters": [
+                (name, value)
+                for name, value in changelist.params.items()
+                if name != self.parameter_name
+            ],
+            "clear_url": changelist.get_query_string(remove=[self.parameter_name]),
+        }
+
+
+class OrganizationFilter(InputFilter):
+    title = "organization"
+    parameter_name = "organization"
+    placeholder = "slug, e.g. acme-dental"
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        # The slug is resolved first so the list filters on `organization_id`, which the
+        # (organization, …) indexes serve, instead of joining organizations.
+        organization_id = (
+            Organization.objects.filter(slug=self.value()).values_list("pk", flat=True).first()
+        )
+        return queryset.filter(organization_id=organization_id)
+
+
+class EmployeeFilter(InputFilter):
+    title = "AI employee"
+    parameter_name = "employee"
+    placeholder = "id"
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        if not self.value().isdigit():
+            return queryset.none()
+        return queryset.filter(employee_id=int(self.value()))
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Facts and the totals derived from them: staff look; nobody adds, edits or deletes."""
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+class BigTableAdmin(ReadOnlyAdmin):
+    """A list over a table that grows with traffic: a bounded count, and no facet counts."""
+
+    paginator = BoundedCountPaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+
+class RefusalAsMessage:
+    """Saves go through a usage service; its refusal (a quota, a limit, no rate, another
+    organization's employee) reaches staff as a message instead of an error page, and the
+    admin's transaction writes nothing."""
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except BillingError as refusal:
+            self.message_user(request, refusal.message, messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+
+
+def adopt(obj, created) -> None:
+    """Turn the admin's unsaved form instance into the row a service created, for the
+    admin's log entry, message and redirect."""
+    for field in created._meta.concrete_fields:
+        setattr(obj, field.attname, getattr(created, field.attname))
+    obj._state.adding = False
+
+
+# --- AI employees and phone numbers -------------------------------------------------------
+
+
+@admin.register(AIEmployee)
+class AIEmployeeAdmin(RefusalAsMessage, admin.ModelAdmin):
+    list_display = (
+        "name",
+        "organization",
+        "cost_center",
+        "is_active",
+        "inbound_capable",
+        "created_at",
+        "deactivated_at",
+    )
+    list_filter = ("is_active", "inbound_capable", OrganizationFilter, "cost_center")
+    list_select_related = ("organization",)
+    search_fields = ("name", "cost_center", "organization__name", "=organization__slug")
+    autocomplete_fields = ("organization",)
+    actions = ("deactivate", "reactivate")
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("organization", "name", "cost_center", "inbound_capable")
+        return (
+            "organization",
+            "name",
+            "cost_center",
+            "inbound_capable",
+            "is_active",
+            "created_at",
+            "deactivated_at",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        # The organization and the active state carry the quota (actions change the state);
+        # whether it answers calls decides which numbers it may hold.
+        if obj is None:
+            return ()
+        return ("organization", "inbound_capable", "is_active", "created_at", "deactivated_at")
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deleting would delete the employee's calls; deactivate instead
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            super().save_model(request, obj, form, change)
+            return
+        adopt(
+            obj,
+            services.employee_create(
+                organization=obj.organization,
+                name=obj.name,
+                cost_center=obj.cost_center,
+                inbound_capable=obj.inbound_capable,
+            ),
+        )
+
+    @admin.action(description="Deactivate the selected AI employees", permissions=["change"])
+    def deactivate(self, request, queryset):
+        for employee in queryset.filter(is_active=True):
+            services.employee_deactivate(employee=employee)
+        self.message_user(request, "Deactivated: their quota places are free again.")
+
+    @admin.action(description="Reactivate the selected AI employees", permissions=["change"])
+    def reactivate(self, request, queryset):
+        for employee in queryset.filter(is_active=False):
+            try:
+                services.employee_reactivate(employee=employee)
+            except BillingError as refusal:
+                self.message_user(request, f"{employee}: {refusal.message}", messages.ERROR)
+            else:
+                self.message_user(request, f"{employee} is active again.")
+
+
+def null_state_filter(field: str, *, unset: tuple[str, str], done: tuple[str, str]):
+    """A list filter on whether a timestamp like `released_at` is set: ("held", "Provisioned")
+    while empty, ("released", "Released") once set."""
+
+    class StateFilter(admin.SimpleListFilter):
+        title = "state"
+        parameter_name = "state"
+
+        def lookups(self, request, model_admin):
+            return (unset, done)
+
+        def queryset(self, request, queryset):
+            if self.value() in (unset[0], done[0]):
+                return queryset.filter(**{f"{field}__isnull": self.value() == unset[0]})
+            return queryset
+
+    return StateFilter
+
+
+HeldFilter = null_state_filter(
+    "released_at", unset=("held", "Provisioned"), done=("released", "Released")
+)
+
+
+@admin.register(PhoneNumber)
+class PhoneNumberAdmin(RefusalAsMessage, admin.ModelAdmin):
+    list_display = (
+        "number",
+        "organization",
+        "number_type",
+        "country",
+        "region",
+        "is_vanity",
+        "monthly_fee",
+        "employee",
+        "provisioned_at",
+        "released_at",
+    )
+    list_filter = (HeldFilter, "number_type", "country", "is_vanity", OrganizationFilter)
+    list_select_related = ("organization", "employee")
+    search_fields = ("^number", "=organization__slug")
+    autocomplete_fields = ("organization",)
+    raw_id_fields = ("employee",)
+    actions = ("release",)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return (
+                "organization",
+                "number",
+                "number_type",
+                ("country", "region"),
+                "is_vanity",
+                "employee",
+            )
+        return (
+            "organization",
+            "number",
+            "number_type",
+            ("country", "region"),
+            "is_vanity",
+            "monthly_fee",
+            "employee",
+            "provisioned_at",
+            "released_at",
+        )
+
+    def get_readonly_fields(self, request, obj=None):
+        # The fee is fixed from the price list when provisioned; only the answering employee
+        # may change afterwards.
+        if obj is None:
+            return ()
+        return (
+            "organization",
+            "number",
+            "number_type",
+            "country",
+            "region",
+            "is_vanity",
+            "monthly_fee",
+            "provisioned_at",
+            "released_at",
+        )
+
+    def has_change_permission(self, request, obj=None):
+        if obj is not None and obj.released_at is not None:
+            return False  # released for good: nothing about it changes any more
+        return super().has_change_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # a released number is kept: it bills its last month and never returns
+
+    def save_model(self, request, obj, form, change):
+        if change:
+            services.phone_number_assign(phone_number=obj, employee=obj.employee)
+            return
+        adopt(
+            obj,
+            services.phone_number_provision(
+                organization=obj.organization,
+                number=obj.number,
+                number_type=obj.number_type,
+                country=obj.country,
+                region=obj.region,
+                vanity=obj.is_vanity,
+                employee=obj.employee,
+            ),
+        )
+
+    @admin.action(description="Release the selected numbers", permissions=["change"])
+    def release(self, request, queryset):
+        for phone_number in queryset.filter(released_at__isnull=True):
+            services.phone_number_release(phone_number=phone_number)
+        self.message_user(
+            request,
+            "Released: no further monthly fees; the current month is not refunded, and the "
+            "organization cannot get these numbers back.",
+        )
+
+
+@admin.register(PhoneNumberRate)
+class PhoneNumberRateAdmin(admin.ModelAdmin):
+    """The price list. A change applies to numbers provisioned afterwards: a number keeps the
+    fee it was provisioned with."""
+
+    list_display = (
+        "__str__",
+        "number_type",
+        "country",
+        "region",
+        "monthly_price",
+        "regulatory_fee",
+        "vanity_surcharge",
+        "fee",
+        "vanity_fee",
+    )
+    list_filter = ("number_type", "country")
+    search_fields = ("=country", "region")
+
+    @admin.display(description="Monthly fee")
+    def fee(self, rate):
+        return rate.monthly_fee(vanity=False)
+
+    @admin.display(description="Monthly fee (vanity)")
+    def vanity_fee(self, rate):
+        return rate.monthly_fee(vanity=True)
+
+
+# --- facts and counters -------------------------------------------------------------------
+
+
+@admin.register(Call)
+class CallAdmin(BigTableAdmin):
+    """Millions of rows: newest first along the `call_newest_first` index, a bounded count,
+    filters that the indexes serve, and search by the exact platform call id only."""
+
+    list_display = (
+        "platform_call_id",
+        "connected_at",
+        "organization",
+        "employee",
+        "direction",
+        "billable_seconds",
+    )
+    list_filter = ("direction", OrganizationFilter, EmployeeFilter)
+    list_select_related = ("organization", "employee")
+    ordering = ("-connected_at",)
+    sortable_by = ("connected_at",)  # any other order would sort the whole table
+    # `__exact`, not "=": `=` is a case-insensitive match that no index serves.
+    search_fields = ("platform_call_id__exact",)
+    search_help_text = "The exact platform call id."
+    raw_id_fields = ("organization", "employee")
+    fields = (
+        "platform_call_id",
+        "organization",
+        "employee",
+        "direction",
+        "connected_at",
+        "ended_at",
+        "billable_seconds",
+        "usage_period_start",
+        "recorded_at",
+    )
+
+
+@admin.register(UsageCounter)
+class UsageCounterAdmin(ReadOnlyAdmin):
+    list_display = (
+        "organization",
+        "period_start",
+        "period_end",
+        "call_seconds",
+        "calls",
+        "api_calls",
+        "storage",
+        "storage_peak",
+    )
+    list_filter = (OrganizationFilter,)
+    list_select_related = ("organization",)
+    show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description="Storage (latest)")
+    def storage(self, counter):
+        return filesizeformat(counter.storage_bytes)
+
+    @admin.display(description="Storage (peak)")
+    def storage_peak(self, counter):
+        return filesizeformat(counter.storage_peak_bytes)
+
+
+@admin.register(UsageReport)
+class UsageReportAdmin(BigTableAdmin):
+    list_display = (
+        "report_id",
+        "organization",
+        "kind",
+        "quantity",
+        "measured_at",
+        "period_start",
+        "recorded_at",
+    )
+    list_filter = ("kind", OrganizationFilter)
+    list_select_related = ("organization",)
+    search_fields = ("report_id__exact",)
+    search_help_text = "The exact report id."
+
+
+# --- service tokens -----------------------------------------------------------------------
+
+
+TokenStateFilter = null_state_filter(
+    "revoked_at", unset=("active", "Active"), done=("revoked", "Revoked")
+)
+
+
+@admin.register(ServiceToken)
+class ServiceTokenAdmin(admin.ModelAdmin):
+    """Staff name a token; the service makes it and the token is shown once, in a message.
+    Only its hash and first characters are stored. Tokens are never edited: revoke one and
+    create another."""
+
+    list_display = ("name", "hint_shown", "is_active", "created_by", "created_at", "revoked_at")
+    list_filter = (TokenStateFilter,)
+    list_select_related = ("created_by",)
+    search_fields = ("name", "^hint")
+    actions = ("revoke",)
+
+    def get_fields(self, request, obj=None):
+        if obj is None:
+            return ("name",)
+        return ("name", "hint_shown", "created_by", "created_at", "revoked_at")
+
+    def get_readonly_fields(self, request, obj=None):
+        return () if obj is None else self.get_fields(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # revoked tokens stay, to show who made them and when they stopped
+
+    def has_revoke_permission(self, request):
+        return request.user.has_perm("usage.change_servicetoken")
+
+    @admin.display(description="Token starts with")
+    def hint_shown(self, service_token):
+        return f"{service_token.hint}…"
+
+    @admin.display(description="Active", boolean=True)
+    def is_active(self, service_token):
+        return service_token.revoked_at is None
+
+    def save_model(self, request, obj, form, change):
+        service_token, token = services.service_token_create(name=obj.name, created_by=request.user)
+        adopt(obj, service_token)
+        self.message_user(
+            request,
+            f"The token for {service_token.name} is {token} — copy it now, it will not be "
+            "shown again.",
+            messages.WARNING,
+        )
+
+    @admin.action(description="Revoke the selected tokens", permissions=["revoke"])
+    def revoke(self, request, queryset):
+        revoked = 0
+        for service_token in queryset.filter(revoked_at__isnull=True):
+            services.service_token_revoke(service_token=service_token)
+            revoked += 1
+        self.message_user(request, f"Revoked {revoked} token(s): they are refused from now on.")
