@@ -249,3 +249,20 @@ def invoice_document(*, invoice: Invoice) -> dict:
         "credit_notes": list(invoice.credit_notes.all()),
         "seller": settings.BILLING_SELLER,
     }
+
+
+@dataclass(frozen=True)
+class InvoiceRow:
+    invoice: Invoice
+    period_label: str  # the days covered, as the invoice itself shows them
+
+
+def invoice_history(*, organization: Organization) -> list[InvoiceRow]:
+    """The invoices page: finalized invoices, newest first, each with its period in the
+    timezone frozen on it, like the invoice document."""
+    from zoneinfo import ZoneInfo  # only this read needs it
+
+    return [
+        InvoiceRow(invoice, invoice.period.label(ZoneInfo(invoice.customer_timezone or "UTC")))
+        for invoice in invoices_for(organization=organization)
+    ]

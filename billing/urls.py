@@ -8,4 +8,7 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("<slug:org_slug>/", views.overview, name="overview"),
     path("<slug:org_slug>/plans/", views.plans, name="plans"),
+    path("<slug:org_slug>/invoices/", views.invoices, name="invoices"),
+    path("<slug:org_slug>/invoices/<str:number>/", views.invoice, name="invoice"),
+    path("<slug:org_slug>/invoices/<str:number>/pdf/", views.invoice_pdf, name="invoice_pdf"),
 ]

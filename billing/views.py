@@ -6,8 +6,9 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 
-from billing import selectors
-from billing.models import Plan
+from billing import selectors, services
+from billing.models import Invoice, Plan
+from billing.services.documents import invoice_pdf_if_needed
 
 
 def org_page(*, finances: bool):
@@ -69,3 +70,36 @@ def plans(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
         interval = Plan.Interval.MONTH
     comparison = selectors.plan_comparison(organization=access.organization, interval=interval)
     return render_org_page(request, access, "billing/plans.html", {"comparison": comparison})
+
+
+def _invoice_or_404(access: selectors.OrgAccess, number: str) -> Invoice:
+    """The organization's own finalized invoice: another organization's number is a 404."""
+    invoice = selectors.invoice_for(organization=access.organization, number=number)
+    if invoice is None:
+        raise Http404("No such invoice.")
+    return invoice
+
+
+@org_page(finances=True)
+def invoices(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+    context = {
+        "rows": selectors.invoice_history(organization=access.organization),
+        "balance": services.organization_balance(organization=access.organization),
+    }
+    return render_org_page(request, access, "billing/invoices.html", context)
+
+
+@org_page(finances=True)
+def invoice(request: HttpRequest, access: selectors.OrgAccess, number: str) -> HttpResponse:
+    document = selectors.invoice_document(invoice=_invoice_or_404(access, number))
+    return render_org_page(request, access, "billing/invoice_detail.html", document)
+
+
+@org_page(finances=True)
+def invoice_pdf(request: HttpRequest, access: selectors.OrgAccess, number: str) -> HttpResponse:
+    invoice = _invoice_or_404(access, number)
+    return HttpResponse(
+        invoice_pdf_if_needed(invoice=invoice),
+        content_type="application/pdf",
+        headers={"Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'},
+    )

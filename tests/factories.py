@@ -132,3 +132,110 @@ def record_call(*, employee, seconds, connected_at, call_id=None, direction="out
         ended_at=connected_at + dt.timedelta(seconds=seconds),
     )
     return usage_services.calls_record(reports=[report], now=report.ended_at)
+
+
+class TaxRateFactory(factory.django.DjangoModelFactory):
+    """A US-wide sales tax on every charge."""
+
+    class Meta:
+        model = "billing.TaxRate"
+        django_get_or_create = ("name", "country", "region")
+
+    name = "Sales tax"
+    country = "US"
+    region = ""
+    percentage = Decimal("8.875")
+    applies_to = factory.LazyFunction(
+        lambda: [
+            "subscription",
+            "proration",
+            "overage_calls",
+            "overage_storage",
+            "phone_number",
+            "addon",
+            "adjustment",
+        ]
+    )
+
+
+class CouponFactory(factory.django.DjangoModelFactory):
+    """10% off the next invoice."""
+
+    class Meta:
+        model = "billing.Coupon"
+
+    code = factory.Sequence(lambda n: f"spring-{n}")
+    name = "Spring promotion"
+    percent_off = Decimal("10")
+    duration = "once"
+
+
+FEB_16 = dt.datetime(2026, 2, 16, tzinfo=dt.UTC)
+MAR_16 = dt.datetime(2026, 3, 16, 10, 0, tzinfo=dt.UTC)
+
+
+def renewed_invoice(*, organization=None, extra_numbers=0, start=FEB_16, renewed_at=MAR_16):
+    """The invoice renewing a month of Professional, with one of everything an invoice can
+    show: the next month's fee, call overage, phone numbers (three free, one vanity, one
+    pro-rated, plus `extra_numbers`), a 10% coupon, two taxes and $25.00 of credit.
+
+    Subscribed at `start` (which issued the first invoice) and renewed at `renewed_at`.
+    """
+    from usage import services as usage_services
+
+    organization = organization or OrganizationFactory(
+        name="Acme Dental",
+        address_line1="350 Fifth Avenue",
+        address_line2="Suite 4200",
+        city="New York",
+        region="NY",
+        postal_code="10118",
+        tax_id="US 98-7654321",
+    )
+    plan = PlanFactory(max_phone_numbers=None)
+    subscription = SubscriptionFactory(organization=organization, plan=plan, start=start, now=start)
+    PhoneNumberRateFactory()
+    employee = EmployeeFactory(organization=organization, name="Ava", created_at=start)
+
+    def provision(number, now, vanity=False):
+        usage_services.phone_number_provision(
+            organization=organization,
+            number=number,
+            number_type="local",
+            country="US",
+            vanity=vanity,
+            employee=employee,
+            now=now,
+        )
+
+    # Numbers are unique among organizations: the organization's id keeps them apart.
+    exchange = f"{organization.pk % 1000:03d}"
+    for n in range(4 + extra_numbers):
+        provision(number=f"+1415{exchange}{n:04d}", now=start)
+    provision(number=f"+1800{exchange}7867", vanity=True, now=start)
+    provision(number=f"+1212{exchange}0123", now=start + dt.timedelta(days=13, hours=12))
+    # 182,400 s: 2,400 s beyond the 180,000 s included, in calls of at most six hours.
+    for n, offset in enumerate(range(0, 182_400, 6 * 3600)):
+        record_call(
+            employee=employee,
+            seconds=min(6 * 3600, 182_400 - offset),
+            connected_at=start + dt.timedelta(days=1 + n),
+        )
+    TaxRateFactory()
+    TaxRateFactory(
+        name="Telecom regulatory fee",
+        percentage=Decimal("2.5"),
+        applies_to=["phone_number", "overage_calls"],
+    )
+    services.discount_apply(organization=organization, coupon=CouponFactory(), now=start)
+    services.balance_credit_grant(
+        organization=organization,
+        kind="promotional",
+        amount=Money(Decimal("25.00"), organization.currency),
+        description="Welcome credit",
+        now=start,
+    )
+    [invoice] = services.subscription_renew_if_needed(
+        subscription_id=subscription.pk, now=renewed_at
+    )
+    return invoice

@@ -1,5 +1,7 @@
 """How amounts, rates and allowances read on billing pages, e-mails and invoices."""
 
+from zoneinfo import ZoneInfo
+
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
 
@@ -30,3 +32,11 @@ def seconds_and_minutes(seconds) -> str:
     minutes = seconds / 60
     shown = f"{minutes:,.0f}" if seconds % 60 == 0 else f"{minutes:,.1f}"
     return f"{intcomma(seconds)} s ({shown} min)"
+
+
+@register.filter
+def period_label(period, timezone_name: str) -> str:
+    """`15 Mar – 14 Apr 2026`: the days a half-open period covers, in that timezone."""
+    if period is None:
+        return ""
+    return period.label(ZoneInfo(timezone_name or "UTC"))
