@@ -48,6 +48,8 @@ test: install chromium
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
+# PostgreSQL by default (`make bench BENCH_DATABASE_URL=` for SQLite); the name must say "bench".
+bench: export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench
 bench: install
 	$(BIN)/python bench/run.py
 

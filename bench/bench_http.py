@@ -1,0 +1,184 @@
+"""Call authorization over HTTP, as the platform asks it: gunicorn on loopback, 32 clients at
+once on keep-alive connections. p50 and p99 latency and requests per second, against the
+same load on /healthz, which touches neither the database nor the API."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import secrets
+import socket
+import statistics
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from django.conf import settings
+from django.utils import timezone
+
+from bench.common import Report, progress, subscribed_employee
+
+CLIENTS = 32
+REQUESTS = 6_400  # per endpoint: 200 for each client
+WORKERS = 4
+THREADS = 8  # per worker: WORKERS * THREADS requests in progress at once
+DEADLINE_SECONDS = 120  # per endpoint; a slower run is reported as a failure
+LOG_PATH = settings.BASE_DIR / "var" / "bench" / "gunicorn.log"
+
+
+@dataclass(frozen=True)
+class Request:
+    method: str
+    path: str
+    body: bytes | None = None
+    headers: dict[str, str] | None = None
+
+
+@dataclass(frozen=True)
+class Load:
+    p50_ms: float
+    p99_ms: float
+    requests_per_second: float
+
+
+def run(report: Report) -> None:
+    progress("subscribing an organization")
+    now = timezone.now()
+    organization, employee, token = subscribed_employee(slug="bench-realty", now=now)
+    authorize = Request(
+        "POST",
+        f"/api/v1/orgs/{organization.slug}/calls/authorize",
+        json.dumps({"employee_id": employee.pk}).encode(),
+        {"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+    )
+
+    port = free_port()
+    progress(f"starting gunicorn on 127.0.0.1:{port} ({WORKERS} workers × {THREADS} threads)")
+    server = start_gunicorn(port)
+    try:
+        wait_until_up(server, port)
+        progress(f"{REQUESTS:,} requests to /healthz from {CLIENTS} clients")
+        healthz = load(port, Request("GET", "/healthz"))
+        progress(f"{REQUESTS:,} authorizations from {CLIENTS} clients")
+        authorized = load(port, authorize)
+    finally:
+        stop(server)
+
+    report.add("http_authorize_p50_ms", authorized.p50_ms, "ms", floor=healthz.p50_ms)
+    report.add("http_authorize_p99_ms", authorized.p99_ms, "ms", floor=healthz.p99_ms)
+    report.add(
+        "http_authorize_rps",
+        authorized.requests_per_second,
+        "req/s",
+        floor=healthz.requests_per_second,
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start_gunicorn(port: int) -> subprocess.Popen:
+    """The production configuration on the benchmark database; its output goes to a log."""
+    environment = {
+        **os.environ,  # with bench/run.py's DATABASE_URL: the benchmark database
+        "DEBUG": "false",
+        "SECRET_KEY": secrets.token_urlsafe(50),
+        "ALLOWED_HOSTS": "127.0.0.1",
+        "SECURE_SSL_REDIRECT": "false",
+        "LOG_LEVEL": "WARNING",
+    }
+    LOG_PATH.parent.mkdir(parents=True, exist_ok=True)
+    with LOG_PATH.open("w") as log:
+        return subprocess.Popen(
+            [
+                str(Path(sys.executable).with_name("gunicorn")),
+                "config.wsgi",
+                f"--bind=127.0.0.1:{port}",
+                f"--workers={WORKERS}",
+                "--worker-class=gthread",
+                f"--threads={THREADS}",
+                "--keep-alive=30",
+                "--no-control-socket",  # its default path is shared with any other gunicorn
+            ],
+            cwd=settings.BASE_DIR,
+            env=environment,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+
+
+def wait_until_up(server: subprocess.Popen, port: int, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise RuntimeError(f"gunicorn exited with {server.returncode}; see {LOG_PATH}.")
+        try:
+            connection = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
+            connection.request("GET", "/healthz")
+            if connection.getresponse().status == 200:
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError(f"gunicorn did not answer within {timeout} s; see {LOG_PATH}.")
+
+
+def stop(server: subprocess.Popen) -> None:
+    server.terminate()
+    try:
+        server.wait(timeout=15)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait()
+
+
+def load(port: int, request: Request) -> Load:
+    """`REQUESTS` requests from `CLIENTS` threads, each on its own keep-alive connection."""
+    latencies: list[float] = []
+    errors: list[str] = []
+    lock = threading.Lock()
+    deadline = time.monotonic() + DEADLINE_SECONDS
+
+    def client() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        try:
+            for _ in range(REQUESTS // CLIENTS):
+                if time.monotonic() > deadline:
+                    raise TimeoutError(f"not done within {DEADLINE_SECONDS} s")
+                started = time.perf_counter()
+                connection.request(
+                    request.method, request.path, body=request.body, headers=request.headers or {}
+                )
+                response = connection.getresponse()
+                body = response.read()
+                if response.status != 200:
+                    raise RuntimeError(f"{request.path} answered {response.status}: {body[:200]}")
+                mine.append(time.perf_counter() - started)
+        except Exception as error:  # reported below, after every client has stopped
+            with lock:
+                errors.append(repr(error))
+        finally:
+            connection.close()
+            with lock:
+                latencies.extend(mine)
+
+    threads = [threading.Thread(target=client) for _ in range(CLIENTS)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    elapsed = time.perf_counter() - started
+    if errors:
+        raise RuntimeError(f"{len(errors)} clients failed, the first with {errors[0]}")
+    cuts = statistics.quantiles(latencies, n=100)
+    return Load(
+        p50_ms=cuts[49] * 1000, p99_ms=cuts[98] * 1000, requests_per_second=len(latencies) / elapsed
+    )

@@ -1,0 +1,121 @@
+"""Invoice PDFs (weasyprint): rendering time per page, for a one-page and a multi-page invoice.
+
+The floor is weasyprint rendering a minimal one-line HTML document in the same run: what any
+PDF costs before our template, fonts and tables add to it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from decimal import Decimal
+
+from django.db import transaction
+from django.template.loader import render_to_string
+from djmoney.money import Money
+
+from bench.common import Report, best_median_ms, progress
+from billing import periods, selectors, services
+from billing.models import Invoice, InvoiceLine, Organization, TaxRate
+from billing.services.documents import invoice_pdf_render
+
+MARCH = periods.Period(
+    dt.datetime(2026, 3, 16, tzinfo=dt.UTC), dt.datetime(2026, 4, 16, tzinfo=dt.UTC)
+)
+FEBRUARY = periods.Period(dt.datetime(2026, 2, 16, tzinfo=dt.UTC), MARCH.start)
+MINIMAL_HTML = "<!doctype html><title>Floor</title><p>Invoice INV-2026-000001</p>"
+# A render takes tens of milliseconds: fewer calls than the page benchmarks make still give
+# stable medians.
+ROUNDS = {"warmup": 2, "rounds": 3, "calls": 5}
+
+
+def run(report: Report) -> None:
+    # weasyprint logs each step of each render at INFO: writing those would be timed too.
+    logging.getLogger("weasyprint").setLevel(logging.WARNING)
+    from weasyprint import HTML
+
+    progress("issuing a one-page and a multi-page invoice")
+    one_page = issue_invoice(slug="one-page", phone_numbers=5)
+    multi_page = issue_invoice(slug="multi-page", phone_numbers=80)
+
+    progress("timing the floor: a minimal one-line document")
+    floor_ms = best_median_ms(lambda: HTML(string=MINIMAL_HTML).write_pdf(), **ROUNDS)
+    for name, invoice in (("one_page", one_page), ("multi_page", multi_page)):
+        pages = page_count(invoice)
+        progress(f"timing the {name.replace('_', '-')} invoice: {pages} page(s)")
+        invoice_ms = best_median_ms(
+            lambda invoice=invoice: invoice_pdf_render(invoice=invoice), **ROUNDS
+        )
+        report.add(f"pdf_{name}_ms_per_page", invoice_ms / pages, "ms", floor=floor_ms)
+
+
+def page_count(invoice: Invoice) -> int:
+    from weasyprint import HTML
+
+    html = render_to_string("billing/invoice_pdf.html", selectors.invoice_document(invoice=invoice))
+    return len(HTML(string=html).render().pages)
+
+
+@transaction.atomic
+def issue_invoice(*, slug: str, phone_numbers: int) -> Invoice:
+    """An invoice as a renewal issues it: the month's fee, call overage, one line per phone
+    number (three free), a sales tax and a regulatory fee."""
+    organization = Organization.objects.create(
+        name=f"Benchmark {slug}",
+        slug=slug,
+        billing_emails=f"billing@{slug}.example.com",
+        address_line1="350 Fifth Avenue",
+        city="New York",
+        region="NY",
+        postal_code="10118",
+        country="US",
+        tax_id="US 98-7654321",
+    )
+    TaxRate.objects.get_or_create(
+        name="Sales tax",
+        country="US",
+        defaults={"percentage": Decimal("8.875"), "applies_to": list(InvoiceLine.CHARGES)},
+    )
+    TaxRate.objects.get_or_create(
+        name="Telecom regulatory fee",
+        country="US",
+        defaults={
+            "percentage": Decimal("2.5"),
+            "applies_to": [InvoiceLine.Kind.PHONE_NUMBER, InvoiceLine.Kind.OVERAGE_CALLS],
+        },
+    )
+    lines = [
+        services.LineDraft(
+            InvoiceLine.Kind.SUBSCRIPTION,
+            "Professional plan (monthly), 16 Mar – 15 Apr 2026",
+            Money(Decimal("199.00"), "USD"),
+            period=MARCH,
+        ),
+        services.LineDraft(
+            InvoiceLine.Kind.OVERAGE_CALLS,
+            "Call overage 16 Feb – 15 Mar 2026: 182,400 s used of 180,000 s included, "
+            "2,400 s over at $0.004/s",
+            Money(Decimal("0.004"), "USD"),
+            quantity=2_400,
+            period=FEBRUARY,
+        ),
+    ]
+    lines += [
+        services.LineDraft(
+            InvoiceLine.Kind.PHONE_NUMBER,
+            f"Phone number +1415555{n:04d} (local)"
+            + (", included in your plan" if n < 3 else "")
+            + ", 16 Feb – 15 Mar 2026",
+            Money(Decimal("0.00") if n < 3 else Decimal("1.75"), "USD"),
+            period=FEBRUARY,
+        )
+        for n in range(phone_numbers)
+    ]
+    return services.invoice_issue(
+        organization=organization,
+        subscription=None,
+        kind=Invoice.Kind.SUBSCRIPTION,
+        period=MARCH,
+        lines=lines,
+        now=MARCH.start,
+    )

@@ -1,0 +1,135 @@
+"""Renewal at scale: 1,000 and then 10,000 due subscriptions with realistic usage.
+
+Goal: time grows linearly (10k/1k time ratio at most 11) and every subscription costs the same
+number of queries whatever how many there are.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import time
+
+from django.db import connection
+from djmoney.money import Money
+
+from bench.common import Report, best_median_ms, progress
+from billing import services
+from billing.models import Organization, Subscription
+from usage.models import PhoneNumber, UsageCounter
+
+APRIL = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+MAY = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
+GB = 1024**3
+
+
+def seed(count: int, plan, first: int) -> None:
+    """`count` subscriptions due on 1 May: most within their allowance, some over it, some
+    with phone numbers and storage above the allowance. Rows as `subscription_create` and the
+    usage services write them, inserted in bulk so that seeding does not dominate the run."""
+    rng = random.Random(first)
+    organizations = Organization.objects.bulk_create(
+        Organization(
+            name=f"Renewal org {n}",
+            slug=f"renewal-{n}",
+            billing_emails=f"billing@renewal-{n}.example.com",
+            country="US",
+            region="NY",
+        )
+        for n in range(first, first + count)
+    )
+    Subscription.objects.bulk_create(
+        Subscription(
+            organization=organization,
+            plan=plan,
+            anchor=APRIL,
+            anchor_timezone="UTC",
+            current_period_start=APRIL,
+            current_period_end=MAY,
+            usage_period_start=APRIL,
+            usage_period_end=MAY,
+        )
+        for organization in organizations
+    )
+    UsageCounter.objects.bulk_create(
+        UsageCounter(
+            organization=organization,
+            period_start=APRIL,
+            period_end=MAY,
+            call_seconds=rng.randint(20_000, 230_000),
+            calls=rng.randint(100, 2_000),
+            storage_bytes=rng.randint(1, 60) * GB,
+            storage_peak_bytes=rng.randint(1, 60) * GB,
+        )
+        for organization in organizations
+    )
+    PhoneNumber.objects.bulk_create(
+        PhoneNumber(
+            organization=organization,
+            number=f"+1212{first + index:07d}{extra}",
+            number_type="local",
+            country="US",
+            monthly_fee=Money("1.75", "USD"),
+            provisioned_at=APRIL + dt.timedelta(days=extra * 10),
+        )
+        for index, organization in enumerate(organizations)
+        if index % 3 == 0
+        for extra in range(4)
+    )
+
+
+def renew_all() -> tuple[float, int, int]:
+    """Seconds, queries and invoices of one run of the renewal job."""
+    queries = 0
+
+    def count(execute, sql, params, many, context):
+        nonlocal queries
+        queries += 1
+        return execute(sql, params, many, context)
+
+    # Counted by a wrapper: Django's own query log keeps only the last 9,000.
+    with connection.execute_wrapper(count):
+        started = time.perf_counter()
+        issued = services.renew_subscriptions_if_needed(now=MAY + dt.timedelta(hours=1))
+        elapsed = time.perf_counter() - started
+    return elapsed, queries, issued
+
+
+def run(report: Report) -> None:
+    progress("loading the plan catalog and tax rates")
+    plan = next(plan for plan in services.catalog_load() if plan.code == "professional-monthly")
+    results = {}
+    seeded = 0
+    for count in (1_000, 10_000):
+        # Each run renews a fresh batch; the ones renewed before are no longer due.
+        progress(f"seeding {count:,} due subscriptions")
+        seed(count, plan, first=seeded)
+        seeded += count
+        progress(f"renewing {count:,} subscriptions")
+        elapsed, queries, issued = renew_all()
+        if issued != count:
+            raise RuntimeError(f"Renewing {count} subscriptions issued {issued} invoices.")
+        results[count] = (elapsed, queries)
+        progress(f"{count:,} renewed in {elapsed:.1f}s, {queries / count:.1f} queries each")
+
+    small, large = results[1_000], results[10_000]
+    with connection.cursor() as cursor:
+
+        def primary_key_select():
+            cursor.execute("SELECT id FROM billing_organization WHERE id = %s", [1])
+            cursor.fetchone()
+
+        select_ms = best_median_ms(primary_key_select)
+    per_subscription_ms = small[0] * 1000 / 1_000
+    report.add("renewal_ms_per_subscription", per_subscription_ms, "ms", floor=select_ms)
+    report.add("renewal_time_10k_over_1k", large[0] / small[0], "x", floor=10.0, goal=11.0)
+    report.add(
+        "renewal_queries_per_subscription_1k", small[1] / 1_000, "queries", floor=small[1] / 1_000
+    )
+    report.add(
+        "renewal_queries_per_subscription_10k",
+        large[1] / 10_000,
+        "queries",
+        floor=small[1] / 1_000,
+        goal=small[1] / 1_000,
+    )
