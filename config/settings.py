@@ -135,7 +135,9 @@ DEFAULT_CURRENCY = "USD"
 # Who issues invoices, as printed on them.
 BILLING_SELLER = {
     "name": env.str("BILLING_SELLER_NAME", default="AI Employees Inc."),
-    "address": env.str("BILLING_SELLER_ADDRESS", default="100 Market Street, San Francisco, CA 94105, US"),
+    "address": env.str(
+        "BILLING_SELLER_ADDRESS", default="100 Market Street, San Francisco, CA 94105, US"
+    ),
     "tax_id": env.str("BILLING_SELLER_TAX_ID", default="US 12-3456789"),
     "email": env.str("BILLING_SELLER_EMAIL", default="billing@example.com"),
 }
@@ -179,5 +181,11 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env.str("LOG_LEVEL", default="INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "loggers": {
+        "django.db.backends": {"level": "WARNING"},
+        # One line per queued task is noise; failures are still logged.
+        "django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")},
+        "weasyprint": {"level": "WARNING"},
+        "fontTools": {"level": "WARNING"},
+    },
 }

@@ -41,3 +41,18 @@ def mailoutbox_clear(mailoutbox):
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture
+def staff(client):
+    """A support-staff superuser, signed in on `client`."""
+    from tests.factories import UserFactory
+
+    user = UserFactory(username="support", is_staff=True, is_superuser=True)
+    client.force_login(user)
+    return user
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    return client

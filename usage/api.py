@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Literal
 
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -55,6 +56,17 @@ def refused(request, error: BillingError):
     return api.create_response(
         request, {"code": error.code, "detail": error.message, **error.details}, status=409
     )
+
+
+@api.exception_handler(ValidationError)
+def invalid(request, error: ValidationError):
+    """Model validation that the schemas did not catch: 422 naming the fields, like the rest."""
+    detail = [
+        {"loc": ["body", field], "msg": message, "type": "invalid"}
+        for field, messages in error.message_dict.items()
+        for message in messages
+    ]
+    return api.create_response(request, {"detail": detail}, status=422)
 
 
 def _problems(problems: list[services.Problem]) -> list[dict]:

@@ -145,7 +145,8 @@ class Call(models.Model):
 
     platform_call_id = models.CharField(max_length=100, unique=True)
     organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="calls")
-    employee = models.ForeignKey(AIEmployee, on_delete=models.CASCADE, related_name="calls")
+    # Calls are billing facts: an employee with calls cannot be deleted, only deactivated.
+    employee = models.ForeignKey(AIEmployee, on_delete=models.PROTECT, related_name="calls")
     direction = models.CharField(max_length=8, choices=Direction.choices)
     connected_at = models.DateTimeField()
     ended_at = models.DateTimeField()
@@ -230,6 +231,7 @@ class UsageReport(models.Model):
                 fields=["organization", "kind", "report_id"], name="usage_report_once"
             )
         ]
+        indexes = [models.Index(fields=["organization", "kind", "period_start", "measured_at"])]
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.quantity} ({self.report_id})"

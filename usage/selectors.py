@@ -8,13 +8,15 @@ from dataclasses import dataclass
 from decimal import Decimal
 from fractions import Fraction
 
-from django.db.models import Count, OuterRef, Q, Subquery, Sum
+from django.db import connection, models
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from djmoney.money import Money
 
 from billing import periods
 from billing.models import Organization, Plan, Subscription
 from billing.money import round_money
+from billing.selectors import subscription_live
 from usage.models import AIEmployee, Call, PhoneNumber, UsageCounter
 
 GB = 1024**3
@@ -55,46 +57,67 @@ def _authorization(
     return CallAuthorization(True, "ok", remaining)
 
 
+def _authorize_sql() -> str:
+    """One statement for the question asked before every call. Written in SQL because the ORM
+    spends several times longer compiling it than the database does answering it (bench/).
+    Decimals come back as text, so no float ever carries a rate."""
+    quote = connection.ops.quote_name
+    subscription, organization = Subscription._meta.db_table, Organization._meta.db_table
+    plan, counter, employee = (
+        Plan._meta.db_table,
+        UsageCounter._meta.db_table,
+        AIEmployee._meta.db_table,
+    )
+    return f"""
+        SELECT s.status, p.included_call_seconds, p.overage_policy,
+               CAST(p.overage_rate_per_second AS TEXT), CAST(p.overage_cap AS TEXT),
+               (SELECT c.call_seconds FROM {quote(counter)} c
+                 WHERE c.organization_id = s.organization_id AND c.period_start = s.usage_period_start),
+               (SELECT e.is_active FROM {quote(employee)} e
+                 WHERE e.id = %s AND e.organization_id = s.organization_id),
+               CASE WHEN s.usage_period_end <= %s THEN 1 ELSE 0 END,
+               s.id
+          FROM {quote(subscription)} s
+          JOIN {quote(organization)} o ON o.id = s.organization_id
+          JOIN {quote(plan)} p ON p.id = s.plan_id
+         WHERE o.slug = %s AND s.status <> 'canceled'
+    """  # noqa: S608 - identifiers come from model metadata, values are parameters
+
+
 def call_authorize(
     *, organization_slug: str, employee_id: int, now: dt.datetime
 ) -> CallAuthorization:
     """May this AI employee place or take a call now? One query on the normal path."""
-    counter = UsageCounter.objects.filter(
-        organization_id=OuterRef("organization_id"), period_start=OuterRef("usage_period_start")
-    ).values("call_seconds")[:1]
-    employee = AIEmployee.objects.filter(
-        pk=employee_id, organization_id=OuterRef("organization_id")
-    ).values("is_active")[:1]
-    row = (
-        Subscription.objects.filter(organization__slug=organization_slug)
-        .exclude(status=Subscription.Status.CANCELED)
-        .select_related("plan")
-        .annotate(used_seconds=Subquery(counter), employee_active=Subquery(employee))
-        .first()
-    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _authorize_sql(),
+            [employee_id, connection.ops.adapt_datetimefield_value(now), organization_slug],
+        )
+        row = cursor.fetchone()
     if row is None:
         return CallAuthorization(False, "no_subscription", 0)
-    used = row.used_seconds or 0
-    if now >= row.usage_period_end:
+    status, included, policy, rate, cap, used, employee_active, renewal_pending, subscription_id = (
+        row
+    )
+    if renewal_pending:
         # Renewal has not opened the new usage month yet: count what is already in it.
-        period = row.usage_period_at(now)
+        subscription = Subscription.objects.get(pk=subscription_id)
         used = (
             UsageCounter.objects.filter(
-                organization_id=row.organization_id, period_start=period.start
+                organization_id=subscription.organization_id,
+                period_start=subscription.usage_period_at(now).start,
             )
             .values_list("call_seconds", flat=True)
             .first()
-            or 0
         )
-    plan = row.plan
     return _authorization(
-        status=row.status,
-        included=plan.included_call_seconds,
-        used=used,
-        policy=plan.overage_policy,
-        rate=plan.overage_rate_per_second.amount,
-        cap=plan.overage_cap.amount if plan.overage_cap is not None else None,
-        employee_active=row.employee_active,
+        status=status,
+        included=included,
+        used=used or 0,
+        policy=policy,
+        rate=Decimal(rate),
+        cap=Decimal(cap) if cap is not None else None,
+        employee_active=None if employee_active is None else bool(employee_active),
     )
 
 
@@ -108,8 +131,10 @@ class Allowance:
 
     @property
     def percent(self) -> int | None:
-        if not self.limit:
+        if self.limit is None:
             return None
+        if self.limit == 0:
+            return 100 if self.used else 0
         return round(self.used * 100 / self.limit)
 
     @property
@@ -174,11 +199,18 @@ def usage_summary(
     counter = UsageCounter.objects.filter(
         organization_id=organization_id, period_start=period.start
     ).first() or UsageCounter(period_start=period.start, period_end=period.end)
-    counts = Organization.objects.filter(pk=organization_id).aggregate(
-        employees=Count("employees", filter=Q(employees__is_active=True), distinct=True),
-        numbers=Count(
-            "phone_numbers", filter=Q(phone_numbers__released_at__isnull=True), distinct=True
-        ),
+    # Two scalar subqueries: joining both tables would multiply employees by numbers.
+    counts = (
+        Organization.objects.filter(pk=organization_id)
+        .values(
+            active_employees=_count(
+                AIEmployee.objects.filter(organization=OuterRef("pk"), is_active=True)
+            ),
+            held_numbers=_count(
+                PhoneNumber.objects.filter(organization=OuterRef("pk"), released_at__isnull=True)
+            ),
+        )
+        .get()
     )
     included = plan.included_call_seconds
     used = counter.call_seconds
@@ -186,11 +218,11 @@ def usage_summary(
     is_current = now in period
     projected = used
     exhaustion = None
-    if is_current and now > period.start:
-        elapsed = Fraction(int((now - period.start).total_seconds()), period.seconds)
-        projected = int(used / elapsed) if elapsed else used
+    elapsed_seconds = int((now - period.start).total_seconds())
+    if is_current and elapsed_seconds > 0:
+        projected = int(used / Fraction(elapsed_seconds, period.seconds))
         if included is not None and 0 < used < included:
-            used_per_second = Fraction(used, int((now - period.start).total_seconds()))
+            used_per_second = Fraction(used, elapsed_seconds)
             exhaustion_at = now + dt.timedelta(
                 seconds=math.ceil((included - used) / used_per_second)
             )
@@ -218,8 +250,8 @@ def usage_summary(
         projected_overage_seconds=projected_overage,
         projected_overage_cost=call_overage_cost(plan=plan, overage_seconds=projected_overage),
         projected_exhaustion=exhaustion,
-        employees=Allowance(counts["employees"], plan.max_active_employees),
-        phone_numbers=Allowance(counts["numbers"], plan.max_phone_numbers),
+        employees=Allowance(counts["active_employees"] or 0, plan.max_active_employees),
+        phone_numbers=Allowance(counts["held_numbers"] or 0, plan.max_phone_numbers),
         storage_bytes=Allowance(
             counter.storage_bytes, plan.storage_gb * GB if plan.storage_gb is not None else None
         ),
@@ -235,6 +267,13 @@ class UsageRow:
     label: str
     seconds: int
     calls: int
+
+
+def _count(queryset) -> Subquery:
+    return Subquery(
+        queryset.order_by().values("organization").annotate(n=Count("pk")).values("n")[:1],
+        output_field=models.IntegerField(),
+    )
 
 
 def _period_calls(organization_id: int, period: periods.Period):
@@ -286,7 +325,7 @@ def usage_by_cost_center(*, organization: Organization, period: periods.Period) 
         _period_calls(organization.pk, period)
         .values("employee__cost_center")
         .annotate(seconds=Sum("billable_seconds"), calls=Count("pk"))
-        .order_by("-seconds")
+        .order_by("-seconds", "employee__cost_center")
     )
     return [
         UsageRow(row["employee__cost_center"] or "Unassigned", row["seconds"], row["calls"])
@@ -309,7 +348,7 @@ def phone_numbers_for(*, organization: Organization) -> list[PhoneNumber]:
     return list(
         PhoneNumber.objects.filter(organization=organization)
         .select_related("employee")
-        .order_by("released_at", "provisioned_at")
+        .order_by(F("released_at").asc(nulls_first=True), "provisioned_at")
     )
 
 
@@ -348,3 +387,165 @@ def number_fees_for_period(
         )
         fees.append(NumberFee(number, charged, amount, is_free, charged.start > period.start))
     return fees
+
+
+# --- usage pages --------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class PeriodChoice:
+    key: str  # the period's first day in the organization's timezone, as `?period=` names it
+    label: str
+    is_selected: bool
+
+
+@dataclass(frozen=True)
+class UsageWeek:
+    first_day: dt.date
+    last_day: dt.date
+    seconds: int
+
+
+@dataclass(frozen=True)
+class UsageDashboard:
+    subscription: Subscription
+    summary: UsageSummary
+    period_label: str
+    period_choices: list[PeriodChoice]
+    by_day: list[tuple[dt.date, int]]
+    by_week: list[UsageWeek]
+    by_employee: list[UsageRow]
+    by_cost_center: list[UsageRow]
+
+    @property
+    def allowance_left_seconds(self) -> int | None:
+        """Included seconds not used yet; None when the plan has no call allowance."""
+        allowance = self.summary.call_seconds
+        return None if allowance.limit is None else max(allowance.limit - allowance.used, 0)
+
+    @property
+    def daily_pace_seconds(self) -> int | None:
+        """Seconds a day that would use exactly the allowance by the period's end."""
+        limit = self.summary.call_seconds.limit
+        return None if limit is None else limit // len(self.by_day)
+
+
+def usage_dashboard(
+    *, organization: Organization, now: dt.datetime, period_start: dt.date | None = None
+) -> UsageDashboard | None:
+    """The usage page of one usage period: the current one, or the earlier one starting on
+    `period_start` (a day in the organization's timezone). None without a live subscription.
+    A fixed number of queries whatever the number of calls, employees or days."""
+    subscription = subscription_live(organization=organization)
+    if subscription is None:
+        return None
+    tz = organization.tzinfo
+    current = subscription.usage_period_at(now)
+    choices = usage_periods(subscription=subscription)
+    if current not in choices:
+        # Renewal has not opened the new usage month yet, but it is the one running now.
+        choices.insert(0, current)
+    period = next(
+        (choice for choice in choices if choice.start.astimezone(tz).date() == period_start),
+        current,
+    )
+    by_day = usage_by_day(organization=organization, period=period)
+    return UsageDashboard(
+        subscription=subscription,
+        summary=usage_summary(subscription=subscription, now=now, period=period),
+        period_label=period.label(tz),
+        period_choices=[
+            PeriodChoice(
+                key=choice.start.astimezone(tz).date().isoformat(),
+                label=choice.label(tz),
+                is_selected=choice == period,
+            )
+            for choice in choices
+        ],
+        by_day=by_day,
+        by_week=_weeks(usage_by_week(by_day), last_day=period.last_day(tz)),
+        by_employee=usage_by_employee(organization=organization, period=period),
+        by_cost_center=usage_by_cost_center(organization=organization, period=period),
+    )
+
+
+def _weeks(weeks: list[tuple[dt.date, int]], *, last_day: dt.date) -> list[UsageWeek]:
+    """Name each week by its first and last day; the period's last week may be short."""
+    last_days = [first - dt.timedelta(days=1) for first, _ in weeks[1:]] + [last_day]
+    return [
+        UsageWeek(first, last, seconds)
+        for (first, seconds), last in zip(weeks, last_days, strict=True)
+    ]
+
+
+@dataclass(frozen=True)
+class EmployeeRoster:
+    plan: Plan | None  # None without a live subscription
+    employees: list[AIEmployee]  # active first, each with `numbers` (active numbers it answers)
+
+    @property
+    def quota(self) -> Allowance:
+        active = sum(1 for employee in self.employees if employee.is_active)
+        return Allowance(active, self.plan.max_active_employees if self.plan else None)
+
+
+def employee_roster(*, organization: Organization) -> EmployeeRoster:
+    subscription = subscription_live(organization=organization)
+    return EmployeeRoster(
+        plan=subscription.plan if subscription else None,
+        employees=employees_for(organization=organization),
+    )
+
+
+@dataclass(frozen=True)
+class NumberRow:
+    phone_number: PhoneNumber
+    fee: NumberFee | None  # this usage month's fee; None once released before the month
+
+
+@dataclass(frozen=True)
+class PhoneNumberRoster:
+    plan: Plan | None  # None without a live subscription
+    period: periods.Period | None  # the usage month the fees are for
+    rows: list[NumberRow]  # held numbers first, then released ones
+    answering_employees: list[AIEmployee]  # active and inbound-capable: who a number can ring
+
+    @property
+    def in_use(self) -> Allowance:
+        held = sum(1 for row in self.rows if row.phone_number.is_active)
+        return Allowance(held, self.plan.max_phone_numbers if self.plan else None)
+
+
+def phone_number_roster(*, organization: Organization, now: dt.datetime) -> PhoneNumberRoster:
+    """Every number the organization holds or held, with what each costs this usage month."""
+    subscription = subscription_live(organization=organization)
+    numbers = phone_numbers_for(organization=organization)
+    fees: dict[int, NumberFee] = {}
+    period = None
+    if subscription is not None:
+        period = subscription.usage_period_at(now)
+        fees = {
+            fee.phone_number.pk: fee
+            for fee in number_fees_for_period(
+                organization=organization, plan=subscription.plan, period=period
+            )
+        }
+    # Held numbers first, whatever the database does with NULLs in ORDER BY.
+    numbers.sort(key=lambda number: not number.is_active)
+    return PhoneNumberRoster(
+        plan=subscription.plan if subscription else None,
+        period=period,
+        rows=[NumberRow(number, fees.get(number.pk)) for number in numbers],
+        answering_employees=list(answering_employees(organization=organization)),
+    )
+
+
+def answering_employees(*, organization: Organization) -> QuerySet[AIEmployee]:
+    """The AI employees a number can ring: active ones that take inbound calls."""
+    return AIEmployee.objects.filter(
+        organization=organization, is_active=True, inbound_capable=True
+    ).order_by("name", "pk")
+
+
+def active_employee_count(*, organization: Organization) -> int:
+    return AIEmployee.objects.filter(organization=organization, is_active=True).count()

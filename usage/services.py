@@ -124,6 +124,18 @@ def employee_reactivate(*, employee: AIEmployee) -> AIEmployee:
 # --- phone numbers ------------------------------------------------------------------------
 
 
+def _check_can_answer(employee: AIEmployee, organization_id: int) -> None:
+    """Only an active AI employee of the organization that takes inbound calls answers a number."""
+    if employee.organization_id != organization_id:
+        raise BillingError("unknown_employee", "That AI employee belongs to another organization.")
+    if not employee.is_active:
+        raise BillingError("employee_inactive", f"{employee} is deactivated; reactivate it first.")
+    if not employee.inbound_capable:
+        raise BillingError(
+            "employee_outbound_only", f"{employee} only places calls and cannot answer a number."
+        )
+
+
 def phone_number_rate(
     *, number_type: str, country: str, region: str, currency: str
 ) -> PhoneNumberRate:
@@ -171,15 +183,19 @@ def phone_number_provision(
             f"{limit}. Release a number or upgrade for more.",
             limit=limit,
         )
-    if PhoneNumber.objects.filter(organization=organization, number=number).exists():
-        raise BillingError(
-            "number_released",
-            f"{number} was released by this organization and cannot be provisioned again.",
-        )
-    if PhoneNumber.objects.filter(number=number, released_at__isnull=True).exists():
-        raise BillingError("number_unavailable", f"{number} is not available.")
-    if employee is not None and employee.organization_id != organization.pk:
-        raise BillingError("unknown_employee", "That AI employee belongs to another organization.")
+    held = PhoneNumber.objects.filter(number=number).values_list("organization_id", "released_at")
+    for holder, released_at in held:
+        if holder == organization.pk and released_at is None:
+            raise BillingError("number_already_held", f"{number} is already one of your numbers.")
+        if holder == organization.pk:
+            raise BillingError(
+                "number_released",
+                f"{number} was released by this organization and cannot be provisioned again.",
+            )
+        if released_at is None:
+            raise BillingError("number_unavailable", f"{number} is not available.")
+    if employee is not None:
+        _check_can_answer(employee, organization.pk)
     rate = phone_number_rate(
         number_type=number_type, country=country, region=region, currency=organization.currency
     )
@@ -207,8 +223,8 @@ def phone_number_provision(
 def phone_number_assign(*, phone_number: PhoneNumber, employee: AIEmployee | None) -> PhoneNumber:
     if phone_number.released_at is not None:
         raise BillingError("number_released", f"{phone_number} has been released.")
-    if employee is not None and employee.organization_id != phone_number.organization_id:
-        raise BillingError("unknown_employee", "That AI employee belongs to another organization.")
+    if employee is not None:
+        _check_can_answer(employee, phone_number.organization_id)
     phone_number.employee = employee
     phone_number.save(update_fields=["employee"])
     return phone_number
@@ -541,11 +557,13 @@ def usage_period_close(
 ) -> UsageTotals:
     """Close a usage month for invoicing and return its totals. From now on facts measured
     in it count in the open month instead, so nothing reported late is lost or billed twice."""
-    _counters_add({(organization_id, period): {}})
-    UsageCounter.objects.filter(
-        organization_id=organization_id, period_start=period.start, closed_at__isnull=True
-    ).update(closed_at=now)
-    counter = UsageCounter.objects.get(organization_id=organization_id, period_start=period.start)
+    counters = UsageCounter.objects.filter(
+        organization_id=organization_id, period_start=period.start
+    )
+    if not counters.filter(closed_at__isnull=True).update(closed_at=now):
+        _counters_add({(organization_id, period): {}})  # a month without any usage
+        counters.filter(closed_at__isnull=True).update(closed_at=now)
+    counter = counters.get()
     return UsageTotals(
         counter.call_seconds, counter.calls, counter.storage_peak_bytes, counter.api_calls
     )

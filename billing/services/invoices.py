@@ -151,8 +151,11 @@ def organization_balance(*, organization: Organization) -> Money:
 
 def _credit_line(invoice: Invoice, owed: Money, now: dt.datetime) -> LineDraft | None:
     """Credits pay the total after tax; what is not needed carries forward."""
+    organization = invoice.organization
+    if organization_balance(organization=organization).amount <= 0:
+        return None
     # The organization's row serializes spending its balance: no credit is spent twice.
-    organization = Organization.objects.select_for_update().get(pk=invoice.organization_id)
+    Organization.objects.select_for_update().filter(pk=organization.pk).first()
     available = organization_balance(organization=organization)
     credit = min(available, owed)
     if credit.amount <= 0:
@@ -173,12 +176,13 @@ def _credit_line(invoice: Invoice, owed: Money, now: dt.datetime) -> LineDraft |
     )
 
 
-def _finalize(invoice: Invoice, drafts: list[LineDraft], now: dt.datetime) -> Invoice:
+def _finalize(
+    invoice: Invoice, drafts: list[LineDraft], now: dt.datetime, existing: list[InvoiceLine]
+) -> Invoice:
     """Complete the invoice with discount, taxes and credit, give it its number, freeze the
     customer's details, and open it (or mark it paid when nothing is owed)."""
     organization = invoice.organization
     currency = organization.currency
-    existing = list(invoice.lines.all()) if invoice.pk and invoice.lines.exists() else []
     lines = existing + [draft.build(invoice, len(existing) + n) for n, draft in enumerate(drafts)]
     charges = _sum((line for line in lines if line.kind in CHARGES), currency)
     discount_draft = _discount_line(invoice, charges, now)
@@ -246,7 +250,7 @@ def invoice_issue(
         credit_applied=zero,
         created_at=now,
     )
-    return _finalize(invoice, lines, now)
+    return _finalize(invoice, lines, now, existing=[])
 
 
 @transaction.atomic
@@ -256,7 +260,7 @@ def invoice_finalize(*, invoice: Invoice, now: dt.datetime | None = None) -> Inv
     invoice = Invoice.objects.select_for_update().select_related("organization").get(pk=invoice.pk)
     if invoice.is_finalized:
         raise BillingError("invoice_finalized", f"{invoice} is already finalized.")
-    return _finalize(invoice, [], now)
+    return _finalize(invoice, [], now, existing=list(invoice.lines.all()))
 
 
 def subscription_fee_line(*, plan: Plan, period: periods.Period, tz) -> LineDraft:
@@ -288,7 +292,8 @@ def invoice_void(
     invoice.status = Invoice.Status.VOID
     invoice.voided_at = now
     invoice.void_reason = reason
-    invoice.save(update_fields=["status", "voided_at", "void_reason"])
+    invoice.pdf = ""  # the cached document says "amount due": render it again, stamped void
+    invoice.save(update_fields=["status", "voided_at", "void_reason", "pdf"])
     if invoice.credit_applied.amount > 0:
         BalanceEntry.objects.create(
             organization=invoice.organization,

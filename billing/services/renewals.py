@@ -20,7 +20,7 @@ from billing import periods
 from billing.models import Invoice, InvoiceLine, Plan, Subscription
 from billing.money import format_rate
 from billing.services.invoices import LineDraft, invoice_issue, subscription_fee_line
-from billing.services.subscriptions import subscription_set_status
+from billing.services.subscriptions import history_reason, subscription_set_status
 from usage import selectors as usage_selectors
 from usage import services as usage_services
 
@@ -130,7 +130,7 @@ def _lock_due(subscription_id: int, now: dt.datetime) -> Subscription | None:
 
 
 def _save(subscription: Subscription, reason: str, now: dt.datetime) -> None:
-    subscription._change_reason = reason
+    subscription._change_reason = history_reason(reason)
     subscription._history_date = now
     subscription.save()
 
@@ -210,6 +210,14 @@ def subscription_renew_if_needed(
             invoice = _renew_one_period(subscription, now)
         if invoice is not None:
             issued.append(invoice)
+        if not _is_due(subscription, now):
+            return issued
+
+
+def _is_due(subscription: Subscription, now: dt.datetime) -> bool:
+    return subscription.is_live and now >= min(
+        subscription.current_period_end, subscription.usage_period_end
+    )
 
 
 def renew_subscriptions_if_needed(*, now: dt.datetime | None = None) -> int:

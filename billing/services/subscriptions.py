@@ -222,6 +222,11 @@ def subscription_lock_live(*, organization_id: int) -> Subscription:
     return subscription
 
 
+def history_reason(reason: str) -> str:
+    """The reason as the audit trail stores it: at most 100 characters."""
+    return reason if len(reason) <= 100 else reason[:99] + "…"
+
+
 ALLOWED_TRANSITIONS = {
     Subscription.Status.TRIALING: {"active", "past_due", "canceled"},
     Subscription.Status.ACTIVE: {"past_due", "canceled"},
@@ -255,7 +260,7 @@ def subscription_set_status(
     if status == Subscription.Status.CANCELED:
         subscription.ended_at = now
     subscription._history_user = actor
-    subscription._change_reason = reason
+    subscription._change_reason = history_reason(reason)
     subscription._history_date = now
     subscription.save()
     transaction.on_commit(

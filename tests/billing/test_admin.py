@@ -6,15 +6,9 @@ from djmoney.money import Money
 
 from billing import services
 from billing.models import Plan
-from tests.factories import MembershipFactory, OrganizationFactory, SubscriptionFactory, UserFactory
+from tests.factories import MembershipFactory, OrganizationFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def staff_client(client):
-    client.force_login(UserFactory(username="support", is_staff=True, is_superuser=True))
-    return client
 
 
 @pytest.fixture

@@ -577,3 +577,15 @@ def test_plans_keep_one_renewal_per_subscription_with_many_subscriptions():
     assert issued == 5
     assert all(s.invoices.count() == 2 for s in subscriptions)
     assert Plan.objects.count() == 5
+
+
+def test_voiding_clears_the_cached_pdf_so_the_document_is_stamped_void(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    invoice = subscribe().invoices.get()
+    from billing.services.documents import invoice_pdf_if_needed
+
+    invoice_pdf_if_needed(invoice=invoice)
+    services.invoice_void(invoice=invoice, reason="Duplicate", now=MAY)
+
+    invoice.refresh_from_db()
+    assert not invoice.pdf

@@ -512,6 +512,50 @@ class TestPhoneNumbers:
             ("+12125550102", False, Decimal("1.75")),
         ]
 
+    @pytest.mark.parametrize(
+        ("employee_changes", "code"),
+        [
+            ({"is_active": False}, "employee_inactive"),
+            ({"inbound_capable": False}, "employee_outbound_only"),
+        ],
+    )
+    def test_only_an_active_employee_that_answers_calls_gets_a_number(
+        self, organization, now, employee_changes, code
+    ):
+        employee = EmployeeFactory(organization=organization, **employee_changes)
+
+        with pytest.raises(BillingError) as refused:
+            services.phone_number_provision(
+                organization=organization,
+                number="+12125550100",
+                number_type="local",
+                country="US",
+                employee=employee,
+                now=now,
+            )
+
+        assert refused.value.code == code
+
+    def test_provisioning_a_number_already_held_says_so(self, organization, now):
+        services.phone_number_provision(
+            organization=organization,
+            number="+12125550100",
+            number_type="local",
+            country="US",
+            now=now,
+        )
+
+        with pytest.raises(BillingError) as refused:
+            services.phone_number_provision(
+                organization=organization,
+                number="+12125550100",
+                number_type="local",
+                country="US",
+                now=now,
+            )
+
+        assert refused.value.code == "number_already_held"
+
 
 class TestUsageReports:
     def test_api_calls_add_up_and_a_repeated_report_is_ignored(self, subscription, now):
