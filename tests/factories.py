@@ -239,3 +239,17 @@ def renewed_invoice(*, organization=None, extra_numbers=0, start=FEB_16, renewed
         subscription_id=subscription.pk, now=renewed_at
     )
     return invoice
+
+
+def card(organization, number="4242424242424242", *, make_default=False, now=None):
+    """Add a sandbox card the way the payment-methods page does: validated, then listed."""
+    from payments import services as payment_services
+    from payments.gateways.sandbox import SandboxGateway
+
+    return payment_services.payment_method_add(
+        organization=organization,
+        processor="sandbox",
+        attached=SandboxGateway.attach_card(number=number),
+        make_default=make_default,
+        now=now,
+    )

@@ -7,6 +7,7 @@ from billing.services.invoices import (
     discount_apply,
     invoice_finalize,
     invoice_issue,
+    invoice_mark_paid,
     invoice_void,
     organization_balance,
 )
@@ -32,6 +33,7 @@ __all__ = [
     "discount_apply",
     "invoice_finalize",
     "invoice_issue",
+    "invoice_mark_paid",
     "invoice_void",
     "membership_set",
     "organization_balance",

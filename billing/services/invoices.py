@@ -221,6 +221,12 @@ def _finalize(
             invoice.payment_method_description = "Customer balance"
     invoice.save()
     transaction.on_commit(lambda: async_task("billing.tasks.invoice_deliver", invoice.pk))
+    if (
+        invoice.status == Invoice.Status.OPEN
+        and organization.payment_terms == Organization.PaymentTerms.AUTOMATIC
+    ):
+        # By name: the payments app builds on billing, not the other way round.
+        transaction.on_commit(lambda: async_task("payments.tasks.invoice_collect", invoice.pk))
     return invoice
 
 
@@ -308,11 +314,47 @@ def invoice_void(
 
 
 @transaction.atomic
+def invoice_mark_paid(
+    *, invoice: Invoice, paid_at: dt.datetime, reference: str, method_description: str
+) -> Invoice:
+    """Settle an open invoice: when, how, and the confirmation number to show."""
+    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    if invoice.status == Invoice.Status.PAID:
+        return invoice
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
+        raise BillingError(
+            "invoice_not_payable", f"{invoice} is {invoice.get_status_display().lower()}."
+        )
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_at = paid_at
+    invoice.payment_reference = reference
+    invoice.payment_method_description = method_description
+    invoice.pdf = ""  # the cached document says "amount due": render it again as paid
+    invoice.save(
+        update_fields=[
+            "status",
+            "paid_at",
+            "payment_reference",
+            "payment_method_description",
+            "pdf",
+        ]
+    )
+    return invoice
+
+
+@transaction.atomic
 def credit_note_issue(
-    *, invoice: Invoice, amount: Money, reason: str, actor=None, now: dt.datetime | None = None
+    *,
+    invoice: Invoice,
+    amount: Money,
+    reason: str,
+    actor=None,
+    now: dt.datetime | None = None,
+    credit_balance: bool = True,
 ) -> CreditNote:
-    """Correct a finalized invoice: the amount is credited to the customer's balance and
-    pays future invoices. The invoice itself stays exactly as issued."""
+    """Correct a finalized invoice. The amount is credited to the customer's balance, to pay
+    future invoices, unless it documents a refund (`credit_balance=False`): then the money
+    goes back through the processor instead. The invoice itself stays exactly as issued."""
     now = now or timezone.now()
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.PAID):
@@ -335,6 +377,8 @@ def credit_note_issue(
         issued_at=now,
         created_by=actor,
     )
+    if not credit_balance:
+        return credit_note
     BalanceEntry.objects.create(
         organization=invoice.organization,
         kind=BalanceEntry.Kind.CREDIT_NOTE,

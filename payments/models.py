@@ -1,0 +1,155 @@
+"""Payment methods (tokens only), payment attempts, refunds, and the collection of an invoice.
+
+No card number, CVC or bank account number is ever stored: only the processor's token and
+what a person needs to recognise the method (brand, last four digits, expiry).
+"""
+
+from __future__ import annotations
+
+from django.conf import settings
+from django.db import models
+from django.db.models import Q
+from djmoney.models.fields import MoneyField
+
+from billing.models import Invoice, Organization
+
+
+class PaymentMethod(models.Model):
+    class Processor(models.TextChoices):
+        STRIPE = "stripe", "Stripe"
+        SANDBOX = "sandbox", "Sandbox"
+
+    class Kind(models.TextChoices):
+        CARD = "card", "Card"
+        BANK_ACCOUNT = "bank_account", "Bank account"
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="payment_methods"
+    )
+    processor = models.CharField(max_length=10, choices=Processor.choices)
+    token = models.CharField(max_length=100, help_text="The processor's id for the method.")
+    kind = models.CharField(max_length=15, choices=Kind.choices, default=Kind.CARD)
+    brand = models.CharField(max_length=30, help_text="Card brand, or the bank's name.")
+    last4 = models.CharField(max_length=4)
+    exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
+    exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    billing_name = models.CharField(max_length=200, blank=True)
+    billing_address = models.CharField(max_length=300, blank=True)
+    billing_postal_code = models.CharField(max_length=20, blank=True)
+    billing_country = models.CharField(max_length=2, blank=True)
+    is_default = models.BooleanField(default=False)
+    priority = models.PositiveSmallIntegerField(
+        default=0, help_text="Order of the backups after the default: lower is tried first."
+    )
+    created_at = models.DateTimeField()
+    removed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-is_default", "priority", "pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["processor", "token"], name="one_row_per_processor_token"
+            ),
+            models.UniqueConstraint(
+                fields=["organization"],
+                condition=Q(is_default=True, removed_at__isnull=True),
+                name="one_default_method_per_org",
+            ),
+        ]
+        indexes = [models.Index(fields=["organization", "removed_at"])]
+
+    def __str__(self) -> str:
+        return self.label
+
+    @property
+    def label(self) -> str:
+        """`Visa •••• 4242`: how a person recognises the method."""
+        return f"{self.brand} •••• {self.last4}"
+
+    @property
+    def expiry(self) -> str:
+        return f"{self.exp_month:02d}/{self.exp_year}" if self.exp_month else ""
+
+
+class PaymentAttempt(models.Model):
+    """One try to collect an invoice: a charge of one method, or a bank transfer recorded by
+    staff. Its idempotency key comes from our own rows, so a retried or replayed call can
+    never charge twice; the database allows one successful attempt per invoice."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending", "Pending"
+        SUCCEEDED = "succeeded", "Succeeded"
+        FAILED = "failed", "Failed"
+
+    class Channel(models.TextChoices):
+        CARD = "automatic", "Automatic charge"
+        BANK_TRANSFER = "bank_transfer", "Bank transfer"
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="payment_attempts")
+    payment_method = models.ForeignKey(
+        PaymentMethod, null=True, blank=True, on_delete=models.PROTECT, related_name="attempts"
+    )
+    channel = models.CharField(max_length=15, choices=Channel.choices, default=Channel.CARD)
+    amount = MoneyField(max_digits=12, decimal_places=2)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.PENDING)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    processor_reference = models.CharField(
+        "confirmation number", max_length=100, blank=True, help_text="The processor's charge id."
+    )
+    failure_code = models.CharField(max_length=50, blank=True)
+    failure_message = models.CharField(max_length=300, blank=True)
+    attempted_at = models.DateTimeField()
+    completed_at = models.DateTimeField(null=True, blank=True)
+    recorded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["-attempted_at", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=Q(status="succeeded"),
+                name="one_successful_payment_per_invoice",
+            )
+        ]
+        indexes = [models.Index(fields=["invoice", "status"])]
+
+    def __str__(self) -> str:
+        return f"{self.get_status_display()} {self.amount} for {self.invoice}"
+
+
+class Collection(models.Model):
+    """Where collecting an invoice stands: the dunning state and the next retry."""
+
+    class State(models.TextChoices):
+        RETRYING = "retrying", "Retrying"
+        PAID = "paid", "Paid"
+        EXHAUSTED = "exhausted", "Retries exhausted"
+
+    invoice = models.OneToOneField(Invoice, on_delete=models.PROTECT, related_name="collection")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.RETRYING)
+    failures = models.PositiveSmallIntegerField(default=0)
+    first_failed_at = models.DateTimeField(null=True, blank=True)
+    next_retry_at = models.DateTimeField(null=True, blank=True, db_index=True)
+    last_failure_message = models.CharField(max_length=300, blank=True)
+
+    def __str__(self) -> str:
+        return f"Collection of {self.invoice} ({self.get_state_display()})"
+
+
+class Refund(models.Model):
+    attempt = models.ForeignKey(PaymentAttempt, on_delete=models.PROTECT, related_name="refunds")
+    credit_note = models.OneToOneField(
+        "billing.CreditNote", on_delete=models.PROTECT, related_name="refund"
+    )
+    amount = MoneyField(max_digits=12, decimal_places=2)
+    processor_reference = models.CharField(max_length=100, blank=True)
+    idempotency_key = models.CharField(max_length=100, unique=True)
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    def __str__(self) -> str:
+        return f"Refund of {self.amount} on {self.attempt.invoice}"

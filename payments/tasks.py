@@ -1,0 +1,15 @@
+"""django-q2 entry points: thin adapters that call one service each."""
+
+from django.utils import timezone
+
+from billing.models import Invoice
+from payments import services
+
+
+def invoice_collect(invoice_id: int) -> bool:
+    invoice = Invoice.objects.get(pk=invoice_id)
+    return services.invoice_collect(invoice=invoice, now=timezone.now()) is not None
+
+
+def payment_retries() -> int:
+    return services.payment_retries_if_needed(now=timezone.now())
