@@ -20,6 +20,7 @@ class Command(BaseCommand):
         self.stdout.write("  Renewing up to today: one invoice per past period…")
         issued = renew_subscriptions_if_needed(now=now)
         self.stdout.write(f"  {issued} invoices issued.")
+        call_command("seed_payments_demo", stdout=self.stdout, stderr=self.stderr)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with any of:"))
         for username, role, organization in logins:
             self.stdout.write(f"  {username:<8} / {DEMO_PASSWORD}   {role:<28} {organization}")
