@@ -1,0 +1,149 @@
+"""Stripe's API, replayed: each test declares the calls it makes, in order, with
+`stripe_api.expect(...)`, and gets the answer recorded in `fixtures/stripe/<name>.json`.
+The network is fenced off: a test can reach this machine and nothing else.
+
+Re-recording the fixtures from Stripe's test mode (needs a test-mode key and the internet):
+
+    STRIPE_RECORD=1 STRIPE_SECRET_KEY=sk_test_... .venv/bin/pytest tests/payments -p no:xdist
+
+sends the same calls to Stripe and overwrites each fixture with Stripe's answer. Tests whose
+objects only a browser can create are skipped then (`replay_only`). Webhook events are not
+recorded: they are Stripe's Event objects, signed here, and the tests point them at the
+recorded objects' ids. Stripe keeps idempotency keys for 24 hours: record at most once a day.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import os
+import re
+import socket
+from pathlib import Path
+from urllib.parse import parse_qsl
+
+import pytest
+import responses
+from responses.registries import OrderedRegistry
+
+FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
+API = "https://api.stripe.com"
+RECORDING = os.environ.get("STRIPE_RECORD") == "1"
+WEBHOOK_SECRET = "whsec_test_0123456789abcdefghijklmnopqrstuv"
+
+
+def load_fixture(name: str) -> dict:
+    return json.loads((FIXTURES / f"{name}.json").read_text())
+
+
+BANK_ACCOUNT_IN_BROWSER = "A US bank account is verified in the browser (Financial Connections)."
+
+
+def replay_only(reason: str):
+    """For a test whose Stripe objects cannot be made through the API (a bank account
+    verified in the browser): it replays, but recording skips it."""
+    return pytest.mark.skipif(RECORDING, reason=reason)
+
+
+class NetworkFenced(RuntimeError):
+    pass
+
+
+def _refuse_unless_loopback(host: str | bytes) -> None:
+    host = host.decode() if isinstance(host, bytes) else host
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host == "localhost"
+    if not loopback:
+        raise NetworkFenced(f"Tests may not reach {host}: replay a fixture instead.")
+
+
+@pytest.fixture(autouse=True)
+def network_fence(monkeypatch):
+    """Refuse every name lookup and connection that would leave this machine (the database on
+    127.0.0.1 and unix sockets still work), so a missing fixture fails the test instead of
+    calling Stripe."""
+    if RECORDING:
+        return
+    resolve, connect, connect_ex = (
+        socket.getaddrinfo,
+        socket.socket.connect,
+        socket.socket.connect_ex,
+    )
+
+    def fenced_resolve(host, *args, **kwargs):
+        if host is not None:
+            _refuse_unless_loopback(host)
+        return resolve(host, *args, **kwargs)
+
+    def fenced(connect_function):
+        def fenced_connect(sock, address):
+            if sock.family in (socket.AF_INET, socket.AF_INET6):
+                _refuse_unless_loopback(address[0])
+            return connect_function(sock, address)
+
+        return fenced_connect
+
+    monkeypatch.setattr(socket, "getaddrinfo", fenced_resolve)
+    monkeypatch.setattr(socket.socket, "connect", fenced(connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", fenced(connect_ex))
+
+
+class StripeApi:
+    def __init__(self, mock: responses.RequestsMock):
+        self.mock = mock
+        self.expected: list[tuple[str, int]] = []
+
+    def expect(self, method: str, path: str, fixture: str, *, status: int = 200) -> dict:
+        """The next call is `method` on `path` (a regular expression, as ids change when
+        recording) and Stripe answers with the fixture. Returns the fixture."""
+        url = re.compile(re.escape(API) + path + "$")
+        self.expected.append((fixture, status))
+        if RECORDING:
+            self.mock.add(responses.PassthroughResponse(method, url))
+        else:
+            body = (FIXTURES / f"{fixture}.json").read_text()
+            self.mock.add(method, url, body=body, status=status, content_type="application/json")
+        return load_fixture(fixture)
+
+    def sent(self, index: int) -> tuple[dict[str, str], dict[str, str]]:
+        """The form parameters and headers of the `index`-th call."""
+        request = self.mock.calls[index].request
+        body = request.body.decode() if isinstance(request.body, bytes) else request.body or ""
+        return dict(parse_qsl(body)), dict(request.headers)
+
+    def write_recordings(self) -> None:
+        """Overwrite the fixtures, once every call got the status its test expects."""
+        answers = list(zip(self.expected, self.mock.calls, strict=True))
+        for (fixture, status), call in answers:
+            assert call.response.status_code == status, (fixture, call.response.text)
+        for (fixture, _), call in answers:
+            recorded = json.dumps(call.response.json(), indent=2) + "\n"
+            (FIXTURES / f"{fixture}.json").write_text(recorded)
+
+
+@pytest.fixture
+def stripe_api(settings):
+    """Stripe's API for one test: replayed from fixtures, or recorded with STRIPE_RECORD=1.
+    Every declared call must be made, in order."""
+    if RECORDING:
+        if not os.environ.get("STRIPE_SECRET_KEY", "").startswith("sk_test_"):
+            pytest.fail("Recording needs a test-mode STRIPE_SECRET_KEY (sk_test_...).")
+        settings.STRIPE_SECRET_KEY = os.environ["STRIPE_SECRET_KEY"]
+    else:
+        settings.STRIPE_SECRET_KEY = "sk_test_replayed"
+    settings.PAYMENT_GATEWAY = "stripe"
+    with responses.RequestsMock(
+        assert_all_requests_are_fired=True, registry=OrderedRegistry
+    ) as mock:
+        api = StripeApi(mock)
+        yield api
+        if RECORDING:
+            api.write_recordings()
+
+
+@pytest.fixture
+def webhook_secret(settings):
+    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+    return WEBHOOK_SECRET
