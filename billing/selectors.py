@@ -8,7 +8,7 @@ from decimal import Decimal
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
-from django.db.models import Q
+from django.db.models import OuterRef, Q, Subquery
 from djmoney.money import Money
 
 from billing.models import (
@@ -28,6 +28,14 @@ class OrgAccess:
 
     organization: Organization
     role: str  # "admin", "member", or "staff" (support staff who are not members)
+    subscription_status: str | None = None  # of the live subscription, read with the access
+
+    @property
+    def in_arrears(self) -> bool:
+        return self.subscription_status in (
+            Subscription.Status.PAST_DUE,
+            Subscription.Status.SUSPENDED,
+        )
 
     @property
     def sees_finances(self) -> bool:
@@ -39,18 +47,34 @@ class OrgAccess:
         return self.role == "admin"
 
 
+def _live_status(organization: str) -> Subquery:
+    """The status of the live subscription of the organization `organization` refers to."""
+    return Subquery(
+        Subscription.objects.filter(organization=OuterRef(organization))
+        .exclude(status=Subscription.Status.CANCELED)
+        .values("status")[:1]
+    )
+
+
 def org_access_for(*, user: AbstractBaseUser, slug: str) -> OrgAccess | None:
+    """Who the person is in the organization, with its subscription's status (which every
+    page's payment banner needs), in one query."""
     membership = (
         Membership.objects.select_related("organization")
         .filter(user=user, organization__slug=slug)
+        .annotate(subscription_status=_live_status("organization"))
         .first()
     )
     if membership is not None:
-        return OrgAccess(membership.organization, membership.role)
+        return OrgAccess(membership.organization, membership.role, membership.subscription_status)
     if user.is_staff:
-        organization = Organization.objects.filter(slug=slug).first()
+        organization = (
+            Organization.objects.filter(slug=slug)
+            .annotate(subscription_status=_live_status("pk"))
+            .first()
+        )
         if organization is not None:
-            return OrgAccess(organization, "staff")
+            return OrgAccess(organization, "staff", organization.subscription_status)
     return None
 
 

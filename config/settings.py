@@ -192,3 +192,19 @@ LOGGING = {
         "fontTools": {"level": "WARNING"},
     },
 }
+
+# Pay by invoice: organizations on `invoice` terms get open invoices due after their net
+# days and pay them by bank transfer to the account below. Their billing contacts are
+# reminded before the due date and on the given days after it; once an invoice is
+# `INVOICE_GRACE_DAYS` overdue the subscription is suspended until the transfer is recorded.
+INVOICE_REMINDER_DAYS_BEFORE_DUE = env.int("INVOICE_REMINDER_DAYS_BEFORE_DUE", default=7)
+INVOICE_OVERDUE_REMINDER_DAYS = env.list("INVOICE_OVERDUE_REMINDER_DAYS", cast=int, default=[1, 7])
+INVOICE_GRACE_DAYS = env.int("INVOICE_GRACE_DAYS", default=14)
+# Printed on open invoices and reminders; `{invoice_number}` in the reference is replaced.
+BANK_TRANSFER_INSTRUCTIONS = {
+    "bank_name": env.str("BANK_TRANSFER_BANK_NAME", default="Demo Bank"),
+    "account_holder": env.str("BANK_TRANSFER_ACCOUNT_HOLDER", default=BILLING_SELLER["name"]),
+    "account": env.str("BANK_TRANSFER_ACCOUNT", default="GB82 WEST 1234 5698 7654 32"),
+    "swift": env.str("BANK_TRANSFER_SWIFT", default="DEMOGB2L"),
+    "reference": env.str("BANK_TRANSFER_REFERENCE", default="{invoice_number}"),
+}

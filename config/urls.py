@@ -23,6 +23,8 @@ urlpatterns = [
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("billing/", include("billing.urls")),
     path("billing/", include("usage.urls")),
+    path("billing/", include("payments.urls")),
     path("api/v1/", api.urls),
+    path("payments/", include("payments.urls_webhooks")),
     path("admin/", admin.site.urls),
 ]

@@ -113,7 +113,10 @@ class PaymentAttempt(models.Model):
                 name="one_successful_payment_per_invoice",
             )
         ]
-        indexes = [models.Index(fields=["invoice", "status"])]
+        indexes = [
+            models.Index(fields=["invoice", "status"]),
+            models.Index(fields=["processor_reference"]),  # webhooks and staff look it up
+        ]
 
     def __str__(self) -> str:
         return f"{self.get_status_display()} {self.amount} for {self.invoice}"
@@ -153,3 +156,65 @@ class Refund(models.Model):
 
     def __str__(self) -> str:
         return f"Refund of {self.amount} on {self.attempt.invoice}"
+
+
+class StripeCustomer(models.Model):
+    """The Stripe customer that holds an organization's Stripe payment methods: SetupIntents
+    attach methods to it and off-session charges name it."""
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.PROTECT, related_name="stripe_customer"
+    )
+    customer_id = models.CharField(max_length=255, unique=True, help_text="Stripe's cus_… id.")
+    created_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.customer_id} ({self.organization})"
+
+
+class ProcessedStripeEvent(models.Model):
+    """A Stripe webhook event that has been applied. It is written in the same transaction as
+    the event's effects, so a replayed delivery finds it and changes nothing."""
+
+    event_id = models.CharField(max_length=255, unique=True, help_text="Stripe's evt_… id.")
+    event_type = models.CharField(max_length=100)
+    object_id = models.CharField(
+        max_length=255, db_index=True, help_text="The id of the object the event is about."
+    )
+    created_at_stripe = models.DateTimeField(help_text="When Stripe created the event.")
+    processed_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-created_at_stripe", "-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.event_type} {self.event_id}"
+
+
+class InvoiceReminder(models.Model):
+    """A notice about an unpaid invoice of an organization paying by invoice, written when it
+    is sent: the unique (invoice, kind) lets each go out once, however often the job runs.
+    Append-only."""
+
+    DUE_SOON = "due_soon"  # the due date is near
+    SUSPENSION = "suspension"  # the grace period is over: service is suspended
+    # Overdue notices are `overdue_<days>`, one per day of INVOICE_OVERDUE_REMINDER_DAYS.
+
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="reminders")
+    kind = models.CharField(max_length=20)
+    sent_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["invoice", "sent_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["invoice", "kind"], name="one_reminder_per_invoice_and_kind"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} for {self.invoice}"
+
+    @staticmethod
+    def overdue(days: int) -> str:
+        return f"overdue_{days}"

@@ -7,13 +7,14 @@ import datetime as dt
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
 from billing import services as billing_services
 from billing.errors import BillingError
 from billing.models import Invoice, Organization, Subscription
+from billing.money import round_money
 from payments import notifications
 from payments.gateways import AttachedMethod, ChargeResult, decline_message, gateway_for
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
@@ -166,6 +167,13 @@ def _charge(invoice: Invoice, method: PaymentMethod, key: str, now: dt.datetime)
         idempotency_key=key,
         description=f"Invoice {invoice.number}",
     )
+    if result.failure_code == "processing":
+        # A bank debit settles days later: the webhook reports the outcome.
+        attempt.processor_reference = result.reference
+        attempt.failure_code = "processing"
+        attempt.failure_message = "The bank debit is processing; it settles within a few days."
+        attempt.save(update_fields=["processor_reference", "failure_code", "failure_message"])
+        return attempt
     attempt.status = (
         PaymentAttempt.Status.SUCCEEDED if result.succeeded else PaymentAttempt.Status.FAILED
     )
@@ -243,6 +251,14 @@ def _record_failure(
     else:
         collection.state = Collection.State.EXHAUSTED
         collection.next_retry_at = None
+        if subscription and subscription.status == Subscription.Status.ACTIVE:  # no retries set
+            billing_services.subscription_set_status(
+                subscription=subscription,
+                status=Subscription.Status.PAST_DUE,
+                reason=f"Payment of {invoice.number} failed: {message}",
+                now=now,
+            )
+            subscription.status = Subscription.Status.PAST_DUE
         if subscription and subscription.status == Subscription.Status.PAST_DUE:
             billing_services.subscription_set_status(
                 subscription=subscription,
@@ -277,7 +293,11 @@ def invoice_collect(
         round_label = f"now{asked + 1}"
     else:
         round_label = f"try{collection.failures}"
-    methods = list(_live_methods(invoice.organization_id).order_by("-is_default", "priority", "pk"))
+    methods = list(
+        _live_methods(invoice.organization_id)
+        .filter(processor=settings.PAYMENT_GATEWAY)
+        .order_by("-is_default", "priority", "pk")
+    )
     message = "No payment method on file."
     for method in methods:
         attempt = _charge(
@@ -286,6 +306,8 @@ def invoice_collect(
         if attempt.status == PaymentAttempt.Status.SUCCEEDED:
             _settle(invoice, attempt, collection, now)
             return attempt
+        if attempt.status == PaymentAttempt.Status.PENDING:
+            return None  # still processing: charging another method could make it pay twice
         message = attempt.failure_message or decline_message(attempt.failure_code)
     if not on_request:
         _record_failure(invoice, collection, message, now)
@@ -352,13 +374,19 @@ def payment_refund(
     """Give money back through the processor, documented by a credit note on the invoice."""
     now = now or timezone.now()
     attempt = (
-        PaymentAttempt.objects.select_for_update()
+        PaymentAttempt.objects.select_for_update(of=("self",))
         .select_related("payment_method")
         .get(pk=attempt.pk)
     )
     if attempt.status != PaymentAttempt.Status.SUCCEEDED or attempt.payment_method is None:
         raise BillingError(
             "not_refundable", "Only a successful card or bank charge can be refunded."
+        )
+    refunded = attempt.refunds.aggregate(total=Sum("amount"))["total"] or 0
+    refundable = round_money(attempt.amount - Money(refunded, attempt.amount.currency))
+    if amount.amount <= 0 or amount > refundable:
+        raise BillingError(
+            "refund_too_large", f"At most {refundable} of this charge can still be refunded."
         )
     credit_note = billing_services.credit_note_issue(
         invoice=attempt.invoice,

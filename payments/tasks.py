@@ -13,3 +13,9 @@ def invoice_collect(invoice_id: int) -> bool:
 
 def payment_retries() -> int:
     return services.payment_retries_if_needed(now=timezone.now())
+
+
+def invoice_reminders() -> int:
+    from payments import reminders
+
+    return reminders.invoice_reminders_if_needed(now=timezone.now())

@@ -253,3 +253,14 @@ def card(organization, number="4242424242424242", *, make_default=False, now=Non
         make_default=make_default,
         now=now,
     )
+
+
+def declined_invoice(organization, *, now=None):
+    """The organization's open invoice after one charge to a card every charge of which is
+    declined (4000 0000 0000 0341): the subscription is past due and a retry is scheduled."""
+    from payments import services as payment_services
+
+    card(organization, "4000000000000341", now=now)
+    invoice = organization.invoices.get(status="open")
+    payment_services.invoice_collect(invoice=invoice, now=now)
+    return invoice

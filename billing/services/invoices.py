@@ -146,7 +146,8 @@ def organization_balance(*, organization: Organization) -> Money:
     total = BalanceEntry.objects.filter(organization=organization).aggregate(total=Sum("amount"))[
         "total"
     ]
-    return Money(total or 0, organization.currency)
+    # Rounded: SQLite sums decimals as floats, which leaves noise past the minor unit.
+    return round_money(Money(total or 0, organization.currency))
 
 
 def _credit_line(invoice: Invoice, owed: Money, now: dt.datetime) -> LineDraft | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Protocol
 
+from django.conf import settings
 from djmoney.money import Money
 
 from billing.errors import BillingError
@@ -64,6 +65,14 @@ class Gateway(Protocol):
 
 
 def gateway_for(processor: str) -> Gateway:
+    """The gateway for a stored method. Only the configured one may charge: a sandbox method
+    left over after switching to Stripe must never "pay" an invoice with no money."""
+    if processor != settings.PAYMENT_GATEWAY:
+        raise MethodRefused(
+            "processor_not_configured",
+            f"This {processor} payment method cannot be charged: payments go through "
+            f"{settings.PAYMENT_GATEWAY}. Add the method again.",
+        )
     if processor == "sandbox":
         from payments.gateways.sandbox import SandboxGateway
 

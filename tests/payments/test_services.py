@@ -9,7 +9,7 @@ from billing import services as billing_services
 from billing.errors import BillingError
 from billing.models import Invoice
 from payments import services
-from payments.gateways import MethodRefused
+from payments.gateways import ChargeResult, MethodRefused
 from payments.gateways.sandbox import SandboxGateway
 from payments.models import Collection, PaymentAttempt
 from tests.factories import (
@@ -343,3 +343,47 @@ def test_renewal_invoices_are_collected_automatically(
     renewal.refresh_from_db()
     assert renewal.status == "paid"
     assert renewal.payment_method_description == "Visa •••• 4242"
+
+
+def test_methods_of_another_processor_are_never_charged(subscription, invoice, settings):
+    # Given a sandbox card left over after switching to Stripe
+    card(subscription.organization)
+    settings.PAYMENT_GATEWAY = "stripe"
+
+    # When the invoice is collected, it is not "paid" with no money
+    assert collect(invoice, APRIL) is None
+    invoice.refresh_from_db()
+    assert invoice.status == "open"
+    assert (
+        Collection.objects.get(invoice=invoice).last_failure_message == "No payment method on file."
+    )
+
+
+def test_without_retries_the_first_failure_suspends(subscription, invoice, settings):
+    settings.PAYMENT_RETRY_DAYS = []
+    card(subscription.organization, "4000000000000341")
+
+    collect(invoice, APRIL)
+
+    assert status(subscription) == "suspended"
+
+
+def test_a_debit_still_processing_is_not_retried_on_a_backup(subscription, invoice, monkeypatch):
+    # Given a bank debit that the processor reports as processing (it settles days later)
+    card(subscription.organization)
+    backup = card(subscription.organization, "5555555555554444")
+    monkeypatch.setattr(
+        SandboxGateway,
+        "charge",
+        lambda self, **kwargs: ChargeResult(False, "pi_processing", failure_code="processing"),
+    )
+
+    # When the invoice is collected
+    assert collect(invoice, APRIL) is None
+
+    # Then the attempt waits for the webhook: no backup charged, the schedule untouched
+    attempt = invoice.payment_attempts.get()
+    assert (attempt.status, attempt.payment_method.is_default) == ("pending", True)
+    assert not invoice.payment_attempts.filter(payment_method=backup).exists()
+    assert Collection.objects.get(invoice=invoice).failures == 0
+    assert status(subscription) == "active"

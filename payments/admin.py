@@ -1,0 +1,535 @@
+"""Support staff's view of payments: attempts, payment methods and the collection of each
+invoice, plus the three things staff do about a payment, each on a confirmation page:
+retry an open invoice now, record a bank transfer, refund a charge.
+
+Everything here is written by the payment services, so every list and page is read-only;
+the actions call one service each, and its refusal reaches staff as a message. Payment
+methods show the processor and a masked token, never the token itself.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+from zoneinfo import ZoneInfo
+
+from django import forms
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied, ValidationError
+from django.db.models import Sum
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.html import format_html, format_html_join
+from djmoney.money import Money
+
+from billing.errors import BillingError
+from billing.models import Invoice
+from billing.money import round_money
+from payments import services
+from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
+from usage.admin import BigTableAdmin, ReadOnlyAdmin, null_state_filter
+
+# --- shared pieces ------------------------------------------------------------------------
+
+
+def _invoice_link(invoice: Invoice) -> str:
+    url = reverse("admin:billing_invoice_change", args=[invoice.pk])
+    return format_html('<a href="{}">{}</a>', url, invoice)
+
+
+def _method_shown(attempt: PaymentAttempt) -> str:
+    if attempt.payment_method is None:
+        return attempt.get_channel_display()  # a bank transfer, recorded by staff
+    return attempt.payment_method.label
+
+
+def _customer_tz(invoice: Invoice) -> ZoneInfo:
+    return ZoneInfo(invoice.customer_timezone or invoice.organization.timezone)
+
+
+def _confirmation_page(request, model_admin, template: str, context: dict) -> TemplateResponse:
+    return TemplateResponse(
+        request,
+        f"admin/payments/{template}",
+        {**model_admin.admin_site.each_context(request), **context},
+    )
+
+
+class BankTransferForm(forms.Form):
+    reference = forms.CharField(
+        max_length=100,
+        help_text="The transfer's reference or the bank's transaction id, as on the statement.",
+    )
+    received_on = forms.DateField(
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="The day the money arrived, in the customer's timezone.",
+    )
+
+    def __init__(self, *args, today: dt.date, **kwargs):
+        super().__init__(*args, initial={"received_on": today}, **kwargs)
+        self.today = today
+
+    def clean_received_on(self) -> dt.date:
+        received_on = self.cleaned_data["received_on"]
+        if received_on > self.today:
+            raise ValidationError("A transfer cannot have arrived in the future.")
+        return received_on
+
+
+class RefundForm(forms.Form):
+    amount = forms.DecimalField(max_digits=12, decimal_places=2, min_value=Decimal("0.01"))
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3}),
+        help_text="Printed on the credit note that documents the refund.",
+    )
+
+    def __init__(self, *args, refundable: Money, **kwargs):
+        super().__init__(*args, initial={"amount": refundable.amount}, **kwargs)
+        self.refundable = refundable
+        self.fields["amount"].label = f"Amount ({refundable.currency})"
+        self.fields[
+            "amount"
+        ].help_text = f"At most {refundable}: what this charge collected, less its earlier refunds."
+
+    def clean_amount(self) -> Decimal:
+        # The processor gives back at most what it took on this charge.
+        amount = self.cleaned_data["amount"]
+        if amount > self.refundable.amount:
+            raise ValidationError(f"At most {self.refundable} can be refunded on this charge.")
+        return amount
+
+
+# --- payment attempts and refunds ---------------------------------------------------------
+
+
+@admin.register(PaymentAttempt)
+class PaymentAttemptAdmin(BigTableAdmin):
+    """Every try to collect an invoice, newest first. A successful charge can be refunded
+    from its page."""
+
+    list_display = (
+        "attempted_at",
+        "invoice_shown",
+        "organization",
+        "method",
+        "amount",
+        "status",
+        "failure",
+        "processor_reference",
+    )
+    list_filter = ("status", "channel")
+    list_select_related = ("invoice__organization", "payment_method")
+    # Newest first along the primary key: no index orders attempts by `attempted_at`.
+    ordering = ("-pk",)
+    sortable_by = ()
+    search_fields = ("=invoice__number", "=processor_reference")
+    search_help_text = "The exact invoice number or confirmation number."
+    readonly_fields = (
+        "invoice_shown",
+        "organization",
+        "method",
+        "channel",
+        "amount",
+        "status",
+        "processor_reference",
+        "failure_code",
+        "failure_message",
+        "attempted_at",
+        "completed_at",
+        "recorded_by",
+        "idempotency_key",
+        "refunds_shown",
+    )
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
+    @admin.display(description="Invoice")
+    def invoice_shown(self, attempt):
+        return _invoice_link(attempt.invoice)
+
+    @admin.display(description="Organization")
+    def organization(self, attempt):
+        return attempt.invoice.organization
+
+    @admin.display(description="Method")
+    def method(self, attempt):
+        return _method_shown(attempt)
+
+    @admin.display(description="Failure")
+    def failure(self, attempt):
+        return attempt.failure_message or attempt.failure_code or None
+
+    @admin.display(description="Refunds")
+    def refunds_shown(self, attempt):
+        refunds = attempt.refunds.select_related("credit_note").order_by("created_at")
+        return (
+            format_html_join(
+                "",
+                "<p>{} on {}: credit note {}, processor reference {}</p>",
+                (
+                    (
+                        refund.amount,
+                        f"{refund.created_at:%Y-%m-%d}",
+                        refund.credit_note,
+                        refund.processor_reference,
+                    )
+                    for refund in refunds
+                ),
+            )
+            or None
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "<int:attempt_id>/refund/",
+                self.admin_site.admin_view(self.refund_view),
+                name="payments_paymentattempt_refund",
+            ),
+            *super().get_urls(),
+        ]
+
+    def refund_view(self, request, attempt_id):
+        if not request.user.has_perm("payments.add_refund"):
+            raise PermissionDenied
+        attempt = get_object_or_404(
+            PaymentAttempt.objects.select_related("invoice__organization", "payment_method"),
+            pk=attempt_id,
+        )
+        currency = attempt.amount.currency
+        # Rounded: SQLite sums decimals as floats.
+        refunded = round_money(
+            Money(
+                Refund.objects.filter(attempt=attempt).aggregate(total=Sum("amount"))["total"] or 0,
+                currency,
+            )
+        )
+        refundable = attempt.amount - refunded
+        form = RefundForm(request.POST or None, refundable=refundable)
+        if request.method == "POST" and form.is_valid():
+            try:
+                refund = services.payment_refund(
+                    attempt=attempt,
+                    amount=Money(form.cleaned_data["amount"], currency),
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                )
+            except BillingError as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+            else:
+                self.message_user(
+                    request,
+                    f"Refunded {refund.amount} to {_method_shown(attempt)}. Credit note "
+                    f"{refund.credit_note.number} documents it on {attempt.invoice}; the "
+                    f"processor's reference is {refund.processor_reference}.",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:payments_paymentattempt_change", attempt.pk)
+        return _confirmation_page(
+            request,
+            self,
+            "refund.html",
+            {
+                "opts": self.model._meta,
+                "original": attempt,
+                "title": f"Refund a payment of {attempt.invoice}",
+                "method": _method_shown(attempt),
+                "refunded": refunded,
+                "refundable": refundable,
+                "can_submit": (
+                    attempt.status == PaymentAttempt.Status.SUCCEEDED
+                    and attempt.payment_method is not None
+                    and refundable.amount > 0
+                ),
+                "form": form,
+            },
+        )
+
+
+# --- payment methods ----------------------------------------------------------------------
+
+
+OnFileFilter = null_state_filter(
+    "removed_at", unset=("on_file", "On file"), done=("removed", "Removed")
+)
+
+
+@admin.register(PaymentMethod)
+class PaymentMethodAdmin(ReadOnlyAdmin):
+    """Customers add their methods through the processor, on their billing pages; staff see
+    how to recognise each one (brand, last four digits, expiry), never its token in full."""
+
+    list_display = (
+        "label",
+        "organization",
+        "kind",
+        "processor",
+        "masked_token",
+        "expiry",
+        "is_default",
+        "priority",
+        "created_at",
+        "removed_at",
+    )
+    list_filter = (OnFileFilter, "processor", "kind", "is_default")
+    list_select_related = ("organization",)
+    ordering = ("organization__name", "-is_default", "priority", "pk")
+    search_fields = ("organization__name", "=organization__slug", "=last4")
+    search_help_text = "Organization name or slug, or the last four digits."
+    readonly_fields = (
+        "organization",
+        "label",
+        "kind",
+        "processor",
+        "masked_token",
+        "expiry",
+        "billing_name",
+        "billing_address",
+        "billing_postal_code",
+        "billing_country",
+        "is_default",
+        "priority",
+        "created_at",
+        "removed_at",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="Method")
+    def label(self, method):
+        return method.label
+
+    @admin.display(description="Token")
+    def masked_token(self, method):
+        """Enough to match the processor's dashboard, not enough to charge the method."""
+        return f"{method.token[:3]}…{method.token[-4:]}"
+
+    @admin.display(description="Expiry")
+    def expiry(self, method):
+        return method.expiry or None
+
+
+# --- collection of invoices ---------------------------------------------------------------
+
+
+@admin.register(Collection)
+class CollectionAdmin(BigTableAdmin):
+    """Where collecting each invoice stands: dunning state, failures, next retry. Staff
+    retry an open invoice now or record the bank transfer that paid it, from here or from
+    the invoice's page."""
+
+    list_display = (
+        "invoice_shown",
+        "organization",
+        "state",
+        "failures",
+        "first_failed_at",
+        "next_retry_at",
+        "last_failure_message",
+    )
+    list_filter = ("state",)
+    list_select_related = ("invoice__organization",)
+    ordering = ("-pk",)
+    sortable_by = ("next_retry_at",)  # indexed
+    search_fields = ("=invoice__number",)
+    search_help_text = "The exact invoice number."
+    readonly_fields = (
+        "invoice_shown",
+        "organization",
+        "state",
+        "failures",
+        "first_failed_at",
+        "next_retry_at",
+        "last_failure_message",
+        "attempts_shown",
+        "reminders_shown",
+    )
+    fields = readonly_fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related(*self.list_select_related)
+
+    @admin.display(description="Invoice")
+    def invoice_shown(self, collection):
+        return _invoice_link(collection.invoice)
+
+    @admin.display(description="Organization")
+    def organization(self, collection):
+        return collection.invoice.organization
+
+    @admin.display(description="Payment attempts")
+    def attempts_shown(self, collection):
+        attempts = collection.invoice.payment_attempts.select_related("payment_method")
+        rows = format_html_join(
+            "",
+            '<tr><td><a href="{}">{}</a></td><td>{}</td><td>{}</td><td>{}</td></tr>',
+            (
+                (
+                    reverse("admin:payments_paymentattempt_change", args=[attempt.pk]),
+                    f"{attempt.attempted_at:%Y-%m-%d %H:%M}",
+                    _method_shown(attempt),
+                    attempt.get_status_display(),
+                    attempt.failure_message or attempt.processor_reference,
+                )
+                for attempt in attempts
+            ),
+        )
+        return format_html(
+            "<table><thead><tr><th>When (UTC)</th><th>Method</th><th>Status</th>"
+            "<th>Failure or confirmation</th></tr></thead><tbody>{}</tbody></table>",
+            rows,
+        )
+
+    @admin.display(description="Reminders sent (pay by invoice)")
+    def reminders_shown(self, collection):
+        return (
+            format_html_join(
+                ", ",
+                "{} on {}",
+                (
+                    (reminder.kind.replace("_", " "), f"{reminder.sent_at:%Y-%m-%d}")
+                    for reminder in collection.invoice.reminders.all()
+                ),
+            )
+            or None
+        )
+
+    def get_urls(self):
+        return [
+            path(
+                "invoice/<int:invoice_id>/retry/",
+                self.admin_site.admin_view(self.retry_view),
+                name="payments_invoice_retry",
+            ),
+            path(
+                "invoice/<int:invoice_id>/bank-transfer/",
+                self.admin_site.admin_view(self.bank_transfer_view),
+                name="payments_invoice_bank_transfer",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _invoice_to_collect(self, request, invoice_id) -> Invoice:
+        # Charging a customer or recording their money writes a payment attempt.
+        if not request.user.has_perm("payments.add_paymentattempt"):
+            raise PermissionDenied
+        return get_object_or_404(
+            Invoice.objects.select_related("organization", "subscription", "collection"),
+            pk=invoice_id,
+        )
+
+    def _invoice_page(self, request, invoice, template, title, **context) -> TemplateResponse:
+        due_on = invoice.due_at.astimezone(_customer_tz(invoice)) if invoice.due_at else None
+        return _confirmation_page(
+            request,
+            self,
+            template,
+            {
+                "opts": Invoice._meta,
+                "original": invoice,
+                "collection": getattr(invoice, "collection", None),
+                "due_on": due_on,
+                "title": title,
+                "can_submit": invoice.status == Invoice.Status.OPEN,
+                **context,
+            },
+        )
+
+    def retry_view(self, request, invoice_id):
+        invoice = self._invoice_to_collect(request, invoice_id)
+        if request.method == "POST":
+            self._retry(request, invoice)
+            return redirect("admin:billing_invoice_change", invoice.pk)
+        # The methods `invoice_collect` tries, in its order: those of the configured processor.
+        methods = PaymentMethod.objects.filter(
+            organization=invoice.organization,
+            removed_at__isnull=True,
+            processor=settings.PAYMENT_GATEWAY,
+        ).order_by("-is_default", "priority", "pk")
+        return self._invoice_page(
+            request,
+            invoice,
+            "invoice_retry.html",
+            f"Retry payment of {invoice}",
+            methods=methods,
+        )
+
+    def _retry(self, request, invoice: Invoice) -> None:
+        if invoice.status != Invoice.Status.OPEN:
+            self.message_user(
+                request,
+                f"{invoice} is {invoice.get_status_display().lower()}: there is nothing to collect.",
+                messages.ERROR,
+            )
+            return
+        now = timezone.now()
+        try:
+            attempt = services.invoice_collect(invoice=invoice, now=now, on_request=True)
+        except BillingError as refusal:
+            self.message_user(request, refusal.message, messages.ERROR)
+            return
+        if attempt is not None:
+            self.message_user(
+                request,
+                f"Collected {attempt.amount} for {invoice} from {_method_shown(attempt)}: "
+                f"confirmation number {attempt.processor_reference}.",
+                messages.SUCCESS,
+            )
+            return
+        # This try's attempts: each one the service made just now.
+        tried = invoice.payment_attempts.filter(attempted_at=now).select_related("payment_method")
+        outcome = "; ".join(
+            f"{_method_shown(attempt)}: {attempt.failure_message or attempt.get_status_display()}"
+            for attempt in tried
+        )
+        self.message_user(
+            request,
+            f"{invoice} is still unpaid. {outcome or 'There is no payment method on file.'} "
+            "The retry schedule is unchanged.",
+            messages.ERROR,
+        )
+
+    def bank_transfer_view(self, request, invoice_id):
+        invoice = self._invoice_to_collect(request, invoice_id)
+        customer_tz = _customer_tz(invoice)
+        form = BankTransferForm(
+            request.POST or None, today=timezone.localdate(timezone=customer_tz)
+        )
+        if request.method == "POST" and form.is_valid():
+            reference = form.cleaned_data["reference"]
+            try:
+                services.invoice_record_bank_transfer(
+                    invoice=invoice,
+                    reference=reference,
+                    received_at=dt.datetime.combine(
+                        form.cleaned_data["received_on"], dt.time.min, tzinfo=customer_tz
+                    ),
+                    actor=request.user,
+                )
+            except BillingError as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+            else:
+                self.message_user(
+                    request, self._transfer_recorded(invoice, reference), messages.SUCCESS
+                )
+                return redirect("admin:billing_invoice_change", invoice.pk)
+        return self._invoice_page(
+            request,
+            invoice,
+            "invoice_bank_transfer.html",
+            f"Record a bank transfer for {invoice}",
+            form=form,
+        )
+
+    @staticmethod
+    def _transfer_recorded(invoice: Invoice, reference: str) -> str:
+        recorded = f"{invoice} is paid by bank transfer {reference}."
+        if invoice.subscription is None:
+            return recorded
+        invoice.subscription.refresh_from_db(fields=["status"])
+        status = invoice.subscription.get_status_display().lower()
+        return f"{recorded} {invoice.organization}'s subscription is {status}."

@@ -1,0 +1,152 @@
+"""Reads of the payments app for pages: payment methods, payment history, the past-due
+banner. A fixed number of queries each, whatever the data."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from django.core.paginator import Page, Paginator
+
+from billing.models import Invoice, Organization, Subscription
+from payments.gateways import decline_message
+from payments.gateways.sandbox import TEST_BANK_ACCOUNTS, TEST_CARDS
+from payments.models import PaymentAttempt, PaymentMethod
+
+HISTORY_PAGE_SIZE = 25
+
+
+def _live_methods(organization: Organization):
+    return PaymentMethod.objects.filter(organization=organization, removed_at__isnull=True)
+
+
+@dataclass(frozen=True)
+class MethodRow:
+    method: PaymentMethod
+    is_expired: bool
+
+
+@dataclass(frozen=True)
+class MethodsOnFile:
+    """The default first, then the backups in the order they are tried."""
+
+    default: MethodRow | None
+    backups: list[MethodRow]
+
+    @property
+    def rows(self) -> list[MethodRow]:
+        return ([self.default] if self.default else []) + self.backups
+
+    def order_moving(self, method_id: int, step: int) -> list[int] | None:
+        """Every method in the order tried, with one backup swapped with its neighbour
+        `step` away; None if it has no neighbour there. The default stays first."""
+        backups = [row.method.pk for row in self.backups]
+        position = backups.index(method_id) if method_id in backups else -1
+        neighbour = position + step
+        if position < 0 or not 0 <= neighbour < len(backups):
+            return None
+        backups[position], backups[neighbour] = backups[neighbour], backups[position]
+        return ([self.default.method.pk] if self.default else []) + backups
+
+
+def methods_on_file(*, organization: Organization, today: dt.date) -> MethodsOnFile:
+    rows = [
+        MethodRow(method, is_expired=_expired(method, today))
+        for method in _live_methods(organization).order_by("-is_default", "priority", "pk")
+    ]
+    if rows and rows[0].method.is_default:
+        return MethodsOnFile(default=rows[0], backups=rows[1:])
+    return MethodsOnFile(default=None, backups=rows)
+
+
+def _expired(method: PaymentMethod, today: dt.date) -> bool:
+    # A card works until the last day of its expiry month.
+    return bool(method.exp_year) and (method.exp_year, method.exp_month) < (today.year, today.month)
+
+
+def payment_method_for(*, organization: Organization, method_id: int) -> PaymentMethod | None:
+    """The organization's own live method: another organization's id finds nothing."""
+    return _live_methods(organization).filter(pk=method_id).first()
+
+
+def payment_history(*, organization: Organization, page_number: str | None) -> Page:
+    """Every try to collect the organization's invoices, newest first, a page at a time."""
+    attempts = (
+        PaymentAttempt.objects.filter(invoice__organization=organization)
+        .select_related("invoice", "payment_method")
+        .order_by("-attempted_at", "-pk")
+    )
+    return Paginator(attempts, HISTORY_PAGE_SIZE).get_page(page_number)
+
+
+def collection_failure_at(*, invoice: Invoice, attempted_at: dt.datetime) -> str:
+    """Why the collection round started at `attempted_at` failed, as the customer is told."""
+    attempt = (
+        invoice.payment_attempts.filter(
+            attempted_at=attempted_at, status=PaymentAttempt.Status.FAILED
+        )
+        .order_by("-pk")
+        .first()
+    )
+    if attempt is None:
+        return "No payment method on file: add one, then pay again."
+    return attempt.failure_message or decline_message(attempt.failure_code)
+
+
+def payment_banner(*, organization: Organization, status: str | None) -> dict | None:
+    """What every billing page says while the subscription is past due or suspended: the
+    status, and the open invoice to pay with where collecting it stands. The status comes
+    with the page's access check, so a page in good standing runs no query for it."""
+    if status not in (Subscription.Status.PAST_DUE, Subscription.Status.SUSPENDED):
+        return None
+    invoice = (
+        Invoice.objects.filter(organization=organization, status=Invoice.Status.OPEN)
+        .select_related("collection")
+        .order_by("issued_at", "pk")
+        .first()
+    )
+    return {
+        "status": status,
+        "invoice": invoice,
+        "collection": getattr(invoice, "collection", None),
+        "pays_automatically": (organization.payment_terms == Organization.PaymentTerms.AUTOMATIC),
+    }
+
+
+@dataclass(frozen=True)
+class SandboxExample:
+    """A test card or bank account the sandbox knows, and what it does."""
+
+    number: str  # grouped as printed on the card
+    name: str
+    outcome: str
+
+
+def sandbox_test_cards() -> list[SandboxExample]:
+    """From the sandbox's own table, so the page never lists a card it does not know."""
+    return [
+        SandboxExample(_grouped(number), brand, _outcome(behaviour))
+        for number, (brand, behaviour) in TEST_CARDS.items()
+    ]
+
+
+def sandbox_test_bank_accounts() -> list[SandboxExample]:
+    return [
+        SandboxExample(number, "Routing 110000000", _outcome(behaviour))
+        for number, behaviour in TEST_BANK_ACCOUNTS.items()
+    ]
+
+
+def _grouped(number: str) -> str:
+    """`4242 4242 4242 4242`; American Express prints 15 digits as 4-6-5."""
+    if len(number) == 15:
+        return f"{number[:4]} {number[4:10]} {number[10:]}"
+    return " ".join(number[i : i + 4] for i in range(0, len(number), 4))
+
+
+def _outcome(behaviour: str) -> str:
+    if behaviour == "ok":
+        return "Added; every payment succeeds."
+    if behaviour == "decline_on_charge":
+        return "Added; every payment is declined."
+    return f"Refused when added: {decline_message(behaviour)}"
