@@ -210,9 +210,11 @@ def _reinstate_if_settled(
         )
 
 
-def _settle(
-    invoice: Invoice, attempt: PaymentAttempt, collection: Collection, now: dt.datetime
-) -> None:
+def invoice_settle(*, attempt: PaymentAttempt, now: dt.datetime) -> None:
+    """A successful payment: the invoice is paid, its collection closed, the subscription
+    reinstated, and a receipt sent after commit. Collection, bank transfers and the Stripe
+    webhook all settle through here."""
+    invoice = attempt.invoice
     description = attempt.payment_method.label if attempt.payment_method else "Bank transfer"
     billing_services.invoice_mark_paid(
         invoice=invoice,
@@ -220,9 +222,9 @@ def _settle(
         reference=attempt.processor_reference,
         method_description=description,
     )
-    collection.state = Collection.State.PAID
-    collection.next_retry_at = None
-    collection.save()
+    Collection.objects.filter(invoice=invoice).update(
+        state=Collection.State.PAID, next_retry_at=None
+    )
     _reinstate_if_settled(invoice.subscription, invoice, now)
     transaction.on_commit(lambda: notifications.send_receipt(attempt=attempt))
 
@@ -304,7 +306,7 @@ def invoice_collect(
             invoice, method, f"invoice-{invoice.pk}-{round_label}-method-{method.pk}", now
         )
         if attempt.status == PaymentAttempt.Status.SUCCEEDED:
-            _settle(invoice, attempt, collection, now)
+            invoice_settle(attempt=attempt, now=now)
             return attempt
         if attempt.status == PaymentAttempt.Status.PENDING:
             return None  # still processing: charging another method could make it pay twice
@@ -358,7 +360,7 @@ def invoice_record_bank_transfer(
         completed_at=now,
         recorded_by=actor,
     )
-    _settle(invoice, attempt, collection, received_at)
+    invoice_settle(attempt=attempt, now=received_at)
     return attempt
 
 

@@ -25,9 +25,8 @@ from django.db.models import Sum
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing import services as billing_services
-from billing.models import Invoice, Subscription
-from payments import notifications
+from billing.models import Invoice
+from payments import services
 from payments.gateways import DECLINE_MESSAGES, decline_message
 from payments.gateways.stripe import minor_units
 from payments.models import (
@@ -105,7 +104,7 @@ def _payment_intent_succeeded(intent: dict, event: dict, now: dt.datetime) -> No
     attempt.completed_at = now
     attempt.save()
     if invoice.status in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
-        _settle(attempt, now)
+        services.invoice_settle(attempt=attempt, now=now)
     else:
         logger.error("%s is %s but Stripe collected %s.", invoice, invoice.status, intent["id"])
 
@@ -164,47 +163,6 @@ def _payment_method_updated(method: dict, event: dict, now: dt.datetime) -> None
     PaymentMethod.objects.filter(
         processor=PaymentMethod.Processor.STRIPE, token=method["id"]
     ).update(exp_month=card["exp_month"], exp_year=card["exp_year"], last4=card["last4"])
-
-
-def _settle(attempt: PaymentAttempt, now: dt.datetime) -> None:
-    """Pay the invoice, close its collection and reinstate the subscription, as
-    `payments.services._settle` does for a charge that succeeds at once (kept in step with it
-    until services exposes a public `invoice_settle`)."""
-    invoice = attempt.invoice
-    billing_services.invoice_mark_paid(
-        invoice=invoice,
-        paid_at=now,
-        reference=attempt.processor_reference,
-        method_description=attempt.payment_method.label,
-    )
-    Collection.objects.filter(invoice=invoice).update(
-        state=Collection.State.PAID, next_retry_at=None
-    )
-    subscription = invoice.subscription
-    if subscription is not None and subscription.status in (
-        Subscription.Status.PAST_DUE,
-        Subscription.Status.SUSPENDED,
-    ):
-        _reinstate_unless_another_invoice_fails(subscription, invoice, now)
-    transaction.on_commit(lambda: notifications.send_receipt(attempt=attempt))
-
-
-def _reinstate_unless_another_invoice_fails(
-    subscription: Subscription, invoice: Invoice, now: dt.datetime
-) -> None:
-    still_failing = Collection.objects.filter(
-        invoice__subscription=subscription,
-        invoice__status=Invoice.Status.OPEN,
-        state__in=(Collection.State.RETRYING, Collection.State.EXHAUSTED),
-        failures__gt=0,
-    ).exclude(invoice=invoice)
-    if not still_failing.exists():
-        billing_services.subscription_set_status(
-            subscription=subscription,
-            status=Subscription.Status.ACTIVE,
-            reason=f"Payment received for {invoice.number}",
-            now=now,
-        )
 
 
 _HANDLERS: dict[str, Callable[[dict, dict, dt.datetime], None]] = {
