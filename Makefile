@@ -9,7 +9,7 @@ PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_WORKERS ?= 2
 
-.PHONY: run test bench lint format install chromium clean
+.PHONY: run test bench lint format install test-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,12 +24,16 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 install: $(VENV)/.installed .env
 
-# The browser suite drives Debian's Chromium; install it when it is missing.
-chromium:
-	@command -v chromium >/dev/null || { \
-		echo "Installing Debian's chromium for the browser suite..."; \
-		$(SUDO) apt-get update -qq && \
-		$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+# The browser suite drives Debian's Chromium, and the invoice tests read PDFs with poppler's
+# pdftotext and pdftoppm; install them when they are missing.
+test-tools:
+	@missing=""; \
+		command -v chromium >/dev/null || missing="$$missing chromium"; \
+		command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
+		[ -z "$$missing" ] || { \
+			echo "Installing Debian's$$missing for the test suite..."; \
+			$(SUDO) apt-get update -qq && \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
 
 run: install
 	$(MANAGE) migrate --noinput
@@ -43,7 +47,7 @@ run: install
 		trap 'kill $$QCLUSTER 2>/dev/null' EXIT INT TERM; \
 		$(MANAGE) runserver $(HOST):$(PORT)
 
-test: install chromium
+test: install test-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
