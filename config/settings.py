@@ -193,6 +193,17 @@ LOGGING = {
     },
 }
 
+# Plan changes: an upgrade's prorations go on the next invoice, or on an invoice of their
+# own at once when this is true.
+BILLING_INVOICE_PRORATIONS_IMMEDIATELY = env.bool(
+    "BILLING_INVOICE_PRORATIONS_IMMEDIATELY", default=False
+)
+# Trials: the billing contacts are reminded this many days before a trial ends.
+TRIAL_REMINDER_DAYS_BEFORE_END = env.int("TRIAL_REMINDER_DAYS_BEFORE_END", default=3)
+# After a subscription ends, usage data and AI employees are kept this many days (the
+# organization may resubscribe and find them), then purged. Invoices and payments are kept.
+DATA_RETENTION_DAYS = env.int("DATA_RETENTION_DAYS", default=60)
+
 # Pay by invoice: organizations on `invoice` terms get open invoices due after their net
 # days and pay them by bank transfer to the account below. Their billing contacts are
 # reminded before the due date and on the given days after it; once an invoice is

@@ -1,8 +1,9 @@
 from billing.models.credits import BalanceEntry, Coupon, Discount, TaxRate
-from billing.models.invoices import CreditNote, Invoice, InvoiceLine
+from billing.models.invoices import CreditNote, Invoice, InvoiceLine, PendingLine
 from billing.models.subscriptions import (
     TIMEZONE_CHOICES,
     Feature,
+    FeatureTrial,
     Membership,
     Organization,
     Plan,
@@ -18,10 +19,12 @@ __all__ = [
     "CreditNote",
     "Discount",
     "Feature",
+    "FeatureTrial",
     "Invoice",
     "InvoiceLine",
     "Membership",
     "Organization",
+    "PendingLine",
     "Plan",
     "Subscription",
     "TaxRate",

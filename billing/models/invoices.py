@@ -32,6 +32,7 @@ class Invoice(models.Model):
         SUBSCRIPTION = "subscription", "Subscription"  # the period's fee, usage of the last one
         USAGE = "usage", "Usage month"  # annual plans: one usage month in arrears
         FINAL = "final", "Final"  # the subscription ended: usage of its last period
+        PLAN_CHANGE = "plan_change", "Plan change"  # prorations invoiced at once (a setting)
 
     # What may still change once the invoice is finalized: its settlement.
     SETTLEMENT_FIELDS = {
@@ -221,3 +222,41 @@ class CreditNote(models.Model):
 
     def __str__(self) -> str:
         return self.number
+
+
+class PendingLine(models.Model):
+    """A charge or credit waiting for the subscription's next invoice: the prorations of a
+    plan change. Written once; `invoice` is set when an invoice carries it."""
+
+    subscription = models.ForeignKey(
+        Subscription, on_delete=models.PROTECT, related_name="pending_lines"
+    )
+    kind = models.CharField(max_length=20, choices=InvoiceLine.Kind.choices)
+    description = models.CharField(max_length=300)
+    quantity = models.DecimalField(max_digits=18, decimal_places=6, default=1)
+    unit_price = MoneyField(max_digits=18, decimal_places=6)
+    amount = MoneyField(max_digits=12, decimal_places=2)
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField()
+    invoice = models.ForeignKey(
+        Invoice, null=True, blank=True, on_delete=models.PROTECT, related_name="pending_lines"
+    )
+
+    class Meta:
+        ordering = ["created_at", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(unit_price_currency=F("amount_currency")),
+                name="pending_line_amounts_share_one_currency",
+            )
+        ]
+        indexes = [models.Index(fields=["subscription", "invoice"])]
+
+    def __str__(self) -> str:
+        return self.description
+
+    @property
+    def period(self) -> periods.Period:
+        return periods.Period(self.period_start, self.period_end)

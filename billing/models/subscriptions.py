@@ -222,6 +222,12 @@ class Plan(models.Model):
         help_text="Most overage charged in one period; reaching it blocks new calls.",
     )
 
+    trial_days = models.PositiveSmallIntegerField(
+        default=0,
+        help_text="Days of free trial a first subscription starts with; 0 for none. "
+        "An offer, not a term: it can change while the plan has subscribers.",
+    )
+
     features = models.ManyToManyField(Feature, blank=True, related_name="plans")
     created_at = models.DateTimeField(auto_now_add=True)
     history = HistoricalRecords(excluded_fields=["created_at"])
@@ -329,8 +335,10 @@ class Subscription(models.Model):
     commitment_ends_at = models.DateTimeField(
         null=True, blank=True, help_text="Lock-in: no downgrade takes effect before this."
     )
+    trial_reminder_sent_at = models.DateTimeField(null=True, blank=True)
     cancel_at_period_end = models.BooleanField(default=False)
     cancel_reason = models.TextField(blank=True)
+    cancel_requested_at = models.DateTimeField(null=True, blank=True)
     scheduled_plan = models.ForeignKey(
         Plan,
         null=True,
@@ -340,9 +348,18 @@ class Subscription(models.Model):
         help_text="A plan change waiting for its effective date.",
     )
     scheduled_change_at = models.DateTimeField(null=True, blank=True)
+    scheduled_removals = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text="AI employees to deactivate and numbers to release when the scheduled "
+        'change takes effect: {"employees": [ids], "phone_numbers": [ids]}.',
+    )
 
     created_at = models.DateTimeField(auto_now_add=True)
     ended_at = models.DateTimeField(null=True, blank=True)
+    data_purged_at = models.DateTimeField(
+        null=True, blank=True, help_text="When usage data and AI employees were deleted."
+    )
     history = HistoricalRecords(excluded_fields=["created_at"])
 
     class Meta:
@@ -385,8 +402,40 @@ class Subscription(models.Model):
     def usage_period(self) -> periods.Period:
         return periods.Period(self.usage_period_start, self.usage_period_end)
 
+    @property
+    def is_trialing(self) -> bool:
+        return self.status == self.Status.TRIALING
+
     def billing_period_at(self, at: dt.datetime) -> periods.Period:
         return periods.period_at(self.anchor, self.tzinfo, self.plan.months, at)
 
     def usage_period_at(self, at: dt.datetime) -> periods.Period:
         return periods.period_at(self.anchor, self.tzinfo, 1, at)
+
+
+class FeatureTrial(models.Model):
+    """Time-limited access to one feature the organization's plan does not include."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="feature_trials"
+    )
+    feature = models.ForeignKey(Feature, on_delete=models.PROTECT, related_name="trials")
+    starts_at = models.DateTimeField()
+    ends_at = models.DateTimeField()
+    note = models.CharField(max_length=200, blank=True)
+    granted_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField()
+
+    class Meta:
+        ordering = ["-ends_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(ends_at__gt=F("starts_at")), name="feature_trial_ends_after_start"
+            )
+        ]
+        indexes = [models.Index(fields=["organization", "ends_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.feature} trial for {self.organization}"
