@@ -32,6 +32,7 @@ _BUSINESS = [
 _ENTERPRISE = [code for code, *_ in FEATURES]
 
 # Monthly prices and allowances; each public plan also comes as an annual plan at 15% off.
+# Professional and Business start a new organization's first subscription with a trial.
 PUBLIC_PLANS = [
     {
         "code": "starter",
@@ -70,6 +71,7 @@ PUBLIC_PLANS = [
         "overage_rate_per_gb": Decimal("0.25"),
         "overage_cap": None,
         "features": _PROFESSIONAL,
+        "trial_days": 14,
     },
     {
         "code": "business",
@@ -89,6 +91,7 @@ PUBLIC_PLANS = [
         "overage_rate_per_gb": Decimal("0.20"),
         "overage_cap": Decimal("1000.00"),
         "features": _BUSINESS,
+        "trial_days": 14,
     },
 ]
 

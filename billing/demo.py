@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 
 from billing import catalog, services
-from billing.models import Membership, Organization, Plan, Subscription
+from billing.models import Feature, Membership, Organization, Plan, Subscription
 
 DEMO_PASSWORD = "billing-demo"  # noqa: S105 - printed for people to sign in to the demo
 
@@ -95,6 +95,19 @@ def _start(spec: DemoOrg, now: dt.datetime) -> dt.datetime:
 
 
 @transaction.atomic
+def _feature_trial_ensure(*, slug: str, code: str, now: dt.datetime) -> None:
+    """Support let one organization try a feature its plan lacks (once, for the demo)."""
+    organization = Organization.objects.get(slug=slug)
+    if not organization.feature_trials.exists():
+        services.feature_trial_grant(
+            organization=organization,
+            feature=Feature.objects.get(code=code),
+            days=14,
+            note="Evaluating before an upgrade to Business",
+            now=now,
+        )
+
+
 def seed_demo(*, now: dt.datetime, say=print) -> list[tuple[str, str, str]]:
     """Create whatever of the demo is missing; returns (login, role, organization) rows."""
     say("Loading the catalog…")
@@ -129,15 +142,18 @@ def seed_demo(*, now: dt.datetime, say=print) -> list[tuple[str, str, str]]:
             .exclude(status="canceled")
             .exists()
         ):
-            # Subscribed back then: the renewal job brings it up to date with real invoices.
+            # Subscribed back then, before trials: the renewal job brings it up to date with
+            # real invoices.
             start = _start(spec, now)
             services.subscription_create(
                 organization=organization,
                 plan=Plan.objects.filter(code=spec.plan_code).order_by("-version").first(),
                 start=start,
+                trial=False,
                 now=start,
             )
         logins += [(spec.admin, "admin", spec.name), (spec.member, "member", spec.name)]
+    _feature_trial_ensure(slug="northwind", code="audit_log", now=now)
     for username, slug, role in EXTRA_MEMBERSHIPS:
         services.membership_set(
             organization=Organization.objects.get(slug=slug), user=_user(username), role=role

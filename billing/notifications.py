@@ -43,3 +43,54 @@ def send_invoice(*, invoice: Invoice, pdf: bytes) -> None:
         context={"invoice": invoice, "lines": list(invoice.lines.all())},
         attachments=[(f"{invoice.number}.pdf", pdf, "application/pdf")],
     )
+
+
+def send_plan_change(*, subscription: Subscription, preview) -> None:
+    """The admin changed plans: what changes, when, and what it costs."""
+    send_to_billing_contacts(
+        organization=subscription.organization,
+        template="plan_change",
+        context={"subscription": subscription, "preview": preview},
+    )
+
+
+def send_plan_change_applied(*, subscription: Subscription, previous, removals) -> None:
+    send_to_billing_contacts(
+        organization=subscription.organization,
+        template="plan_change_applied",
+        context={"subscription": subscription, "previous": previous, "removals": removals},
+    )
+
+
+def send_cancellation(*, subscription: Subscription) -> None:
+    send_to_billing_contacts(
+        organization=subscription.organization,
+        template="cancellation",
+        context={
+            "subscription": subscription,
+            "last_day": subscription.billing_period.last_day(subscription.tzinfo),
+            "retention_days": settings.DATA_RETENTION_DAYS,
+        },
+    )
+
+
+def send_cancellation_reversed(*, subscription: Subscription) -> None:
+    send_to_billing_contacts(
+        organization=subscription.organization,
+        template="cancellation_reversed",
+        context={
+            "subscription": subscription,
+            "renews_on": subscription.current_period_end.astimezone(subscription.tzinfo).date(),
+        },
+    )
+
+
+def send_trial_ending(*, subscription: Subscription) -> None:
+    send_to_billing_contacts(
+        organization=subscription.organization,
+        template="trial_ending",
+        context={
+            "subscription": subscription,
+            "ends_on": subscription.trial_ends_at.astimezone(subscription.tzinfo).date(),
+        },
+    )

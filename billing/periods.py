@@ -67,6 +67,11 @@ def boundary(anchor: dt.datetime, tz: ZoneInfo, months: int) -> dt.datetime:
     return (anchor.astimezone(tz) + relativedelta(months=months)).astimezone(UTC)
 
 
+def days_after(moment: dt.datetime, tz: ZoneInfo, days: int) -> dt.datetime:
+    """The instant `days` days after `moment`, on the wall clock of `tz`."""
+    return (moment.astimezone(tz) + relativedelta(days=days)).astimezone(UTC)
+
+
 def nth_period(anchor: dt.datetime, tz: ZoneInfo, months: int, index: int) -> Period:
     """Period number `index` (0 is the first) of `months` months each."""
     return Period(

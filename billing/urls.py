@@ -11,4 +11,5 @@ urlpatterns = [
     path("<slug:org_slug>/invoices/", views.invoices, name="invoices"),
     path("<slug:org_slug>/invoices/<str:number>/", views.invoice, name="invoice"),
     path("<slug:org_slug>/invoices/<str:number>/pdf/", views.invoice_pdf, name="invoice_pdf"),
+    path("<slug:org_slug>/export/", views.export, name="export"),
 ]

@@ -1,12 +1,15 @@
 from __future__ import annotations
 
+import tempfile
 from functools import wraps
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET
 
-from billing import selectors, services
+from billing import exports, selectors, services
 from billing.models import Invoice, Plan
 from billing.services.documents import invoice_pdf_if_needed
 
@@ -102,4 +105,26 @@ def invoice_pdf(request: HttpRequest, access: selectors.OrgAccess, number: str) 
         invoice_pdf_if_needed(invoice=invoice),
         content_type="application/pdf",
         headers={"Content-Disposition": f'attachment; filename="{invoice.number}.pdf"'},
+    )
+
+
+# Past this size the export goes to a temporary file on disk: a calls table can be large.
+EXPORT_IN_MEMORY_BYTES = 16 * 1024 * 1024
+
+
+@org_page(finances=True)
+@require_GET
+def export(request: HttpRequest, access: selectors.OrgAccess) -> FileResponse:
+    """Everything the organization has with us, as a zip of CSVs and invoice PDFs."""
+    organization = access.organization
+    now = timezone.now()
+    out = tempfile.SpooledTemporaryFile(max_size=EXPORT_IN_MEMORY_BYTES)  # noqa: SIM115 - the response closes it
+    exports.organization_export_write(organization=organization, out=out, now=now)
+    out.seek(0)
+    day = timezone.localdate(now, organization.tzinfo)
+    return FileResponse(
+        out,
+        as_attachment=True,
+        filename=f"{organization.slug}-export-{day:%Y-%m-%d}.zip",
+        content_type="application/zip",
     )

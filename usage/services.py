@@ -569,6 +569,29 @@ def usage_period_close(
     )
 
 
+# --- retention ----------------------------------------------------------------------------
+
+
+@transaction.atomic
+def organization_usage_data_delete(*, organization_id: int) -> dict[str, int]:
+    """Delete an organization's calls, usage counters and reports, phone numbers and AI
+    employees, for good. Billing records are untouched: invoice lines carry their own copy
+    of what was billed. Returns how many rows of each kind were deleted."""
+    # Calls go first: they protect the AI employees that made them.
+    kinds = {
+        "calls": Call,
+        "usage_counters": UsageCounter,
+        "usage_reports": UsageReport,
+        "phone_numbers": PhoneNumber,
+        "ai_employees": AIEmployee,
+    }
+    deleted = {}
+    for kind, model in kinds.items():
+        _, per_model = model.objects.filter(organization_id=organization_id).delete()
+        deleted[kind] = per_model.get(model._meta.label, 0)
+    return deleted
+
+
 # --- service tokens -----------------------------------------------------------------------
 
 

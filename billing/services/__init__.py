@@ -11,7 +11,18 @@ from billing.services.invoices import (
     invoice_void,
     organization_balance,
 )
+from billing.services.plan_changes import (
+    feature_trial_grant,
+    plan_change_preview,
+    subscription_cancel,
+    subscription_plan_change,
+    subscription_reactivate,
+    subscription_scheduled_change_cancel,
+    subscription_trial_extend,
+    trial_reminders_send_if_needed,
+)
 from billing.services.renewals import renew_subscriptions_if_needed, subscription_renew_if_needed
+from billing.services.retention import usage_data_purge_if_needed
 from billing.services.subscriptions import (
     ALLOWED_TRANSITIONS,
     catalog_load,
@@ -31,6 +42,7 @@ __all__ = [
     "catalog_load",
     "credit_note_issue",
     "discount_apply",
+    "feature_trial_grant",
     "invoice_finalize",
     "invoice_issue",
     "invoice_mark_paid",
@@ -38,11 +50,19 @@ __all__ = [
     "membership_set",
     "organization_balance",
     "organization_create",
+    "plan_change_preview",
     "plan_ensure",
     "plan_new_version",
     "renew_subscriptions_if_needed",
+    "subscription_cancel",
     "subscription_create",
     "subscription_lock_live",
+    "subscription_plan_change",
+    "subscription_reactivate",
     "subscription_renew_if_needed",
+    "subscription_scheduled_change_cancel",
     "subscription_set_status",
+    "subscription_trial_extend",
+    "trial_reminders_send_if_needed",
+    "usage_data_purge_if_needed",
 ]

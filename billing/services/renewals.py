@@ -16,17 +16,18 @@ from django.db.models import Q
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing import periods
-from billing.models import Invoice, InvoiceLine, Plan, Subscription
+from billing import notifications, periods
+from billing.models import Invoice, InvoiceLine, PendingLine, Plan, Subscription
 from billing.money import format_rate
 from billing.services.invoices import LineDraft, invoice_issue, subscription_fee_line
+from billing.services.plan_changes import line_draft, pending_lines_take, scheduled_change_apply
 from billing.services.subscriptions import history_reason, subscription_set_status
 from usage import selectors as usage_selectors
 from usage import services as usage_services
 
 logger = logging.getLogger(__name__)
 
-RENEWING = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+RENEWING = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
 GB = Decimal(1024**3)
 
 
@@ -135,14 +136,72 @@ def _save(subscription: Subscription, reason: str, now: dt.datetime) -> None:
     subscription.save()
 
 
+def _trial_end(subscription: Subscription, now: dt.datetime) -> Invoice | None:
+    """The trial is over: nothing is charged for it (usage beyond the allowance included);
+    the subscription ends if it was canceled, otherwise its first period is invoiced."""
+    trial = subscription.billing_period
+    usage_services.usage_period_close(
+        organization_id=subscription.organization_id, period=trial, now=now
+    )
+    if subscription.cancel_at_period_end:
+        subscription_set_status(
+            subscription=subscription,
+            status=Subscription.Status.CANCELED,
+            reason=subscription.cancel_reason or "Canceled during the trial",
+            now=trial.end,
+        )
+        return None
+    tz, plan = subscription.tzinfo, subscription.plan
+    first = periods.nth_period(subscription.anchor, tz, plan.months, 0)
+    first_usage = periods.nth_period(subscription.anchor, tz, 1, 0)
+    subscription.current_period_start, subscription.current_period_end = first.start, first.end
+    subscription.usage_period_start, subscription.usage_period_end = (
+        first_usage.start,
+        first_usage.end,
+    )
+    _save(subscription, "Trial period recorded", now)
+    subscription_set_status(
+        subscription=subscription,
+        status=Subscription.Status.ACTIVE,
+        reason=f"Trial ended: {plan} from {first.label(tz)}",
+        now=trial.end,
+    )
+    return invoice_issue(
+        organization=subscription.organization,
+        subscription=subscription,
+        kind=Invoice.Kind.SUBSCRIPTION,
+        period=first,
+        lines=[subscription_fee_line(plan=plan, period=first, tz=tz)],
+        now=now,
+    )
+
+
+def _issue_with_pending(
+    subscription: Subscription, now: dt.datetime, *, kind: str, period, lines: list[LineDraft]
+) -> Invoice | None:
+    """Issue the invoice with the lines waiting for it (a plan change's proration)."""
+    pending = pending_lines_take(subscription=subscription)
+    invoice = invoice_issue(
+        organization=subscription.organization,
+        subscription=subscription,
+        kind=kind,
+        period=period,
+        lines=lines + [line_draft(line) for line in pending],
+        now=now,
+    )
+    if pending:
+        PendingLine.objects.filter(pk__in=[line.pk for line in pending]).update(invoice=invoice)
+    return invoice
+
+
 def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice | None:
     """Advance `subscription` by one usage month or billing period, under its lock."""
+    if subscription.is_trialing:
+        return _trial_end(subscription, now)
     plan = subscription.plan
     usage_period = subscription.usage_period
     tz = subscription.tzinfo
-    issue = functools.partial(
-        invoice_issue, organization=subscription.organization, subscription=subscription, now=now
-    )
+    issue = functools.partial(_issue_with_pending, subscription, now)
     if usage_period.end < subscription.current_period_end:
         # An annual plan's usage month ended: invoice its usage, open the next month.
         lines = _usage_lines(subscription, plan, usage_period, now)
@@ -170,10 +229,16 @@ def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice |
     if subscription.scheduled_plan_id and subscription.scheduled_change_at <= ended.end:
         next_plan = subscription.scheduled_plan
         reason = f"Changed from {plan} to {next_plan} and renewed"
+        removals = scheduled_change_apply(subscription=subscription, at=ended.end)
         subscription.plan, subscription.scheduled_plan, subscription.scheduled_change_at = (
             next_plan,
             None,
             None,
+        )
+        transaction.on_commit(
+            lambda: notifications.send_plan_change_applied(
+                subscription=subscription, previous=plan, removals=removals
+            )
         )
     # Periods count whole months from the anchor, so a change of interval keeps the day.
     months_elapsed = periods.period_index_at(subscription.anchor, tz, 1, ended.end)

@@ -135,23 +135,9 @@ def plan_new_version(*, plan: Plan, changes: dict[str, Any]) -> Plan:
 # --- subscriptions -------------------------------------------------------------------------
 
 
-@transaction.atomic
-def subscription_create(
-    *,
-    organization: Organization,
-    plan: Plan,
-    start: dt.datetime | None = None,
-    actor: Actor = None,
-    now: dt.datetime | None = None,
-) -> Subscription:
-    """Subscribe `organization` to `plan` from `start` (default: now).
-
-    The anchor is local midnight of the start day in the organization's timezone; the
-    current periods are the ones that contain `now`. The current period is invoiced in
-    advance.
-    """
-    now = now or timezone.now()
-    start = start or now
+def check_plan_offered(*, organization: Organization, plan: Plan) -> None:
+    """Refuse a plan the organization may not choose: another currency, another
+    organization's custom plan, or a version no longer offered."""
     if plan.currency != organization.currency:
         raise BillingError(
             "currency_mismatch",
@@ -161,18 +147,48 @@ def subscription_create(
         raise BillingError("plan_not_offered", "This custom plan belongs to another organization.")
     if not plan.is_available:
         raise BillingError("plan_not_offered", f"{plan} is no longer offered to new subscriptions.")
+
+
+@transaction.atomic
+def subscription_create(
+    *,
+    organization: Organization,
+    plan: Plan,
+    start: dt.datetime | None = None,
+    trial: bool = True,
+    actor: Actor = None,
+    now: dt.datetime | None = None,
+) -> Subscription:
+    """Subscribe `organization` to `plan` from `start` (default: now).
+
+    The anchor is local midnight of the start day in the organization's timezone; the
+    current periods are the ones that contain `now`. The current period is invoiced in
+    advance. A plan with trial days starts an organization's first subscription with a
+    free trial instead: its end is the anchor, and the first invoice comes then.
+    """
+    now = now or timezone.now()
+    start = start or now
+    check_plan_offered(organization=organization, plan=plan)
     already = BillingError("already_subscribed", f"{organization} already has a live subscription.")
     if Subscription.objects.filter(organization=organization).exclude(status="canceled").exists():
         raise already
 
     tz = organization.tzinfo
     anchor = periods.anchor_for(start, tz)
-    billing_period = periods.period_at(anchor, tz, plan.months, now)
-    usage_period = periods.period_at(anchor, tz, 1, now)
+    # One trial per organization: a returning customer starts paying at once.
+    trial = trial and plan.trial_days > 0 and not organization.subscriptions.exists()
+    if trial:
+        # The trial runs to local midnight `trial_days` days on, which anchors the billing.
+        trial_start, anchor = start, periods.days_after(anchor, tz, plan.trial_days)
+        billing_period = usage_period = periods.Period(trial_start, anchor)
+    else:
+        billing_period = periods.period_at(anchor, tz, plan.months, now)
+        usage_period = periods.period_at(anchor, tz, 1, now)
     subscription = Subscription(
         organization=organization,
         plan=plan,
-        status=Subscription.Status.ACTIVE,
+        status=Subscription.Status.TRIALING if trial else Subscription.Status.ACTIVE,
+        trial_ends_at=anchor if trial else None,
         anchor=anchor,
         anchor_timezone=organization.timezone,
         current_period_start=billing_period.start,
@@ -186,13 +202,17 @@ def subscription_create(
         ),
     )
     subscription._history_user = actor
-    subscription._change_reason = "Subscribed"
+    subscription._change_reason = (
+        f"Subscribed with a {plan.trial_days}-day trial" if trial else "Subscribed"
+    )
     subscription._history_date = now
     try:
         with transaction.atomic():
             subscription.save()
     except IntegrityError as error:  # a concurrent request subscribed first
         raise already from error
+    if trial:
+        return subscription  # the first invoice comes when the trial ends
     invoice_issue(
         organization=organization,
         subscription=subscription,
