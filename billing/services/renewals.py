@@ -1,7 +1,7 @@
 """Renewals: the scheduled job that closes usage periods, applies planned changes, opens
 the next period and issues its invoice. Safe to run twice, concurrently, or after a crash.
 
-This is the one place where billing calls into the usage app (through its selectors).
+Usage is read and closed through the usage app's services and selectors.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import logging
 from decimal import Decimal
 
 from django.db import connection, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -124,7 +124,12 @@ def _lock_due(subscription_id: int, now: dt.datetime) -> Subscription | None:
     """The subscription, locked, if one of its periods has ended; None if it is not due or
     another worker holds it (that worker renews it)."""
     due = Q(current_period_end__lte=now) | Q(usage_period_end__lte=now)
-    query = Subscription.objects.filter(due, pk=subscription_id, status__in=RENEWING)
+    query = Subscription.objects.filter(due, pk=subscription_id, status__in=RENEWING).annotate(
+        # Read with the lock, so the common renewal without a plan change costs no query more.
+        has_pending_lines=Exists(
+            PendingLine.objects.filter(subscription=OuterRef("pk"), invoice__isnull=True)
+        )
+    )
     if connection.features.has_select_for_update_skip_locked:
         query = query.select_for_update(skip_locked=True, of=("self",))
     return query.select_related("plan", "scheduled_plan", "organization").first()
@@ -180,7 +185,9 @@ def _issue_with_pending(
     subscription: Subscription, now: dt.datetime, *, kind: str, period, lines: list[LineDraft]
 ) -> Invoice | None:
     """Issue the invoice with the lines waiting for it (a plan change's proration)."""
-    pending = pending_lines_take(subscription=subscription)
+    pending = (
+        pending_lines_take(subscription=subscription) if subscription.has_pending_lines else []
+    )
     invoice = invoice_issue(
         organization=subscription.organization,
         subscription=subscription,
