@@ -1,9 +1,11 @@
+import datetime as dt
 from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
-from django.db.models import Count, Q
+from django.db.models import BooleanField, Count, ExpressionWrapper, Q
 from django.http import HttpResponseRedirect
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -22,15 +24,19 @@ from billing.models import (
     CreditNote,
     Discount,
     Feature,
+    FeatureTrial,
     Invoice,
     InvoiceLine,
     Membership,
     Organization,
+    PendingLine,
     Plan,
     Subscription,
     TaxRate,
 )
 from billing.money import format_rate
+from billing.services.plan_changes import DOWNGRADE, PlanChangePreview, change_kind
+from usage import selectors as usage_selectors
 
 
 @admin.register(Feature)
@@ -58,6 +64,7 @@ class PlanAdmin(SimpleHistoryAdmin):
         "price",
         "is_public",
         "is_available",
+        "trial_days",
     )
     list_filter = ("tier", "interval", "is_public", "is_available", "overage_policy")
     search_fields = ("code", "name", "organization__name")
@@ -66,7 +73,11 @@ class PlanAdmin(SimpleHistoryAdmin):
     change_form_template = "admin/billing/plan/change_form.html"
     fieldsets = (
         (None, {"fields": ("code", "version", "name", "description", "tier", "interval", "price")}),
-        ("Who may choose it", {"fields": ("is_public", "organization", "is_available")}),
+        (
+            "Who may choose it",
+            # The trial is an offer, not a term: it stays editable while the plan has subscribers.
+            {"fields": ("is_public", "organization", "is_available", "trial_days")},
+        ),
         (
             "Allowances (empty means unlimited)",
             {
@@ -153,6 +164,21 @@ class PlanAdmin(SimpleHistoryAdmin):
         return TemplateResponse(request, "admin/billing/plan/new_version.html", context)
 
 
+def _action_page(request, model_admin, original, template, title, **context) -> TemplateResponse:
+    """A staff action on one object, on its own confirmation page."""
+    return TemplateResponse(
+        request,
+        template,
+        {
+            **model_admin.admin_site.each_context(request),
+            "opts": model_admin.model._meta,
+            "original": original,
+            "title": title,
+            **context,
+        },
+    )
+
+
 class MembershipInline(admin.TabularInline):
     model = Membership
     extra = 0
@@ -177,13 +203,54 @@ class SubscriptionInline(admin.TabularInline):
         return False
 
 
+class FeatureTrialInline(admin.TabularInline):
+    """Granted on the organization's "Grant feature trial" page, and kept as granted."""
+
+    model = FeatureTrial
+    extra = 0
+    can_delete = False
+    fields = ("feature", "starts_at", "ends_at", "note", "granted_by")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("feature", "granted_by")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+
+class FeatureTrialGrantForm(forms.Form):
+    feature = forms.ModelChoiceField(queryset=Feature.objects.none())
+    days = forms.IntegerField(
+        min_value=1, initial=14, help_text="The trial starts now and ends this many days later."
+    )
+    note = forms.CharField(
+        max_length=200,
+        required=False,
+        help_text="Why, for whoever looks next, e.g. “Evaluating before upgrading”.",
+    )
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        features = Feature.objects.all()
+        subscription = selectors.subscription_live(organization=organization)
+        if subscription is not None:
+            # What the plan already includes needs no trial.
+            features = features.exclude(plans=subscription.plan)
+        self.fields["feature"].queryset = features
+
+
 @admin.register(Organization)
 class OrganizationAdmin(admin.ModelAdmin):
     list_display = ("name", "slug", "currency", "country", "payment_terms", "created_at")
     list_filter = ("payment_terms", "currency", "country")
     search_fields = ("name", "slug", "billing_emails", "tax_id")
     prepopulated_fields = {"slug": ("name",)}
-    inlines = (MembershipInline, SubscriptionInline)
+    inlines = (MembershipInline, SubscriptionInline, FeatureTrialInline)
+    change_form_template = "admin/billing/organization/change_form.html"
     fieldsets = (
         (None, {"fields": ("name", "slug", "billing_emails", "timezone")}),
         (
@@ -208,9 +275,294 @@ class OrganizationAdmin(admin.ModelAdmin):
             return ("currency",)
         return ()
 
+    def get_urls(self):
+        return [
+            path(
+                "<int:organization_id>/feature-trial/",
+                self.admin_site.admin_view(self.feature_trial_view),
+                name="billing_organization_feature_trial",
+            ),
+            *super().get_urls(),
+        ]
+
+    def feature_trial_view(self, request, organization_id):
+        if not request.user.has_perm("billing.add_featuretrial"):
+            raise PermissionDenied
+        organization = get_object_or_404(Organization, pk=organization_id)
+        form = FeatureTrialGrantForm(request.POST or None, organization=organization)
+        if request.method == "POST" and form.is_valid():
+            try:
+                trial = services.feature_trial_grant(
+                    organization=organization,
+                    feature=form.cleaned_data["feature"],
+                    days=form.cleaned_data["days"],
+                    note=form.cleaned_data["note"],
+                    actor=request.user,
+                    now=timezone.now(),
+                )
+            except BillingError as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+            else:
+                ends = trial.ends_at.astimezone(organization.tzinfo)
+                self.message_user(
+                    request,
+                    f"{organization} can try {trial.feature.name} until "
+                    f"{ends:%-d %b %Y, %H:%M} ({organization.timezone}).",
+                    messages.SUCCESS,
+                )
+                return redirect("admin:billing_organization_change", organization.pk)
+        return _action_page(
+            request,
+            self,
+            organization,
+            "admin/billing/organization/feature_trial.html",
+            f"Grant {organization} a feature trial",
+            form=form,
+        )
+
+
+class FeatureTrialStateFilter(admin.SimpleListFilter):
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return (("active", "Active now"), ("ended", "Ended"))
+
+    def queryset(self, request, queryset):
+        if self.value() in ("active", "ended"):
+            return queryset.filter(is_active=self.value() == "active")
+        return queryset
+
+
+@admin.register(FeatureTrial)
+class FeatureTrialAdmin(admin.ModelAdmin):
+    """Granted on an organization's page through the service, and kept as granted."""
+
+    list_display = ("organization", "feature", "starts_at", "ends_at", "active", "granted_by")
+    list_filter = (FeatureTrialStateFilter, "feature")
+    list_select_related = ("organization", "feature", "granted_by")
+    search_fields = ("organization__name", "=organization__slug", "feature__name", "=feature__code")
+    search_help_text = "Organization name or slug, feature name or code."
+    fields = ("organization", "feature", "starts_at", "ends_at", "note", "granted_by", "created_at")
+
+    def get_queryset(self, request):
+        # Computed by the database, so the list can filter and sort on it.
+        now = timezone.now()
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                is_active=ExpressionWrapper(
+                    Q(starts_at__lte=now, ends_at__gt=now), output_field=BooleanField()
+                )
+            )
+        )
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Active", boolean=True, ordering="is_active")
+    def active(self, trial):
+        return trial.is_active
+
+
+# --- subscriptions and their lifecycle ----------------------------------------------------
+
+
+class PendingLineInline(admin.TabularInline):
+    """Prorations of plan changes: waiting for the next invoice, or carried by one."""
+
+    model = PendingLine
+    extra = 0
+    can_delete = False
+    verbose_name = "proration line"
+    verbose_name_plural = "Proration lines of plan changes"
+    fields = ("description", "amount", "created_at", "invoice_shown")
+    readonly_fields = fields
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).select_related("invoice")
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="Invoice")
+    def invoice_shown(self, line):
+        if line.invoice is None:
+            return "Not invoiced yet: goes on the next invoice"
+        url = reverse("admin:billing_invoice_change", args=[line.invoice_id])
+        return format_html('<a href="{}">{}</a>', url, line.invoice)
+
+
+NOW, PERIOD_END = "now", "period_end"
+
+
+class PlanChangeForm(forms.Form):
+    plan = forms.TypedChoiceField(coerce=int)
+    when = forms.ChoiceField(
+        choices=[
+            (NOW, "Immediately, prorated (upgrades only)"),
+            (PERIOD_END, "At the end of the period (or of the commitment)"),
+        ],
+        widget=forms.RadioSelect,
+        initial=NOW,
+    )
+
+    def __init__(self, *args, subscription: Subscription, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.subscription = subscription
+        organization = subscription.organization
+        self.offered = {
+            plan.pk: plan
+            for plan in selectors.plans_offered(organization=organization)
+            if plan.pk != subscription.plan_id
+        }
+        self.fields["plan"].choices = [
+            ("", "---------"),
+            *((pk, f"{plan} – {plan.price}") for pk, plan in self.offered.items()),
+        ]
+        self.fields["plan"].help_text = f"The plans offered to {organization} today."
+        if subscription.is_trialing:
+            # Nothing is paid during a trial: any change applies at once, without proration.
+            del self.fields["when"]
+
+    def clean_plan(self) -> Plan:
+        return self.offered[self.cleaned_data["plan"]]
+
+    def clean(self):
+        cleaned = super().clean()
+        plan = cleaned.get("plan")
+        if (
+            plan is not None
+            and cleaned.get("when") == NOW
+            and change_kind(current=self.subscription.plan, new=plan) == DOWNGRADE
+        ):
+            self.add_error(
+                "when",
+                f"{plan} is a downgrade: it can only take effect at the end of the period.",
+            )
+        return cleaned
+
+    @property
+    def at_period_end(self) -> bool:
+        return self.cleaned_data.get("when") == PERIOD_END
+
+
+class RemovalsForm(forms.Form):
+    """What goes to fit the new plan's limits: only a limit the organization is over asks
+    for a choice, and the service checks that enough were chosen."""
+
+    def __init__(self, *args, preview: PlanChangePreview, **kwargs):
+        super().__init__(*args, **kwargs)
+        plan = preview.new_plan
+        if preview.employees_over:
+            self.fields["deactivate_employee_ids"] = forms.TypedMultipleChoiceField(
+                label="AI employees to deactivate",
+                coerce=int,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                choices=[
+                    (employee.pk, f"{employee.name} ({employee.cost_center or 'no cost center'})")
+                    for employee in preview.active_employees
+                ],
+                help_text=f"{plan.name} allows {plan.max_active_employees} active: choose at "
+                f"least {preview.employees_over}.",
+            )
+        if preview.numbers_over:
+            self.fields["release_number_ids"] = forms.TypedMultipleChoiceField(
+                label="Phone numbers to release",
+                coerce=int,
+                required=False,
+                widget=forms.CheckboxSelectMultiple,
+                choices=[
+                    (number.pk, f"{number.number} ({number.employee or 'unassigned'})")
+                    for number in preview.held_numbers
+                ],
+                help_text=f"{plan.name} allows {plan.max_phone_numbers}: choose at least "
+                f"{preview.numbers_over}. A released number can never be taken back.",
+            )
+
+
+class CancellationForm(forms.Form):
+    reason = forms.CharField(
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 60}),
+        help_text="Why the organization leaves, as it told us; kept in the subscription's history.",
+    )
+
+
+class TrialExtensionForm(forms.Form):
+    ends_on = forms.DateField(
+        label="Trial ends on",
+        widget=forms.DateInput(attrs={"type": "date"}),
+        help_text="At midnight starting this day, in the organization's timezone: the first "
+        "invoice comes then.",
+    )
+
+
+def _day(moment: dt.datetime, subscription: Subscription) -> str:
+    return f"{moment.astimezone(subscription.tzinfo):%-d %b %Y}"
+
+
+def _scheduled_removals(subscription: Subscription) -> dict[str, list[str]]:
+    """Names, not ids, of what the scheduled change takes out of service."""
+    chosen = subscription.scheduled_removals
+    employee_ids = set(chosen.get("employees", []))
+    number_ids = set(chosen.get("phone_numbers", []))
+    organization = subscription.organization
+    return {
+        "employees": [
+            employee.name
+            for employee in usage_selectors.employees_for(organization=organization)
+            if employee.pk in employee_ids
+        ]
+        if employee_ids
+        else [],
+        "numbers": [
+            number.number
+            for number in usage_selectors.phone_numbers_for(organization=organization)
+            if number.pk in number_ids
+        ]
+        if number_ids
+        else [],
+    }
+
+
+def _plan_changed(preview: PlanChangePreview) -> str:
+    subscription = preview.subscription
+    organization = subscription.organization
+    if not preview.applies_now:
+        return (
+            f"{organization} moves to {preview.new_plan} on "
+            f"{_day(preview.effective_at, subscription)}; until then it keeps "
+            f"{preview.current_plan}."
+        )
+    if subscription.is_trialing:
+        return f"{organization} is on {preview.new_plan} from now on; its trial continues."
+    changed = f"{organization} is on {preview.new_plan} from now on."
+    if not preview.proration:
+        return changed
+    billed = (
+        "is invoiced now"
+        if settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY
+        else "goes on the next invoice"
+    )
+    return f"{changed} The proration, {preview.proration_total} net, {billed}."
+
 
 @admin.register(Subscription)
 class SubscriptionAdmin(SimpleHistoryAdmin):
+    """Read-only: a subscription changes only through the lifecycle services, each action on
+    its own confirmation page, offered on the subscription's page when it applies."""
+
     list_display = (
         "organization",
         "plan",
@@ -218,32 +570,46 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         "current_period_start",
         "current_period_end",
         "cancel_at_period_end",
+        "scheduled_plan",
     )
     list_filter = ("status", "plan", "cancel_at_period_end")
-    list_select_related = ("organization", "plan")
+    list_select_related = ("organization", "plan", "scheduled_plan")
     search_fields = ("organization__name", "organization__slug")
     date_hierarchy = "current_period_end"
-    readonly_fields = (
-        "organization_link",
-        "plan",
-        "status",
-        "anchor",
-        "anchor_timezone",
-        "current_period_start",
-        "current_period_end",
-        "usage_period_start",
-        "usage_period_end",
-        "trial_ends_at",
-        "commitment_ends_at",
-        "cancel_at_period_end",
-        "cancel_reason",
-        "scheduled_plan",
-        "scheduled_change_at",
-        "created_at",
-        "ended_at",
-        "status_history",
+    change_form_template = "admin/billing/subscription/change_form.html"
+    inlines = (PendingLineInline,)
+    fieldsets = (
+        (None, {"fields": ("organization_link", "plan", "status", "created_at", "ended_at")}),
+        (
+            "Periods",
+            {
+                "fields": (
+                    "anchor",
+                    "anchor_timezone",
+                    "current_period_start",
+                    "current_period_end",
+                    "usage_period_start",
+                    "usage_period_end",
+                    "commitment_ends_at",
+                )
+            },
+        ),
+        ("Trial", {"fields": ("trial_ends_at", "trial_reminder_sent_at")}),
+        ("Plan change", {"fields": ("scheduled_change",)}),
+        (
+            "Cancellation",
+            {
+                "fields": (
+                    "cancel_at_period_end",
+                    "cancel_requested_at",
+                    "cancel_reason",
+                    "data_purged_at",
+                )
+            },
+        ),
+        ("Status changes", {"fields": ("status_history",)}),
     )
-    fields = readonly_fields
+    readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
     actions = ("renew_now",)
 
     def has_add_permission(self, request):
@@ -256,6 +622,21 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
     def organization_link(self, obj):
         url = reverse("admin:billing_organization_change", args=[obj.organization_id])
         return format_html('<a href="{}">{}</a>', url, obj.organization)
+
+    @admin.display(description="Scheduled change")
+    def scheduled_change(self, subscription):
+        if subscription.scheduled_plan is None:
+            return None
+        removals = _scheduled_removals(subscription)
+        parts = [
+            f"To {subscription.scheduled_plan} on "
+            f"{_day(subscription.scheduled_change_at, subscription)}."
+        ]
+        if removals["employees"]:
+            parts.append(f"AI employees deactivated then: {', '.join(removals['employees'])}.")
+        if removals["numbers"]:
+            parts.append(f"Phone numbers released then: {', '.join(removals['numbers'])}.")
+        return format_html_join("", "<p>{}</p>", ((part,) for part in parts))
 
     @admin.display(description="Status changes")
     def status_history(self, obj):
@@ -299,6 +680,209 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
             )
         else:
             self.message_user(request, "Not due: no period has ended, no invoice was issued.")
+
+    # --- the lifecycle, each step on its own page ---
+
+    def get_urls(self):
+        pages = (
+            ("change-plan", self.change_plan_view),
+            ("call-off-change", self.call_off_change_view),
+            ("cancel", self.cancel_view),
+            ("reactivate", self.reactivate_view),
+            ("extend-trial", self.extend_trial_view),
+        )
+        return [
+            *(
+                path(
+                    f"<int:subscription_id>/{route}/",
+                    self.admin_site.admin_view(view),
+                    name=f"billing_subscription_{route.replace('-', '_')}",
+                )
+                for route, view in pages
+            ),
+            *super().get_urls(),
+        ]
+
+    def _subscription_to_change(self, request, subscription_id) -> Subscription:
+        subscription = get_object_or_404(
+            Subscription.objects.select_related("organization", "plan", "scheduled_plan"),
+            pk=subscription_id,
+        )
+        if not self.has_change_permission(request, subscription):
+            raise PermissionDenied
+        return subscription
+
+    def _page(self, request, subscription, template, title, **context) -> TemplateResponse:
+        return _action_page(
+            request,
+            self,
+            subscription,
+            f"admin/billing/subscription/{template}",
+            title,
+            last_day=subscription.billing_period.last_day(subscription.tzinfo),
+            **context,
+        )
+
+    def _done(self, request, subscription, message: str):
+        self.message_user(request, message, messages.SUCCESS)
+        return redirect("admin:billing_subscription_change", subscription.pk)
+
+    def change_plan_view(self, request, subscription_id):
+        subscription = self._subscription_to_change(request, subscription_id)
+        form = PlanChangeForm(request.POST or None, subscription=subscription)
+        if request.method != "POST" or not form.is_valid():
+            return self._page(
+                request,
+                subscription,
+                "change_plan.html",
+                f"Change the plan of {subscription}",
+                form=form,
+            )
+        now = timezone.now()
+        preview = services.plan_change_preview(
+            subscription=subscription,
+            plan=form.cleaned_data["plan"],
+            now=now,
+            at_period_end=form.at_period_end,
+        )
+        # The plan form's submit shows the preview; the preview's own submit confirms.
+        confirmed = "_confirm" in request.POST
+        removals = RemovalsForm(request.POST if confirmed else None, preview=preview)
+        if confirmed and removals.is_valid():
+            try:
+                services.subscription_plan_change(
+                    subscription=subscription,
+                    plan=preview.new_plan,
+                    actor=request.user,
+                    now=now,
+                    at_period_end=form.at_period_end,
+                    **removals.cleaned_data,
+                )
+            except BillingError as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+            else:
+                return self._done(request, subscription, _plan_changed(preview))
+        return self._page(
+            request,
+            subscription,
+            "change_plan_preview.html",
+            f"Change {subscription.organization} to {preview.new_plan}",
+            form=form,
+            preview=preview,
+            removals=removals,
+            prorations_invoiced_now=settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY,
+        )
+
+    def call_off_change_view(self, request, subscription_id):
+        subscription = self._subscription_to_change(request, subscription_id)
+        if request.method == "POST":
+            try:
+                services.subscription_scheduled_change_cancel(
+                    subscription=subscription, actor=request.user, now=timezone.now()
+                )
+            except BillingError as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+            else:
+                return self._done(
+                    request,
+                    subscription,
+                    f"The change to {subscription.scheduled_plan} is called off: "
+                    f"{subscription.organization} stays on {subscription.plan}.",
+                )
+        return self._page(
+            request,
+            subscription,
+            "call_off_change.html",
+            "Call off the scheduled plan change",
+            removals=_scheduled_removals(subscription),
+        )
+
+    def cancel_view(self, request, subscription_id):
+        subscription = self._subscription_to_change(request, subscription_id)
+        form = CancellationForm(request.POST or None)
+        if request.method == "POST" and form.is_valid():
+            try:
+                canceled = services.subscription_cancel(
+                    subscription=subscription,
+                    reason=form.cleaned_data["reason"],
+                    actor=request.user,
+                    now=timezone.now(),
+                )
+            except BillingError as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+            else:
+                organization = subscription.organization
+                if canceled.status == Subscription.Status.CANCELED:
+                    done = (
+                        f"{organization}'s subscription has ended: it was suspended, with no "
+                        "paid period left."
+                    )
+                else:
+                    last_day = canceled.billing_period.last_day(canceled.tzinfo)
+                    done = (
+                        f"{organization}'s subscription ends on {last_day:%-d %b %Y}: nothing "
+                        "more is charged, and it can be kept until then."
+                    )
+                return self._done(request, subscription, done)
+        return self._page(
+            request,
+            subscription,
+            "cancel.html",
+            f"Cancel {subscription} at the end of the period",
+            form=form,
+        )
+
+    def reactivate_view(self, request, subscription_id):
+        subscription = self._subscription_to_change(request, subscription_id)
+        if request.method == "POST":
+            try:
+                services.subscription_reactivate(
+                    subscription=subscription, actor=request.user, now=timezone.now()
+                )
+            except BillingError as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+            else:
+                return self._done(
+                    request,
+                    subscription,
+                    f"{subscription.organization}'s subscription continues and renews on "
+                    f"{_day(subscription.current_period_end, subscription)}.",
+                )
+        return self._page(request, subscription, "reactivate.html", f"Keep {subscription} renewing")
+
+    def extend_trial_view(self, request, subscription_id):
+        subscription = self._subscription_to_change(request, subscription_id)
+        trial_ends_on = (
+            subscription.trial_ends_at.astimezone(subscription.tzinfo).date()
+            if subscription.trial_ends_at
+            else None
+        )
+        form = TrialExtensionForm(request.POST or None, initial={"ends_on": trial_ends_on})
+        if request.method == "POST" and form.is_valid():
+            ends_on = form.cleaned_data["ends_on"]
+            try:
+                services.subscription_trial_extend(
+                    subscription=subscription,
+                    ends_on=ends_on,
+                    actor=request.user,
+                    now=timezone.now(),
+                )
+            except BillingError as refusal:
+                self.message_user(request, refusal.message, messages.ERROR)
+            else:
+                return self._done(
+                    request,
+                    subscription,
+                    f"{subscription.organization}'s trial now ends on {ends_on:%-d %b %Y}; "
+                    "the first invoice comes then.",
+                )
+        return self._page(
+            request,
+            subscription,
+            "extend_trial.html",
+            f"Extend the trial of {subscription}",
+            form=form,
+        )
 
 
 # --- invoices, credit notes, and what changes the amount due -------------------------------
