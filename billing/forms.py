@@ -1,4 +1,4 @@
-"""Forms of the support admin's billing pages. They parse input; the services decide."""
+"""Forms of the billing pages and the support admin. They parse input; the services decide."""
 
 from __future__ import annotations
 
@@ -66,3 +66,65 @@ class TaxRateForm(forms.ModelForm):
     class Meta:
         model = TaxRate
         fields = ("name", "country", "region", "percentage", "applies_to", "is_active")
+
+
+# --- the organization's own pages: changing plans and cancelling --------------------------
+
+
+class PlanChangeForm(forms.Form):
+    """The AI employees and phone numbers an admin lets go to fit a plan's lower limits."""
+
+    deactivate_employee_ids = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+    release_number_ids = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, preview=None, **kwargs):
+        super().__init__(*args, **kwargs)
+        employees = preview.active_employees if preview else []
+        numbers = preview.held_numbers if preview else []
+        self.fields["deactivate_employee_ids"].choices = [
+            (
+                employee.pk,
+                f"{employee.name} · {employee.cost_center}"
+                if employee.cost_center
+                else employee.name,
+            )
+            for employee in employees
+        ]
+        self.fields["release_number_ids"].choices = [
+            (
+                number.pk,
+                f"{number.number} · {number.employee.name}" if number.employee else number.number,
+            )
+            for number in numbers
+        ]
+
+
+class CancellationForm(forms.Form):
+    REASONS = [
+        ("too_expensive", "Too expensive"),
+        ("missing_features", "Missing features"),
+        ("switching_provider", "Switching to another provider"),
+        ("not_using", "Not using it enough"),
+        ("other", "Other"),
+    ]
+
+    reason = forms.ChoiceField(
+        label="Why are you cancelling?", choices=REASONS, widget=forms.RadioSelect
+    )
+    detail = forms.CharField(
+        label="Anything you would like to add? (optional)",
+        required=False,
+        max_length=500,
+        widget=forms.Textarea(attrs={"rows": 3}),
+    )
+
+    @property
+    def reason_text(self) -> str:
+        """The reason as the subscription keeps it: `Too expensive: the detail`."""
+        label = dict(self.REASONS)[self.cleaned_data["reason"]]
+        detail = self.cleaned_data["detail"].strip()
+        return f"{label}: {detail}" if detail else label

@@ -3,15 +3,19 @@ from __future__ import annotations
 import tempfile
 from functools import wraps
 
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
-from django.views.decorators.http import require_GET
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing import exports, selectors, services
+from billing.errors import BillingError
+from billing.forms import CancellationForm, PlanChangeForm
 from billing.models import Invoice, Plan
 from billing.services.documents import invoice_pdf_if_needed
+from usage import selectors as usage_selectors
 
 
 def org_page(*, finances: bool):
@@ -72,7 +76,13 @@ def plans(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
     if interval not in Plan.Interval.values:
         interval = Plan.Interval.MONTH
     comparison = selectors.plan_comparison(organization=access.organization, interval=interval)
-    return render_org_page(request, access, "billing/plans.html", {"comparison": comparison})
+    fit = usage_selectors.plan_fit(
+        organization=access.organization,
+        current_plan=comparison.current_plan,
+        plans=[offer.plan for offer in comparison.offers],
+    )
+    context = {"comparison": comparison, "fit": fit}
+    return render_org_page(request, access, "billing/plans.html", context)
 
 
 def _invoice_or_404(access: selectors.OrgAccess, number: str) -> Invoice:
@@ -128,3 +138,197 @@ def export(request: HttpRequest, access: selectors.OrgAccess) -> FileResponse:
         filename=f"{organization.slug}-export-{day:%Y-%m-%d}.zip",
         content_type="application/zip",
     )
+
+
+# --- changing plans, subscribing and cancelling -------------------------------------------
+
+
+def posts_by_admins_only(refusal_template: str):
+    """Refuse POSTs from anyone but the organization's administrators (staff read only),
+    with a page that says who makes such changes (`refusal_template`)."""
+
+    def decorator(view):
+        @wraps(view)
+        def wrapper(
+            request: HttpRequest, access: selectors.OrgAccess, *args, **kwargs
+        ) -> HttpResponse:
+            if request.method == "POST" and not access.can_manage:
+                return render_org_page(request, access, refusal_template, status=403)
+            return view(request, access, *args, **kwargs)
+
+        return wrapper
+
+    return decorator
+
+
+admins_post_only = posts_by_admins_only("billing/admins_change_only.html")
+
+
+def _day(moment, organization) -> str:
+    return f"{timezone.localtime(moment, organization.tzinfo):%-d %b %Y}"
+
+
+def _back_to_overview(access: selectors.OrgAccess) -> HttpResponse:
+    return redirect("billing:overview", org_slug=access.organization.slug)
+
+
+def _plan_change_page(request, access, choice, form, status=200) -> HttpResponse:
+    context = {"choice": choice, "preview": choice.preview, "form": form}
+    return render_org_page(request, access, "billing/plan_change.html", context, status=status)
+
+
+def _plan_changed(choice: selectors.PlanChoice, subscription) -> str:
+    """The confirmation, in the terms of what was previewed."""
+    organization, plan = subscription.organization, choice.plan
+    if choice.subscription is None and subscription.is_trialing:
+        return (
+            f"You are subscribed to {plan.name}. Your free trial runs until "
+            f"{_day(subscription.trial_ends_at, organization)}; the first invoice, "
+            f"{plan.price}, comes then."
+        )
+    if choice.subscription is None:
+        return f"You are subscribed to {plan.name}. The first invoice, {plan.price}, is issued now."
+    if subscription.scheduled_plan is not None:
+        return (
+            f"Your plan changes to {plan.name} on "
+            f"{_day(subscription.scheduled_change_at, organization)}. Until then you keep "
+            f"everything {choice.preview.current_plan.name} includes."
+        )
+    message = f"You are now on {plan.name}: its allowances and features apply from now on."
+    if choice.preview.proration:
+        where = (
+            "is invoiced now"
+            if choice.prorations_invoiced_now
+            else f"goes on your next invoice, on {choice.next_invoice_on:%-d %b %Y}"
+        )
+        message += f" The proration, {choice.preview.proration_total}, {where}."
+    return message
+
+
+@require_http_methods(["GET", "POST"])
+@org_page(finances=True)
+@admins_post_only
+def plan_change(request: HttpRequest, access: selectors.OrgAccess, plan_id: int) -> HttpResponse:
+    """GET shows what changing to the plan (or subscribing to it) does; POST confirms."""
+    organization = access.organization
+    now = timezone.now()  # the preview and the change agree on the moment
+    choice = selectors.plan_choice(organization=organization, plan_id=plan_id, now=now)
+    if choice is None:
+        raise Http404("No such plan.")
+    if choice.action == "current":
+        messages.info(request, f"{organization.name} is already on {choice.plan.name}.")
+        return redirect("billing:plans", org_slug=organization.slug)
+    if request.method == "GET":
+        return _plan_change_page(request, access, choice, PlanChangeForm(preview=choice.preview))
+    form = PlanChangeForm(request.POST, preview=choice.preview)
+    if not form.is_valid():
+        return _plan_change_page(request, access, choice, form, status=400)
+    try:
+        if choice.subscription is None:
+            subscription = services.subscription_create(
+                organization=organization, plan=choice.plan, actor=request.user, now=now
+            )
+        else:
+            subscription = services.subscription_plan_change(
+                subscription=choice.subscription,
+                plan=choice.plan,
+                actor=request.user,
+                now=now,
+                deactivate_employee_ids=form.cleaned_data["deactivate_employee_ids"],
+                release_number_ids=form.cleaned_data["release_number_ids"],
+            )
+    except BillingError as error:
+        messages.error(request, error.message)
+        return _plan_change_page(request, access, choice, form, status=400)
+    messages.success(request, _plan_changed(choice, subscription))
+    return _back_to_overview(access)
+
+
+@require_POST
+@org_page(finances=True)
+@admins_post_only
+def scheduled_change_cancel(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+    """Keep the current plan: the scheduled change is called off."""
+    subscription = selectors.subscription_live(organization=access.organization)
+    if subscription is None or subscription.scheduled_plan is None:
+        messages.info(request, "No plan change is scheduled.")
+        return _back_to_overview(access)
+    dropped = subscription.scheduled_plan
+    try:
+        services.subscription_scheduled_change_cancel(subscription=subscription, actor=request.user)
+    except BillingError as error:  # applied or called off meanwhile
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            f"You keep {subscription.plan.name}: the change to {dropped.name} is called off.",
+        )
+    return _back_to_overview(access)
+
+
+@require_POST
+@org_page(finances=True)
+@admins_post_only
+def reactivate(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+    """Keep a subscription that was set to end with its period."""
+    subscription = selectors.subscription_live(organization=access.organization)
+    if subscription is None:
+        messages.error(request, "The subscription has ended: choose a plan to subscribe again.")
+        return redirect("billing:plans", org_slug=access.organization.slug)
+    try:
+        subscription = services.subscription_reactivate(
+            subscription=subscription, actor=request.user
+        )
+    except BillingError as error:
+        messages.error(request, error.message)
+    else:
+        messages.success(
+            request,
+            "Your subscription continues and renews on "
+            f"{_day(subscription.current_period_end, access.organization)}.",
+        )
+    return _back_to_overview(access)
+
+
+def _cancel_page(request, access, cancellation, form, status=200) -> HttpResponse:
+    context = {"cancellation": cancellation, "form": form}
+    return render_org_page(request, access, "billing/cancel.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@org_page(finances=True)
+@admins_post_only
+def cancel(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+    """GET says what cancelling means and asks why; POST cancels at the period's end."""
+    organization = access.organization
+    now = timezone.now()
+    cancellation = selectors.cancellation_for(organization=organization, now=now)
+    if cancellation is None:
+        messages.info(request, f"{organization.name} has no live subscription to cancel.")
+        return _back_to_overview(access)
+    if request.method == "GET":
+        return _cancel_page(request, access, cancellation, CancellationForm())
+    form = CancellationForm(request.POST)
+    if not form.is_valid():
+        return _cancel_page(request, access, cancellation, form, status=400)
+    try:
+        subscription = services.subscription_cancel(
+            subscription=cancellation.subscription,
+            reason=form.reason_text,
+            actor=request.user,
+            now=now,
+        )
+    except BillingError as error:
+        messages.error(request, error.message)
+        return _cancel_page(request, access, cancellation, form, status=400)
+    ends = (
+        "has ended"
+        if subscription.status == subscription.Status.CANCELED
+        else f"ends on {cancellation.last_day:%-d %b %Y}"
+    )
+    messages.success(
+        request,
+        f"Your subscription is canceled and {ends}. A confirmation was e-mailed to "
+        f"{', '.join(organization.billing_email_list)}.",
+    )
+    return _back_to_overview(access)

@@ -24,7 +24,7 @@ from billing import selectors as billing_selectors
 from billing.errors import BillingError
 from billing.models import Invoice
 from billing.selectors import OrgAccess
-from billing.views import org_page, render_org_page
+from billing.views import org_page, posts_by_admins_only, render_org_page
 from payments import selectors, services
 from payments.forms import BankAccountForm, BillingDetailsForm, CardForm, StripeMethodForm
 from payments.gateways import MethodRefused
@@ -36,16 +36,7 @@ from payments.models import PaymentMethod
 SECRET_FIELDS = ("number", "cvc", "account_number")
 
 
-def posts_by_admins_only(view):
-    """Refuse POSTs from anyone but the organization's administrators (staff read only)."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, access: OrgAccess, *args, **kwargs) -> HttpResponse:
-        if request.method == "POST" and not access.can_manage:
-            return render_org_page(request, access, "payments/admins_change_only.html", status=403)
-        return view(request, access, *args, **kwargs)
-
-    return wrapper
+admins_post_only = posts_by_admins_only("payments/admins_change_only.html")
 
 
 def gateway_is(processor: str):
@@ -115,7 +106,7 @@ def methods(request: HttpRequest, access: OrgAccess) -> HttpResponse:
 @require_POST
 @sensitive_post_parameters(*SECRET_FIELDS)
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 @gateway_is("sandbox")
 def method_add_card(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     form = CardForm(request.POST)
@@ -147,7 +138,7 @@ def method_add_card(request: HttpRequest, access: OrgAccess) -> HttpResponse:
 @require_POST
 @sensitive_post_parameters(*SECRET_FIELDS)
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 @gateway_is("sandbox")
 def method_add_bank_account(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     form = BankAccountForm(request.POST)
@@ -174,7 +165,7 @@ def method_add_bank_account(request: HttpRequest, access: OrgAccess) -> HttpResp
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 @gateway_is("stripe")
 def method_setup_stripe(request: HttpRequest, access: OrgAccess) -> JsonResponse:
     """Called by the page when the card is submitted, not when the page is shown: viewing
@@ -187,7 +178,7 @@ def method_setup_stripe(request: HttpRequest, access: OrgAccess) -> JsonResponse
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 @gateway_is("stripe")
 def method_add_stripe(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     """The Payment Element has set the method up; Stripe tells us what it is."""
@@ -215,7 +206,7 @@ def method_add_stripe(request: HttpRequest, access: OrgAccess) -> HttpResponse:
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def method_make_default(request: HttpRequest, access: OrgAccess, method_id: int) -> HttpResponse:
     method = services.payment_method_set_default(payment_method=_method_or_404(access, method_id))
     messages.success(
@@ -239,21 +230,21 @@ def _move(request: HttpRequest, access: OrgAccess, method_id: int, step: int) ->
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def method_up(request: HttpRequest, access: OrgAccess, method_id: int) -> HttpResponse:
     return _move(request, access, method_id, -1)
 
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def method_down(request: HttpRequest, access: OrgAccess, method_id: int) -> HttpResponse:
     return _move(request, access, method_id, +1)
 
 
 @require_http_methods(["GET", "POST"])
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def method_edit(request: HttpRequest, access: OrgAccess, method_id: int) -> HttpResponse:
     """Change the expiry or billing address in place; a new number is a new method."""
     method = _method_or_404(access, method_id)
@@ -289,7 +280,7 @@ def _edit_page(request, access, method, form, status=200) -> HttpResponse:
 
 @require_http_methods(["GET", "POST"])
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def method_remove(request: HttpRequest, access: OrgAccess, method_id: int) -> HttpResponse:
     """GET asks for confirmation; POST removes the method, unless it is still needed."""
     method = _method_or_404(access, method_id)
@@ -309,7 +300,7 @@ def method_remove(request: HttpRequest, access: OrgAccess, method_id: int) -> Ht
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def pay_now(request: HttpRequest, access: OrgAccess, number: str) -> HttpResponse:
     """Charge an open invoice at once: the default method, then the backups."""
     invoice = billing_selectors.invoice_for(organization=access.organization, number=number)

@@ -78,7 +78,8 @@ class PlanFactory(factory.django.DjangoModelFactory):
 
 
 class SubscriptionFactory(factory.django.DjangoModelFactory):
-    """Subscribes through the service, so every subscription is one the product could make."""
+    """Subscribes through the service, so every subscription is one the product could make:
+    a paying one by default (`trial=True` starts the plan's trial, if it has one)."""
 
     class Meta:
         model = Subscription
@@ -86,6 +87,7 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     organization = factory.SubFactory(OrganizationFactory)
     plan = factory.SubFactory(PlanFactory)
     start = None
+    trial = False
     now = None
 
     @classmethod

@@ -20,7 +20,12 @@ from pydantic import AwareDatetime, StringConstraints
 
 from billing.errors import BillingError
 from billing.models import Organization
-from billing.selectors import subscription_live
+from billing.selectors import (
+    FeatureStatus,
+    feature_status,
+    feature_statuses,
+    subscription_live,
+)
 from usage import selectors, services
 from usage.models import AIEmployee, PhoneNumber, ServiceToken, UsageReport
 
@@ -409,5 +414,59 @@ def get_usage(request, org: str):
     )
 
 
-for router in (calls, employees, numbers, usage):
+# --- features -----------------------------------------------------------------------------
+
+features = Router(tags=["features"])
+
+
+class FeatureOut(Schema):
+    code: str
+    name: str
+    enabled: bool = Field(description="Whether the organization may use the feature now.")
+    source: Literal["plan", "trial"] | None = Field(
+        description="What gives it: the plan of the live subscription, or a trial granted "
+        "by staff; null when locked."
+    )
+    trial_ends_at: dt.datetime | None = Field(description="When a trial ends (exclusive).")
+    included_in_plan: str | None = Field(
+        description="When the organization's plan lacks the feature: the code of the "
+        "cheapest plan offered to it that includes it; null otherwise, or when none does."
+    )
+
+
+def _feature_out(status: FeatureStatus) -> FeatureOut:
+    return FeatureOut(
+        code=status.feature.code,
+        name=status.feature.name,
+        enabled=status.enabled,
+        source=status.source,
+        trial_ends_at=status.trial_ends_at,
+        included_in_plan=status.upgrade_plan.code if status.upgrade_plan else None,
+    )
+
+
+@features.get(
+    "orgs/{org}/features", response=list[FeatureOut], summary="Every feature, enabled or not"
+)
+def list_features(request, org: str):
+    """Gate the platform's own features with the check the billing pages use. Never cached:
+    a plan change or a trial counts from the next request."""
+    statuses = feature_statuses(organization=_organization(org), now=timezone.now())
+    return [_feature_out(status) for status in statuses]
+
+
+@features.get(
+    "orgs/{org}/features/{code}",
+    response={200: FeatureOut, 404: Refusal},
+    summary="May the organization use this feature?",
+)
+def get_feature(request, org: str, code: str):
+    status = feature_status(organization=_organization(org), code=code, now=timezone.now())
+    if status is None:
+        detail = f"There is no feature with the code {code!r}."
+        return Status(404, Refusal(code="unknown_feature", detail=detail))
+    return _feature_out(status)
+
+
+for router in (calls, employees, numbers, usage, features):
     api.add_router("", router)

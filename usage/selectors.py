@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
@@ -310,27 +310,25 @@ def usage_by_week(days: list[tuple[dt.date, int]]) -> list[tuple[dt.date, int]]:
     return weeks
 
 
-def usage_by_employee(*, organization: Organization, period: periods.Period) -> list[UsageRow]:
+def usage_by_employee_and_cost_center(
+    *, organization: Organization, period: periods.Period
+) -> tuple[list[UsageRow], list[UsageRow]]:
+    """Call time by AI employee and by cost center, in one query: an employee has one cost
+    center, so the employees' totals add up to the cost centers'."""
     rows = (
         _period_calls(organization.pk, period)
-        .values("employee__name", "employee_id")
+        .values("employee_id", "employee__name", "employee__cost_center")
         .annotate(seconds=Sum("billable_seconds"), calls=Count("pk"))
         .order_by("-seconds", "employee__name")
     )
-    return [UsageRow(row["employee__name"], row["seconds"], row["calls"]) for row in rows]
-
-
-def usage_by_cost_center(*, organization: Organization, period: periods.Period) -> list[UsageRow]:
-    rows = (
-        _period_calls(organization.pk, period)
-        .values("employee__cost_center")
-        .annotate(seconds=Sum("billable_seconds"), calls=Count("pk"))
-        .order_by("-seconds", "employee__cost_center")
-    )
-    return [
-        UsageRow(row["employee__cost_center"] or "Unassigned", row["seconds"], row["calls"])
-        for row in rows
-    ]
+    by_employee, by_cost_center = [], {}
+    for row in rows:
+        by_employee.append(UsageRow(row["employee__name"], row["seconds"], row["calls"]))
+        label = row["employee__cost_center"] or "Unassigned"
+        seconds, calls = by_cost_center.get(label, (0, 0))
+        by_cost_center[label] = (seconds + row["seconds"], calls + row["calls"])
+    cost_centers = [UsageRow(label, *totals) for label, totals in by_cost_center.items()]
+    return by_employee, sorted(cost_centers, key=lambda row: (-row.seconds, row.label))
 
 
 # --- lists and fees -----------------------------------------------------------------------
@@ -431,11 +429,17 @@ class UsageDashboard:
 
 
 def usage_dashboard(
-    *, organization: Organization, now: dt.datetime, period_start: dt.date | None = None
+    *,
+    organization: Organization,
+    now: dt.datetime,
+    period_start: dt.date | None = None,
+    breakdowns: bool = True,
 ) -> UsageDashboard | None:
     """The usage page of one usage period: the current one, or the earlier one starting on
     `period_start` (a day in the organization's timezone). None without a live subscription.
-    A fixed number of queries whatever the number of calls, employees or days."""
+    Without `breakdowns` (a plan without analytics) the by-employee and by-cost-center lists
+    stay empty and unread. A fixed number of queries whatever the number of calls,
+    employees or days."""
     subscription = subscription_live(organization=organization)
     if subscription is None:
         return None
@@ -450,6 +454,11 @@ def usage_dashboard(
         current,
     )
     by_day = usage_by_day(organization=organization, period=period)
+    by_employee, by_cost_center = (
+        usage_by_employee_and_cost_center(organization=organization, period=period)
+        if breakdowns
+        else ([], [])
+    )
     return UsageDashboard(
         subscription=subscription,
         summary=usage_summary(subscription=subscription, now=now, period=period),
@@ -464,8 +473,8 @@ def usage_dashboard(
         ],
         by_day=by_day,
         by_week=_weeks(usage_by_week(by_day), last_day=period.last_day(tz)),
-        by_employee=usage_by_employee(organization=organization, period=period),
-        by_cost_center=usage_by_cost_center(organization=organization, period=period),
+        by_employee=by_employee,
+        by_cost_center=by_cost_center,
     )
 
 
@@ -549,3 +558,229 @@ def answering_employees(*, organization: Organization) -> QuerySet[AIEmployee]:
 
 def active_employee_count(*, organization: Organization) -> int:
     return AIEmployee.objects.filter(organization=organization, is_active=True).count()
+
+
+# --- what each plan would have cost -------------------------------------------------------
+
+COMPARED_MONTHS = 3
+# Guide, page 5: an allowance nearly used up is a reason to upgrade; less than half of every
+# allowance used, a reason to downgrade.
+NEARLY_USED_PERCENT = 90
+UNDERUSED_PERCENT = 50
+
+
+@dataclass(frozen=True)
+class UsedMonth:
+    """What the organization used in one closed usage month."""
+
+    period: periods.Period
+    call_seconds: int
+    api_calls: int
+    storage_peak_bytes: int
+
+
+def storage_overage_gb(*, plan: Plan, peak_bytes: int) -> Decimal:
+    """GB beyond the plan's storage in a month that peaked at `peak_bytes`, to six decimals."""
+    if plan.storage_gb is None or peak_bytes <= plan.storage_gb * GB:
+        return Decimal(0)
+    return (Decimal(peak_bytes - plan.storage_gb * GB) / GB).quantize(Decimal("0.000001"))
+
+
+def storage_overage_cost(*, plan: Plan, peak_bytes: int) -> Money:
+    """What that storage overage costs, as renewal invoices it (rounded once)."""
+    return round_money(
+        plan.overage_rate_per_gb * storage_overage_gb(plan=plan, peak_bytes=peak_bytes)
+    )
+
+
+def _refused_seconds(plan: Plan, overage_seconds: int) -> int:
+    """Seconds beyond the allowance that calls would not have had: all of them on a `block`
+    plan, those past the overage cap on a `charge` plan."""
+    if overage_seconds <= 0:
+        return 0
+    if not plan.charges_overage:
+        return overage_seconds
+    rate = plan.overage_rate_per_second.amount
+    if plan.overage_cap is None or rate <= 0:
+        return 0
+    return max(overage_seconds - int(plan.overage_cap.amount / rate), 0)
+
+
+@dataclass(frozen=True)
+class NamedAllowance:
+    name: str
+    allowance: Allowance
+
+    def used_at_least(self, percent: int) -> bool:
+        used, limit = self.allowance.used, self.allowance.limit
+        return limit is not None and used > 0 and used * 100 >= percent * limit
+
+    def used_below(self, percent: int) -> bool:
+        used, limit = self.allowance.used, self.allowance.limit
+        return limit is None or used == 0 or used * 100 < percent * limit
+
+
+def _allowances(plan: Plan, month: UsedMonth, employees: int, numbers: int) -> list[NamedAllowance]:
+    """A month's use against the plan's allowances. Only counters are kept per month, so AI
+    employees and phone numbers are counted as they are now."""
+    storage_limit = plan.storage_gb * GB if plan.storage_gb is not None else None
+    return [
+        NamedAllowance("call time", Allowance(month.call_seconds, plan.included_call_seconds)),
+        NamedAllowance("AI employees", Allowance(employees, plan.max_active_employees)),
+        NamedAllowance("phone numbers", Allowance(numbers, plan.max_phone_numbers)),
+        NamedAllowance("storage", Allowance(month.storage_peak_bytes, storage_limit)),
+        NamedAllowance("API calls", Allowance(month.api_calls, plan.api_calls_per_month)),
+    ]
+
+
+@dataclass(frozen=True)
+class PlanCost:
+    """What the compared months would have cost on one plan, with the same usage."""
+
+    plan: Plan
+    months: int
+    subscription: Money  # the plan's monthly price equivalent, once per month
+    call_overage: Money  # the cap applied
+    refused_seconds: int  # calls a `block` allowance or the overage cap would have refused
+    storage_overage: Money  # on each month's peak
+    phone_numbers: Money  # the numbers held now, beyond the plan's free ones
+    fits: bool  # every allowance would have held every month's usage
+    versus_current: Money | None = None  # per month, against the current plan
+
+    @property
+    def total(self) -> Money:
+        return self.subscription + self.call_overage + self.storage_overage + self.phone_numbers
+
+    @property
+    def per_month(self) -> Money:
+        return round_money(self.total / self.months)
+
+
+def _plan_cost(
+    plan: Plan, months: list[UsedMonth], employees: int, number_fees: list[Money]
+) -> PlanCost:
+    zero = Money(0, plan.currency)
+    call_overage, storage_overage, refused = zero, zero, 0
+    for month in months:
+        included = plan.included_call_seconds
+        overage = max(month.call_seconds - included, 0) if included is not None else 0
+        call_overage += call_overage_cost(plan=plan, overage_seconds=overage)
+        refused += _refused_seconds(plan, overage)
+        storage_overage += storage_overage_cost(plan=plan, peak_bytes=month.storage_peak_bytes)
+    # The plan's free numbers are the earliest provisioned, as on the invoice.
+    numbers_a_month = sum(number_fees[plan.free_phone_numbers :], zero)
+    return PlanCost(
+        plan=plan,
+        months=len(months),
+        subscription=plan.monthly_equivalent * len(months),
+        call_overage=call_overage,
+        refused_seconds=refused,
+        storage_overage=storage_overage,
+        phone_numbers=numbers_a_month * len(months),
+        fits=not any(
+            named.allowance.over
+            for month in months
+            for named in _allowances(plan, month, employees, len(number_fees))
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class PlanRecommendation:
+    action: str  # "upgrade", "downgrade", or "keep": the plan fits
+    current: PlanCost
+    plan: PlanCost | None  # the plan to change to
+    nearly_used: list[str]  # allowances of the current plan used ≥ 90% in one of the months
+
+    @property
+    def saving(self) -> Money | None:
+        """A month, against the current plan."""
+        return self.current.per_month - self.plan.per_month if self.plan else None
+
+
+def _recommendation(
+    current: PlanCost, costs: list[PlanCost], used: list[NamedAllowance]
+) -> PlanRecommendation:
+    """Guide, page 5: close to an allowance, upgrade when a higher plan costs less than the
+    current one with its overage; under half of every allowance, downgrade to the cheapest
+    lower plan that would have held the usage."""
+    nearly_used = list(
+        dict.fromkeys(named.name for named in used if named.used_at_least(NEARLY_USED_PERCENT))
+    )
+    action, candidates = "keep", []
+    if nearly_used:
+        action = "upgrade"
+        candidates = [cost for cost in costs if cost.plan.rank > current.plan.rank]
+    elif all(named.used_below(UNDERUSED_PERCENT) for named in used):
+        action = "downgrade"
+        candidates = [cost for cost in costs if cost.plan.rank < current.plan.rank and cost.fits]
+    choice = min(
+        (cost for cost in candidates if cost.total < current.total),
+        key=lambda cost: (cost.total.amount, cost.plan.rank),
+        default=None,
+    )
+    return PlanRecommendation(
+        action=action if choice else "keep",
+        current=current,
+        plan=choice,
+        nearly_used=nearly_used,
+    )
+
+
+@dataclass(frozen=True)
+class PlanFit:
+    months: list[UsedMonth]  # newest first; empty before the first usage month closes
+    costs: list[PlanCost]  # one per compared plan, in the order given
+    current: PlanCost | None
+    recommendation: PlanRecommendation | None  # with usage months and a current plan
+
+
+def plan_fit(
+    *, organization: Organization, current_plan: Plan | None, plans: list[Plan]
+) -> PlanFit:
+    """What the organization's last closed usage months (up to three) would have cost on each
+    of `plans` and on its current plan, from its real usage, and whether to change plans.
+    Two queries whatever the number of months or plans (one before the first month closes)."""
+    counters = list(
+        UsageCounter.objects.filter(organization=organization, closed_at__isnull=False)
+        .annotate(
+            active_employees=_count(
+                AIEmployee.objects.filter(organization=OuterRef("organization"), is_active=True)
+            )
+        )
+        .order_by("-period_start")[:COMPARED_MONTHS]
+    )
+    if not counters:
+        return PlanFit(months=[], costs=[], current=None, recommendation=None)
+    months = [
+        UsedMonth(
+            periods.Period(counter.period_start, counter.period_end),
+            counter.call_seconds,
+            counter.api_calls,
+            counter.storage_peak_bytes,
+        )
+        for counter in counters
+    ]
+    employees = counters[0].active_employees or 0
+    number_fees = [
+        number.monthly_fee
+        for number in PhoneNumber.objects.filter(
+            organization=organization, released_at__isnull=True
+        ).order_by("provisioned_at", "pk")
+    ]
+    current = _plan_cost(current_plan, months, employees, number_fees) if current_plan else None
+    costs = [_plan_cost(plan, months, employees, number_fees) for plan in plans]
+    if current is None:
+        return PlanFit(months=months, costs=costs, current=None, recommendation=None)
+    costs = [replace(cost, versus_current=cost.per_month - current.per_month) for cost in costs]
+    used = [
+        named
+        for month in months
+        for named in _allowances(current_plan, month, employees, len(number_fees))
+    ]
+    return PlanFit(
+        months=months,
+        costs=costs,
+        current=current,
+        recommendation=_recommendation(current, costs, used),
+    )

@@ -8,7 +8,6 @@ staff see the pages read-only. After a change the browser is sent back (post/red
 from __future__ import annotations
 
 import datetime as dt
-from functools import wraps
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -18,8 +17,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.errors import BillingError
-from billing.selectors import OrgAccess
-from billing.views import org_page, render_org_page
+from billing.selectors import OrgAccess, feature_status
+from billing.views import org_page, posts_by_admins_only, render_org_page
 from usage import selectors, services
 from usage.forms import EmployeeCreateForm, PhoneNumberAssignForm, PhoneNumberProvisionForm
 from usage.models import AIEmployee, PhoneNumber
@@ -28,16 +27,7 @@ from usage.models import AIEmployee, PhoneNumber
 WAYS_OUT = {"phone_number_limit_reached": ["release", "upgrade"]}
 
 
-def posts_by_admins_only(view):
-    """Refuse POSTs from anyone but the organization's administrators (staff read only)."""
-
-    @wraps(view)
-    def wrapper(request: HttpRequest, access: OrgAccess, *args, **kwargs) -> HttpResponse:
-        if request.method == "POST" and not access.can_manage:
-            return render_org_page(request, access, "usage/admins_change_only.html", status=403)
-        return view(request, access, *args, **kwargs)
-
-    return wrapper
+admins_post_only = posts_by_admins_only("usage/admins_change_only.html")
 
 
 def _refused(request: HttpRequest, access: OrgAccess, error: BillingError) -> None:
@@ -60,14 +50,22 @@ def _period_start(value: str | None) -> dt.date | None:
 # --- usage --------------------------------------------------------------------------------
 
 
+# The per-AI-employee and per-cost-center breakdowns are this feature of the plan.
+ANALYTICS = "analytics_dashboards"
+
+
 @org_page(finances=True)
 def dashboard(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    now = timezone.now()
+    analytics = feature_status(organization=access.organization, code=ANALYTICS, now=now)
     dashboard = selectors.usage_dashboard(
         organization=access.organization,
-        now=timezone.now(),
+        now=now,
         period_start=_period_start(request.GET.get("period")),
+        breakdowns=analytics is not None and analytics.enabled,
     )
-    return render_org_page(request, access, "usage/dashboard.html", {"dashboard": dashboard})
+    context = {"dashboard": dashboard, "analytics": analytics}
+    return render_org_page(request, access, "usage/dashboard.html", context)
 
 
 # --- AI employees -------------------------------------------------------------------------
@@ -92,7 +90,7 @@ def employees(request: HttpRequest, access: OrgAccess) -> HttpResponse:
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def employee_create(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     form = EmployeeCreateForm(request.POST)
     if not form.is_valid():
@@ -109,7 +107,7 @@ def employee_create(request: HttpRequest, access: OrgAccess) -> HttpResponse:
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def employee_deactivate(request: HttpRequest, access: OrgAccess, employee_id: int) -> HttpResponse:
     employee = get_object_or_404(AIEmployee, pk=employee_id, organization=access.organization)
     services.employee_deactivate(employee=employee)
@@ -123,7 +121,7 @@ def employee_deactivate(request: HttpRequest, access: OrgAccess, employee_id: in
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def employee_reactivate(request: HttpRequest, access: OrgAccess, employee_id: int) -> HttpResponse:
     employee = get_object_or_404(AIEmployee, pk=employee_id, organization=access.organization)
     try:
@@ -166,7 +164,7 @@ def phone_numbers(request: HttpRequest, access: OrgAccess) -> HttpResponse:
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def number_provision(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     form = PhoneNumberProvisionForm(request.POST, organization=access.organization)
     if not form.is_valid():
@@ -188,7 +186,7 @@ def number_provision(request: HttpRequest, access: OrgAccess) -> HttpResponse:
 
 @require_POST
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def number_assign(request: HttpRequest, access: OrgAccess, number_id: int) -> HttpResponse:
     phone_number = _number(access, number_id)
     form = PhoneNumberAssignForm(request.POST, organization=access.organization)
@@ -212,7 +210,7 @@ def number_assign(request: HttpRequest, access: OrgAccess, number_id: int) -> Ht
 
 @require_http_methods(["GET", "POST"])
 @org_page(finances=True)
-@posts_by_admins_only
+@admins_post_only
 def number_release(request: HttpRequest, access: OrgAccess, number_id: int) -> HttpResponse:
     """GET asks for confirmation, saying what is lost; POST releases the number."""
     phone_number = _number(access, number_id)

@@ -83,10 +83,8 @@ def _usage_lines(
                     details=details,
                 )
             )
-    if plan.storage_gb is not None and totals.storage_peak_bytes > plan.storage_gb * GB:
-        over_gb = ((totals.storage_peak_bytes - plan.storage_gb * GB) / GB).quantize(
-            Decimal("0.000001")
-        )
+    over_gb = usage_selectors.storage_overage_gb(plan=plan, peak_bytes=totals.storage_peak_bytes)
+    if over_gb:
         peak_gb = (totals.storage_peak_bytes / GB).quantize(Decimal("0.01"))
         lines.append(
             LineDraft(

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing import catalog, notifications, periods
+from billing import catalog, notifications, periods, selectors
 from billing.errors import BillingError
 from billing.models import Feature, Invoice, Membership, Organization, Plan, Subscription
 from billing.money import round_money
@@ -176,7 +176,7 @@ def subscription_create(
     tz = organization.tzinfo
     anchor = periods.anchor_for(start, tz)
     # One trial per organization: a returning customer starts paying at once.
-    trial = trial and plan.trial_days > 0 and not organization.subscriptions.exists()
+    trial = trial and selectors.trial_days_offered(organization=organization, plan=plan) > 0
     if trial:
         # The trial runs to local midnight `trial_days` days on, which anchors the billing.
         trial_start, anchor = start, periods.days_after(anchor, tz, plan.trial_days)

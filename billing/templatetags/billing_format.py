@@ -40,3 +40,13 @@ def period_label(period, timezone_name: str) -> str:
     if period is None:
         return ""
     return period.label(ZoneInfo(timezone_name or "UTC"))
+
+
+@register.filter
+def difference(amount) -> str:
+    """`$600.00 less`, `$80.00 more` or `the same`: an amount against another."""
+    if amount is None:
+        return ""
+    if amount.amount == 0:
+        return "the same"
+    return f"{abs(amount)} {'more' if amount.amount > 0 else 'less'}"

@@ -63,7 +63,9 @@ def professional(**terms):
 
 def subscribe(plan, start=APRIL):
     organization = OrganizationFactory(name="Acme Dental")
-    return SubscriptionFactory(plan=plan, organization=organization, start=start, now=start)
+    return SubscriptionFactory(
+        plan=plan, organization=organization, start=start, trial=True, now=start
+    )
 
 
 def url(name, subscription):

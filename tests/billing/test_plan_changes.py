@@ -55,8 +55,13 @@ def professional(**terms):
 
 
 def subscribe(plan, organization=None, start=APRIL):
+    """Subscribed as the pages do: with the plan's trial, if it has one."""
     return SubscriptionFactory(
-        plan=plan, organization=organization or OrganizationFactory(), start=start, now=start
+        plan=plan,
+        organization=organization or OrganizationFactory(),
+        start=start,
+        trial=True,
+        now=start,
     )
 
 

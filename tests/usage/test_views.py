@@ -668,7 +668,7 @@ QUERY_BUDGET = {
     "employees": 6,  # subscription, employees with their numbers
     "phone_numbers": 9,  # subscription, numbers, this month's fees, employees, form choices
     "number_release": 5,  # the number and who answers it
-    "overview": 6,  # subscription, active AI employees
+    "overview": 8,  # subscription, AI employees, the features and the plans that offer them
 }
 
 
