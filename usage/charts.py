@@ -150,8 +150,8 @@ def bar_chart(
             *rows[: max_rows - 1],
             (f"{rest_label} ({len(rest)})", sum(value for _, value in rest)),
         ]
-    left, top = float(label_width), 4.0
-    right = float(width - value_width)
+    # viewBox positions (see the module docstring), never amounts of money
+    left, top, right = label_width, 4, width - value_width
     bottom = top + row_height * max(len(rows), 1)
     height = int(bottom + 22)
     tick_values = axis_ticks(max([value for _, value in rows] or [0]), unit=tick_unit, count=3)

@@ -21,9 +21,9 @@ from payments.models import PaymentAttempt, PaymentMethod, ProcessedStripeEvent
 from tests.factories import SubscriptionFactory
 from tests.payments.conftest import (
     BANK_ACCOUNT_IN_BROWSER,
-    RECORDING,
     WEBHOOK_SECRET,
     load_fixture,
+    replay_only,
 )
 
 pytestmark = pytest.mark.django_db
@@ -91,9 +91,8 @@ def add_method(organization, token, *, kind="card", last4="4242"):
 @pytest.fixture
 def bank_debit_processing(stripe_api, webhook_secret, now):
     """An invoice charged to a US bank account: Stripe answered "processing", so the
-    PaymentIntent's webhook decides."""
-    if RECORDING:
-        pytest.skip(BANK_ACCOUNT_IN_BROWSER)
+    PaymentIntent's webhook decides. Tests using it are `replay_only`: such an account is
+    verified in the browser, so recording cannot make one."""
     subscription = SubscriptionFactory(start=now, now=now)
     bank_account = load_fixture("payment_method_us_bank_account")
     add_method(subscription.organization, bank_account["id"], kind="bank_account", last4="6789")
@@ -109,6 +108,7 @@ def attempt_of(invoice) -> PaymentAttempt:
 
 
 class TestSignature:
+    @replay_only(BANK_ACCOUNT_IN_BROWSER)
     @pytest.mark.parametrize(
         ("secret", "age"),
         [
@@ -132,6 +132,7 @@ class TestSignature:
         assert rows_stored() == before
         assert attempt_of(bank_debit_processing).failure_code == "processing"
 
+    @replay_only(BANK_ACCOUNT_IN_BROWSER)
     def test_a_tampered_payload_gets_400(self, client, bank_debit_processing):
         event = bank_debit_event("event_payment_intent_succeeded")
         header = signature(json.dumps(event))
@@ -163,6 +164,7 @@ class TestSignature:
 
 
 class TestPaymentIntentEvents:
+    @replay_only(BANK_ACCOUNT_IN_BROWSER)
     def test_success_of_a_processing_bank_debit_pays_the_invoice_once(
         self, client, bank_debit_processing, mailoutbox, django_capture_on_commit_callbacks
     ):
@@ -190,6 +192,7 @@ class TestPaymentIntentEvents:
         receipts = [mail for mail in mailoutbox if mail.subject.startswith("Receipt")]
         assert len(receipts) == 1
 
+    @replay_only(BANK_ACCOUNT_IN_BROWSER)
     def test_a_failure_arriving_after_the_success_changes_nothing(
         self, client, bank_debit_processing
     ):
@@ -204,6 +207,7 @@ class TestPaymentIntentEvents:
         assert invoice.status == "paid"
         assert ProcessedStripeEvent.objects.count() == 2
 
+    @replay_only(BANK_ACCOUNT_IN_BROWSER)
     def test_failure_of_a_processing_bank_debit_records_the_reason(
         self, client, bank_debit_processing
     ):
@@ -237,6 +241,7 @@ class TestPaymentIntentEvents:
 @pytest.mark.postgres
 @pytest.mark.django_db(transaction=True)
 class TestConcurrentDeliveries:
+    @replay_only(BANK_ACCOUNT_IN_BROWSER)
     def test_one_event_delivered_to_eight_workers_at_once_pays_once(
         self, bank_debit_processing, mailoutbox
     ):
@@ -250,6 +255,7 @@ class TestConcurrentDeliveries:
         bank_debit_processing.refresh_from_db()
         assert bank_debit_processing.status == "paid"
 
+    @replay_only(BANK_ACCOUNT_IN_BROWSER)
     def test_success_and_failure_racing_keep_the_success(self, bank_debit_processing):
         statuses = deliver_at_once(
             [
