@@ -427,9 +427,13 @@ def _closed_periods(keys: set[tuple[int, dt.datetime]]) -> set[tuple[int, dt.dat
 
 
 def _insert_new_calls(rows, now) -> set[str]:
-    """One multi-row INSERT that skips known call ids and returns the ids it inserted."""
+    """One multi-row INSERT that skips known call ids and returns the ids it inserted.
+
+    Rows go in call id order: an insert waits for any concurrent transaction inserting the
+    same id, so batches sharing calls must take them in one order, or they deadlock."""
     if not rows:
         return set()
+    rows = sorted(rows, key=lambda row: row[0].call_id)
     adapt = connection.ops.adapt_datetimefield_value
     columns = (
         "platform_call_id",
@@ -470,18 +474,17 @@ def _counters_add(increments: dict[tuple[int, periods.Period], dict[str, int]]) 
     """Add to usage counters, creating missing ones, locking them in a fixed order."""
     if not increments:
         return
+    in_order = sorted(increments.items(), key=lambda item: (item[0][0], item[0][1].start))
     UsageCounter.objects.bulk_create(
         [
             UsageCounter(
                 organization_id=organization_id, period_start=period.start, period_end=period.end
             )
-            for organization_id, period in increments
+            for (organization_id, period), _ in in_order
         ],
         ignore_conflicts=True,
     )
-    for (organization_id, period), amounts in sorted(
-        increments.items(), key=lambda item: (item[0][0], item[0][1].start)
-    ):
+    for (organization_id, period), amounts in in_order:
         UsageCounter.objects.filter(
             organization_id=organization_id, period_start=period.start
         ).update(**{name: F(name) + amount for name, amount in amounts.items()})
