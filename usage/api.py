@@ -124,7 +124,11 @@ def authorize_call(request, org: str, payload: AuthorizeIn):
 
 
 class CallIn(Schema):
-    call_id: CallId = Field(description="The platform's id: a repeated report changes nothing.")
+    call_id: CallId = Field(
+        description="The platform's id. Reported again unchanged, it changes nothing; with "
+        "another organization, AI employee, direction or time, it is refused (409 "
+        "`call_conflict`)."
+    )
     employee_id: int = Field(gt=0)
     direction: Direction
     connected_at: AwareDatetime
@@ -181,7 +185,9 @@ class BatchOut(Schema):
 
 @calls.post("calls/batch", response=BatchOut, summary="Report up to 1,000 finished calls")
 def record_calls(request, payload: BatchIn):
-    """Accepted or rejected whole: one bad call rejects the batch and nothing is written."""
+    """Accepted or rejected whole: one bad call (422) or one call id already recorded with
+    other content (409 `call_conflict`, naming its index) rejects the batch, and nothing is
+    written."""
     result = services.calls_record(reports=[_report(call.org, call) for call in payload.calls])
     return BatchOut(recorded=len(result.recorded), duplicates=result.duplicates)
 

@@ -75,6 +75,27 @@ def test_32_threads_with_a_fifth_repeated_count_each_call_exactly_once():
     assert sum(len(r.duplicates) for r in results) == len(sent) - len(unique)
 
 
+def test_32_threads_reporting_one_call_id_with_different_content_record_one_call():
+    # Given one call id that 32 reporters send at once, each with its own length
+    subscription = SubscriptionFactory(start=START, now=NOW)
+    employee = EmployeeFactory(organization=subscription.organization)
+
+    def send(seconds):
+        try:
+            services.calls_record(reports=[report(employee, "race", seconds, 30)], now=NOW)
+        except services.CallConflict as conflict:
+            return conflict.details["conflicts"][0]["fields"]
+        return "recorded"
+
+    outcomes = in_threads(send, range(60, 60 + THREADS))
+
+    # Then one is recorded and every other one is refused for its different end
+    assert outcomes.count("recorded") == 1
+    assert outcomes.count(["ended_at"]) == THREADS - 1
+    recorded = Call.objects.get()
+    assert UsageCounter.objects.get().call_seconds == recorded.billable_seconds
+
+
 def test_on_a_block_plan_no_call_is_authorized_once_the_balance_is_gone():
     # Given a 600-second allowance and 32 agents racing to call 60 seconds at a time
     subscription = SubscriptionFactory(
