@@ -16,7 +16,8 @@ from django.utils import timezone
 from ninja import Field, NinjaAPI, Router, Schema
 from ninja.responses import Status
 from ninja.security import HttpBearer
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import AwareDatetime, BeforeValidator, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 from billing.errors import BillingError
 from billing.models import Organization
@@ -89,6 +90,28 @@ def _organization(slug: str) -> Organization:
     return get_object_or_404(Organization, slug=slug)
 
 
+def _refuse_nul(value):
+    """PostgreSQL text cannot hold the NUL character: refused as bad input, where it comes
+    in, rather than failing at the database."""
+    if isinstance(value, str) and "\x00" in value:
+        raise PydanticCustomError(
+            "nul_character", "Text cannot contain the NUL character (U+0000)."
+        )
+    return value
+
+
+class Input(Schema):
+    """Every request body: no text field may hold NUL."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value):
+        return _refuse_nul(value)
+
+
+# A text path parameter, held to the same rule as the bodies.
+PathText = Annotated[str, BeforeValidator(_refuse_nul)]
+
 CallId = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 Direction = Literal["inbound", "outbound"]
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
@@ -100,7 +123,7 @@ Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 calls = Router(tags=["calls"])
 
 
-class AuthorizeIn(Schema):
+class AuthorizeIn(Input):
     employee_id: int = Field(gt=0)
     direction: Direction = "outbound"
 
@@ -114,7 +137,7 @@ class AuthorizeOut(Schema):
 
 
 @calls.post("orgs/{org}/calls/authorize", response=AuthorizeOut, summary="May this call start?")
-def authorize_call(request, org: str, payload: AuthorizeIn):
+def authorize_call(request, org: PathText, payload: AuthorizeIn):
     """Refused when the subscription is suspended or canceled, the AI employee is inactive or
     not the organization's, the allowance is used up on a `block` plan, or the overage cap is
     reached. An allowed call always completes: report it when it ends."""
@@ -123,7 +146,7 @@ def authorize_call(request, org: str, payload: AuthorizeIn):
     )
 
 
-class CallIn(Schema):
+class CallIn(Input):
     call_id: CallId = Field(
         description="The platform's id. Reported again unchanged, it changes nothing; with "
         "another organization, AI employee, direction or time, it is refused (409 "
@@ -155,7 +178,7 @@ def _report(org: str, call: CallIn) -> services.CallReport:
 @calls.post(
     "orgs/{org}/calls", response={200: CallOut, 201: CallOut}, summary="Report a finished call"
 )
-def record_call(request, org: str, payload: CallIn):
+def record_call(request, org: PathText, payload: CallIn):
     try:
         result = services.calls_record(reports=[_report(org, payload)])
     except services.ReportRejected as rejected:
@@ -174,7 +197,7 @@ class BatchCallIn(CallIn):
     org: str = Field(description="The organization's id (its slug).")
 
 
-class BatchIn(Schema):
+class BatchIn(Input):
     calls: list[BatchCallIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
@@ -197,7 +220,7 @@ def record_calls(request, payload: BatchIn):
 employees = Router(tags=["AI employees"])
 
 
-class EmployeeIn(Schema):
+class EmployeeIn(Input):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
     cost_center: Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)] = ""
     inbound_capable: bool = True
@@ -221,7 +244,7 @@ class Refusal(Schema):
     response={201: EmployeeOut, 409: Refusal},
     summary="Create an AI employee",
 )
-def create_employee(request, org: str, payload: EmployeeIn):
+def create_employee(request, org: PathText, payload: EmployeeIn):
     """Checked against the plan's quota before anything is configured: at the limit the
     answer is 409 `employee_quota_reached` with the limit and the ways out."""
     employee = services.employee_create(organization=_organization(org), **payload.dict())
@@ -233,14 +256,14 @@ def _employee(org: str, employee_id: int) -> AIEmployee:
 
 
 @employees.post("orgs/{org}/employees/{employee_id}/deactivate", response=EmployeeOut)
-def deactivate_employee(request, org: str, employee_id: int):
+def deactivate_employee(request, org: PathText, employee_id: int):
     return services.employee_deactivate(employee=_employee(org, employee_id))
 
 
 @employees.post(
     "orgs/{org}/employees/{employee_id}/reactivate", response={200: EmployeeOut, 409: Refusal}
 )
-def reactivate_employee(request, org: str, employee_id: int):
+def reactivate_employee(request, org: PathText, employee_id: int):
     return services.employee_reactivate(employee=_employee(org, employee_id))
 
 
@@ -249,7 +272,7 @@ def reactivate_employee(request, org: str, employee_id: int):
 numbers = Router(tags=["phone numbers"])
 
 
-class PhoneNumberIn(Schema):
+class PhoneNumberIn(Input):
     number: E164
     type: Literal["local", "toll_free"] = "local"
     country: Country
@@ -285,7 +308,7 @@ class PhoneNumberOut(Schema):
     response={201: PhoneNumberOut, 409: Refusal},
     summary="Provision a number",
 )
-def provision_number(request, org: str, payload: PhoneNumberIn):
+def provision_number(request, org: PathText, payload: PhoneNumberIn):
     organization = _organization(org)
     employee = _employee(org, payload.employee_id) if payload.employee_id else None
     number = services.phone_number_provision(
@@ -304,20 +327,20 @@ def _number(org: str, number_id: int) -> PhoneNumber:
     return get_object_or_404(PhoneNumber, pk=number_id, organization__slug=org)
 
 
-class AssignIn(Schema):
+class AssignIn(Input):
     employee_id: int | None
 
 
 @numbers.post(
     "orgs/{org}/phone-numbers/{number_id}/assign", response={200: PhoneNumberOut, 409: Refusal}
 )
-def assign_number(request, org: str, number_id: int, payload: AssignIn):
+def assign_number(request, org: PathText, number_id: int, payload: AssignIn):
     employee = _employee(org, payload.employee_id) if payload.employee_id else None
     return services.phone_number_assign(phone_number=_number(org, number_id), employee=employee)
 
 
 @numbers.post("orgs/{org}/phone-numbers/{number_id}/release", response=PhoneNumberOut)
-def release_number(request, org: str, number_id: int):
+def release_number(request, org: PathText, number_id: int):
     """Stops future charges; no refund for the partial month; the number cannot come back."""
     return services.phone_number_release(phone_number=_number(org, number_id))
 
@@ -327,13 +350,13 @@ def release_number(request, org: str, number_id: int):
 usage = Router(tags=["usage"])
 
 
-class StorageIn(Schema):
+class StorageIn(Input):
     report_id: CallId
     bytes: int = Field(ge=0, le=10**18)
     measured_at: AwareDatetime
 
 
-class ApiUsageIn(Schema):
+class ApiUsageIn(Input):
     report_id: CallId
     count: int = Field(ge=0, le=10**12)
     measured_at: AwareDatetime
@@ -346,7 +369,7 @@ class ReportOut(Schema):
 @usage.post(
     "orgs/{org}/storage", response={200: ReportOut, 201: ReportOut}, summary="Report stored bytes"
 )
-def report_storage(request, org: str, payload: StorageIn):
+def report_storage(request, org: PathText, payload: StorageIn):
     recorded = services.usage_report_record(
         organization=_organization(org),
         kind=UsageReport.Kind.STORAGE,
@@ -360,7 +383,7 @@ def report_storage(request, org: str, payload: StorageIn):
 @usage.post(
     "orgs/{org}/api-usage", response={200: ReportOut, 201: ReportOut}, summary="Report API calls"
 )
-def report_api_usage(request, org: str, payload: ApiUsageIn):
+def report_api_usage(request, org: PathText, payload: ApiUsageIn):
     recorded = services.usage_report_record(
         organization=_organization(org),
         kind=UsageReport.Kind.API_CALLS,
@@ -395,7 +418,7 @@ class UsageOut(Schema):
 
 
 @usage.get("orgs/{org}/usage", response={200: UsageOut, 409: Refusal}, summary="Usage this month")
-def get_usage(request, org: str):
+def get_usage(request, org: PathText):
     organization = _organization(org)
     subscription = subscription_live(organization=organization)
     if subscription is None:
@@ -454,7 +477,7 @@ def _feature_out(status: FeatureStatus) -> FeatureOut:
 @features.get(
     "orgs/{org}/features", response=list[FeatureOut], summary="Every feature, enabled or not"
 )
-def list_features(request, org: str):
+def list_features(request, org: PathText):
     """Gate the platform's own features with the check the billing pages use. Never cached:
     a plan change or a trial counts from the next request."""
     statuses = feature_statuses(organization=_organization(org), now=timezone.now())
@@ -466,7 +489,7 @@ def list_features(request, org: str):
     response={200: FeatureOut, 404: Refusal},
     summary="May the organization use this feature?",
 )
-def get_feature(request, org: str, code: str):
+def get_feature(request, org: PathText, code: PathText):
     status = feature_status(organization=_organization(org), code=code, now=timezone.now())
     if status is None:
         detail = f"There is no feature with the code {code!r}."
