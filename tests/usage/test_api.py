@@ -237,7 +237,13 @@ class TestCalls:
         assert response.json()["detail"][0]["type"] == "unknown_employee"
 
     def test_an_unknown_organization_is_404(self, api, employee):
-        assert api.post("orgs/nobody/calls", call(employee)).status_code == 404
+        response = api.post("orgs/nobody/calls", call(employee))
+
+        assert response.status_code == 404
+        assert response.json() == {
+            "code": "organization_not_found",
+            "detail": "There is no organization with the id 'nobody'.",
+        }
 
     def test_one_bad_call_rejects_the_whole_batch(self, api, employee):
         org = employee.organization.slug
@@ -322,6 +328,7 @@ class TestEmployees:
         response = api.post(f"orgs/{employee.organization.slug}/employees/{stranger.pk}/deactivate")
 
         assert response.status_code == 404
+        assert response.json()["code"] == "employee_not_found"
         stranger.refresh_from_db()
         assert stranger.is_active
 
@@ -349,6 +356,12 @@ class TestPhoneNumbers:
         assert assigned.json()["employee_id"] == employee.pk
         assert released.json()["released_at"] is not None
         assert (again.status_code, again.json()["code"]) == (409, "number_released")
+
+    def test_an_unknown_number_is_404(self, api, employee):
+        response = api.post(f"orgs/{employee.organization.slug}/phone-numbers/987654/release")
+
+        assert response.status_code == 404
+        assert response.json()["code"] == "phone_number_not_found"
 
     @pytest.mark.parametrize(
         "number", ["2125550100", "+0123456789", "+1 212 555", "+1212555010012345"]

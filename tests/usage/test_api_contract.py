@@ -1,11 +1,27 @@
-"""The platform API against its OpenAPI document: every text field refuses NUL."""
+"""The platform API against its OpenAPI document: every text field refuses NUL, and a fuzzer
+finds no server error, no status the document does not list, and no write on a refusal."""
 
 import datetime as dt
 
 import pytest
+import schemathesis
+from django.core.handlers.wsgi import WSGIHandler
+from django.core.signals import request_finished, request_started
+from django.db import close_old_connections
+from djmoney.money import Money
+from hypothesis import HealthCheck, settings
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ignored_auth,
+    response_schema_conformance,
+    status_code_conformance,
+)
 
+from billing import services as billing_services
 from tests.factories import (
     EmployeeFactory,
+    OrganizationFactory,
     PhoneNumberRateFactory,
     PlanFactory,
     SubscriptionFactory,
@@ -161,3 +177,138 @@ def test_the_text_fields_are_read_from_the_document():
     }
     assert ("POST /api/v1/calls/batch", ("body", "calls", 0, "org")) in fields
     assert ("POST /api/v1/orgs/{org}/phone-numbers", ("body", "region")) in fields
+
+
+# --- fuzzing ------------------------------------------------------------------------------
+
+# The seeded world, with fixed ids, so that the fuzzer reaches real organizations, AI
+# employees and numbers most of the time, and made-up ones the rest.
+ORGANIZATIONS = ["acme", "northwind", "suspended", "unsubscribed"]
+EMPLOYEES = {"acme": [7001, 7002, 7003], "northwind": [7004]}
+NUMBERS = {"acme": [8001, 8002]}
+FUZZER = schemathesis.openapi.from_dict(
+    SPEC,
+    config=schemathesis.Config.from_dict(
+        {
+            "seed": 20260316,
+            "generation": {"max-examples": 20, "deterministic": True},
+            "dictionaries": {
+                "organizations": {"values": ORGANIZATIONS},
+                "employees": {"values": [id for ids in EMPLOYEES.values() for id in ids]},
+                "numbers": {"values": [id for ids in NUMBERS.values() for id in ids]},
+                "features": {"values": ["core_calling", "analytics_dashboards"]},
+                # Calls and reports of this morning: a few ids, so repeats and conflicts too
+                "ids": {"values": ["call-1", "call-2", "call-3"]},
+                "connects": {"values": ["2026-03-16T09:00:00Z", "2026-03-16T09:30:00+01:00"]},
+                "ends": {"values": ["2026-03-16T09:02:00Z", "2026-03-16T09:45:30.5Z"]},
+            },
+            "parameters": {
+                "path.org": {"dictionary": "organizations", "probability": 0.8},
+                "body.calls[*].org": {"dictionary": "organizations", "probability": 0.8},
+                "path.employee_id": {"dictionary": "employees", "probability": 0.8},
+                "body.employee_id": {"dictionary": "employees", "probability": 0.8},
+                "body.calls[*].employee_id": {"dictionary": "employees", "probability": 0.8},
+                "path.number_id": {"dictionary": "numbers", "probability": 0.8},
+                "path.code": {"dictionary": "features", "probability": 0.8},
+                "body.call_id": {"dictionary": "ids", "probability": 0.8},
+                "body.calls[*].call_id": {"dictionary": "ids", "probability": 0.8},
+                "body.report_id": {"dictionary": "ids", "probability": 0.8},
+                "body.connected_at": {"dictionary": "connects", "probability": 0.8},
+                "body.calls[*].connected_at": {"dictionary": "connects", "probability": 0.8},
+                "body.measured_at": {"dictionary": "connects", "probability": 0.8},
+                "body.ended_at": {"dictionary": "ends", "probability": 0.8},
+                "body.calls[*].ended_at": {"dictionary": "ends", "probability": 0.8},
+            },
+        }
+    ),
+)
+
+
+@pytest.fixture
+def world(now):
+    """Organizations on a plan with room, on a plan at its limits, suspended, and without a
+    subscription; AI employees active, deactivated and outbound-only; numbers held and
+    released; the price list; and a service token."""
+    billing_services.catalog_load()
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    acme = SubscriptionFactory(
+        organization=OrganizationFactory(slug="acme"),
+        plan=PlanFactory(
+            max_active_employees=3,
+            max_phone_numbers=2,
+            free_phone_numbers=1,
+            overage_policy="block",
+        ),
+        start=start,
+        now=now,
+    ).organization
+    northwind = SubscriptionFactory(
+        organization=OrganizationFactory(slug="northwind"), start=start, now=now
+    ).organization
+    suspended = SubscriptionFactory(
+        organization=OrganizationFactory(slug="suspended"), start=start, now=now
+    )
+    billing_services.subscription_set_status(
+        subscription=suspended, status="past_due", reason="Card declined", now=now
+    )
+    billing_services.subscription_set_status(
+        subscription=suspended, status="suspended", reason="Retries exhausted", now=now
+    )
+    OrganizationFactory(slug="unsubscribed")
+    EmployeeFactory(id=7001, organization=acme)
+    EmployeeFactory(id=7002, organization=acme, is_active=False)
+    EmployeeFactory(id=7003, organization=acme, inbound_capable=False)
+    EmployeeFactory(id=7004, organization=northwind)
+    PhoneNumberRateFactory()
+    PhoneNumberRateFactory(number_type="toll_free")
+    for id, number in zip(NUMBERS["acme"], ["+12125550100", "+12125550101"], strict=True):
+        PhoneNumber.objects.create(
+            id=id,
+            organization=acme,
+            number=number,
+            number_type="local",
+            country="US",
+            monthly_fee=Money("1.75", "USD"),
+            provisioned_at=now,
+        )
+    PhoneNumber.objects.filter(id=8002).update(released_at=now)
+    return services.service_token_create(name="calling platform")[1]
+
+
+FUZZER.app = WSGIHandler()
+
+
+@pytest.fixture
+def requests_in_the_tests_transaction():
+    """Like the test client, keep the database connection open between requests, so that
+    the application works in the test's transaction."""
+    request_started.disconnect(close_old_connections)
+    request_finished.disconnect(close_old_connections)
+    yield
+    request_started.connect(close_old_connections)
+    request_finished.connect(close_old_connections)
+
+
+@FUZZER.parametrize()
+@settings(
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+def test_the_api_answers_only_what_its_document_says_and_refusals_write_nothing(
+    case, world, requests_in_the_tests_transaction
+):
+    before = rows_written()
+
+    response = case.call_and_validate(
+        headers={"Authorization": f"Bearer {world}"},
+        checks=[
+            not_a_server_error,
+            status_code_conformance,
+            content_type_conformance,
+            response_schema_conformance,
+            ignored_auth,
+        ],
+    )
+
+    if 400 <= response.status_code < 500:
+        assert rows_written() == before, f"{response.status_code} after writing"
