@@ -31,8 +31,9 @@ def stripe_webhook(request: HttpRequest) -> HttpResponse:
         return HttpResponseBadRequest("Invalid signature.")
     try:
         webhooks.stripe_event_apply(event=event.to_dict())
-    except webhooks.EventNotYetApplicable:
-        return HttpResponse("The payment is not recorded yet; deliver again later.", status=409)
+    except webhooks.MalformedEvent as malformed:
+        logger.warning("Refused a signed Stripe webhook: %s", malformed)
+        return HttpResponseBadRequest(str(malformed))
     return HttpResponse("ok")
 
 

@@ -11,17 +11,19 @@ Stripe delivers at least once and in no particular order. Each event is applied 
 its id goes into ProcessedStripeEvent in the same transaction as its effects, so a replay
 finds it and changes nothing. Each handler moves a record only forwards: a failure arriving
 after a success for the same PaymentIntent changes nothing, and an older snapshot of a
-payment method never overwrites a newer one.
+payment method never overwrites a newer one. An event about a payment we never made is
+acknowledged and logged: delivering it again could not change that.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import logging
+import re
 from collections.abc import Callable
 
 from django.db import transaction
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
@@ -41,52 +43,98 @@ logger = logging.getLogger(__name__)
 PAYMENT_METHOD_UPDATES = ("payment_method.updated", "payment_method.automatically_updated")
 
 
-class EventNotYetApplicable(Exception):
-    """The event is about one of our payments whose attempt is not committed yet (the webhook
-    outran the charge's transaction): Stripe should deliver it again later."""
+# The idempotency key `invoice_collect` gives each charge, and Stripe keeps in the
+# PaymentIntent's metadata: `invoice-<invoice id>-<round>-method-<method id>`.
+CHARGE_KEY = re.compile(r"invoice-(?P<invoice_id>\d{1,18})-")
+
+
+class MalformedEvent(ValueError):
+    """Not a Stripe event: one has an id, a type, a creation time and the object it is about
+    (`data.object`, with an id)."""
+
+
+def _parts(event: dict) -> tuple[str, str, dt.datetime, dict]:
+    try:
+        event_id, event_type = event["id"], event["type"]
+        created = dt.datetime.fromtimestamp(event["created"], tz=dt.UTC)
+        stripe_object = event["data"]["object"]
+        object_id = stripe_object["id"]
+    except (KeyError, TypeError, ValueError, OverflowError) as error:
+        raise MalformedEvent(f"{MalformedEvent.__doc__} Missing or wrong: {error!r}.") from error
+    if not all(isinstance(text, str) for text in (event_id, event_type, object_id)):
+        raise MalformedEvent(f"{MalformedEvent.__doc__} Its id, type and object's id are text.")
+    return event_id, event_type, created, stripe_object
 
 
 @transaction.atomic
 def stripe_event_apply(*, event: dict, now: dt.datetime | None = None) -> bool:
-    """Apply one verified event. Returns False when it had already been applied."""
+    """Apply one verified event. Returns False when it had already been applied; raises
+    MalformedEvent, having applied nothing, for an event without the parts every event has."""
     now = now or timezone.now()
-    stripe_object = event["data"]["object"]
-    _, created = ProcessedStripeEvent.objects.get_or_create(
-        event_id=event["id"],
+    event_id, event_type, created, stripe_object = _parts(event)
+    _, is_new = ProcessedStripeEvent.objects.get_or_create(
+        event_id=event_id,
         defaults={
-            "event_type": event["type"],
-            "object_id": stripe_object.get("id", ""),
-            "created_at_stripe": dt.datetime.fromtimestamp(event["created"], tz=dt.UTC),
+            "event_type": event_type,
+            "object_id": stripe_object["id"],
+            "created_at_stripe": created,
             "processed_at": now,
         },
     )
-    if not created:
+    if not is_new:
         return False
-    handler = _HANDLERS.get(event["type"])
+    handler = _HANDLERS.get(event_type)
     if handler is not None:
         handler(stripe_object, event, now)
     return True
 
 
-def _attempt_locked(intent: dict) -> PaymentAttempt | None:
-    """Our attempt behind a PaymentIntent, read again under its invoice's collection lock,
-    which `invoice_collect` takes first too: webhooks and charges of one invoice take turns."""
-    attempt = PaymentAttempt.objects.filter(processor_reference=intent["id"]).first()
-    if attempt is None:
-        if intent["metadata"].get("idempotency_key"):
-            raise EventNotYetApplicable(intent["id"])
-        return None  # not a payment of ours
-    collection, _ = Collection.objects.get_or_create(invoice_id=attempt.invoice_id)
-    Collection.objects.select_for_update().get(pk=collection.pk)
-    return PaymentAttempt.objects.select_related(
-        "invoice__organization", "invoice__subscription", "payment_method"
-    ).get(pk=attempt.pk)
+def _attempt_locked(intent: dict, event: dict) -> PaymentAttempt | None:
+    """Our attempt behind a PaymentIntent, read under its invoice's collection lock.
+
+    `invoice_collect` holds that lock for a whole charge, so webhooks and charges of one
+    invoice take turns, and an event that outruns the charge's commit waits for it here.
+    None, logged, for a payment we never made."""
+    key = (intent.get("metadata") or {}).get("idempotency_key") or ""
+    matches = Q(processor_reference=intent["id"])
+    if key:
+        matches |= Q(idempotency_key=key)
+    ours = PaymentAttempt.objects.filter(matches)
+    invoice_id = ours.values_list("invoice_id", flat=True).first() or _invoice_charged(key)
+    if invoice_id is not None:
+        collection, _ = Collection.objects.get_or_create(invoice_id=invoice_id)
+        Collection.objects.select_for_update().get(pk=collection.pk)
+        attempt = ours.select_related(
+            "invoice__organization", "invoice__subscription", "payment_method"
+        ).first()
+        if attempt is not None:
+            return attempt
+    _log_not_ours(event, intent["id"])
+    return None
+
+
+def _invoice_charged(key: str) -> int | None:
+    """The invoice a charge's idempotency key names, if it is one of ours."""
+    match = CHARGE_KEY.match(key)
+    if match is None:
+        return None
+    return Invoice.objects.filter(pk=int(match["invoice_id"])).values_list("pk", flat=True).first()
+
+
+def _log_not_ours(event: dict, reference: str) -> None:
+    logger.warning(
+        "Stripe event %s (%s) is about %s, a payment that was not made here: acknowledged, "
+        "nothing applied.",
+        event["id"],
+        event["type"],
+        reference,
+    )
 
 
 def _payment_intent_succeeded(intent: dict, event: dict, now: dt.datetime) -> None:
     """Stripe has the money: usually already recorded by the charge itself; for a bank debit
     that was still processing, this is where the invoice gets paid."""
-    attempt = _attempt_locked(intent)
+    attempt = _attempt_locked(intent, event)
     if attempt is None or attempt.status == PaymentAttempt.Status.SUCCEEDED:
         return
     invoice = attempt.invoice
@@ -112,14 +160,14 @@ def _payment_intent_succeeded(intent: dict, event: dict, now: dt.datetime) -> No
 def _payment_intent_payment_failed(intent: dict, event: dict, now: dt.datetime) -> None:
     """Records the bank's final answer on an attempt still waiting for one; a settled attempt
     (a success that arrived first) is never undone."""
-    attempt = _attempt_locked(intent)
+    attempt = _attempt_locked(intent, event)
     waiting = attempt is not None and (
         attempt.status == PaymentAttempt.Status.PENDING
         or (attempt.status == PaymentAttempt.Status.FAILED and attempt.failure_code == "processing")
     )
     if not waiting:
         return
-    error = intent["last_payment_error"] or {}
+    error = intent.get("last_payment_error") or {}
     attempt.status = PaymentAttempt.Status.FAILED
     attempt.failure_code = error.get("decline_code") or error.get("code") or "payment_failed"
     attempt.failure_message = DECLINE_MESSAGES.get(attempt.failure_code) or decline_message(
@@ -134,6 +182,7 @@ def _charge_refunded(charge: dict, event: dict, now: dt.datetime) -> None:
     made in Stripe's dashboard has no credit note here: tell staff to issue one."""
     attempt = PaymentAttempt.objects.filter(processor_reference=charge["payment_intent"]).first()
     if attempt is None:
+        _log_not_ours(event, charge["id"])
         return
     refunded_here = attempt.refunds.aggregate(total=Sum("amount"))["total"] or 0
     refunded_here_minor = minor_units(Money(refunded_here, attempt.amount.currency))

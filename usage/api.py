@@ -11,12 +11,12 @@ from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
 from django.utils import timezone
 from ninja import Field, NinjaAPI, Router, Schema
 from ninja.responses import Status
 from ninja.security import HttpBearer
-from pydantic import AwareDatetime, StringConstraints
+from pydantic import AwareDatetime, BeforeValidator, StringConstraints, field_validator
+from pydantic_core import PydanticCustomError
 
 from billing.errors import BillingError
 from billing.models import Organization
@@ -54,12 +54,18 @@ api = NinjaAPI(
 )
 
 
+class NotFound(BillingError):
+    """An organization, AI employee, phone number or feature that is not there: 404."""
+
+
 @api.exception_handler(BillingError)
 def refused(request, error: BillingError):
     if isinstance(error, services.ReportRejected):
         return api.create_response(request, {"detail": _problems(error.problems)}, status=422)
     return api.create_response(
-        request, {"code": error.code, "detail": error.message, **error.details}, status=409
+        request,
+        {"code": error.code, "detail": error.message, **error.details},
+        status=404 if isinstance(error, NotFound) else 409,
     )
 
 
@@ -85,10 +91,122 @@ def _problems(problems: list[services.Problem]) -> list[dict]:
     ]
 
 
+def _found(rows, code: str, detail: str):
+    found = rows.first()
+    if found is None:
+        raise NotFound(code, detail)
+    return found
+
+
 def _organization(slug: str) -> Organization:
-    return get_object_or_404(Organization, slug=slug)
+    return _found(
+        Organization.objects.filter(slug=slug),
+        "organization_not_found",
+        f"There is no organization with the id {slug!r}.",
+    )
 
 
+def _employee(organization: Organization, employee_id: int) -> AIEmployee:
+    return _found(
+        organization.employees.filter(pk=employee_id),
+        "employee_not_found",
+        f"{organization} has no AI employee with the id {employee_id}.",
+    )
+
+
+def _number(organization: Organization, number_id: int) -> PhoneNumber:
+    return _found(
+        organization.phone_numbers.filter(pk=number_id),
+        "phone_number_not_found",
+        f"{organization} has no phone number with the id {number_id}.",
+    )
+
+
+# --- what the endpoints answer besides their own results ----------------------------------
+
+
+class Message(Schema):
+    detail: str
+
+
+class FieldProblem(Schema):
+    loc: list[str | int] = Field(
+        description="Where: `path` or `body`, then the field (in a batch, `calls` and the "
+        "call's index first)."
+    )
+    msg: str
+    type: str = Field(description="What, as a stable code.")
+
+
+class ValidationErrors(Schema):
+    detail: list[FieldProblem]
+
+
+class Refusal(Schema):
+    code: str = Field(description="Why, as a stable code.")
+    detail: str = Field(description="Why, and what to do, for a person.")
+
+
+class LimitRefusal(Refusal):
+    """`employee_quota_reached` and `phone_number_limit_reached` say which limit."""
+
+    limit: int | None = None
+    active: int | None = None
+    ways_out: list[str] | None = None
+
+
+class ConflictingCall(Schema):
+    call_id: str
+    fields: list[str] = Field(description="What differs from the call recorded under this id.")
+    index: int | None = Field(description="The call's place in the batch.")
+
+
+class CallConflictRefusal(Refusal):
+    """`call_conflict`: a call id already recorded with other content."""
+
+    conflicts: list[ConflictingCall]
+
+
+def _answers(
+    results: dict, *, refusal: type[Refusal] | None = None, body: bool = True, lookup: bool = True
+) -> dict:
+    """Every status an endpoint answers, with its body: its `results`; 400 for a body that is
+    not JSON; 401 without a valid token; 404 for an unknown organization, AI employee or
+    number (`lookup`); 409 for a `refusal`; 422 naming each invalid field."""
+    return (
+        results
+        | ({400: Message} if body else {})
+        | {401: Message}
+        | ({404: Refusal} if lookup else {})
+        | ({409: refusal} if refusal else {})
+        | {422: ValidationErrors}
+    )
+
+
+def _refuse_nul(value):
+    """PostgreSQL text cannot hold the NUL character: refused as bad input, where it comes
+    in, rather than failing at the database."""
+    if isinstance(value, str) and "\x00" in value:
+        raise PydanticCustomError(
+            "nul_character", "Text cannot contain the NUL character (U+0000)."
+        )
+    return value
+
+
+class Input(Schema):
+    """Every request body: no text field may hold NUL."""
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _no_nul(cls, value):
+        return _refuse_nul(value)
+
+
+# A text path parameter, held to the same rule as the bodies.
+PathText = Annotated[str, BeforeValidator(_refuse_nul)]
+
+# A row's id: a positive 64-bit integer (the database's largest).
+Id = Annotated[int, Field(gt=0, le=2**63 - 1)]
 CallId = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
 Direction = Literal["inbound", "outbound"]
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
@@ -100,8 +218,8 @@ Country = Annotated[str, StringConstraints(pattern=r"^[A-Z]{2}$")]
 calls = Router(tags=["calls"])
 
 
-class AuthorizeIn(Schema):
-    employee_id: int = Field(gt=0)
+class AuthorizeIn(Input):
+    employee_id: Id
     direction: Direction = "outbound"
 
 
@@ -113,19 +231,28 @@ class AuthorizeOut(Schema):
     )
 
 
-@calls.post("orgs/{org}/calls/authorize", response=AuthorizeOut, summary="May this call start?")
-def authorize_call(request, org: str, payload: AuthorizeIn):
+@calls.post(
+    "orgs/{org}/calls/authorize",
+    response=_answers({200: AuthorizeOut}, lookup=False),
+    summary="May this call start?",
+)
+def authorize_call(request, org: PathText, payload: AuthorizeIn):
     """Refused when the subscription is suspended or canceled, the AI employee is inactive or
     not the organization's, the allowance is used up on a `block` plan, or the overage cap is
-    reached. An allowed call always completes: report it when it ends."""
+    reached; an unknown organization or AI employee is refused too (200, `allowed: false`).
+    An allowed call always completes: report it when it ends."""
     return selectors.call_authorize(
         organization_slug=org, employee_id=payload.employee_id, now=timezone.now()
     )
 
 
-class CallIn(Schema):
-    call_id: CallId = Field(description="The platform's id: a repeated report changes nothing.")
-    employee_id: int = Field(gt=0)
+class CallIn(Input):
+    call_id: CallId = Field(
+        description="The platform's id. Reported again unchanged, it changes nothing; with "
+        "another organization, AI employee, direction or time, it is refused (409 "
+        "`call_conflict`)."
+    )
+    employee_id: Id
     direction: Direction
     connected_at: AwareDatetime
     ended_at: AwareDatetime
@@ -149,9 +276,11 @@ def _report(org: str, call: CallIn) -> services.CallReport:
 
 
 @calls.post(
-    "orgs/{org}/calls", response={200: CallOut, 201: CallOut}, summary="Report a finished call"
+    "orgs/{org}/calls",
+    response=_answers({200: CallOut, 201: CallOut}, refusal=CallConflictRefusal),
+    summary="Report a finished call",
 )
-def record_call(request, org: str, payload: CallIn):
+def record_call(request, org: PathText, payload: CallIn):
     try:
         result = services.calls_record(reports=[_report(org, payload)])
     except services.ReportRejected as rejected:
@@ -170,7 +299,7 @@ class BatchCallIn(CallIn):
     org: str = Field(description="The organization's id (its slug).")
 
 
-class BatchIn(Schema):
+class BatchIn(Input):
     calls: list[BatchCallIn] = Field(min_length=1, max_length=MAX_BATCH)
 
 
@@ -179,9 +308,15 @@ class BatchOut(Schema):
     duplicates: list[str] = Field(description="Call ids that had already been recorded.")
 
 
-@calls.post("calls/batch", response=BatchOut, summary="Report up to 1,000 finished calls")
+@calls.post(
+    "calls/batch",
+    response=_answers({200: BatchOut}, refusal=CallConflictRefusal, lookup=False),
+    summary="Report up to 1,000 finished calls",
+)
 def record_calls(request, payload: BatchIn):
-    """Accepted or rejected whole: one bad call rejects the batch and nothing is written."""
+    """Accepted or rejected whole: one bad call (422) or one call id already recorded with
+    other content (409 `call_conflict`, naming its index) rejects the batch, and nothing is
+    written."""
     result = services.calls_record(reports=[_report(call.org, call) for call in payload.calls])
     return BatchOut(recorded=len(result.recorded), duplicates=result.duplicates)
 
@@ -191,7 +326,7 @@ def record_calls(request, payload: BatchIn):
 employees = Router(tags=["AI employees"])
 
 
-class EmployeeIn(Schema):
+class EmployeeIn(Input):
     name: Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
     cost_center: Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)] = ""
     inbound_capable: bool = True
@@ -205,37 +340,34 @@ class EmployeeOut(Schema):
     is_active: bool
 
 
-class Refusal(Schema):
-    code: str
-    detail: str
-
-
 @employees.post(
     "orgs/{org}/employees",
-    response={201: EmployeeOut, 409: Refusal},
+    response=_answers({201: EmployeeOut}, refusal=LimitRefusal),
     summary="Create an AI employee",
 )
-def create_employee(request, org: str, payload: EmployeeIn):
+def create_employee(request, org: PathText, payload: EmployeeIn):
     """Checked against the plan's quota before anything is configured: at the limit the
     answer is 409 `employee_quota_reached` with the limit and the ways out."""
     employee = services.employee_create(organization=_organization(org), **payload.dict())
     return Status(201, employee)
 
 
-def _employee(org: str, employee_id: int) -> AIEmployee:
-    return get_object_or_404(AIEmployee, pk=employee_id, organization__slug=org)
-
-
-@employees.post("orgs/{org}/employees/{employee_id}/deactivate", response=EmployeeOut)
-def deactivate_employee(request, org: str, employee_id: int):
-    return services.employee_deactivate(employee=_employee(org, employee_id))
+@employees.post(
+    "orgs/{org}/employees/{employee_id}/deactivate",
+    response=_answers({200: EmployeeOut}, body=False),
+)
+def deactivate_employee(request, org: PathText, employee_id: Id):
+    employee = _employee(_organization(org), employee_id)
+    return services.employee_deactivate(employee=employee)
 
 
 @employees.post(
-    "orgs/{org}/employees/{employee_id}/reactivate", response={200: EmployeeOut, 409: Refusal}
+    "orgs/{org}/employees/{employee_id}/reactivate",
+    response=_answers({200: EmployeeOut}, refusal=LimitRefusal, body=False),
 )
-def reactivate_employee(request, org: str, employee_id: int):
-    return services.employee_reactivate(employee=_employee(org, employee_id))
+def reactivate_employee(request, org: PathText, employee_id: Id):
+    employee = _employee(_organization(org), employee_id)
+    return services.employee_reactivate(employee=employee)
 
 
 # --- phone numbers ------------------------------------------------------------------------
@@ -243,13 +375,13 @@ def reactivate_employee(request, org: str, employee_id: int):
 numbers = Router(tags=["phone numbers"])
 
 
-class PhoneNumberIn(Schema):
+class PhoneNumberIn(Input):
     number: E164
     type: Literal["local", "toll_free"] = "local"
     country: Country
     region: Annotated[str, StringConstraints(max_length=100, strip_whitespace=True)] = ""
     vanity: bool = False
-    employee_id: int | None = None
+    employee_id: Id | None = None
 
 
 class PhoneNumberOut(Schema):
@@ -276,12 +408,12 @@ class PhoneNumberOut(Schema):
 
 @numbers.post(
     "orgs/{org}/phone-numbers",
-    response={201: PhoneNumberOut, 409: Refusal},
+    response=_answers({201: PhoneNumberOut}, refusal=LimitRefusal),
     summary="Provision a number",
 )
-def provision_number(request, org: str, payload: PhoneNumberIn):
+def provision_number(request, org: PathText, payload: PhoneNumberIn):
     organization = _organization(org)
-    employee = _employee(org, payload.employee_id) if payload.employee_id else None
+    employee = _employee(organization, payload.employee_id) if payload.employee_id else None
     number = services.phone_number_provision(
         organization=organization,
         number=payload.number,
@@ -294,26 +426,29 @@ def provision_number(request, org: str, payload: PhoneNumberIn):
     return Status(201, number)
 
 
-def _number(org: str, number_id: int) -> PhoneNumber:
-    return get_object_or_404(PhoneNumber, pk=number_id, organization__slug=org)
-
-
-class AssignIn(Schema):
-    employee_id: int | None
+class AssignIn(Input):
+    employee_id: Id | None
 
 
 @numbers.post(
-    "orgs/{org}/phone-numbers/{number_id}/assign", response={200: PhoneNumberOut, 409: Refusal}
+    "orgs/{org}/phone-numbers/{number_id}/assign",
+    response=_answers({200: PhoneNumberOut}, refusal=Refusal),
 )
-def assign_number(request, org: str, number_id: int, payload: AssignIn):
-    employee = _employee(org, payload.employee_id) if payload.employee_id else None
-    return services.phone_number_assign(phone_number=_number(org, number_id), employee=employee)
+def assign_number(request, org: PathText, number_id: Id, payload: AssignIn):
+    organization = _organization(org)
+    number = _number(organization, number_id)
+    employee = _employee(organization, payload.employee_id) if payload.employee_id else None
+    return services.phone_number_assign(phone_number=number, employee=employee)
 
 
-@numbers.post("orgs/{org}/phone-numbers/{number_id}/release", response=PhoneNumberOut)
-def release_number(request, org: str, number_id: int):
+@numbers.post(
+    "orgs/{org}/phone-numbers/{number_id}/release",
+    response=_answers({200: PhoneNumberOut}, body=False),
+)
+def release_number(request, org: PathText, number_id: Id):
     """Stops future charges; no refund for the partial month; the number cannot come back."""
-    return services.phone_number_release(phone_number=_number(org, number_id))
+    number = _number(_organization(org), number_id)
+    return services.phone_number_release(phone_number=number)
 
 
 # --- storage, API usage and the usage summary ---------------------------------------------
@@ -321,13 +456,13 @@ def release_number(request, org: str, number_id: int):
 usage = Router(tags=["usage"])
 
 
-class StorageIn(Schema):
+class StorageIn(Input):
     report_id: CallId
     bytes: int = Field(ge=0, le=10**18)
     measured_at: AwareDatetime
 
 
-class ApiUsageIn(Schema):
+class ApiUsageIn(Input):
     report_id: CallId
     count: int = Field(ge=0, le=10**12)
     measured_at: AwareDatetime
@@ -338,9 +473,11 @@ class ReportOut(Schema):
 
 
 @usage.post(
-    "orgs/{org}/storage", response={200: ReportOut, 201: ReportOut}, summary="Report stored bytes"
+    "orgs/{org}/storage",
+    response=_answers({200: ReportOut, 201: ReportOut}, refusal=Refusal),
+    summary="Report stored bytes",
 )
-def report_storage(request, org: str, payload: StorageIn):
+def report_storage(request, org: PathText, payload: StorageIn):
     recorded = services.usage_report_record(
         organization=_organization(org),
         kind=UsageReport.Kind.STORAGE,
@@ -352,9 +489,11 @@ def report_storage(request, org: str, payload: StorageIn):
 
 
 @usage.post(
-    "orgs/{org}/api-usage", response={200: ReportOut, 201: ReportOut}, summary="Report API calls"
+    "orgs/{org}/api-usage",
+    response=_answers({200: ReportOut, 201: ReportOut}, refusal=Refusal),
+    summary="Report API calls",
 )
-def report_api_usage(request, org: str, payload: ApiUsageIn):
+def report_api_usage(request, org: PathText, payload: ApiUsageIn):
     recorded = services.usage_report_record(
         organization=_organization(org),
         kind=UsageReport.Kind.API_CALLS,
@@ -388,8 +527,12 @@ class UsageOut(Schema):
     api_calls: AllowanceOut
 
 
-@usage.get("orgs/{org}/usage", response={200: UsageOut, 409: Refusal}, summary="Usage this month")
-def get_usage(request, org: str):
+@usage.get(
+    "orgs/{org}/usage",
+    response=_answers({200: UsageOut}, refusal=Refusal, body=False),
+    summary="Usage this month",
+)
+def get_usage(request, org: PathText):
     organization = _organization(org)
     subscription = subscription_live(organization=organization)
     if subscription is None:
@@ -446,9 +589,11 @@ def _feature_out(status: FeatureStatus) -> FeatureOut:
 
 
 @features.get(
-    "orgs/{org}/features", response=list[FeatureOut], summary="Every feature, enabled or not"
+    "orgs/{org}/features",
+    response=_answers({200: list[FeatureOut]}, body=False),
+    summary="Every feature, enabled or not",
 )
-def list_features(request, org: str):
+def list_features(request, org: PathText):
     """Gate the platform's own features with the check the billing pages use. Never cached:
     a plan change or a trial counts from the next request."""
     statuses = feature_statuses(organization=_organization(org), now=timezone.now())
@@ -457,14 +602,14 @@ def list_features(request, org: str):
 
 @features.get(
     "orgs/{org}/features/{code}",
-    response={200: FeatureOut, 404: Refusal},
+    response=_answers({200: FeatureOut}, body=False),
     summary="May the organization use this feature?",
 )
-def get_feature(request, org: str, code: str):
+def get_feature(request, org: PathText, code: PathText):
+    """404 `unknown_feature` for a code that is not a feature."""
     status = feature_status(organization=_organization(org), code=code, now=timezone.now())
     if status is None:
-        detail = f"There is no feature with the code {code!r}."
-        return Status(404, Refusal(code="unknown_feature", detail=detail))
+        raise NotFound("unknown_feature", f"There is no feature with the code {code!r}.")
     return _feature_out(status)
 
 

@@ -278,6 +278,40 @@ class RecordResult:
     duplicates: list[str]
 
 
+# What makes a call the same call, as reported and as stored: reported again with all of
+# these equal, it is a repeat.
+CALL_CONTENT = {
+    "organization": "organization_id",
+    "employee_id": "employee_id",
+    "direction": "direction",
+    "connected_at": "connected_at",
+    "ended_at": "ended_at",
+}
+
+
+@dataclass(frozen=True)
+class Conflict:
+    """A call id already recorded with other content: which call (`index` in a batch) and
+    which of `CALL_CONTENT` differ."""
+
+    call_id: str
+    fields: list[str]
+    index: int | None = None
+
+
+class CallConflict(BillingError):
+    def __init__(self, conflicts: list[Conflict]):
+        message = " ".join(
+            f"{conflict.call_id} was already reported with a different {', '.join(conflict.fields)}."
+            for conflict in conflicts
+        )
+        super().__init__(
+            "call_conflict",
+            f"{message} A call id stands for one call: report it again only unchanged.",
+            conflicts=[vars(conflict) for conflict in conflicts],
+        )
+
+
 def billable_seconds(connected_at: dt.datetime, ended_at: dt.datetime) -> int:
     """Connect to disconnect, a started second counting as a whole one."""
     return math.ceil((ended_at - connected_at).total_seconds())
@@ -335,7 +369,8 @@ def _check_report(report: CallReport, index, subscriptions, employees, now) -> l
 
 
 def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -> RecordResult:
-    """Record finished calls, all or none. A call id already recorded changes nothing.
+    """Record finished calls, all or none. A call id already recorded with the same content
+    changes nothing; with other content it is refused (`CallConflict`), and so is the batch.
 
     The facts and the counters they add to are written in one transaction, and only rows
     that were really inserted count, so concurrent or repeated reports never count twice.
@@ -395,6 +430,9 @@ def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -
         )
     with transaction.atomic():
         inserted = _insert_new_calls(rows, now)
+        conflicts = _conflicts(rows, inserted, in_batch=len(reports) > 1)
+        if conflicts:
+            raise CallConflict(conflicts)
         totals: dict[tuple[int, periods.Period], list[int]] = defaultdict(lambda: [0, 0])
         for report, organization_id, period, seconds in rows:
             if report.call_id in inserted:
@@ -412,6 +450,43 @@ def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -
     )
 
 
+def _conflicts(rows, inserted: set[str], *, in_batch: bool) -> list[Conflict]:
+    """The reports that were not inserted, compared with the calls recorded under their ids
+    (committed ones: the insert waited for any concurrent writer of the same id)."""
+    repeats = {
+        report.call_id: (
+            index,
+            (
+                organization_id,
+                report.employee_id,
+                report.direction,
+                report.connected_at,
+                report.ended_at,
+            ),
+        )
+        for index, (report, organization_id, *_) in enumerate(rows)
+        if report.call_id not in inserted
+    }
+    if not repeats:
+        return []
+    recorded = {
+        call_id: content
+        for call_id, *content in Call.objects.filter(platform_call_id__in=repeats).values_list(
+            "platform_call_id", *CALL_CONTENT.values()
+        )
+    }
+    conflicts = []
+    for call_id, (index, reported) in repeats.items():
+        differing = [
+            field
+            for field, new, old in zip(CALL_CONTENT, reported, recorded[call_id], strict=True)
+            if new != old
+        ]
+        if differing:
+            conflicts.append(Conflict(call_id, differing, index if in_batch else None))
+    return conflicts
+
+
 def _closed_periods(keys: set[tuple[int, dt.datetime]]) -> set[tuple[int, dt.datetime]]:
     """Which of these (organization, usage period start) have been closed by invoicing."""
     if not keys:
@@ -427,17 +502,17 @@ def _closed_periods(keys: set[tuple[int, dt.datetime]]) -> set[tuple[int, dt.dat
 
 
 def _insert_new_calls(rows, now) -> set[str]:
-    """One multi-row INSERT that skips known call ids and returns the ids it inserted."""
+    """One multi-row INSERT that skips known call ids and returns the ids it inserted.
+
+    Rows go in call id order: an insert waits for any concurrent transaction inserting the
+    same id, so batches sharing calls must take them in one order, or they deadlock."""
     if not rows:
         return set()
+    rows = sorted(rows, key=lambda row: row[0].call_id)
     adapt = connection.ops.adapt_datetimefield_value
     columns = (
         "platform_call_id",
-        "organization_id",
-        "employee_id",
-        "direction",
-        "connected_at",
-        "ended_at",
+        *CALL_CONTENT.values(),
         "billable_seconds",
         "usage_period_start",
         "recorded_at",
@@ -470,18 +545,17 @@ def _counters_add(increments: dict[tuple[int, periods.Period], dict[str, int]]) 
     """Add to usage counters, creating missing ones, locking them in a fixed order."""
     if not increments:
         return
+    in_order = sorted(increments.items(), key=lambda item: (item[0][0], item[0][1].start))
     UsageCounter.objects.bulk_create(
         [
             UsageCounter(
                 organization_id=organization_id, period_start=period.start, period_end=period.end
             )
-            for organization_id, period in increments
+            for (organization_id, period), _ in in_order
         ],
         ignore_conflicts=True,
     )
-    for (organization_id, period), amounts in sorted(
-        increments.items(), key=lambda item: (item[0][0], item[0][1].start)
-    ):
+    for (organization_id, period), amounts in in_order:
         UsageCounter.objects.filter(
             organization_id=organization_id, period_start=period.start
         ).update(**{name: F(name) + amount for name, amount in amounts.items()})

@@ -4,6 +4,7 @@ import hashlib
 import hmac
 import json
 import logging
+import re
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -162,6 +163,31 @@ class TestSignature:
     def test_only_post(self, client):
         assert client.get(URL).status_code == 405
 
+    @pytest.mark.parametrize(
+        "breaking",
+        [
+            pytest.param(lambda event: event.pop("data"), id="without-data"),
+            pytest.param(lambda event: event["data"].pop("object"), id="without-its-object"),
+            pytest.param(lambda event: event.update(data=None), id="data-null"),
+            pytest.param(lambda event: event["data"]["object"].pop("id"), id="object-without-id"),
+            pytest.param(lambda event: event.pop("type"), id="without-a-type"),
+            pytest.param(lambda event: event.update(created="yesterday"), id="created-not-a-time"),
+        ],
+    )
+    def test_a_signed_event_missing_what_every_event_has_gets_400_and_applies_nothing(
+        self, client, webhook_secret, breaking, caplog
+    ):
+        event = event_about("event_payment_intent_succeeded", metadata={})
+        breaking(event)
+        before = rows_stored()
+
+        with caplog.at_level(logging.WARNING, logger="payments.urls_webhooks"):
+            response = deliver(client, event)
+
+        assert response.status_code == 400
+        assert rows_stored() == before
+        assert "Not a Stripe event" in caplog.text
+
 
 class TestPaymentIntentEvents:
     @replay_only(BANK_ACCOUNT_IN_BROWSER)
@@ -223,11 +249,41 @@ class TestPaymentIntentEvents:
         bank_debit_processing.refresh_from_db()
         assert bank_debit_processing.status == "open"
 
-    def test_an_event_that_outruns_our_commit_is_asked_again(self, client, webhook_secret):
-        response = deliver(client, bank_debit_event("event_payment_intent_succeeded"))
+    @pytest.mark.parametrize(
+        "name", ["event_payment_intent_succeeded", "event_payment_intent_payment_failed"]
+    )
+    def test_an_event_about_a_payment_never_made_here_is_acknowledged_and_logged(
+        self, client, webhook_secret, caplog, name
+    ):
+        # Its metadata carries an idempotency key like ours, naming an invoice we do not have
+        event = bank_debit_event(name)
 
-        assert response.status_code == 409
-        assert not ProcessedStripeEvent.objects.exists()
+        with caplog.at_level(logging.WARNING, logger="payments.webhooks"):
+            response = deliver(client, event)
+
+        assert response.status_code == 200
+        assert not PaymentAttempt.objects.exists()
+        assert ProcessedStripeEvent.objects.get().event_id == event["id"]
+        assert f"is about {event['data']['object']['id']}, a payment that was not made here" in (
+            caplog.text
+        )
+
+    def test_an_event_naming_one_of_our_invoices_but_no_charge_of_ours_is_acknowledged(
+        self, client, webhook_secret, now, caplog
+    ):
+        invoice = SubscriptionFactory(start=now, now=now).invoices.get()
+        event = event_about(
+            "event_payment_intent_succeeded",
+            metadata={"idempotency_key": f"invoice-{invoice.pk}-try0-method-1"},
+        )
+
+        with caplog.at_level(logging.WARNING, logger="payments.webhooks"):
+            response = deliver(client, event)
+
+        assert response.status_code == 200
+        invoice.refresh_from_db()
+        assert invoice.status == "open"
+        assert "a payment that was not made here" in caplog.text
 
     def test_a_payment_that_is_not_ours_is_acknowledged(self, client, webhook_secret):
         event = event_about("event_payment_intent_succeeded", metadata={})
@@ -254,6 +310,57 @@ class TestConcurrentDeliveries:
         assert [mail.subject[:7] for mail in mailoutbox].count("Receipt") == 1
         bank_debit_processing.refresh_from_db()
         assert bank_debit_processing.status == "paid"
+
+    @replay_only(BANK_ACCOUNT_IN_BROWSER)
+    def test_an_event_that_outruns_the_charge_waits_for_its_commit_and_is_applied(
+        self, stripe_api, webhook_secret, now
+    ):
+        # Given an invoice about to be charged to a bank account
+        subscription = SubscriptionFactory(start=now, now=now)
+        method = add_method(
+            subscription.organization,
+            load_fixture("payment_method_us_bank_account")["id"],
+            kind="bank_account",
+            last4="6789",
+        )
+        invoice = subscription.invoices.get()
+        event = bank_debit_event("event_payment_intent_succeeded")
+        event["data"]["object"]["metadata"] = {
+            "idempotency_key": f"invoice-{invoice.pk}-try0-method-{method.pk}"
+        }
+        delivery = {}
+
+        def deliver_in_another_worker():
+            try:
+                delivery["status"] = deliver(Client(), event).status_code
+            finally:
+                connection.close()
+
+        def stripe_answers_once_the_event_has_arrived(request):
+            worker = threading.Thread(target=deliver_in_another_worker)
+            worker.start()
+            worker.join(timeout=2)
+            delivery.update(worker=worker, waited_for_the_charge=worker.is_alive())
+            return 200, {}, json.dumps(load_fixture("payment_intent_processing"))
+
+        stripe_api.expect("POST", "/v1/customers", "customer")
+        stripe_api.mock.add_callback(
+            "POST",
+            re.compile(r"https://api\.stripe\.com/v1/payment_intents$"),
+            callback=stripe_answers_once_the_event_has_arrived,
+            content_type="application/json",
+        )
+
+        # When Stripe's success event arrives while the charge is still being recorded
+        services.invoice_collect(invoice=invoice)
+        delivery["worker"].join(timeout=10)
+
+        # Then it waits for the charge to commit, and pays the invoice
+        assert delivery["waited_for_the_charge"]
+        assert delivery["status"] == 200
+        assert attempt_of(invoice).status == "succeeded"
+        invoice.refresh_from_db()
+        assert invoice.status == "paid"
 
     @replay_only(BANK_ACCOUNT_IN_BROWSER)
     def test_success_and_failure_racing_keep_the_success(self, bank_debit_processing):
@@ -327,6 +434,15 @@ class TestChargeRefunded:
         assert response.status_code == 200
         assert refunded_here.processor_reference == load_fixture("refund")["id"]
         assert not caplog.records
+
+    def test_a_refund_of_a_payment_never_made_here_is_acknowledged_and_logged(
+        self, client, webhook_secret, caplog
+    ):
+        with caplog.at_level(logging.WARNING, logger="payments.webhooks"):
+            response = deliver(client, refund_event())
+
+        assert response.status_code == 200
+        assert "a payment that was not made here" in caplog.text
 
     def test_a_refund_made_in_stripes_dashboard_is_flagged_for_staff(
         self, client, refunded_here, caplog

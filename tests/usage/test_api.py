@@ -130,6 +130,73 @@ class TestCalls:
         assert response.json() == {"recorded": 5, "duplicates": ["old"]}
         assert UsageCounter.objects.get().call_seconds == 6 * 120
 
+    def test_the_same_call_at_another_utc_offset_is_a_plain_repeat(self, api, employee):
+        org = employee.organization.slug
+        api.post(f"orgs/{org}/calls", call(employee))
+
+        again = api.post(
+            f"orgs/{org}/calls",
+            call(
+                employee,
+                connected_at="2026-03-16T10:00:00+01:00",
+                ended_at="2026-03-16T05:02:00-04:00",
+            ),
+        )
+
+        assert (again.status_code, again.json()["recorded"]) == (200, False)
+
+    @pytest.mark.parametrize(
+        ("changes", "fields"),
+        [
+            ({"direction": "outbound"}, ["direction"]),
+            ({"ended_at": "2026-03-16T09:30:00+00:00"}, ["ended_at"]),
+            (
+                {"connected_at": "2026-03-16T08:00:00+00:00", "ended_at": "2026-03-16T08:02:00Z"},
+                ["connected_at", "ended_at"],
+            ),
+        ],
+    )
+    def test_a_call_id_reported_again_with_other_content_is_409_naming_what_differs(
+        self, api, employee, changes, fields
+    ):
+        org = employee.organization.slug
+        api.post(f"orgs/{org}/calls", call(employee))
+
+        response = api.post(f"orgs/{org}/calls", call(employee, **changes))
+
+        assert response.status_code == 409
+        body = response.json()
+        assert body["code"] == "call_conflict"
+        assert body["conflicts"] == [{"call_id": "call-1", "fields": fields, "index": None}]
+        assert "call-1 was already reported with a different" in body["detail"]
+        assert Call.objects.count() == 1
+        assert UsageCounter.objects.get().call_seconds == 120
+
+    def test_a_call_id_reported_by_another_organization_is_409(self, api, employee, now):
+        stranger = EmployeeFactory(organization=SubscriptionFactory(now=now).organization)
+        api.post(f"orgs/{employee.organization.slug}/calls", call(employee))
+
+        response = api.post(f"orgs/{stranger.organization.slug}/calls", call(stranger))
+
+        assert response.status_code == 409
+        assert response.json()["conflicts"][0]["fields"] == ["organization", "employee_id"]
+        assert not UsageCounter.objects.filter(organization=stranger.organization).exists()
+
+    def test_a_conflicting_call_rejects_the_batch_naming_its_index(self, api, employee):
+        org = employee.organization.slug
+        api.post(f"orgs/{org}/calls", call(employee, "old"))
+        batch = [call(employee, f"c{n}", org=org) for n in range(3)]
+        batch.insert(2, call(employee, "old", org=org, direction="outbound"))
+
+        response = api.post("calls/batch", {"calls": batch})
+
+        assert response.status_code == 409
+        assert response.json()["conflicts"] == [
+            {"call_id": "old", "fields": ["direction"], "index": 2}
+        ]
+        assert list(Call.objects.values_list("platform_call_id", flat=True)) == ["old"]
+        assert UsageCounter.objects.get().calls == 1
+
     @pytest.mark.parametrize(
         ("changes", "field"),
         [
@@ -170,7 +237,13 @@ class TestCalls:
         assert response.json()["detail"][0]["type"] == "unknown_employee"
 
     def test_an_unknown_organization_is_404(self, api, employee):
-        assert api.post("orgs/nobody/calls", call(employee)).status_code == 404
+        response = api.post("orgs/nobody/calls", call(employee))
+
+        assert response.status_code == 404
+        assert response.json() == {
+            "code": "organization_not_found",
+            "detail": "There is no organization with the id 'nobody'.",
+        }
 
     def test_one_bad_call_rejects_the_whole_batch(self, api, employee):
         org = employee.organization.slug
@@ -255,6 +328,7 @@ class TestEmployees:
         response = api.post(f"orgs/{employee.organization.slug}/employees/{stranger.pk}/deactivate")
 
         assert response.status_code == 404
+        assert response.json()["code"] == "employee_not_found"
         stranger.refresh_from_db()
         assert stranger.is_active
 
@@ -282,6 +356,12 @@ class TestPhoneNumbers:
         assert assigned.json()["employee_id"] == employee.pk
         assert released.json()["released_at"] is not None
         assert (again.status_code, again.json()["code"]) == (409, "number_released")
+
+    def test_an_unknown_number_is_404(self, api, employee):
+        response = api.post(f"orgs/{employee.organization.slug}/phone-numbers/987654/release")
+
+        assert response.status_code == 404
+        assert response.json()["code"] == "phone_number_not_found"
 
     @pytest.mark.parametrize(
         "number", ["2125550100", "+0123456789", "+1 212 555", "+1212555010012345"]

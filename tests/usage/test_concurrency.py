@@ -2,11 +2,14 @@
 
 import datetime as dt
 import random
+from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.db import connection
+from django.test import Client
 from djmoney.money import Money
 
 from billing.errors import BillingError
@@ -70,6 +73,27 @@ def test_32_threads_with_a_fifth_repeated_count_each_call_exactly_once():
     assert counter.calls == len(unique) == Call.objects.count()
     assert sum(len(r.recorded) for r in results) == len(unique)
     assert sum(len(r.duplicates) for r in results) == len(sent) - len(unique)
+
+
+def test_32_threads_reporting_one_call_id_with_different_content_record_one_call():
+    # Given one call id that 32 reporters send at once, each with its own length
+    subscription = SubscriptionFactory(start=START, now=NOW)
+    employee = EmployeeFactory(organization=subscription.organization)
+
+    def send(seconds):
+        try:
+            services.calls_record(reports=[report(employee, "race", seconds, 30)], now=NOW)
+        except services.CallConflict as conflict:
+            return conflict.details["conflicts"][0]["fields"]
+        return "recorded"
+
+    outcomes = in_threads(send, range(60, 60 + THREADS))
+
+    # Then one is recorded and every other one is refused for its different end
+    assert outcomes.count("recorded") == 1
+    assert outcomes.count(["ended_at"]) == THREADS - 1
+    recorded = Call.objects.get()
+    assert UsageCounter.objects.get().call_seconds == recorded.billable_seconds
 
 
 def test_on_a_block_plan_no_call_is_authorized_once_the_balance_is_gone():
@@ -142,3 +166,57 @@ def test_concurrent_creations_never_exceed_the_employee_quota():
     assert outcomes.count("created") == 5
     assert outcomes.count("employee_quota_reached") == THREADS - 5
     assert AIEmployee.objects.filter(is_active=True).count() == 5
+
+
+def test_32_clients_sending_overlapping_batches_all_succeed_and_count_each_call_once():
+    # Given 3 organizations and 1,500 distinct calls spread over two usage months
+    subscriptions = [
+        SubscriptionFactory(start=dt.datetime(2026, 2, 1, tzinfo=dt.UTC), now=NOW) for _ in range(3)
+    ]
+    employees = [EmployeeFactory(organization=s.organization) for s in subscriptions]
+    token = services.service_token_create(name="calling platform")[1]
+    rng = random.Random(11)
+    calls, expected = [], Counter()
+    for n in range(1_500):
+        employee = rng.choice(employees)
+        connected = NOW - dt.timedelta(minutes=rng.randint(10, 40 * 24 * 60))
+        seconds = rng.randint(1, 900)
+        calls.append(
+            {
+                "call_id": f"shared-{n:04d}",
+                "org": employee.organization.slug,
+                "employee_id": employee.pk,
+                "direction": rng.choice(["inbound", "outbound"]),
+                "connected_at": connected.isoformat(),
+                "ended_at": (connected + dt.timedelta(seconds=seconds)).isoformat(),
+            }
+        )
+        month = connected.replace(day=1, hour=0, minute=0, second=0, microsecond=0)
+        expected[employee.organization.slug, month, "seconds"] += seconds
+        expected[employee.organization.slug, month, "calls"] += 1
+    # ... sent in 120 batches of 200 drawn at random, so each call is in 16 batches on
+    # average, in a different order in each
+    batches = [rng.sample(calls, 200) for _ in range(120)]
+
+    # When 32 clients send them at once through the API
+    def send(batch):
+        response = Client(raise_request_exception=False).post(
+            "/api/v1/calls/batch",
+            {"calls": batch},
+            content_type="application/json",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+        return response.status_code, response.json() if response.status_code == 200 else {}
+
+    with time_machine.travel(NOW, tick=False):
+        answers = in_threads(send, batches)
+
+    # Then every batch is accepted, and each counter holds exactly its distinct calls
+    statuses = Counter(status for status, _ in answers)
+    assert statuses == {200: len(batches)}
+    assert sum(body["recorded"] for _, body in answers) == len(calls) == Call.objects.count()
+    counted = Counter()
+    for counter in UsageCounter.objects.select_related("organization"):
+        counted[counter.organization.slug, counter.period_start, "seconds"] = counter.call_seconds
+        counted[counter.organization.slug, counter.period_start, "calls"] = counter.calls
+    assert counted == expected
