@@ -533,7 +533,7 @@ def subscription_trial_extend(
     if not subscription.is_trialing:
         raise BillingError("not_trialing", "Only a subscription in its trial can be extended.")
     tz = subscription.tzinfo
-    ends_at = dt.datetime.combine(ends_on, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+    ends_at = periods.day_start(ends_on, tz)
     if ends_at <= subscription.trial_ends_at:
         raise BillingError("trial_not_extended", "The new end must be after the current one.")
     subscription.trial_ends_at = subscription.anchor = ends_at
