@@ -219,6 +219,8 @@ class Plan(models.Model):
         decimal_places=2,
         null=True,
         blank=True,
+        # No cap, no currency: a default one would differ from a euro or pound price.
+        default_currency=None,
         help_text="Most overage charged in one period; reaching it blocks new calls.",
     )
 
@@ -244,10 +246,7 @@ class Plan(models.Model):
             models.CheckConstraint(
                 condition=Q(overage_rate_per_second_currency=F("price_currency"))
                 & Q(overage_rate_per_gb_currency=F("price_currency"))
-                & (
-                    Q(overage_cap_currency__isnull=True)
-                    | Q(overage_cap_currency=F("price_currency"))
-                ),
+                & (Q(overage_cap__isnull=True) | Q(overage_cap_currency=F("price_currency"))),
                 name="plan_amounts_share_one_currency",
             ),
             models.CheckConstraint(
@@ -289,6 +288,7 @@ class Plan(models.Model):
         return self.overage_policy == self.OveragePolicy.CHARGE
 
     def clean(self) -> None:
+        self._check_one_currency()
         if self.is_public and self.organization_id:
             raise ValidationError(
                 {"organization": "A public plan is not tied to one organization."}
@@ -305,6 +305,19 @@ class Plan(models.Model):
                     code="plan_in_use",
                     params={"fields": ", ".join(changed)},
                 )
+
+    def _check_one_currency(self) -> None:
+        """Every amount of a plan is in the currency of its price."""
+        if self.price is None:
+            return
+        currency = self.currency
+        wrong = {
+            name: f"Enter it in {currency}, the currency of the price: a plan bills in one."
+            for name in ("overage_rate_per_second", "overage_rate_per_gb", "overage_cap")
+            if getattr(self, name) is not None and str(getattr(self, name).currency) != currency
+        }
+        if wrong:
+            raise ValidationError(wrong)
 
 
 class Subscription(models.Model):
