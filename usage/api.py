@@ -323,7 +323,11 @@ usage = Router(tags=["usage"])
 
 class StorageIn(Schema):
     report_id: CallId
-    bytes: int = Field(ge=0, le=10**18)
+    bytes: int = Field(
+        ge=0,
+        le=10**18,
+        description="Bytes stored now. Allowances and overage count GiB of 2^30 bytes.",
+    )
     measured_at: AwareDatetime
 
 
@@ -384,7 +388,9 @@ class UsageOut(Schema):
     calls: int
     employees: AllowanceOut
     phone_numbers: AllowanceOut
-    storage_bytes: AllowanceOut
+    storage_bytes: AllowanceOut = Field(
+        description="Bytes stored now; the limit is the plan's GiB × 2^30 bytes."
+    )
     api_calls: AllowanceOut
 
 

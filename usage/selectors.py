@@ -19,7 +19,8 @@ from billing.money import round_money
 from billing.selectors import subscription_live
 from usage.models import AIEmployee, Call, PhoneNumber, UsageCounter
 
-GB = 1024**3
+# Storage is sold, measured and billed in GiB: 2^30 bytes, the unit every page names.
+GIB = 1024**3
 
 
 # --- call authorization -------------------------------------------------------------------
@@ -253,7 +254,7 @@ def usage_summary(
         employees=Allowance(counts["active_employees"] or 0, plan.max_active_employees),
         phone_numbers=Allowance(counts["held_numbers"] or 0, plan.max_phone_numbers),
         storage_bytes=Allowance(
-            counter.storage_bytes, plan.storage_gb * GB if plan.storage_gb is not None else None
+            counter.storage_bytes, plan.storage_gb * GIB if plan.storage_gb is not None else None
         ),
         api_calls=Allowance(counter.api_calls, plan.api_calls_per_month),
     )
@@ -579,17 +580,22 @@ class UsedMonth:
     storage_peak_bytes: int
 
 
-def storage_overage_gb(*, plan: Plan, peak_bytes: int) -> Decimal:
-    """GB beyond the plan's storage in a month that peaked at `peak_bytes`, to six decimals."""
-    if plan.storage_gb is None or peak_bytes <= plan.storage_gb * GB:
+def gibibytes(size_in_bytes: int) -> Decimal:
+    """`size_in_bytes` in GiB, to two decimals, as pages and invoices show storage."""
+    return (Decimal(size_in_bytes) / GIB).quantize(Decimal("0.01"))
+
+
+def storage_overage_gib(*, plan: Plan, peak_bytes: int) -> Decimal:
+    """GiB beyond the plan's storage in a month that peaked at `peak_bytes`, to six decimals."""
+    if plan.storage_gb is None or peak_bytes <= plan.storage_gb * GIB:
         return Decimal(0)
-    return (Decimal(peak_bytes - plan.storage_gb * GB) / GB).quantize(Decimal("0.000001"))
+    return (Decimal(peak_bytes - plan.storage_gb * GIB) / GIB).quantize(Decimal("0.000001"))
 
 
 def storage_overage_cost(*, plan: Plan, peak_bytes: int) -> Money:
     """What that storage overage costs, as renewal invoices it (rounded once)."""
     return round_money(
-        plan.overage_rate_per_gb * storage_overage_gb(plan=plan, peak_bytes=peak_bytes)
+        plan.overage_rate_per_gb * storage_overage_gib(plan=plan, peak_bytes=peak_bytes)
     )
 
 
@@ -623,7 +629,7 @@ class NamedAllowance:
 def _allowances(plan: Plan, month: UsedMonth, employees: int, numbers: int) -> list[NamedAllowance]:
     """A month's use against the plan's allowances. Only counters are kept per month, so AI
     employees and phone numbers are counted as they are now."""
-    storage_limit = plan.storage_gb * GB if plan.storage_gb is not None else None
+    storage_limit = plan.storage_gb * GIB if plan.storage_gb is not None else None
     return [
         NamedAllowance("call time", Allowance(month.call_seconds, plan.included_call_seconds)),
         NamedAllowance("AI employees", Allowance(employees, plan.max_active_employees)),

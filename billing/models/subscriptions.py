@@ -201,7 +201,9 @@ class Plan(models.Model):
     free_phone_numbers = models.PositiveIntegerField(
         default=0, help_text="How many provisioned numbers carry no monthly fee."
     )
-    storage_gb = models.PositiveIntegerField("storage (GB)", null=True, blank=True)
+    storage_gb = models.PositiveIntegerField(
+        "storage (GiB)", null=True, blank=True, help_text="In GiB: 2^30 bytes each."
+    )
     api_calls_per_month = models.PositiveBigIntegerField(null=True, blank=True)
     max_integrations = models.PositiveIntegerField(null=True, blank=True)
 
@@ -212,7 +214,7 @@ class Plan(models.Model):
         max_digits=12, decimal_places=6, default=0, help_text="Charged beyond the included seconds."
     )
     overage_rate_per_gb = MoneyField(
-        "overage rate per GB", max_digits=12, decimal_places=2, default=0
+        "overage rate per GiB", max_digits=12, decimal_places=2, default=0
     )
     overage_cap = MoneyField(
         max_digits=12,

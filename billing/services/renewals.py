@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -28,7 +27,6 @@ from usage import services as usage_services
 logger = logging.getLogger(__name__)
 
 RENEWING = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
-GB = Decimal(1024**3)
 
 
 def _seconds(value: int) -> str:
@@ -83,15 +81,15 @@ def _usage_lines(
                     details=details,
                 )
             )
-    over_gb = usage_selectors.storage_overage_gb(plan=plan, peak_bytes=totals.storage_peak_bytes)
-    if over_gb:
-        peak_gb = (totals.storage_peak_bytes / GB).quantize(Decimal("0.01"))
+    over_gib = usage_selectors.storage_overage_gib(plan=plan, peak_bytes=totals.storage_peak_bytes)
+    if over_gib:
+        peak_gib = usage_selectors.gibibytes(totals.storage_peak_bytes)
         lines.append(
             LineDraft(
                 InvoiceLine.Kind.OVERAGE_STORAGE,
-                f"Storage overage {label}: peak {peak_gb} GB of {plan.storage_gb} GB included",
+                f"Storage overage {label}: peak {peak_gib} GiB of {plan.storage_gb} GiB included",
                 plan.overage_rate_per_gb,
-                quantity=over_gb,
+                quantity=over_gib,
                 period=period,
                 details={"peak_bytes": totals.storage_peak_bytes, "included_gb": plan.storage_gb},
             )

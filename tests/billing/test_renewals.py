@@ -1,11 +1,13 @@
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError
+from django.template.loader import render_to_string
 from djmoney.money import Money
 
-from billing import services
+from billing import selectors, services
 from billing.errors import BillingError
 from billing.models import BalanceEntry, Coupon, Invoice, InvoiceLine, Plan, Subscription, TaxRate
 from billing.models.invoices import InvoiceLocked
@@ -183,8 +185,17 @@ class TestRenewal:
 
         [invoice] = renew(subscription)
 
+        # Storage is sold and billed in GiB (2^30 bytes), and the line says so.
         storage = invoice.lines.get(kind="overage_storage")
-        assert (storage.quantity, storage.amount) == (Decimal("2"), usd("0.50"))  # 2 GB × $0.25
+        assert (storage.quantity, storage.amount) == (Decimal("2"), usd("0.50"))  # 2 GiB × $0.25
+        assert storage.description == (
+            "Storage overage 1 Apr – 30 Apr 2026: peak 52.00 GiB of 50 GiB included"
+        )
+        document = render_to_string(
+            "billing/_invoice_document.html", selectors.invoice_document(invoice=invoice)
+        )
+        assert re.search(r">2\s+GiB</td>", document)
+        assert " GB" not in document
 
     def test_credits_exceeding_the_charges_make_a_zero_invoice_and_the_rest_carries_forward(self):
         subscription = subscribe()
