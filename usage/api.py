@@ -377,6 +377,9 @@ class AllowanceOut(Schema):
 class UsageOut(Schema):
     period_start: dt.datetime
     period_end: dt.datetime
+    is_trial: bool = Field(
+        description="The free trial: its usage is recorded and shown, and never charged."
+    )
     plan: str
     call_seconds: AllowanceOut
     remaining_seconds: int | None
@@ -404,6 +407,7 @@ def get_usage(request, org: str):
     return UsageOut(
         period_start=summary.period.start,
         period_end=summary.period.end,
+        is_trial=summary.is_trial,
         plan=str(summary.plan),
         call_seconds=vars(summary.call_seconds),
         remaining_seconds=summary.remaining_seconds,

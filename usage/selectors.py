@@ -147,6 +147,7 @@ class Allowance:
 class UsageSummary:
     period: periods.Period
     is_current: bool
+    is_trial: bool  # the free trial: its usage is recorded and shown, never charged
     plan: Plan
     call_seconds: Allowance
     calls: int
@@ -180,14 +181,19 @@ def call_overage_cost(*, plan: Plan, overage_seconds: int) -> Money:
 
 
 def usage_periods(*, subscription: Subscription, count: int = 12) -> list[periods.Period]:
-    """The open usage period and those before it, newest first (for choosing history)."""
+    """The open usage period and those before it, newest first (for choosing history): the
+    months from the anchor, then the free trial if there was one."""
+    trial = subscription.trial_period
+    if subscription.usage_period == trial:
+        return [trial]
     index = periods.period_index_at(
         subscription.anchor, subscription.tzinfo, 1, subscription.usage_period_start
     )
-    return [
+    months = [
         periods.nth_period(subscription.anchor, subscription.tzinfo, 1, i)
         for i in range(index, max(index - count, -1), -1)
     ]
+    return [*months, trial] if trial is not None and len(months) < count else months
 
 
 def usage_summary(
@@ -229,6 +235,14 @@ def usage_summary(
             )
             exhaustion = exhaustion_at if exhaustion_at < period.end else None
     projected_overage = max(projected - included, 0) if included is not None else 0
+    is_trial = period == subscription.trial_period
+
+    def charged(overage_seconds: int) -> Money:
+        # Nothing used in the trial is charged, its overage included.
+        if is_trial:
+            return Money(0, plan.currency)
+        return call_overage_cost(plan=plan, overage_seconds=overage_seconds)
+
     authorization = _authorization(
         status=subscription.status,
         included=included,
@@ -241,15 +255,16 @@ def usage_summary(
     return UsageSummary(
         period=period,
         is_current=is_current,
+        is_trial=is_trial,
         plan=plan,
         call_seconds=Allowance(used, included),
         calls=counter.calls,
         remaining_seconds=authorization.remaining_seconds if is_current else None,
         overage_seconds=overage,
-        overage_cost=call_overage_cost(plan=plan, overage_seconds=overage),
+        overage_cost=charged(overage),
         projected_seconds=projected,
         projected_overage_seconds=projected_overage,
-        projected_overage_cost=call_overage_cost(plan=plan, overage_seconds=projected_overage),
+        projected_overage_cost=charged(projected_overage),
         projected_exhaustion=exhaustion,
         employees=Allowance(counts["active_employees"] or 0, plan.max_active_employees),
         phone_numbers=Allowance(counts["held_numbers"] or 0, plan.max_phone_numbers),

@@ -346,6 +346,8 @@ class Subscription(models.Model):
     usage_period_start = models.DateTimeField()
     usage_period_end = models.DateTimeField()
 
+    # A first subscription's free trial, [start, end): its end is the anchor.
+    trial_starts_at = models.DateTimeField(null=True, blank=True)
     trial_ends_at = models.DateTimeField(null=True, blank=True)
     commitment_ends_at = models.DateTimeField(
         null=True, blank=True, help_text="Lock-in: no downgrade takes effect before this."
@@ -421,10 +423,26 @@ class Subscription(models.Model):
     def is_trialing(self) -> bool:
         return self.status == self.Status.TRIALING
 
+    @property
+    def trial_period(self) -> periods.Period | None:
+        """The free trial, while it lasts and after: its usage is recorded, never charged."""
+        if self.trial_starts_at is None or self.trial_ends_at is None:
+            return None
+        return periods.Period(self.trial_starts_at, self.trial_ends_at)
+
+    @property
+    def started_at(self) -> dt.datetime:
+        """The first moment usage counts: the trial's start, else the anchor."""
+        return self.trial_starts_at or self.anchor
+
     def billing_period_at(self, at: dt.datetime) -> periods.Period:
         return periods.period_at(self.anchor, self.tzinfo, self.plan.months, at)
 
     def usage_period_at(self, at: dt.datetime) -> periods.Period:
+        """The usage period containing `at`: the trial, or a month counted from the anchor."""
+        trial = self.trial_period
+        if trial is not None and at in trial:
+            return trial
         return periods.period_at(self.anchor, self.tzinfo, 1, at)
 
 

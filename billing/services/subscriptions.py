@@ -188,6 +188,7 @@ def subscription_create(
         organization=organization,
         plan=plan,
         status=Subscription.Status.TRIALING if trial else Subscription.Status.ACTIVE,
+        trial_starts_at=billing_period.start if trial else None,
         trial_ends_at=anchor if trial else None,
         anchor=anchor,
         anchor_timezone=organization.timezone,
