@@ -19,7 +19,12 @@ from billing import notifications, periods
 from billing.models import Invoice, InvoiceLine, PendingLine, Plan, Subscription
 from billing.money import format_rate
 from billing.services.invoices import LineDraft, invoice_issue, subscription_fee_line
-from billing.services.plan_changes import line_draft, pending_lines_take, scheduled_change_apply
+from billing.services.plan_changes import (
+    line_draft,
+    pending_lines_take,
+    scheduled_change_apply,
+    scheduled_change_drop,
+)
 from billing.services.subscriptions import history_reason, subscription_set_status
 from usage import selectors as usage_selectors
 from usage import services as usage_services
@@ -219,6 +224,10 @@ def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice |
     ended = subscription.billing_period
     if subscription.cancel_at_period_end:
         lines = _usage_lines(subscription, plan, usage_period, now)
+        if subscription.scheduled_plan_id:
+            # The change was on hold while the subscription could still be kept: it never applies.
+            scheduled_change_drop(subscription=subscription)
+            _save(subscription, "Scheduled plan change dropped: the subscription ended", now)
         subscription_set_status(
             subscription=subscription,
             status=Subscription.Status.CANCELED,

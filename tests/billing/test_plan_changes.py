@@ -390,6 +390,37 @@ class TestCancellation:
         assert (subscription.status, subscription.ended_at) == ("canceled", MAY)
         assert subscription.invoices.count() == 1
 
+    def test_a_scheduled_downgrade_waits_while_cancelling_and_returns_when_kept(self):
+        # Given Professional with a downgrade to Starter scheduled for 1 May
+        subscription = subscribe(professional())
+        starter_plan = starter()
+        services.subscription_plan_change(subscription=subscription, plan=starter_plan, now=APRIL)
+
+        # When the admin cancels, then keeps the subscription
+        services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
+        subscription.refresh_from_db()
+        on_hold = (subscription.scheduled_plan, subscription.scheduled_change_at)
+        services.subscription_reactivate(subscription=subscription, now=MID_APRIL)
+
+        # Then the change was kept, on hold, through the cancellation, and applies on 1 May
+        assert on_hold == (starter_plan, MAY)
+        [invoice] = renew(subscription, MAY)
+        subscription.refresh_from_db()
+        assert subscription.plan == starter_plan
+        assert lines(invoice) == [("Starter plan (monthly), 1 May – 31 May 2026", usd("49.00"))]
+
+    def test_a_scheduled_downgrade_never_applies_to_a_subscription_that_ends(self):
+        subscription = subscribe(professional())
+        services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+        services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
+
+        renew(subscription, MAY)
+
+        subscription.refresh_from_db()
+        assert subscription.status == "canceled"
+        assert subscription.plan.name == "Professional"
+        assert (subscription.scheduled_plan, subscription.scheduled_change_at) == (None, None)
+
     def test_can_be_reversed_before_the_period_ends(self, mailoutbox, committed):
         subscription = subscribe(professional())
         services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
