@@ -252,7 +252,8 @@ ALLOWED_TRANSITIONS = {
     Subscription.Status.TRIALING: {"active", "past_due", "canceled"},
     Subscription.Status.ACTIVE: {"past_due", "canceled"},
     Subscription.Status.PAST_DUE: {"active", "suspended", "canceled"},
-    Subscription.Status.SUSPENDED: {"active", "canceled"},
+    # Back to past due when the invoice that suspended it is paid while others are retried.
+    Subscription.Status.SUSPENDED: {"active", "past_due", "canceled"},
     Subscription.Status.CANCELED: set(),
 }
 
