@@ -4,6 +4,42 @@ import djmoney.models.fields
 import djmoney.money
 from django.conf import settings
 from django.db import migrations, models
+from django.db.models import F
+
+
+def carry_negative_totals(apps, schema_editor):
+    """Every invoice's new amount takes its currency; and an invoice issued before with a
+    negative total, whose surplus credit went nowhere, carries it to the balance now, as
+    invoices do from here on: the ledger gets the credit and the invoice reads $0.00 with the
+    line saying where it went (its stored PDF is dropped, to be rendered again)."""
+    Invoice = apps.get_model("billing", "Invoice")
+    InvoiceLine = apps.get_model("billing", "InvoiceLine")
+    BalanceEntry = apps.get_model("billing", "BalanceEntry")
+    Invoice.objects.update(credit_carried_currency=F("total_currency"))
+    for invoice in Invoice.objects.filter(total__lt=0).order_by("pk"):
+        surplus = -invoice.total.amount
+        currency = invoice.total_currency
+        InvoiceLine.objects.create(
+            invoice=invoice,
+            kind="carried",
+            description="Carried to your credit balance for your next invoices",
+            quantity=1,
+            unit_price=surplus,
+            unit_price_currency=currency,
+            amount=surplus,
+            amount_currency=currency,
+            position=invoice.lines.count(),
+        )
+        BalanceEntry.objects.create(
+            organization_id=invoice.organization_id,
+            kind="carried",
+            amount=surplus,
+            amount_currency=currency,
+            description=f"Carried from invoice {invoice.number}",
+            invoice=invoice,
+            created_at=invoice.issued_at or invoice.created_at,
+        )
+        Invoice.objects.filter(pk=invoice.pk).update(credit_carried=surplus, total=0, pdf="")
 
 
 class Migration(migrations.Migration):
@@ -90,30 +126,5 @@ class Migration(migrations.Migration):
                 max_length=20,
             ),
         ),
-        migrations.AddConstraint(
-            model_name="balanceentry",
-            constraint=models.UniqueConstraint(
-                condition=models.Q(("kind", "carried")),
-                fields=("invoice",),
-                name="credit_carried_once_per_invoice",
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="invoice",
-            constraint=models.CheckConstraint(
-                condition=models.Q(
-                    ("tax_total_currency", models.F("subtotal_currency")),
-                    ("total_currency", models.F("subtotal_currency")),
-                    ("credit_applied_currency", models.F("subtotal_currency")),
-                    ("credit_carried_currency", models.F("subtotal_currency")),
-                ),
-                name="invoice_amounts_share_one_currency",
-            ),
-        ),
-        migrations.AddConstraint(
-            model_name="invoice",
-            constraint=models.CheckConstraint(
-                condition=models.Q(("total__gte", 0)), name="invoice_total_not_negative"
-            ),
-        ),
+        migrations.RunPython(carry_negative_totals, migrations.RunPython.noop),
     ]

@@ -21,7 +21,7 @@ def record_trial_starts(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0008_credits_exceeding_charges_carried"),
+        ("billing", "0009_credit_carried_constraints"),
     ]
 
     operations = [
