@@ -20,7 +20,7 @@ from usage.models import PhoneNumber, UsageCounter
 
 APRIL = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
 MAY = dt.datetime(2026, 5, 1, tzinfo=dt.UTC)
-GB = 1024**3
+GIB = 1024**3
 
 
 def seed(count: int, plan, first: int) -> None:
@@ -58,8 +58,8 @@ def seed(count: int, plan, first: int) -> None:
             period_end=MAY,
             call_seconds=rng.randint(20_000, 230_000),
             calls=rng.randint(100, 2_000),
-            storage_bytes=rng.randint(1, 60) * GB,
-            storage_peak_bytes=rng.randint(1, 60) * GB,
+            storage_bytes=rng.randint(1, 60) * GIB,
+            storage_peak_bytes=rng.randint(1, 60) * GIB,
         )
         for organization in organizations
     )

@@ -974,7 +974,19 @@ class InvoiceAdmin(admin.ModelAdmin):
     change_form_template = "admin/billing/invoice/change_form.html"
     fieldsets = (
         (None, {"fields": ("number", "organization", "subscription", "kind", "status", "period")}),
-        ("Amounts", {"fields": ("subtotal", "tax_total", "credit_applied", "total", "pdf_link")}),
+        (
+            "Amounts",
+            {
+                "fields": (
+                    "subtotal",
+                    "tax_total",
+                    "credit_applied",
+                    "credit_carried",
+                    "total",
+                    "pdf_link",
+                )
+            },
+        ),
         ("Dates", {"fields": ("issued_at", "due_at", "created_at")}),
         (
             "Customer, as invoiced",

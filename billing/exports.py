@@ -172,6 +172,7 @@ INVOICE_COLUMNS = [
     "subtotal",
     "tax",
     "credit_applied",
+    "credit_carried",
     "total",
     "currency",
 ]
@@ -190,6 +191,7 @@ def _invoice_row(invoice: Invoice) -> tuple:
         invoice.subtotal.amount,
         invoice.tax_total.amount,
         invoice.credit_applied.amount,
+        invoice.credit_carried.amount,
         invoice.total.amount,
         invoice.currency,
     )

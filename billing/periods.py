@@ -1,8 +1,10 @@
 """Billing and usage periods: half-open `[start, end)` intervals anchored on a start day.
 
-Month arithmetic happens on the wall clock of the subscription's timezone with
-`relativedelta`, always counted from the original anchor, never from the previous period:
-an anchor on the 31st gives 28/29 Feb, then 31 Mar again.
+Month arithmetic happens on the calendar days of the subscription's timezone with
+`relativedelta`, always counted from the original anchor's day, never from the previous
+period: an anchor on the 31st gives 28/29 Feb, then 31 Mar again. Every boundary is the
+first instant of its local day: midnight, or, where daylight saving skips midnight
+(Asia/Beirut on 30 Mar 2025), the moment the day begins (01:00 there).
 """
 
 from __future__ import annotations
@@ -55,21 +57,30 @@ class Period:
         return f"{first:%-d %b %Y} – {last:%-d %b %Y}"
 
 
+def day_start(day: dt.date, tz: ZoneInfo) -> dt.datetime:
+    """The first instant of `day` in `tz`, in UTC: local midnight, or the end of the gap
+    where daylight saving skips midnight, or the first of two midnights where it repeats."""
+    # fold=0 reads a skipped wall time with the offset before the change, which is the very
+    # instant the gap starts, and a repeated one as its first occurrence.
+    return dt.datetime.combine(day, dt.time.min, tzinfo=tz).astimezone(UTC)
+
+
 def anchor_for(moment: dt.datetime, tz: ZoneInfo) -> dt.datetime:
-    """The anchor of a subscription starting at `moment`: local midnight of that day, in UTC."""
-    local_day = moment.astimezone(tz).date()
-    return dt.datetime.combine(local_day, dt.time.min, tzinfo=tz).astimezone(UTC)
+    """The anchor of a subscription starting at `moment`: the start of that local day."""
+    return day_start(moment.astimezone(tz).date(), tz)
 
 
 def boundary(anchor: dt.datetime, tz: ZoneInfo, months: int) -> dt.datetime:
-    """The instant `months` months after `anchor`, on the wall clock of `tz`."""
-    # Aware arithmetic keeps the wall clock; the offset is the one in force on the new date.
-    return (anchor.astimezone(tz) + relativedelta(months=months)).astimezone(UTC)
+    """The start of the local day `months` months after the anchor's day (clamped to the
+    month's last day)."""
+    # On dates, never on the wall clock: an anchor whose day began at 01:00 must not carry
+    # 01:00 into months whose day begins at midnight.
+    return day_start(anchor.astimezone(tz).date() + relativedelta(months=months), tz)
 
 
 def days_after(moment: dt.datetime, tz: ZoneInfo, days: int) -> dt.datetime:
-    """The instant `days` days after `moment`, on the wall clock of `tz`."""
-    return (moment.astimezone(tz) + relativedelta(days=days)).astimezone(UTC)
+    """The start of the local day `days` days after the day of `moment`."""
+    return day_start(moment.astimezone(tz).date() + dt.timedelta(days=days), tz)
 
 
 def nth_period(anchor: dt.datetime, tz: ZoneInfo, months: int, index: int) -> Period:
@@ -82,7 +93,7 @@ def nth_period(anchor: dt.datetime, tz: ZoneInfo, months: int, index: int) -> Pe
 
 def period_index_at(anchor: dt.datetime, tz: ZoneInfo, months: int, at: dt.datetime) -> int:
     """The index of the period that contains `at` (negative before the anchor)."""
-    elapsed = relativedelta(at.astimezone(tz), anchor.astimezone(tz))
+    elapsed = relativedelta(at.astimezone(tz).date(), anchor.astimezone(tz).date())
     index = (elapsed.years * 12 + elapsed.months) // months
     # The estimate is off by at most one where a clamped month end sits near `at`.
     while boundary(anchor, tz, months * index) > at:

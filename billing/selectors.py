@@ -299,7 +299,7 @@ def invoice_document(*, invoice: Invoice) -> dict:
         "charges": [line for line in lines if line.kind in InvoiceLine.CHARGES],
         "discounts": [line for line in lines if line.kind == kinds.DISCOUNT],
         "taxes": [line for line in lines if line.kind == kinds.TAX],
-        "credits": [line for line in lines if line.kind == kinds.CREDIT],
+        "credits": [line for line in lines if line.kind in (kinds.CREDIT, kinds.CARRIED)],
         "credit_notes": list(invoice.credit_notes.all()),
         "seller": settings.BILLING_SELLER,
     }

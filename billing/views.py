@@ -282,12 +282,21 @@ def reactivate(request: HttpRequest, access: selectors.OrgAccess) -> HttpRespons
     except BillingError as error:
         messages.error(request, error.message)
     else:
-        messages.success(
-            request,
-            "Your subscription continues and renews on "
-            f"{_day(subscription.current_period_end, access.organization)}.",
-        )
+        messages.success(request, _continues(subscription, access.organization))
     return _back_to_overview(access)
+
+
+def _continues(subscription, organization) -> str:
+    """What keeping the subscription means: it renews, and a change put on hold is back."""
+    if subscription.scheduled_plan:
+        return (
+            f"Your subscription continues: your plan changes to {subscription.scheduled_plan} "
+            f"on {_day(subscription.scheduled_change_at, organization)}, as scheduled."
+        )
+    return (
+        f"Your subscription continues and renews on "
+        f"{_day(subscription.current_period_end, organization)}."
+    )
 
 
 def _cancel_page(request, access, cancellation, form, status=200) -> HttpResponse:

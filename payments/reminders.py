@@ -17,6 +17,7 @@ from django.utils import timezone
 from billing import services as billing_services
 from billing.models import Invoice, Organization, Subscription
 from billing.notifications import send_to_billing_contacts
+from payments import selectors
 from payments.models import Collection, InvoiceReminder
 
 
@@ -40,10 +41,6 @@ class Notice:
     template: str
 
 
-def _suspends_at(invoice: Invoice) -> dt.datetime:
-    return invoice.due_at + dt.timedelta(days=settings.INVOICE_GRACE_DAYS)
-
-
 def _notices(invoice: Invoice) -> list[Notice]:
     """Every notice the invoice gets while unpaid, in the order they fall due."""
     due_at = invoice.due_at
@@ -51,7 +48,13 @@ def _notices(invoice: Invoice) -> list[Notice]:
         Notice(InvoiceReminder.overdue(days), due_at + dt.timedelta(days=days), "invoice_overdue")
         for days in sorted(set(settings.INVOICE_OVERDUE_REMINDER_DAYS))
     ]
-    notices.append(Notice(InvoiceReminder.SUSPENSION, _suspends_at(invoice), "invoice_overdue"))
+    notices.append(
+        Notice(
+            InvoiceReminder.SUSPENSION,
+            selectors.invoice_suspends_at(invoice=invoice),
+            "invoice_overdue",
+        )
+    )
     reminder_at = due_at - dt.timedelta(days=settings.INVOICE_REMINDER_DAYS_BEFORE_DUE)
     # On shorter terms the invoice itself, just sent, announced the due date.
     if reminder_at > invoice.issued_at:
@@ -64,16 +67,6 @@ def _notice_due(invoice: Invoice, now: dt.datetime) -> Notice | None:
     are outdated by it and never sent: no "due in 7 days" once the invoice is overdue."""
     due = [notice for notice in _notices(invoice) if notice.at <= now]
     return due[-1] if due else None
-
-
-def _status_owed(invoice: Invoice, now: dt.datetime) -> str | None:
-    """The status the invoice forces on its subscription: past due once it is overdue,
-    suspended after the grace period; None while it is not overdue."""
-    if now >= _suspends_at(invoice):
-        return Subscription.Status.SUSPENDED
-    if now >= invoice.due_at:
-        return Subscription.Status.PAST_DUE
-    return None
 
 
 def _next_status(subscription: Subscription | None, owed: str | None) -> str | None:
@@ -97,7 +90,10 @@ def _needs_action(invoice: Invoice, now: dt.datetime) -> bool:
     notice = _notice_due(invoice, now)
     if notice is not None and all(sent.kind != notice.kind for sent in invoice.reminders.all()):
         return True
-    return _next_status(invoice.subscription, _status_owed(invoice, now)) is not None
+    return (
+        _next_status(invoice.subscription, selectors.status_owed(invoice=invoice, now=now))
+        is not None
+    )
 
 
 def invoice_reminders_if_needed(*, now: dt.datetime | None = None) -> int:
@@ -105,8 +101,7 @@ def invoice_reminders_if_needed(*, now: dt.datetime | None = None) -> int:
     many notices were sent.
 
     Each notice goes out once. The status is enforced on every run rather than once, so a
-    subscription reinstated by paying another invoice is suspended again while this one
-    stays unpaid beyond its grace period."""
+    subscription is never left in better standing than its unpaid invoices allow."""
     now = now or timezone.now()
     reminding_from = now + dt.timedelta(days=settings.INVOICE_REMINDER_DAYS_BEFORE_DUE)
     invoices = (
@@ -115,7 +110,7 @@ def invoice_reminders_if_needed(*, now: dt.datetime | None = None) -> int:
             organization__payment_terms=Organization.PaymentTerms.INVOICE,
             due_at__lte=reminding_from,
         )
-        .select_related("subscription")
+        .select_related("subscription", "organization")
         .prefetch_related("reminders")
         .order_by("due_at", "pk")
     )
@@ -156,7 +151,7 @@ def _invoice_remind(*, invoice_id: int, now: dt.datetime) -> bool:
 
 def _subscription_enforce_status(invoice: Invoice, now: dt.datetime) -> Subscription | None:
     subscription = invoice.subscription
-    owed = _status_owed(invoice, now)
+    owed = selectors.status_owed(invoice=invoice, now=now)
     due_on = _due_on(invoice)
     reasons = {
         Subscription.Status.PAST_DUE: f"Invoice {invoice.number} is overdue: it was due on {due_on}",
@@ -187,7 +182,7 @@ def _send_notice(*, invoice: Invoice, notice: Notice, subscription: Subscription
             "bank_transfer": bank_transfer_details(invoice=invoice),
             "suspended": subscription is not None
             and subscription.status == Subscription.Status.SUSPENDED,
-            "suspends_at": _suspends_at(invoice),
+            "suspends_at": selectors.invoice_suspends_at(invoice=invoice),
             "days_overdue": (notice.at - invoice.due_at).days,
         },
     )

@@ -6,12 +6,13 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.core.paginator import Page, Paginator
 
 from billing.models import Invoice, Organization, Subscription
 from payments.gateways import decline_message
 from payments.gateways.sandbox import TEST_BANK_ACCOUNTS, TEST_CARDS
-from payments.models import PaymentAttempt, PaymentMethod
+from payments.models import Collection, PaymentAttempt, PaymentMethod
 
 HISTORY_PAGE_SIZE = 25
 
@@ -93,22 +94,92 @@ def collection_failure_at(*, invoice: Invoice, attempted_at: dt.datetime) -> str
     return attempt.failure_message or decline_message(attempt.failure_code)
 
 
-def payment_banner(*, organization: Organization, status: str | None) -> dict | None:
+# --- what is owed, and what it does to the service ------------------------------------------
+
+
+def invoice_suspends_at(*, invoice: Invoice) -> dt.datetime:
+    """Pay by invoice: when an unpaid invoice suspends service, the grace period after its
+    due date."""
+    return invoice.due_at + dt.timedelta(days=settings.INVOICE_GRACE_DAYS)
+
+
+def status_owed(*, invoice: Invoice, now: dt.datetime) -> str | None:
+    """The status an unpaid invoice alone forces on its subscription at `now`: suspended once
+    every retry failed (or, paying by invoice, after the grace period), past due while it is
+    being retried (or is overdue), None while nothing is wrong with it."""
+    if invoice.status != Invoice.Status.OPEN:
+        return None
+    if invoice.organization.payment_terms == Organization.PaymentTerms.INVOICE:
+        if now >= invoice_suspends_at(invoice=invoice):
+            return Subscription.Status.SUSPENDED
+        return Subscription.Status.PAST_DUE if now >= invoice.due_at else None
+    collection: Collection | None = getattr(invoice, "collection", None)
+    if collection is None or not collection.failures:
+        return None
+    if collection.state == Collection.State.EXHAUSTED:
+        return Subscription.Status.SUSPENDED
+    return Subscription.Status.PAST_DUE
+
+
+@dataclass(frozen=True)
+class Arrear:
+    """An unpaid invoice that holds the subscription past due or suspended."""
+
+    invoice: Invoice
+    collection: Collection | None
+    status: str  # what it forces: "suspended" (pay it to restore service) or "past_due"
+
+    @property
+    def suspends(self) -> bool:
+        return self.status == Subscription.Status.SUSPENDED
+
+
+def arrears(
+    *, organization: Organization, now: dt.datetime, subscription: Subscription | None = None
+) -> list[Arrear]:
+    """The organization's (or one subscription's) unpaid invoices that weigh on its service,
+    oldest first. One query."""
+    invoices = Invoice.objects.filter(organization=organization, status=Invoice.Status.OPEN)
+    if subscription is not None:
+        invoices = invoices.filter(subscription=subscription)
+    rows = []
+    for invoice in invoices.select_related("collection", "organization").order_by(
+        "issued_at", "pk"
+    ):
+        owed = status_owed(invoice=invoice, now=now)
+        if owed is not None:
+            rows.append(Arrear(invoice, getattr(invoice, "collection", None), owed))
+    return rows
+
+
+def standing_owed(*, subscription: Subscription, now: dt.datetime) -> str | None:
+    """The status the subscription's unpaid invoices force together: the worst of them."""
+    owed = {
+        arrear.status
+        for arrear in arrears(
+            organization=subscription.organization, subscription=subscription, now=now
+        )
+    }
+    for status in (Subscription.Status.SUSPENDED, Subscription.Status.PAST_DUE):
+        if status in owed:
+            return status
+    return None
+
+
+def payment_banner(
+    *, organization: Organization, status: str | None, now: dt.datetime
+) -> dict | None:
     """What every billing page says while the subscription is past due or suspended: the
-    status, and the open invoice to pay with where collecting it stands. The status comes
-    with the page's access check, so a page in good standing runs no query for it."""
+    invoices whose payment restores service (those that suspend it), and the others still
+    being retried or overdue, each with where collecting it stands. The status comes with the
+    page's access check, so a page in good standing runs no query for it."""
     if status not in (Subscription.Status.PAST_DUE, Subscription.Status.SUSPENDED):
         return None
-    invoice = (
-        Invoice.objects.filter(organization=organization, status=Invoice.Status.OPEN)
-        .select_related("collection")
-        .order_by("issued_at", "pk")
-        .first()
-    )
+    owed = arrears(organization=organization, now=now)
     return {
         "status": status,
-        "invoice": invoice,
-        "collection": getattr(invoice, "collection", None),
+        "to_restore": [arrear for arrear in owed if arrear.suspends],
+        "overdue": [arrear for arrear in owed if not arrear.suspends],
         "pays_automatically": (organization.payment_terms == Organization.PaymentTerms.AUTOMATIC),
     }
 

@@ -15,7 +15,7 @@ from billing import services as billing_services
 from billing.errors import BillingError
 from billing.models import Invoice, Organization, Subscription
 from billing.money import round_money
-from payments import notifications
+from payments import notifications, selectors
 from payments.gateways import AttachedMethod, ChargeResult, decline_message, gateway_for
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
 
@@ -188,26 +188,25 @@ def _charge(invoice: Invoice, method: PaymentMethod, key: str, now: dt.datetime)
 def _reinstate_if_settled(
     subscription: Subscription | None, invoice: Invoice, now: dt.datetime
 ) -> None:
-    """A successful payment restores service at once, unless another invoice is still unpaid
-    after failed collection."""
+    """Service follows what is still unpaid. A payment restores it at once, unless another
+    invoice still suspends it (unpaid after every retry, or past its grace period); while
+    others are only being retried or overdue, service is back on and the subscription stays
+    past due; with nothing left, it is active."""
     if subscription is None or subscription.status not in (
         Subscription.Status.PAST_DUE,
         Subscription.Status.SUSPENDED,
     ):
         return
-    still_failing = Collection.objects.filter(
-        invoice__subscription=subscription,
-        invoice__status=Invoice.Status.OPEN,
-        state__in=(Collection.State.RETRYING, Collection.State.EXHAUSTED),
-        failures__gt=0,
-    ).exclude(invoice=invoice)
-    if not still_failing.exists():
-        billing_services.subscription_set_status(
-            subscription=subscription,
-            status=Subscription.Status.ACTIVE,
-            reason=f"Payment received for {invoice.number}",
-            now=now,
-        )
+    owed = selectors.standing_owed(subscription=subscription, now=now)
+    if owed == Subscription.Status.SUSPENDED or owed == subscription.status:
+        return
+    billing_services.subscription_set_status(
+        subscription=subscription,
+        status=owed or Subscription.Status.ACTIVE,
+        reason=f"Payment received for {invoice.number}"
+        + ("; other invoices are still unpaid" if owed else ""),
+        now=now,
+    )
 
 
 def invoice_settle(*, attempt: PaymentAttempt, now: dt.datetime) -> None:

@@ -14,7 +14,6 @@ from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connections
 from django.http import HttpResponseRedirect
-from django.template.defaultfilters import filesizeformat
 
 from billing.errors import BillingError
 from billing.models import Organization
@@ -28,6 +27,7 @@ from usage.models import (
     UsageCounter,
     UsageReport,
 )
+from usage.templatetags.usage_format import gibibytes
 
 # --- shared pieces ------------------------------------------------------------------------
 
@@ -450,11 +450,11 @@ class UsageCounterAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Storage (latest)")
     def storage(self, counter):
-        return filesizeformat(counter.storage_bytes)
+        return gibibytes(counter.storage_bytes)
 
     @admin.display(description="Storage (peak)")
     def storage_peak(self, counter):
-        return filesizeformat(counter.storage_peak_bytes)
+        return gibibytes(counter.storage_peak_bytes)
 
 
 @admin.register(UsageReport)

@@ -458,7 +458,11 @@ usage = Router(tags=["usage"])
 
 class StorageIn(Input):
     report_id: CallId
-    bytes: int = Field(ge=0, le=10**18)
+    bytes: int = Field(
+        ge=0,
+        le=10**18,
+        description="Bytes stored now. Allowances and overage count GiB of 2^30 bytes.",
+    )
     measured_at: AwareDatetime
 
 
@@ -512,6 +516,9 @@ class AllowanceOut(Schema):
 class UsageOut(Schema):
     period_start: dt.datetime
     period_end: dt.datetime
+    is_trial: bool = Field(
+        description="The free trial: its usage is recorded and shown, and never charged."
+    )
     plan: str
     call_seconds: AllowanceOut
     remaining_seconds: int | None
@@ -523,7 +530,9 @@ class UsageOut(Schema):
     calls: int
     employees: AllowanceOut
     phone_numbers: AllowanceOut
-    storage_bytes: AllowanceOut
+    storage_bytes: AllowanceOut = Field(
+        description="Bytes stored now; the limit is the plan's GiB × 2^30 bytes."
+    )
     api_calls: AllowanceOut
 
 
@@ -541,6 +550,7 @@ def get_usage(request, org: PathText):
     return UsageOut(
         period_start=summary.period.start,
         period_end=summary.period.end,
+        is_trial=summary.is_trial,
         plan=str(summary.plan),
         call_seconds=vars(summary.call_seconds),
         remaining_seconds=summary.remaining_seconds,

@@ -19,7 +19,7 @@ from usage.models import AIEmployee, PhoneNumber, PhoneNumberRate, UsageReport
 from usage.simulation import calls_simulate, last_simulated_day
 
 DEMO_SEED = 2026
-GB = 1024**3
+GIB = 1024**3
 
 LOCAL, TOLL_FREE = PhoneNumberRate.Type.LOCAL, PhoneNumberRate.Type.TOLL_FREE
 # (type, country, region, currency, monthly price, regulatory fee, vanity surcharge)
@@ -230,7 +230,7 @@ def _storage_and_api_usage(organization, subscription, spec: DemoUsage, now) -> 
                 organization=organization,
                 kind=UsageReport.Kind.STORAGE,
                 report_id=f"demo-storage-{month.start:%Y%m%d}",
-                quantity=spec.storage_gb * GB * (10 + index) // 10,
+                quantity=spec.storage_gb * GIB * (10 + index) // 10,
                 measured_at=measured_at,
                 now=now,
             )

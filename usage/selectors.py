@@ -19,7 +19,8 @@ from billing.money import round_money
 from billing.selectors import subscription_live
 from usage.models import AIEmployee, Call, PhoneNumber, UsageCounter
 
-GB = 1024**3
+# Storage is sold, measured and billed in GiB: 2^30 bytes, the unit every page names.
+GIB = 1024**3
 
 
 # --- call authorization -------------------------------------------------------------------
@@ -146,6 +147,7 @@ class Allowance:
 class UsageSummary:
     period: periods.Period
     is_current: bool
+    is_trial: bool  # the free trial: its usage is recorded and shown, never charged
     plan: Plan
     call_seconds: Allowance
     calls: int
@@ -179,14 +181,19 @@ def call_overage_cost(*, plan: Plan, overage_seconds: int) -> Money:
 
 
 def usage_periods(*, subscription: Subscription, count: int = 12) -> list[periods.Period]:
-    """The open usage period and those before it, newest first (for choosing history)."""
+    """The open usage period and those before it, newest first (for choosing history): the
+    months from the anchor, then the free trial if there was one."""
+    trial = subscription.trial_period
+    if subscription.usage_period == trial:
+        return [trial]
     index = periods.period_index_at(
         subscription.anchor, subscription.tzinfo, 1, subscription.usage_period_start
     )
-    return [
+    months = [
         periods.nth_period(subscription.anchor, subscription.tzinfo, 1, i)
         for i in range(index, max(index - count, -1), -1)
     ]
+    return [*months, trial] if trial is not None and len(months) < count else months
 
 
 def usage_summary(
@@ -228,6 +235,14 @@ def usage_summary(
             )
             exhaustion = exhaustion_at if exhaustion_at < period.end else None
     projected_overage = max(projected - included, 0) if included is not None else 0
+    is_trial = period == subscription.trial_period
+
+    def charged(overage_seconds: int) -> Money:
+        # Nothing used in the trial is charged, its overage included.
+        if is_trial:
+            return Money(0, plan.currency)
+        return call_overage_cost(plan=plan, overage_seconds=overage_seconds)
+
     authorization = _authorization(
         status=subscription.status,
         included=included,
@@ -240,20 +255,21 @@ def usage_summary(
     return UsageSummary(
         period=period,
         is_current=is_current,
+        is_trial=is_trial,
         plan=plan,
         call_seconds=Allowance(used, included),
         calls=counter.calls,
         remaining_seconds=authorization.remaining_seconds if is_current else None,
         overage_seconds=overage,
-        overage_cost=call_overage_cost(plan=plan, overage_seconds=overage),
+        overage_cost=charged(overage),
         projected_seconds=projected,
         projected_overage_seconds=projected_overage,
-        projected_overage_cost=call_overage_cost(plan=plan, overage_seconds=projected_overage),
+        projected_overage_cost=charged(projected_overage),
         projected_exhaustion=exhaustion,
         employees=Allowance(counts["active_employees"] or 0, plan.max_active_employees),
         phone_numbers=Allowance(counts["held_numbers"] or 0, plan.max_phone_numbers),
         storage_bytes=Allowance(
-            counter.storage_bytes, plan.storage_gb * GB if plan.storage_gb is not None else None
+            counter.storage_bytes, plan.storage_gb * GIB if plan.storage_gb is not None else None
         ),
         api_calls=Allowance(counter.api_calls, plan.api_calls_per_month),
     )
@@ -579,17 +595,22 @@ class UsedMonth:
     storage_peak_bytes: int
 
 
-def storage_overage_gb(*, plan: Plan, peak_bytes: int) -> Decimal:
-    """GB beyond the plan's storage in a month that peaked at `peak_bytes`, to six decimals."""
-    if plan.storage_gb is None or peak_bytes <= plan.storage_gb * GB:
+def gibibytes(size_in_bytes: int) -> Decimal:
+    """`size_in_bytes` in GiB, to two decimals, as pages and invoices show storage."""
+    return (Decimal(size_in_bytes) / GIB).quantize(Decimal("0.01"))
+
+
+def storage_overage_gib(*, plan: Plan, peak_bytes: int) -> Decimal:
+    """GiB beyond the plan's storage in a month that peaked at `peak_bytes`, to six decimals."""
+    if plan.storage_gb is None or peak_bytes <= plan.storage_gb * GIB:
         return Decimal(0)
-    return (Decimal(peak_bytes - plan.storage_gb * GB) / GB).quantize(Decimal("0.000001"))
+    return (Decimal(peak_bytes - plan.storage_gb * GIB) / GIB).quantize(Decimal("0.000001"))
 
 
 def storage_overage_cost(*, plan: Plan, peak_bytes: int) -> Money:
     """What that storage overage costs, as renewal invoices it (rounded once)."""
     return round_money(
-        plan.overage_rate_per_gb * storage_overage_gb(plan=plan, peak_bytes=peak_bytes)
+        plan.overage_rate_per_gb * storage_overage_gib(plan=plan, peak_bytes=peak_bytes)
     )
 
 
@@ -623,7 +644,7 @@ class NamedAllowance:
 def _allowances(plan: Plan, month: UsedMonth, employees: int, numbers: int) -> list[NamedAllowance]:
     """A month's use against the plan's allowances. Only counters are kept per month, so AI
     employees and phone numbers are counted as they are now."""
-    storage_limit = plan.storage_gb * GB if plan.storage_gb is not None else None
+    storage_limit = plan.storage_gb * GIB if plan.storage_gb is not None else None
     return [
         NamedAllowance("call time", Allowance(month.call_seconds, plan.included_call_seconds)),
         NamedAllowance("AI employees", Allowance(employees, plan.max_active_employees)),

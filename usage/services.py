@@ -48,6 +48,17 @@ def usage_period_for(subscription: Subscription, moment: dt.datetime) -> periods
     return subscription.usage_period_at(moment)
 
 
+def _unless_invoiced(
+    subscription: Subscription, period: periods.Period, closed: bool
+) -> periods.Period:
+    """Where a fact of `period` counts: there, or, once invoicing has closed that month, in
+    the open one, billed rather than lost. Nothing of the trial is ever charged, so a fact of
+    the trial stays in it, even reported after the trial ended."""
+    if closed and period != subscription.trial_period:
+        return subscription.usage_period
+    return period
+
+
 # --- AI employees -------------------------------------------------------------------------
 
 
@@ -356,7 +367,7 @@ def _check_report(report: CallReport, index, subscriptions, employees, now) -> l
     if report.ended_at > now + CLOCK_SKEW:
         problems.append(Problem("ended_at", "in_future", "ended_at is in the future.", index))
     subscription = subscriptions.get(report.organization)
-    if subscription is not None and report.connected_at < subscription.anchor:
+    if subscription is not None and report.connected_at < subscription.started_at:
         problems.append(
             Problem(
                 "connected_at",
@@ -418,8 +429,9 @@ def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -
     for report in reports:
         subscription = subscriptions[report.organization]
         period = usage_period_for(subscription, report.connected_at)
-        if (subscription.organization_id, period.start) in closed:
-            period = subscription.usage_period  # late: its month is invoiced already
+        period = _unless_invoiced(
+            subscription, period, (subscription.organization_id, period.start) in closed
+        )
         rows.append(
             (
                 report,
@@ -586,8 +598,9 @@ def usage_report_record(
     if measured_at > now + CLOCK_SKEW:
         raise ReportRejected([Problem("measured_at", "in_future", "measured_at is in the future.")])
     period = usage_period_for(subscription, measured_at)
-    if _closed_periods({(organization.pk, period.start)}):
-        period = subscription.usage_period  # late: its month is invoiced already
+    period = _unless_invoiced(
+        subscription, period, bool(_closed_periods({(organization.pk, period.start)}))
+    )
     try:
         with transaction.atomic():
             UsageReport.objects.create(

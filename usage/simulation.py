@@ -139,7 +139,7 @@ def calls_simulate(
             mean_call_seconds=mean_call_seconds,
             seed=seed,
         ):
-            if report.connected_at < subscription.anchor:
+            if report.connected_at < subscription.started_at:
                 continue
             used = month_used.get(month, 0)
             if blocks_at is not None and used >= blocks_at:

@@ -16,8 +16,8 @@ from billing.money import format_percent
 
 
 class BalanceEntry(models.Model):
-    """The customer balance ledger, append-only: credits granted are positive, credits
-    applied to an invoice negative. The balance is their sum."""
+    """The customer balance ledger, append-only: credits granted or carried from an invoice
+    are positive, credits applied to an invoice negative. The balance is their sum."""
 
     class Kind(models.TextChoices):
         PROMOTIONAL = "promotional", "Promotional credit"
@@ -25,6 +25,7 @@ class BalanceEntry(models.Model):
         GOODWILL = "goodwill", "Goodwill credit"
         CREDIT_NOTE = "credit_note", "Credit note"
         RETURNED = "returned", "Returned from a voided invoice"
+        CARRIED = "carried", "Carried from an invoice whose credits exceeded its charges"
         APPLIED = "applied", "Applied to an invoice"
 
     organization = models.ForeignKey(
@@ -66,6 +67,11 @@ class BalanceEntry(models.Model):
                 fields=["invoice"],
                 condition=Q(kind="applied"),
                 name="credit_applied_once_per_invoice",
+            ),
+            models.UniqueConstraint(
+                fields=["invoice"],
+                condition=Q(kind="carried"),
+                name="credit_carried_once_per_invoice",
             ),
         ]
         indexes = [models.Index(fields=["organization", "created_at"])]

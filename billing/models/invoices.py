@@ -64,11 +64,15 @@ class Invoice(models.Model):
     customer_emails = models.TextField(blank=True)
     customer_timezone = models.CharField(max_length=64, blank=True)
 
-    # total = subtotal + tax_total - credit_applied = the sum of the lines = what is owed.
+    # total = subtotal + tax_total - credit_applied + credit_carried = the sum of the lines
+    # = what is owed, never negative. At most one of the two credits is not zero.
     subtotal = MoneyField(max_digits=12, decimal_places=2, default=0)
     tax_total = MoneyField(max_digits=12, decimal_places=2, default=0)
     total = MoneyField(max_digits=12, decimal_places=2, default=0)
+    # From the customer's balance to pay this invoice.
     credit_applied = MoneyField(max_digits=12, decimal_places=2, default=0)
+    # To the customer's balance: what its credits exceeded its charges by.
+    credit_carried = MoneyField(max_digits=12, decimal_places=2, default=0)
 
     issued_at = models.DateTimeField(null=True, blank=True)
     due_at = models.DateTimeField(null=True, blank=True)
@@ -96,9 +100,12 @@ class Invoice(models.Model):
             models.CheckConstraint(
                 condition=Q(tax_total_currency=F("subtotal_currency"))
                 & Q(total_currency=F("subtotal_currency"))
-                & Q(credit_applied_currency=F("subtotal_currency")),
+                & Q(credit_applied_currency=F("subtotal_currency"))
+                & Q(credit_carried_currency=F("subtotal_currency")),
                 name="invoice_amounts_share_one_currency",
             ),
+            # What the credits exceed the charges by goes to the balance, never below zero.
+            models.CheckConstraint(condition=Q(total__gte=0), name="invoice_total_not_negative"),
         ]
         indexes = [models.Index(fields=["organization", "-period_start"])]
 
@@ -144,6 +151,7 @@ class InvoiceLine(models.Model):
         ADDON = "addon", "Add-on"
         DISCOUNT = "discount", "Discount"
         CREDIT = "credit", "Credit"
+        CARRIED = "carried", "Credit carried to the balance"
         TAX = "tax", "Tax"
         ADJUSTMENT = "adjustment", "Adjustment"
 

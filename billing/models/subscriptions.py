@@ -201,7 +201,9 @@ class Plan(models.Model):
     free_phone_numbers = models.PositiveIntegerField(
         default=0, help_text="How many provisioned numbers carry no monthly fee."
     )
-    storage_gb = models.PositiveIntegerField("storage (GB)", null=True, blank=True)
+    storage_gb = models.PositiveIntegerField(
+        "storage (GiB)", null=True, blank=True, help_text="In GiB: 2^30 bytes each."
+    )
     api_calls_per_month = models.PositiveBigIntegerField(null=True, blank=True)
     max_integrations = models.PositiveIntegerField(null=True, blank=True)
 
@@ -212,13 +214,15 @@ class Plan(models.Model):
         max_digits=12, decimal_places=6, default=0, help_text="Charged beyond the included seconds."
     )
     overage_rate_per_gb = MoneyField(
-        "overage rate per GB", max_digits=12, decimal_places=2, default=0
+        "overage rate per GiB", max_digits=12, decimal_places=2, default=0
     )
     overage_cap = MoneyField(
         max_digits=12,
         decimal_places=2,
         null=True,
         blank=True,
+        # No cap, no currency: a default one would differ from a euro or pound price.
+        default_currency=None,
         help_text="Most overage charged in one period; reaching it blocks new calls.",
     )
 
@@ -244,10 +248,7 @@ class Plan(models.Model):
             models.CheckConstraint(
                 condition=Q(overage_rate_per_second_currency=F("price_currency"))
                 & Q(overage_rate_per_gb_currency=F("price_currency"))
-                & (
-                    Q(overage_cap_currency__isnull=True)
-                    | Q(overage_cap_currency=F("price_currency"))
-                ),
+                & (Q(overage_cap__isnull=True) | Q(overage_cap_currency=F("price_currency"))),
                 name="plan_amounts_share_one_currency",
             ),
             models.CheckConstraint(
@@ -289,6 +290,7 @@ class Plan(models.Model):
         return self.overage_policy == self.OveragePolicy.CHARGE
 
     def clean(self) -> None:
+        self._check_one_currency()
         if self.is_public and self.organization_id:
             raise ValidationError(
                 {"organization": "A public plan is not tied to one organization."}
@@ -305,6 +307,19 @@ class Plan(models.Model):
                     code="plan_in_use",
                     params={"fields": ", ".join(changed)},
                 )
+
+    def _check_one_currency(self) -> None:
+        """Every amount of a plan is in the currency of its price."""
+        if self.price is None:
+            return
+        currency = self.currency
+        wrong = {
+            name: f"Enter it in {currency}, the currency of the price: a plan bills in one."
+            for name in ("overage_rate_per_second", "overage_rate_per_gb", "overage_cap")
+            if getattr(self, name) is not None and str(getattr(self, name).currency) != currency
+        }
+        if wrong:
+            raise ValidationError(wrong)
 
 
 class Subscription(models.Model):
@@ -331,6 +346,8 @@ class Subscription(models.Model):
     usage_period_start = models.DateTimeField()
     usage_period_end = models.DateTimeField()
 
+    # A first subscription's free trial, [start, end): its end is the anchor.
+    trial_starts_at = models.DateTimeField(null=True, blank=True)
     trial_ends_at = models.DateTimeField(null=True, blank=True)
     commitment_ends_at = models.DateTimeField(
         null=True, blank=True, help_text="Lock-in: no downgrade takes effect before this."
@@ -406,10 +423,26 @@ class Subscription(models.Model):
     def is_trialing(self) -> bool:
         return self.status == self.Status.TRIALING
 
+    @property
+    def trial_period(self) -> periods.Period | None:
+        """The free trial, while it lasts and after: its usage is recorded, never charged."""
+        if self.trial_starts_at is None or self.trial_ends_at is None:
+            return None
+        return periods.Period(self.trial_starts_at, self.trial_ends_at)
+
+    @property
+    def started_at(self) -> dt.datetime:
+        """The first moment usage counts: the trial's start, else the anchor."""
+        return self.trial_starts_at or self.anchor
+
     def billing_period_at(self, at: dt.datetime) -> periods.Period:
         return periods.period_at(self.anchor, self.tzinfo, self.plan.months, at)
 
     def usage_period_at(self, at: dt.datetime) -> periods.Period:
+        """The usage period containing `at`: the trial, or a month counted from the anchor."""
+        trial = self.trial_period
+        if trial is not None and at in trial:
+            return trial
         return periods.period_at(self.anchor, self.tzinfo, 1, at)
 
 

@@ -109,12 +109,13 @@ def _discount_line(invoice: Invoice, charges: Money, now: dt.datetime) -> LineDr
 
 
 def _tax_lines(
-    organization: Organization, lines: list[InvoiceLine], discount: Money
+    organization: Organization, lines: list[InvoiceLine], charges: Money, discount: Money
 ) -> list[LineDraft]:
-    """One line per tax rate of the billing address, on the rounded taxable subtotal of the
-    line kinds it covers, after its proportional share of the discount."""
+    """One line per active tax rate of the billing address, $0.00 included: its rate of the
+    rounded taxable subtotal of the line kinds it covers, after their proportional share of
+    the discount. Credits among those lines (a proration for unused time) reduce it, so a
+    net credit gives back the tax charged on what it credits."""
     currency = organization.currency
-    charges = _sum((line for line in lines if line.kind in CHARGES), currency)
     rates = TaxRate.objects.filter(
         Q(region="") | Q(region__iexact=organization.region),
         country=organization.country,
@@ -123,21 +124,20 @@ def _tax_lines(
     drafts = []
     for rate in rates:
         covered = _sum((line for line in lines if line.kind in rate.applies_to), currency)
-        if covered.amount <= 0:
-            continue
-        share_of_discount = discount * (covered.amount / charges.amount)
+        # A discount only exists on positive charges, so the division is safe.
+        share_of_discount = (
+            discount * (covered.amount / charges.amount) if discount.amount else discount
+        )
         taxable = round_money(covered + share_of_discount)
-        tax = round_money(taxable * rate.percentage / 100)
-        if tax.amount:
-            drafts.append(
-                LineDraft(
-                    InvoiceLine.Kind.TAX,
-                    f"{rate.name} {format_percent(rate.percentage)}% of {taxable}",
-                    tax,
-                    tax_rate=rate,
-                    details={"rate": str(rate.percentage), "taxable": str(taxable.amount)},
-                )
+        drafts.append(
+            LineDraft(
+                InvoiceLine.Kind.TAX,
+                f"{rate.name} {format_percent(rate.percentage)}% of {taxable}",
+                round_money(taxable * rate.percentage / 100),
+                tax_rate=rate,
+                details={"rate": str(rate.percentage), "taxable": str(taxable.amount)},
             )
+        )
     return drafts
 
 
@@ -177,6 +177,22 @@ def _credit_line(invoice: Invoice, owed: Money, now: dt.datetime) -> LineDraft |
     )
 
 
+def _carried_line(invoice: Invoice, surplus: Money, now: dt.datetime) -> LineDraft:
+    """The invoice's credits exceed its charges: the surplus is the customer's money, so it
+    goes to the balance and pays the next invoices, and this one's total is zero."""
+    BalanceEntry.objects.create(
+        organization=invoice.organization,
+        kind=BalanceEntry.Kind.CARRIED,
+        amount=surplus,
+        description=f"Carried from invoice {invoice.number}",
+        invoice=invoice,
+        created_at=now,
+    )
+    return LineDraft(
+        InvoiceLine.Kind.CARRIED, "Carried to your credit balance for your next invoices", surplus
+    )
+
+
 def _finalize(
     invoice: Invoice, drafts: list[LineDraft], now: dt.datetime, existing: list[InvoiceLine]
 ) -> Invoice:
@@ -188,20 +204,30 @@ def _finalize(
     charges = _sum((line for line in lines if line.kind in CHARGES), currency)
     discount_draft = _discount_line(invoice, charges, now)
     discount = discount_draft.unit_price if discount_draft else _zero(currency)
-    extra = ([discount_draft] if discount_draft else []) + _tax_lines(organization, lines, discount)
+    extra = ([discount_draft] if discount_draft else []) + _tax_lines(
+        organization, lines, charges, discount
+    )
     lines += [draft.build(invoice, len(lines) + n) for n, draft in enumerate(extra)]
     subtotal = charges + discount
     tax_total = _sum((line for line in lines if line.kind == InvoiceLine.Kind.TAX), currency)
-    credit_draft = _credit_line(invoice, subtotal + tax_total, now)
-    if credit_draft:
-        lines.append(credit_draft.build(invoice, len(lines)))
+    invoice.number = _gapless_number("INV", now)
+    owed = subtotal + tax_total
+    if owed.amount < 0:
+        balance_draft = _carried_line(invoice, -owed, now)
+    else:
+        balance_draft = _credit_line(invoice, owed, now)
+    if balance_draft:
+        lines.append(balance_draft.build(invoice, len(lines)))
     InvoiceLine.objects.bulk_create([line for line in lines if line.pk is None])
 
     invoice.subtotal = subtotal
     invoice.tax_total = tax_total
-    invoice.credit_applied = -credit_draft.unit_price if credit_draft else _zero(currency)
+    invoice.credit_applied = invoice.credit_carried = _zero(currency)
+    if balance_draft and balance_draft.kind == InvoiceLine.Kind.CREDIT:
+        invoice.credit_applied = -balance_draft.unit_price
+    elif balance_draft:
+        invoice.credit_carried = balance_draft.unit_price
     invoice.total = _sum(lines, currency)
-    invoice.number = _gapless_number("INV", now)
     invoice.customer_name = organization.name
     invoice.customer_address = "\n".join(organization.address_lines)
     invoice.customer_tax_id = organization.tax_id
@@ -255,6 +281,7 @@ def invoice_issue(
         tax_total=zero,
         total=zero,
         credit_applied=zero,
+        credit_carried=zero,
         created_at=now,
     )
     return _finalize(invoice, lines, now, existing=[])

@@ -313,8 +313,7 @@ def subscription_plan_change(
                 preview.new_period.end if plan.interval == Plan.Interval.YEAR else None
             )
         superseded = subscription.scheduled_plan
-        subscription.scheduled_plan = subscription.scheduled_change_at = None
-        subscription.scheduled_removals = {}
+        scheduled_change_drop(subscription=subscription)
         verb = "Switched" if subscription.is_trialing else "Upgraded"
         reason = f"{verb} from {current} to {plan}"
         if superseded:
@@ -392,10 +391,15 @@ def subscription_scheduled_change_cancel(
     if subscription.scheduled_plan is None:
         raise BillingError("no_scheduled_change", "No plan change is scheduled.")
     dropped = subscription.scheduled_plan
-    subscription.scheduled_plan = subscription.scheduled_change_at = None
-    subscription.scheduled_removals = {}
+    scheduled_change_drop(subscription=subscription)
     _save(subscription, f"Scheduled change to {dropped} called off", actor, now)
     return subscription
+
+
+def scheduled_change_drop(*, subscription: Subscription) -> None:
+    """Forget the scheduled plan change, on the caller's locked row, which the caller saves."""
+    subscription.scheduled_plan = subscription.scheduled_change_at = None
+    subscription.scheduled_removals = {}
 
 
 @dataclass(frozen=True)
@@ -464,8 +468,9 @@ def subscription_cancel(
     now: dt.datetime | None = None,
 ) -> Subscription:
     """End the subscription with its paid period: access stays until then, nothing more is
-    charged and nothing is refused. A suspended subscription, which has no paid period
-    left, ends at once."""
+    charged and nothing is refunded. A scheduled plan change stays recorded but on hold:
+    the subscription ends before it, and keeping the subscription brings it back. A
+    suspended subscription, which has no paid period left, ends at once."""
     now = now or timezone.now()
     if not reason.strip():
         raise BillingError("reason_required", "Tell us why you are cancelling.")
@@ -476,9 +481,8 @@ def subscription_cancel(
         raise BillingError("already_canceling", "The subscription already ends with this period.")
     subscription.cancel_reason = reason.strip()
     subscription.cancel_requested_at = now
-    subscription.scheduled_plan = subscription.scheduled_change_at = None
-    subscription.scheduled_removals = {}
     if subscription.status == Subscription.Status.SUSPENDED:
+        scheduled_change_drop(subscription=subscription)
         _save(subscription, "Cancellation requested while suspended", actor, now)
         return subscription_set_status(
             subscription=subscription,
@@ -508,7 +512,10 @@ def subscription_reactivate(
         )
     subscription.cancel_at_period_end = False
     subscription.cancel_requested_at = None
-    _save(subscription, "Cancellation reversed: the subscription renews again", actor, now)
+    reason = "Cancellation reversed: the subscription renews again"
+    if subscription.scheduled_plan:
+        reason += f", the change to {subscription.scheduled_plan} as scheduled"
+    _save(subscription, reason, actor, now)
     transaction.on_commit(
         lambda: notifications.send_cancellation_reversed(subscription=subscription)
     )
@@ -533,7 +540,7 @@ def subscription_trial_extend(
     if not subscription.is_trialing:
         raise BillingError("not_trialing", "Only a subscription in its trial can be extended.")
     tz = subscription.tzinfo
-    ends_at = dt.datetime.combine(ends_on, dt.time.min, tzinfo=tz).astimezone(dt.UTC)
+    ends_at = periods.day_start(ends_on, tz)
     if ends_at <= subscription.trial_ends_at:
         raise BillingError("trial_not_extended", "The new end must be after the current one.")
     subscription.trial_ends_at = subscription.anchor = ends_at

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
-from decimal import Decimal
 
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
@@ -20,7 +19,12 @@ from billing import notifications, periods
 from billing.models import Invoice, InvoiceLine, PendingLine, Plan, Subscription
 from billing.money import format_rate
 from billing.services.invoices import LineDraft, invoice_issue, subscription_fee_line
-from billing.services.plan_changes import line_draft, pending_lines_take, scheduled_change_apply
+from billing.services.plan_changes import (
+    line_draft,
+    pending_lines_take,
+    scheduled_change_apply,
+    scheduled_change_drop,
+)
 from billing.services.subscriptions import history_reason, subscription_set_status
 from usage import selectors as usage_selectors
 from usage import services as usage_services
@@ -28,7 +32,6 @@ from usage import services as usage_services
 logger = logging.getLogger(__name__)
 
 RENEWING = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
-GB = Decimal(1024**3)
 
 
 def _seconds(value: int) -> str:
@@ -83,15 +86,15 @@ def _usage_lines(
                     details=details,
                 )
             )
-    over_gb = usage_selectors.storage_overage_gb(plan=plan, peak_bytes=totals.storage_peak_bytes)
-    if over_gb:
-        peak_gb = (totals.storage_peak_bytes / GB).quantize(Decimal("0.01"))
+    over_gib = usage_selectors.storage_overage_gib(plan=plan, peak_bytes=totals.storage_peak_bytes)
+    if over_gib:
+        peak_gib = usage_selectors.gibibytes(totals.storage_peak_bytes)
         lines.append(
             LineDraft(
                 InvoiceLine.Kind.OVERAGE_STORAGE,
-                f"Storage overage {label}: peak {peak_gb} GB of {plan.storage_gb} GB included",
+                f"Storage overage {label}: peak {peak_gib} GiB of {plan.storage_gb} GiB included",
                 plan.overage_rate_per_gb,
-                quantity=over_gb,
+                quantity=over_gib,
                 period=period,
                 details={"peak_bytes": totals.storage_peak_bytes, "included_gb": plan.storage_gb},
             )
@@ -221,6 +224,10 @@ def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice |
     ended = subscription.billing_period
     if subscription.cancel_at_period_end:
         lines = _usage_lines(subscription, plan, usage_period, now)
+        if subscription.scheduled_plan_id:
+            # The change was on hold while the subscription could still be kept: it never applies.
+            scheduled_change_drop(subscription=subscription)
+            _save(subscription, "Scheduled plan change dropped: the subscription ended", now)
         subscription_set_status(
             subscription=subscription,
             status=Subscription.Status.CANCELED,

@@ -188,6 +188,7 @@ def subscription_create(
         organization=organization,
         plan=plan,
         status=Subscription.Status.TRIALING if trial else Subscription.Status.ACTIVE,
+        trial_starts_at=billing_period.start if trial else None,
         trial_ends_at=anchor if trial else None,
         anchor=anchor,
         anchor_timezone=organization.timezone,
@@ -251,7 +252,8 @@ ALLOWED_TRANSITIONS = {
     Subscription.Status.TRIALING: {"active", "past_due", "canceled"},
     Subscription.Status.ACTIVE: {"past_due", "canceled"},
     Subscription.Status.PAST_DUE: {"active", "suspended", "canceled"},
-    Subscription.Status.SUSPENDED: {"active", "canceled"},
+    # Back to past due when the invoice that suspended it is paid while others are retried.
+    Subscription.Status.SUSPENDED: {"active", "past_due", "canceled"},
     Subscription.Status.CANCELED: set(),
 }
 

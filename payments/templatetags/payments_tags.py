@@ -2,6 +2,7 @@
 suspended."""
 
 from django import template
+from django.utils import timezone
 
 from payments import selectors
 
@@ -17,7 +18,7 @@ def payment_banner(context, organization) -> dict:
         return {}
     return {
         "banner": selectors.payment_banner(
-            organization=organization, status=access.subscription_status
+            organization=organization, status=access.subscription_status, now=timezone.now()
         ),
         "organization": organization,
         "access": access,

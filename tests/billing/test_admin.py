@@ -118,3 +118,54 @@ def test_people_who_are_not_staff_cannot_reach_the_admin(client, subscribed):
     client.force_login(subscribed.organization.memberships.get().user)
 
     assert client.get(reverse("admin:billing_plan_changelist")).status_code == 302
+
+
+def _plan_form_data(code: str, currency: str, cap: str) -> dict:
+    """The add-plan form as staff fill it in, every amount in `currency`."""
+    return {
+        "code": code,
+        "version": "1",
+        "name": f"Professional {currency}",
+        "tier": "professional",
+        "interval": "month",
+        "price_0": "189.00",
+        "price_1": currency,
+        "is_public": "on",
+        "is_available": "on",
+        "trial_days": "0",
+        "free_phone_numbers": "3",
+        "overage_policy": "charge",
+        "overage_rate_per_second_0": "0.004",
+        "overage_rate_per_second_1": currency,
+        "overage_rate_per_gb_0": "0.25",
+        "overage_rate_per_gb_1": currency,
+        "overage_cap_0": cap,
+        "overage_cap_1": currency,
+    }
+
+
+@pytest.mark.parametrize("currency", ["EUR", "GBP"])
+@pytest.mark.parametrize("cap", ["", "400.00"])
+def test_staff_add_plans_in_euros_and_pounds_with_or_without_a_cap(staff_client, currency, cap):
+    response = staff_client.post(
+        reverse("admin:billing_plan_add"), _plan_form_data(f"pro-{currency}", currency, cap)
+    )
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    plan = Plan.objects.get(code=f"pro-{currency}")
+    assert plan.price == Money(Decimal("189.00"), currency)
+    assert plan.overage_rate_per_second.currency.code == currency
+    assert plan.overage_cap == (Money(Decimal(cap), currency) if cap else None)
+
+
+def test_a_plan_mixing_currencies_is_refused_naming_the_field(staff_client):
+    data = _plan_form_data("pro-mixed", "EUR", "400.00")
+    data["overage_cap_1"] = "USD"
+
+    response = staff_client.post(reverse("admin:billing_plan_add"), data)
+
+    assert response.status_code == 200
+    errors = response.context["adminform"].form.errors
+    assert "overage_cap" in errors
+    assert "EUR" in str(errors["overage_cap"])
+    assert not Plan.objects.filter(code="pro-mixed").exists()

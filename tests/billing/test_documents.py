@@ -1,11 +1,14 @@
+import datetime as dt
 import re
 import subprocess
+from decimal import Decimal
 
 import pytest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from djmoney.money import Money
 
-from billing import selectors, tasks
+from billing import periods, selectors, services, tasks
 from billing.services.documents import invoice_pdf_render
 from tests.factories import MembershipFactory, OrganizationFactory, renewed_invoice
 
@@ -102,3 +105,39 @@ def test_the_invoice_email_goes_to_the_billing_contacts_with_the_pdf(now, mailou
     assert "INV-2026-000002" in pdf_text(content)
     invoice.refresh_from_db()
     assert invoice.pdf  # kept: downloads serve the same file
+
+
+def visible_text(html: str) -> str:
+    """The words of a page, tags dropped and whitespace collapsed, as a reader sees them."""
+    return " ".join(re.sub(r"<[^>]+>", " ", html).split())
+
+
+def test_an_invoice_whose_credits_exceed_its_charges_says_where_the_money_went(now, client):
+    # Given an invoice of a $120.00 adjustment and a $200.00 proration credit
+    organization = OrganizationFactory(name="Acme Dental", slug="acme")
+    admin = MembershipFactory(organization=organization).user
+    invoice = services.invoice_issue(
+        organization=organization,
+        subscription=None,
+        kind="plan_change",
+        period=periods.Period(now, now + dt.timedelta(days=30)),
+        lines=[
+            services.LineDraft("adjustment", "Setup", Money(Decimal("120.00"), "USD")),
+            services.LineDraft("proration", "Unused time", Money(Decimal("-200.00"), "USD")),
+        ],
+        now=now,
+    )
+
+    # Then the $80.00 goes to the credit balance, and the PDF and the page both say so
+    client.force_login(admin)
+    page = client.get(reverse("billing:invoice", args=["acme", invoice.number]))
+    for text in (
+        pdf_text(invoice_pdf_render(invoice=invoice)),
+        visible_text(page.content.decode()),
+    ):
+        assert "Carried to your credit balance for your next invoices $80.00" in text
+        assert "Total $0.00" in text
+        assert (
+            "Nothing to pay: the credits exceed the charges, so $80.00 was added to your " in text
+        )
+        assert "Amount due" not in text

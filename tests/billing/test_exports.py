@@ -177,6 +177,7 @@ class TestExport:
             "subtotal": str(stored.subtotal.amount),
             "tax": str(stored.tax_total.amount),
             "credit_applied": "25.00",
+            "credit_carried": "0.00",
             "total": "189.05",
             "currency": "USD",
         }

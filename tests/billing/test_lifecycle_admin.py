@@ -306,6 +306,25 @@ def test_staff_cancel_at_period_end_with_a_reason_then_reactivate(staff_client, 
     assert cancel in after
 
 
+def test_staff_are_told_a_scheduled_downgrade_waits_through_a_cancellation(staff_client):
+    subscription = subscribe(professional())
+    services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+
+    with time_machine.travel(MID_APRIL, tick=False):
+        cancel_page = staff_client.get(url("cancel", subscription)).content.decode()
+        services.subscription_cancel(subscription=subscription, reason="Budget")
+        reactivate_page = staff_client.get(url("reactivate", subscription)).content.decode()
+
+    assert (
+        "The change to Starter (Monthly) scheduled for 1 May 2026 is put on hold: it applies "
+        "as scheduled if the subscription is reactivated, and never if it ends." in cancel_page
+    )
+    assert (
+        "the change to Starter (Monthly) scheduled for 1 May 2026, on hold while it was "
+        "ending, takes effect as scheduled" in reactivate_page
+    )
+
+
 def test_a_second_cancellation_is_refused_with_the_services_message(staff_client):
     subscription = subscribe(professional())
     services.subscription_cancel(subscription=subscription, reason="Budget", now=APRIL)

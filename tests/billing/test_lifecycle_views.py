@@ -636,6 +636,45 @@ def test_cancel_then_the_overview_shows_the_end_then_keep_the_subscription(
     assert "Keep my subscription" not in kept.content.decode()
 
 
+def test_cancelling_with_a_scheduled_downgrade_puts_it_on_hold_and_keeping_brings_it_back(
+    client, acme, catalog
+):
+    # Given Professional with a downgrade to Starter scheduled for 1 May
+    _schedule_downgrade(acme, catalog)
+    client = signed_in(client, "admin")
+    overview_url = reverse("billing:overview", args=[acme.slug])
+
+    # The cancellation page says what becomes of the change before the admin confirms
+    page = client.get(PAGES["cancel"](acme, catalog)).content.decode()
+    assert (
+        "Your change to Starter (Monthly), scheduled for 1 May 2026, is put on hold: the "
+        "subscription ends first. If you keep your subscription before then, the change takes "
+        "effect on 1 May 2026 as scheduled." in page
+    )
+
+    # When the admin cancels, the overview shows the end and the change on hold
+    cancelled = client.post(
+        PAGES["cancel"](acme, catalog), {"reason": "too_expensive"}, follow=True
+    )
+    page = cancelled.content.decode()
+    assert "Your subscription ends on 30 Apr 2026." in page
+    assert (
+        "Your change to Starter (Monthly) on 1 May 2026 is on hold: it takes effect as "
+        "scheduled if you keep your subscription." in page
+    )
+
+    # When the admin keeps the subscription, the change is back on the overview
+    kept = client.post(reverse("billing:reactivate", args=[acme.slug]), follow=True)
+
+    assert texts(kept) == [
+        "Your subscription continues: your plan changes to Starter (Monthly) on 1 May 2026, "
+        "as scheduled."
+    ]
+    assert kept.redirect_chain == [(overview_url, 302)]
+    assert "Your plan changes to Starter (Monthly) on 1 May 2026." in kept.content.decode()
+    assert subscription_of(acme).scheduled_plan == catalog["starter"]
+
+
 def test_keeping_a_subscription_that_is_not_ending_says_so(client, acme, catalog):
     response = signed_in(client, "admin").post(
         reverse("billing:reactivate", args=[acme.slug]), follow=True

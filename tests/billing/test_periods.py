@@ -1,4 +1,5 @@
 import datetime as dt
+import functools
 import itertools
 from fractions import Fraction
 from zoneinfo import ZoneInfo
@@ -136,3 +137,122 @@ def test_every_moment_after_the_anchor_lies_in_exactly_one_period(start, zone, m
     assert moment in periods.nth_period(anchor, tz, months, index)
     assert moment not in periods.nth_period(anchor, tz, months, index - 1)
     assert moment not in periods.nth_period(anchor, tz, months, index + 1)
+
+
+BEIRUT = ZoneInfo("Asia/Beirut")
+
+
+def test_a_day_whose_midnight_is_skipped_begins_when_the_clocks_jump():
+    # Beirut skipped from 00:00 to 01:00 on 30 Mar 2025: the day began at 01:00 (+03:00).
+    anchor = periods.anchor_for(utc(2025, 3, 30, 9), BEIRUT)
+
+    assert anchor == utc(2025, 3, 29, 22)
+    assert anchor.astimezone(BEIRUT).hour == 1
+
+
+def test_months_after_an_anchor_on_a_skipped_midnight_start_at_midnight():
+    anchor = periods.anchor_for(utc(2025, 3, 30, 9), BEIRUT)
+
+    second, third = (periods.nth_period(anchor, BEIRUT, 1, index) for index in (1, 2))
+
+    assert second.start.astimezone(BEIRUT) == dt.datetime(2025, 4, 30, tzinfo=BEIRUT)
+    assert third.start.astimezone(BEIRUT) == dt.datetime(2025, 5, 30, tzinfo=BEIRUT)
+    assert second.label(BEIRUT) == "30 Apr – 29 May 2025"
+    # Half past midnight on 30 Apr already belongs to the second month.
+    assert periods.period_index_at(anchor, BEIRUT, 1, utc(2025, 4, 29, 21, 30)) == 1
+
+
+def test_a_trial_ends_at_the_start_of_its_last_day_after_a_skipped_midnight():
+    anchor = periods.anchor_for(utc(2025, 3, 30, 9), BEIRUT)
+
+    assert periods.days_after(anchor, BEIRUT, 14) == dt.datetime(2025, 4, 13, tzinfo=BEIRUT)
+
+
+def _first_instant_of_its_day(moment: dt.datetime, tz: ZoneInfo) -> bool:
+    just_before = moment - dt.timedelta(microseconds=1)
+    return just_before.astimezone(tz).date() < moment.astimezone(tz).date()
+
+
+# Zones whose clocks change at midnight, skipping it in spring or repeating it in autumn.
+MIDNIGHT_CHANGE_ZONES = st.sampled_from(
+    [
+        "America/Santiago",
+        "America/Havana",
+        "Asia/Beirut",
+        "Africa/Cairo",
+        "Atlantic/Azores",
+        "America/Asuncion",
+    ]
+)
+
+
+@functools.cache
+def _clock_change_days(zone: str) -> list[dt.date]:
+    """The days of 2000–2040 on which the zone's offset changed."""
+    tz = ZoneInfo(zone)
+    first = dt.date(2000, 1, 1)
+    noons = [
+        dt.datetime.combine(first + dt.timedelta(days=n), dt.time(12), tzinfo=tz).utcoffset()
+        for n in range(366 * 40)
+    ]
+    return [first + dt.timedelta(days=n) for n in range(1, len(noons)) if noons[n] != noons[n - 1]]
+
+
+@st.composite
+def starts_in(draw, zone: str):
+    """A moment in `zone`: on a day the clocks changed (often), or on any day."""
+    day = draw(
+        st.one_of(
+            st.sampled_from(_clock_change_days(zone)),
+            st.dates(min_value=dt.date(2000, 1, 1), max_value=dt.date(2040, 1, 1)),
+        )
+    )
+    local = dt.datetime.combine(day, dt.time(12), tzinfo=ZoneInfo(zone))
+    return local.astimezone(dt.UTC) + draw(st.timedeltas(dt.timedelta(hours=-9), dt.timedelta(0)))
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    data=st.data(),
+    zone=MIDNIGHT_CHANGE_ZONES,
+    months=st.sampled_from([1, 12]),
+    renewals=st.integers(1, 60),
+)
+def test_periods_start_at_the_first_instant_of_their_day_where_midnight_moves(
+    data, zone, months, renewals
+):
+    tz = ZoneInfo(zone)
+    start = data.draw(starts_in(zone))
+    anchor = periods.anchor_for(start, tz)
+    anchor_day = anchor.astimezone(tz).day
+
+    chain = [periods.nth_period(anchor, tz, months, index) for index in range(renewals + 1)]
+
+    assert anchor.astimezone(tz).date() == start.astimezone(tz).date()
+    for earlier, later in itertools.pairwise(chain):
+        assert earlier.end == later.start
+    for period in chain:
+        assert _first_instant_of_its_day(period.start, tz)
+        assert _first_instant_of_its_day(period.end, tz)
+        local = period.start.astimezone(tz).date()
+        next_month = (local.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
+        last_day_of_month = (next_month - dt.timedelta(days=1)).day
+        assert local.day == min(anchor_day, last_day_of_month)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    data=st.data(),
+    zone=MIDNIGHT_CHANGE_ZONES,
+    later=st.timedeltas(min_value=dt.timedelta(0), max_value=dt.timedelta(days=365 * 5)),
+)
+def test_every_moment_lies_in_the_usage_month_of_its_local_day(data, zone, later):
+    tz = ZoneInfo(zone)
+    anchor = periods.anchor_for(data.draw(starts_in(zone)), tz)
+    moment = anchor + later
+
+    period = periods.period_at(anchor, tz, 1, moment)
+
+    assert moment in period
+    day = moment.astimezone(tz).date()
+    assert period.start.astimezone(tz).date() <= day <= period.last_day(tz)

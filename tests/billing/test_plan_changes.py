@@ -6,7 +6,7 @@ from djmoney.money import Money
 
 from billing import services
 from billing.errors import BillingError
-from billing.models import Invoice, PendingLine, Plan, Subscription
+from billing.models import BalanceEntry, Invoice, PendingLine, Plan, Subscription
 from billing.selectors import subscription_status_changes
 from tests.factories import (
     EmployeeFactory,
@@ -15,6 +15,7 @@ from tests.factories import (
     PhoneNumberRateFactory,
     PlanFactory,
     SubscriptionFactory,
+    TaxRateFactory,
 )
 from usage import services as usage_services
 from usage.models import AIEmployee, PhoneNumber
@@ -146,6 +147,44 @@ class TestUpgrade:
         # and the renewal does not bill it again
         [renewal] = renew(subscription, MAY)
         assert renewal.total == usd("199.00")
+
+    def test_a_higher_tier_priced_lower_credits_the_difference_to_the_balance(
+        self, settings, client
+    ):
+        # Given Professional ($199) with sales tax, and a Business plan on offer for $99
+        settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY = True
+        organization = OrganizationFactory(country="US")
+        TaxRateFactory()  # 8.875% on every charge
+        subscription = subscribe(professional(), organization=organization)
+        cheaper_business = PlanFactory(name="Business", tier=Plan.Tier.BUSINESS, price=usd("99"))
+
+        # When the admin upgrades at the exact middle of April
+        services.subscription_plan_change(
+            subscription=subscription, plan=cheaper_business, now=MID_APRIL
+        )
+
+        # Then the plan-change invoice credits half of $199 and charges half of $99, with
+        # the tax on the credit given back as well: -$50.00 - $4.44 = -$54.44 ...
+        invoice = subscription.invoices.get(kind=Invoice.Kind.PLAN_CHANGE)
+        assert lines(invoice, "tax") == [("Sales tax 8.875% of -$50.00", usd("-4.44"))]
+        # ... which nobody pays: it is carried to the credit balance, and the total is $0.00
+        assert lines(invoice, "carried") == [
+            ("Carried to your credit balance for your next invoices", usd("54.44"))
+        ]
+        assert (invoice.total, invoice.credit_carried, invoice.status) == (
+            usd("0.00"),
+            usd("54.44"),
+            "paid",
+        )
+        [entry] = BalanceEntry.objects.filter(organization=organization, kind="carried")
+        assert entry.amount == usd("54.44")
+        assert entry.invoice == invoice
+        assert entry.description == f"Carried from invoice {invoice.number}"
+        assert services.organization_balance(organization=organization) == usd("54.44")
+        # and the next invoice spends it
+        [renewal] = renew(subscription, MAY)
+        assert renewal.credit_applied == usd("54.44")
+        assert renewal.total == usd("107.79") - usd("54.44")  # $99 + 8.875% - the credit
 
     def test_monthly_to_annual_keeps_the_anchor_day_and_starts_a_commitment(self):
         subscription = subscribe(starter())
@@ -350,6 +389,37 @@ class TestCancellation:
         subscription.refresh_from_db()
         assert (subscription.status, subscription.ended_at) == ("canceled", MAY)
         assert subscription.invoices.count() == 1
+
+    def test_a_scheduled_downgrade_waits_while_cancelling_and_returns_when_kept(self):
+        # Given Professional with a downgrade to Starter scheduled for 1 May
+        subscription = subscribe(professional())
+        starter_plan = starter()
+        services.subscription_plan_change(subscription=subscription, plan=starter_plan, now=APRIL)
+
+        # When the admin cancels, then keeps the subscription
+        services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
+        subscription.refresh_from_db()
+        on_hold = (subscription.scheduled_plan, subscription.scheduled_change_at)
+        services.subscription_reactivate(subscription=subscription, now=MID_APRIL)
+
+        # Then the change was kept, on hold, through the cancellation, and applies on 1 May
+        assert on_hold == (starter_plan, MAY)
+        [invoice] = renew(subscription, MAY)
+        subscription.refresh_from_db()
+        assert subscription.plan == starter_plan
+        assert lines(invoice) == [("Starter plan (monthly), 1 May – 31 May 2026", usd("49.00"))]
+
+    def test_a_scheduled_downgrade_never_applies_to_a_subscription_that_ends(self):
+        subscription = subscribe(professional())
+        services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+        services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
+
+        renew(subscription, MAY)
+
+        subscription.refresh_from_db()
+        assert subscription.status == "canceled"
+        assert subscription.plan.name == "Professional"
+        assert (subscription.scheduled_plan, subscription.scheduled_change_at) == (None, None)
 
     def test_can_be_reversed_before_the_period_ends(self, mailoutbox, committed):
         subscription = subscribe(professional())

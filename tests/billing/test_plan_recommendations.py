@@ -25,7 +25,7 @@ from usage.models import UsageReport
 
 pytestmark = pytest.mark.django_db
 
-GB = 1024**3
+GIB = 1024**3
 MAR_16 = dt.datetime(2026, 3, 16, tzinfo=dt.UTC)  # the frozen `now` is 10:00 that day
 SIX_HOURS = 6 * 3600
 
@@ -65,7 +65,7 @@ def organization_with(
             )
         measured_at = month_start + dt.timedelta(days=2)
         for kind, quantity in (
-            (UsageReport.Kind.STORAGE, int(storage_gb * GB)),
+            (UsageReport.Kind.STORAGE, int(storage_gb * GIB)),
             (UsageReport.Kind.API_CALLS, api_calls),
         ):
             if quantity:
@@ -197,7 +197,7 @@ class TestUpgrade:
 class TestDowngrade:
     def test_business_using_five_percent_is_told_to_downgrade_to_professional(self, client):
         # Given Business used about 5% of every allowance: 60,000 of 1,200,000 s, 2 of 50
-        # AI employees, 1 of 25 numbers, 12 of 250 GB, 50,000 of 1,000,000 API calls
+        # AI employees, 1 of 25 numbers, 12 of 250 GiB, 50,000 of 1,000,000 API calls
         acme = organization_with(
             "business-monthly",
             [60_000, 60_000, 60_000],
@@ -213,7 +213,7 @@ class TestDowngrade:
         assert advice(page).startswith("Downgrade to Professional, save $600.00 a month")
         rows = compare_rows(page)
         assert rows["Average a month"] == [
-            "$52.50 usage beyond its allowances",  # with 7 GB of storage overage at $0.50
+            "$52.50 usage beyond its allowances",  # with 7 GiB of storage overage at $0.50
             "$199.00",
             "$799.00",
         ]
@@ -247,7 +247,7 @@ class TestDowngrade:
 
 class TestCosts:
     def test_storage_beyond_the_plan_and_numbers_beyond_the_free_ones_are_costed(self, client):
-        # Given Starter with a 6 GB storage peak (1 GB over at $0.50) and 2 numbers at $1.75
+        # Given Starter with a 6 GiB storage peak (1 GiB over at $0.50) and 2 numbers at $1.75
         # (the first free), over 10,000 s of calls a month
         acme = organization_with(
             "starter-monthly", [10_000, 10_000, 10_000], storage_gb=6, numbers=2
@@ -259,7 +259,7 @@ class TestCosts:
         assert rows["Phone numbers"] == ["$5.25", "$0.00", "$0.00"]  # three months of one
         assert rows["Total, 3 months"] == ["$153.75", "$597.00", "$2,397.00"]
         assert rows["Average a month"] == [
-            "$51.25 usage beyond its allowances",  # its 5 GB did not hold the storage
+            "$51.25 usage beyond its allowances",  # its 5 GiB did not hold the storage
             "$199.00",
             "$799.00",
         ]

@@ -1,11 +1,13 @@
 import datetime as dt
+import re
 from decimal import Decimal
 
 import pytest
 from django.db import IntegrityError
+from django.template.loader import render_to_string
 from djmoney.money import Money
 
-from billing import services
+from billing import selectors, services
 from billing.errors import BillingError
 from billing.models import BalanceEntry, Coupon, Invoice, InvoiceLine, Plan, Subscription, TaxRate
 from billing.models.invoices import InvoiceLocked
@@ -42,6 +44,23 @@ def subscribe(plan=None, organization=None, start=APRIL):
         organization=organization or OrganizationFactory(),
         start=start,
         now=start,
+    )
+
+
+def new_york_taxes():
+    """Sales tax in New York on every charge; a telecom fee on phone numbers, countrywide."""
+    TaxRate.objects.create(
+        name="NY sales tax",
+        country="US",
+        region="NY",
+        percentage=Decimal("8.875"),
+        applies_to=list(InvoiceLine.CHARGES),
+    )
+    TaxRate.objects.create(
+        name="Telecom regulatory fee",
+        country="US",
+        percentage=Decimal("5"),
+        applies_to=["phone_number"],
     )
 
 
@@ -183,8 +202,17 @@ class TestRenewal:
 
         [invoice] = renew(subscription)
 
+        # Storage is sold and billed in GiB (2^30 bytes), and the line says so.
         storage = invoice.lines.get(kind="overage_storage")
-        assert (storage.quantity, storage.amount) == (Decimal("2"), usd("0.50"))  # 2 GB × $0.25
+        assert (storage.quantity, storage.amount) == (Decimal("2"), usd("0.50"))  # 2 GiB × $0.25
+        assert storage.description == (
+            "Storage overage 1 Apr – 30 Apr 2026: peak 52.00 GiB of 50 GiB included"
+        )
+        document = render_to_string(
+            "billing/_invoice_document.html", selectors.invoice_document(invoice=invoice)
+        )
+        assert re.search(r">2\s+GiB</td>", document)
+        assert " GB" not in document
 
     def test_credits_exceeding_the_charges_make_a_zero_invoice_and_the_rest_carries_forward(self):
         subscription = subscribe()
@@ -213,19 +241,7 @@ class TestRenewal:
     def test_taxes_by_jurisdiction_each_on_its_line_kinds(self):
         # Given a New York customer: sales tax on everything, a telecom fee on numbers only
         organization = OrganizationFactory(country="US", region="NY")
-        TaxRate.objects.create(
-            name="NY sales tax",
-            country="US",
-            region="NY",
-            percentage=Decimal("8.875"),
-            applies_to=list(InvoiceLine.CHARGES),
-        )
-        TaxRate.objects.create(
-            name="Telecom regulatory fee",
-            country="US",
-            percentage=Decimal("5"),
-            applies_to=["phone_number"],
-        )
+        new_york_taxes()
         TaxRate.objects.create(
             name="CA sales tax",
             country="US",
@@ -245,7 +261,8 @@ class TestRenewal:
 
         [invoice] = renew(subscription)
 
-        # 8.875% of $202.00 = $17.9275 → $17.93; 5% of $3.00 = $0.15
+        # 8.875% of $202.00 = $17.9275 → $17.93; 5% of $3.00 = $0.15; California's rate is
+        # not the customer's
         assert lines(invoice, "tax") == [
             ("NY sales tax 8.875% of $202.00", usd("17.93")),
             ("Telecom regulatory fee 5% of $3.00", usd("0.15")),
@@ -255,6 +272,40 @@ class TestRenewal:
             usd("18.08"),
             usd("220.08"),
         )
+
+    def test_every_active_rate_of_the_customer_is_a_line_even_at_zero(self):
+        # Given a New York customer with a 0% rate and a fee on numbers, which it has none of
+        organization = OrganizationFactory(country="US", region="NY")
+        new_york_taxes()
+        TaxRate.objects.create(
+            name="Digital services tax",
+            country="US",
+            region="NY",
+            percentage=Decimal("0"),
+            applies_to=list(InvoiceLine.CHARGES),
+        )
+        TaxRate.objects.create(
+            name="Retired levy",
+            country="US",
+            percentage=Decimal("3"),
+            applies_to=list(InvoiceLine.CHARGES),
+            is_active=False,
+        )
+        subscription = subscribe(organization=organization)
+
+        [invoice] = renew(subscription)
+
+        assert lines(invoice, "tax") == [
+            ("Digital services tax 0% of $199.00", usd("0.00")),
+            ("NY sales tax 8.875% of $199.00", usd("17.66")),
+            ("Telecom regulatory fee 5% of $0.00", usd("0.00")),
+        ]
+        assert invoice.tax_total == usd("17.66")
+        document = render_to_string(
+            "billing/_invoice_document.html", selectors.invoice_document(invoice=invoice)
+        )
+        assert "Telecom regulatory fee 5% of $0.00" in document
+        assert "Digital services tax 0% of $199.00" in document
 
     def test_a_percent_coupon_once_applies_before_tax_to_one_invoice(self):
         organization = OrganizationFactory(country="DE")

@@ -222,3 +222,42 @@ def test_catalog_load_returns_the_latest_versions():
     again = {plan.code: plan for plan in services.catalog_load()}
 
     assert again["starter-monthly"].version == 2
+
+
+class TestPlansInOtherCurrencies:
+    @pytest.mark.parametrize("currency", ["EUR", "GBP"])
+    @pytest.mark.parametrize("cap", [None, Decimal("400.00")])
+    def test_plans_in_euros_and_pounds_with_or_without_a_cap(self, now, currency, cap):
+        plan = services.plan_ensure(
+            code=f"pro-{currency.lower()}",
+            name="Professional",
+            tier="professional",
+            interval="month",
+            price=Decimal("189.00"),
+            currency=currency,
+            overage_policy="charge",
+            overage_rate_per_second=Decimal("0.004"),
+            overage_rate_per_gb=Decimal("0.25"),
+            overage_cap=cap,
+            features=[],
+        )
+
+        plan.refresh_from_db()
+        assert plan.price == Money(Decimal("189.00"), currency)
+        assert plan.overage_cap == (Money(cap, currency) if cap is not None else None)
+        organization = OrganizationFactory(currency=currency)
+        subscription = SubscriptionFactory(organization=organization, plan=plan, now=now)
+        assert subscription.invoices.get().total == Money(Decimal("189.00"), currency)
+
+    def test_a_new_version_in_euros_without_a_cap(self, now):
+        plan = PlanFactory(
+            price=Money(Decimal("189.00"), "EUR"),
+            overage_rate_per_second=Money(Decimal("0.004"), "EUR"),
+            overage_rate_per_gb=Money(Decimal("0.25"), "EUR"),
+        )
+
+        new = services.plan_new_version(
+            plan=plan, changes={"price": Money(Decimal("199.00"), "EUR")}
+        )
+
+        assert (new.price, new.overage_cap) == (Money(Decimal("199.00"), "EUR"), None)

@@ -152,6 +152,8 @@ def test_plans_page_lists_plans_side_by_side_with_the_current_one_marked(client,
     assert "Current plan" in page
     assert "18,000 s (300 min)" in page
     assert "$0.004 per second" in page
+    assert "50 GiB" in page and "$0.25 per GiB" in page  # storage is billed in 2^30 bytes
+    assert " GB" not in page
     assert "Calls pause until the allowance resets" in page
     assert "Workflow automation" in page
 

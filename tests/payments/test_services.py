@@ -387,3 +387,55 @@ def test_a_debit_still_processing_is_not_retried_on_a_backup(subscription, invoi
     assert not invoice.payment_attempts.filter(payment_method=backup).exists()
     assert Collection.objects.get(invoice=invoice).failures == 0
     assert status(subscription) == "active"
+
+
+class TestReinstatementWithSeveralUnpaidInvoices:
+    """Service follows what is still unpaid: a payment restores it at once, unless another
+    invoice still suspends it; while another is only being retried, service is back on and
+    the subscription stays past due."""
+
+    @pytest.fixture
+    def two_unpaid(self, subscription, invoice, settings):
+        # April is declined on 1 Apr and retried on 11 May; May, issued on 1 May, is declined
+        # too. April's retry fails on 11 May: suspended, with May still being retried.
+        settings.PAYMENT_RETRY_DAYS = [40]
+        card(subscription.organization, "4000000000000341")
+        collect(invoice, APRIL)
+        [may] = billing_services.subscription_renew_if_needed(
+            subscription_id=subscription.pk, now=days(30)
+        )
+        collect(may, days(30))
+        services.payment_retries_if_needed(now=days(40))
+        assert status(subscription) == "suspended"
+        card(subscription.organization, "4242424242424242", make_default=True, now=days(41))
+        return invoice, may
+
+    def test_paying_the_invoice_being_retried_leaves_service_suspended(
+        self, subscription, two_unpaid
+    ):
+        april, may = two_unpaid
+
+        collect(may, days(41), on_request=True)
+
+        assert Invoice.objects.get(pk=may.pk).status == "paid"
+        assert status(subscription) == "suspended"  # April, unpaid after every retry, remains
+        assert Invoice.objects.get(pk=april.pk).status == "open"
+
+    def test_paying_the_invoice_that_suspended_restores_service_at_once(
+        self, subscription, two_unpaid
+    ):
+        april, may = two_unpaid
+        employee = EmployeeFactory(organization=subscription.organization)
+
+        collect(april, days(41), on_request=True)
+
+        # Service is back while May's retries go on: past due, calls allowed
+        assert status(subscription) == "past_due"
+        assert usage_selectors.call_authorize(
+            organization_slug=subscription.organization.slug,
+            employee_id=employee.pk,
+            now=days(41),
+        ).allowed
+        # and paying May too puts the subscription in good standing
+        collect(may, days(41), on_request=True)
+        assert status(subscription) == "active"

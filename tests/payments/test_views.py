@@ -955,6 +955,34 @@ def test_when_suspended_every_billing_page_shows_the_banner_with_both_ways_out(
         assert "Pay now $199.00" in banner, url
 
 
+def test_the_banner_names_exactly_the_invoices_that_restore_service_with_pay_now(
+    client, acme, now, settings
+):
+    # Given the first invoice unpaid after every retry (suspended), and the next month's
+    # invoice declined and still being retried
+    settings.PAYMENT_RETRY_DAYS = [35]
+    first = declined_invoice(acme, now=now)
+    subscription = Subscription.objects.get(organization=acme)
+    [second] = billing_services.subscription_renew_if_needed(
+        subscription_id=subscription.pk, now=subscription.current_period_end
+    )
+    services.invoice_collect(invoice=second, now=subscription.current_period_end)
+    services.payment_retries_if_needed(now=now + dt.timedelta(days=35))
+    assert Subscription.objects.get(organization=acme).status == "suspended"
+
+    page = signed_in(client, "admin").get(reverse("billing:invoices", args=["acme"]))
+
+    html = page.content.decode()
+    banner = " ".join(html[html.index('class="payment-banner') : html.index("</main>")].split())
+    restore = banner[banner.index("To restore service") : banner.index("Also unpaid")]
+    also = banner[banner.index("Also unpaid") :]
+    assert f"To restore service, pay invoice {first.number} ($199.00)" in restore
+    assert reverse("payments:pay_now", args=["acme", first.number]) in restore
+    assert second.number not in restore
+    assert second.number in also and "service is not suspended for it" in also
+    assert reverse("payments:pay_now", args=["acme", second.number]) in also
+
+
 def test_when_past_due_the_banner_gives_the_reason_and_the_next_retry(client, acme, now):
     declined_invoice(acme, now=now)
 

@@ -1,9 +1,12 @@
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 
+from billing import services as billing_services
 from tests.factories import (
     EmployeeFactory,
+    MembershipFactory,
     PhoneNumberRateFactory,
     PlanFactory,
     SubscriptionFactory,
@@ -426,3 +429,80 @@ def test_the_openapi_document_and_its_docs_page_are_served(client):
     assert "/api/v1/orgs/{org}/calls/authorize" in spec["paths"]
     assert "/api/v1/calls/batch" in spec["paths"]
     assert client.get("/api/v1/docs").status_code == 200
+
+
+class TestCallsDuringATrial:
+    """An allowed call always completes and is recorded, in a trial too: its usage is shown
+    on the usage API and page, and never charged."""
+
+    @pytest.fixture
+    def trialing(self, now):
+        # Subscribed on 10 Mar with a 14-day trial: the trial runs to 24 Mar, the anchor.
+        plan = PlanFactory(included_call_seconds=600, trial_days=14)
+        subscription = SubscriptionFactory(
+            plan=plan, start=dt.datetime(2026, 3, 10, 9, tzinfo=dt.UTC), trial=True, now=now
+        )
+        assert subscription.status == "trialing"
+        return subscription
+
+    def test_a_call_allowed_in_the_trial_is_recorded_shown_and_not_charged(
+        self, api, trialing, now, client
+    ):
+        organization = trialing.organization
+        employee = EmployeeFactory(organization=organization)
+        slug = organization.slug
+
+        allowed = api.post(f"orgs/{slug}/calls/authorize", {"employee_id": employee.pk})
+        reported = api.post(f"orgs/{slug}/calls", call(employee, seconds=900))
+        usage = api.get(f"orgs/{slug}/usage").json()
+
+        assert allowed.json()["allowed"] is True
+        assert reported.status_code == 201, reported.json()
+        assert usage["is_trial"] is True
+        assert usage["call_seconds"] == {"used": 900, "limit": 600}
+        assert (usage["overage_seconds"], Decimal(usage["overage_cost"])) == (300, 0)
+        # the usage page shows it, as the trial's
+        client.force_login(MembershipFactory(organization=organization).user)
+        page = client.get(f"/billing/{slug}/usage/").content.decode()
+        assert "Free trial until 24 Mar 2026" in page
+        assert "900 s" in page
+        # and the first invoice, at the trial's end, charges the plan and nothing of the trial
+        [invoice] = billing_services.subscription_renew_if_needed(
+            subscription_id=trialing.pk, now=dt.datetime(2026, 3, 24, tzinfo=dt.UTC)
+        )
+        assert [line.kind for line in invoice.lines.all()] == ["subscription"]
+
+    def test_a_trial_call_reported_after_the_trial_stays_in_the_trial(
+        self, api, trialing, time_machine
+    ):
+        employee = EmployeeFactory(organization=trialing.organization)
+        billing_services.subscription_renew_if_needed(
+            subscription_id=trialing.pk, now=dt.datetime(2026, 3, 24, tzinfo=dt.UTC)
+        )
+        time_machine.move_to(dt.datetime(2026, 3, 25, 12, tzinfo=dt.UTC))
+
+        reported = api.post(f"orgs/{trialing.organization.slug}/calls", call(employee))
+
+        assert reported.status_code == 201, reported.json()
+        trial_counter, *later = UsageCounter.objects.filter(
+            organization=trialing.organization
+        ).order_by("period_start")
+        assert trial_counter.period_start == dt.datetime(2026, 3, 10, 9, tzinfo=dt.UTC)
+        assert trial_counter.call_seconds == 120
+        assert all(counter.call_seconds == 0 for counter in later)
+
+    def test_a_call_before_the_trial_began_is_refused(self, api, trialing):
+        employee = EmployeeFactory(organization=trialing.organization)
+        early = dt.datetime(2026, 3, 10, 8, tzinfo=dt.UTC)
+
+        reported = api.post(
+            f"orgs/{trialing.organization.slug}/calls",
+            call(
+                employee,
+                connected_at=early.isoformat(),
+                ended_at=(early + dt.timedelta(minutes=1)).isoformat(),
+            ),
+        )
+
+        assert reported.status_code == 422
+        assert reported.json()["detail"][0]["type"] == "before_subscription"

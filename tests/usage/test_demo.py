@@ -15,7 +15,7 @@ from usage.services import phone_number_rate
 
 pytestmark = pytest.mark.django_db
 
-GB = 1024**3
+GIB = 1024**3
 
 
 @pytest.fixture
@@ -72,7 +72,7 @@ def test_the_demo_stays_within_each_plan(demo):
             seconds = [c.call_seconds for c in counters]
             assert sum(seconds) <= plan.included_call_seconds * len(seconds), organization
         if plan.storage_gb is not None:
-            assert all(c.storage_peak_bytes <= plan.storage_gb * GB for c in counters)
+            assert all(c.storage_peak_bytes <= plan.storage_gb * GIB for c in counters)
         if plan.api_calls_per_month is not None:
             assert all(c.api_calls <= plan.api_calls_per_month for c in counters)
 

@@ -8,6 +8,7 @@ from billing import services as billing_services
 from billing.errors import BillingError
 from tests.factories import (
     EmployeeFactory,
+    OrganizationFactory,
     PhoneNumberRateFactory,
     PlanFactory,
     SubscriptionFactory,
@@ -613,3 +614,30 @@ class TestUsageReports:
             7_000,
             9_000,
         )
+
+
+class TestUsageMonthsWhereMidnightIsSkipped:
+    """Beirut skipped midnight on 30 Mar 2025: the day, and the subscription, began at 01:00.
+    Every later month still begins at midnight, so use just after it counts in the new month."""
+
+    def test_calls_and_storage_just_after_midnight_count_in_the_new_month(self):
+        start = utc(2025, 3, 30, 7)  # 10:00 in Beirut
+        organization = OrganizationFactory(timezone="Asia/Beirut")
+        subscription = SubscriptionFactory(organization=organization, start=start, now=start)
+        employee = EmployeeFactory(organization=organization, created_at=start)
+        half_past_midnight = dt.datetime(2025, 4, 30, 0, 30, tzinfo=organization.tzinfo)
+        record_call(employee=employee, seconds=60, connected_at=half_past_midnight)
+        services.usage_report_record(
+            organization=organization,
+            kind="storage",
+            report_id="s1",
+            quantity=5_000,
+            measured_at=half_past_midnight,
+            now=half_past_midnight,
+        )
+
+        april = subscription.usage_period_at(half_past_midnight)
+        assert april.start == dt.datetime(2025, 4, 30, tzinfo=organization.tzinfo)
+        counter = UsageCounter.objects.get(organization=organization)
+        assert counter.period_start == april.start
+        assert (counter.call_seconds, counter.storage_bytes) == (60, 5_000)

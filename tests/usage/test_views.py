@@ -346,7 +346,7 @@ def test_allowances_are_shown_against_the_plan(client, acme, now):
         organization=acme,
         kind="storage",
         report_id="s-1",
-        quantity=1_342_177_280,  # 1.25 GB
+        quantity=1_342_177_280,  # 1.25 GiB: 1.25 × 2^30 bytes
         measured_at=now,
     )
     services.usage_report_record(
@@ -358,7 +358,8 @@ def test_allowances_are_shown_against_the_plan(client, acme, now):
 
     assert "3 of 15 AI employees active" in text
     assert "0 of 10 in use · first 3 free" in text
-    assert "1.25 GB of 50 GB" in text
+    assert "1.25 GiB of 50 GiB" in text
+    assert " GB" not in text
     assert "1,234 of 100,000 this month" in text
 
 

@@ -5,7 +5,7 @@ from decimal import Decimal
 from django import template
 
 from usage import selectors
-from usage.selectors import GB, Allowance
+from usage.selectors import Allowance
 
 register = template.Library()
 
@@ -23,11 +23,11 @@ def minutes(seconds: int | None) -> str:
 
 
 @register.filter
-def gigabytes(size_in_bytes: int | None) -> str:
-    """`1.25 GB`, two decimals, as storage allowances are sold."""
+def gibibytes(size_in_bytes: int | None) -> str:
+    """`1.25 GiB`, two decimals, in the unit storage is sold and billed in."""
     if size_in_bytes is None:
         return ""
-    return f"{(Decimal(size_in_bytes) / GB).quantize(Decimal('0.01')):,} GB"
+    return f"{selectors.gibibytes(size_in_bytes):,} GiB"
 
 
 @register.filter
