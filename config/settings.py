@@ -22,6 +22,9 @@ if not SECRET_KEY:
     if not DEBUG:
         raise ImproperlyConfigured("SECRET_KEY must be set when DEBUG is off.")
     SECRET_KEY = "development-only-key-never-used-when-debug-is-off"  # noqa: S105
+# Previous keys, still accepted while a rotation settles: sessions, password reset links
+# and the tasks queued before the rotation (see config/brokers.py).
+SECRET_KEY_FALLBACKS = env.list("SECRET_KEY_FALLBACKS", default=[])
 
 ALLOWED_HOSTS = env.list("ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
 CSRF_TRUSTED_ORIGINS = env.list("CSRF_TRUSTED_ORIGINS", default=[])
@@ -162,8 +165,10 @@ Q_CLUSTER = {
 }
 if REDIS_URL:
     Q_CLUSTER["redis"] = REDIS_URL
+    Q_CLUSTER["broker_class"] = "config.brokers.Redis"
 else:
     Q_CLUSTER["orm"] = "default"
+    Q_CLUSTER["broker_class"] = "config.brokers.ORM"
 
 # Payments: Stripe when a secret key is configured, otherwise the sandbox gateway.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
