@@ -155,9 +155,7 @@ class Run:
         while (survivors := self.survivors()) and time.monotonic() < deadline:
             time.sleep(0.5)
         if survivors:
-            raise StepFailed(
-                f"{len(survivors)} processes survived SIGTERM:\n" + "\n".join(survivors.values())
-            )
+            raise StepFailed("these survived SIGTERM:\n" + "\n".join(survivors.values()))
         print("  every process of the run has stopped")
 
     def survivors(self) -> dict[int, str]:
