@@ -9,10 +9,17 @@ from django.db import connection
 from django.test import Client
 from django.utils import timezone
 
-from bench.common import Report, best_median_ms, count_queries, progress, subscribed_employee
+from bench.common import (
+    Report,
+    best_median_ms,
+    count_queries,
+    progress,
+    sized,
+    subscribed_employee,
+)
 from usage import selectors, services
 
-CALLS = 2_000
+CALLS = sized(2_000, smoke=20)
 GOAL_RATIO = 5  # at most five primary-key SELECTs' worth
 GOAL_QUERIES = 2
 

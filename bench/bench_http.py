@@ -20,12 +20,12 @@ from pathlib import Path
 from django.conf import settings
 from django.utils import timezone
 
-from bench.common import Report, progress, subscribed_employee
+from bench.common import Report, progress, sized, subscribed_employee
 
-CLIENTS = 32
-REQUESTS = 6_400  # per endpoint: 200 for each client
-WORKERS = 4
-THREADS = 8  # per worker: WORKERS * THREADS requests in progress at once
+CLIENTS = sized(32, smoke=4)
+REQUESTS = sized(6_400, smoke=40)  # per endpoint: 200 for each client
+WORKERS = sized(4, smoke=1)
+THREADS = sized(8, smoke=2)  # per worker: WORKERS * THREADS requests in progress at once
 DEADLINE_SECONDS = 120  # per endpoint; a slower run is reported as a failure
 LOG_PATH = settings.BASE_DIR / "var" / "bench" / "gunicorn.log"
 

@@ -13,17 +13,17 @@ from django.db.models import Count, Sum
 from django.test import Client
 from django.utils import timezone
 
-from bench.common import Report, progress
+from bench.common import Report, progress, sized
 from billing import services as billing_services
 from billing.models import Organization
 from usage import services
 from usage.models import AIEmployee, Call, UsageCounter
 
-ORGANIZATIONS = 10
+ORGANIZATIONS = sized(10, smoke=2)
 EMPLOYEES_PER_ORGANIZATION = 3
-ROUNDS = 2
-CALLS = 5_000  # per round and way in: 20,000 calls through our code in all
-BATCH = 1_000
+ROUNDS = sized(2, smoke=1)
+CALLS = sized(5_000, smoke=20)  # per round and way in: 20,000 calls through our code in all
+BATCH = sized(1_000, smoke=10)
 GOAL_CALLS_PER_SECOND = 2_000
 COLUMNS = (
     "platform_call_id",
@@ -92,7 +92,11 @@ def seed_employees(*, now: dt.datetime) -> list[AIEmployee]:
             name=f"Bench {n}", slug=f"bench-{n}", billing_emails=f"billing@bench-{n}.example.com"
         )
         billing_services.subscription_create(
-            organization=organization, plan=plan, start=now - dt.timedelta(days=20), now=now
+            organization=organization,
+            plan=plan,
+            start=now - dt.timedelta(days=20),
+            trial=False,
+            now=now,
         )
         employees += [
             services.employee_create(organization=organization, name=f"Agent {e}", now=now)

@@ -8,12 +8,12 @@ from django.db import transaction
 from django.test import Client
 from django.urls import reverse
 
-from bench.common import Report, best_median_ms, count_queries, progress
+from bench.common import Report, best_median_ms, count_queries, progress, sized
 from billing import services
 from billing.models import Membership, Organization, Plan
 
-FEW_ORGANIZATIONS = 10
-MANY_ORGANIZATIONS = 1_000
+FEW_ORGANIZATIONS = sized(10, smoke=2)
+MANY_ORGANIZATIONS = sized(1_000, smoke=5)
 
 
 def run(report: Report) -> None:

@@ -13,6 +13,7 @@ when given, is the highest acceptable value (the lowest, for a rate given with
 from __future__ import annotations
 
 import datetime as dt
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -21,6 +22,14 @@ from dataclasses import dataclass
 from django.db import connection
 
 _STARTED = time.perf_counter()
+# `make bench-smoke` (`bench/run.py --smoke`) runs every benchmark at a tiny size, to prove
+# that each one runs; its numbers mean nothing.
+SMOKE = os.environ.get("BENCH_SMOKE") == "1"
+
+
+def sized(full: int, *, smoke: int) -> int:
+    """`full` in a real run, `smoke` in a smoke run."""
+    return smoke if SMOKE else full
 
 
 def progress(message: str) -> None:
@@ -123,6 +132,8 @@ def best_median_ms(
     Warm-up calls fill caches (templates, URL resolvers, content types) first; the median
     ignores single hiccups and the best round ignores longer ones (GC, a busy neighbour).
     """
+    if SMOKE:
+        warmup, rounds, calls = 0, 1, 1
     for _ in range(warmup):
         action()
     medians = []
@@ -156,8 +167,9 @@ def count_queries(action: Callable[[], object]) -> int:
 
 
 def subscribed_employee(*, slug: str, now):
-    """An organization on Professional monthly, ten days into its period, with one AI
-    employee and a service token: what the platform-API benchmarks talk to."""
+    """An organization on Professional monthly, ten days into its period (paying: a trial
+    would start the period at its end), with one AI employee and a service token: what the
+    platform-API benchmarks talk to."""
     from billing import services as billing_services
     from usage import services as usage_services
 
@@ -166,7 +178,11 @@ def subscribed_employee(*, slug: str, now):
         name=slug.replace("-", " ").title(), slug=slug, billing_emails=f"billing@{slug}.example.com"
     )
     billing_services.subscription_create(
-        organization=organization, plan=plan, start=now - dt.timedelta(days=10), now=now
+        organization=organization,
+        plan=plan,
+        start=now - dt.timedelta(days=10),
+        trial=False,
+        now=now,
     )
     employee = usage_services.employee_create(organization=organization, name="Agent", now=now)
     _, token = usage_services.service_token_create(name="bench")

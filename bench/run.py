@@ -5,6 +5,9 @@ Runs against a benchmark database made fresh each time, never the development on
 at var/bench/bench.sqlite3, or BENCH_DATABASE_URL (its database name must contain "bench",
 as it is flushed). Prints a table and writes var/bench/latest.json. Goals are reported, not
 asserted: the exit code is non-zero only when a benchmark could not run.
+
+`--smoke` (`make bench-smoke`) runs every benchmark at a tiny size, in seconds, to prove
+that each one still runs; it writes var/bench/smoke.json instead.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ BENCH_DIR = BASE_DIR / "bench"
 OUTPUT_DIR = BASE_DIR / "var" / "bench"
 SQLITE_PATH = OUTPUT_DIR / "bench.sqlite3"
 RESULTS_PATH = OUTPUT_DIR / "latest.json"
+SMOKE_RESULTS_PATH = OUTPUT_DIR / "smoke.json"
 
 
 def main() -> int:
@@ -31,7 +35,11 @@ def main() -> int:
         description="Run the benchmarks; results go to var/bench/latest.json."
     )
     parser.add_argument("names", nargs="*", help="run only modules whose name contains one")
-    names = parser.parse_args().names
+    parser.add_argument(
+        "--smoke", action="store_true", help="tiny sizes: only proves that every benchmark runs"
+    )
+    arguments = parser.parse_args()
+    names = arguments.names
 
     modules = [
         path.stem
@@ -53,6 +61,9 @@ def main() -> int:
     os.environ["DATABASE_URL"] = database_url
     os.environ["ALLOWED_HOSTS"] = "testserver"  # the host django.test.Client sends
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+    # Read by bench.common, imported below.
+    os.environ["BENCH_SMOKE"] = "1" if arguments.smoke else "0"
+    results_path = SMOKE_RESULTS_PATH if arguments.smoke else RESULTS_PATH
 
     import django
     from django.core.management import call_command
@@ -76,10 +87,10 @@ def main() -> int:
             traceback.print_exc()
             failed.append(module)
 
-    RESULTS_PATH.write_text(json.dumps(report.as_json(), indent=2) + "\n")
+    results_path.write_text(json.dumps(report.as_json(), indent=2) + "\n")
     print()
     print(report.table())
-    print(f"\nWritten to {RESULTS_PATH.relative_to(BASE_DIR)}")
+    print(f"\nWritten to {results_path.relative_to(BASE_DIR)}")
     if failed:
         print(f"Failed: {', '.join(failed)}", file=sys.stderr)
         return 1

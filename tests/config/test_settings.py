@@ -1,29 +1,13 @@
-import os
-import subprocess
-import sys
-from pathlib import Path
+import uuid
 
-ROOT = Path(__file__).resolve().parents[2]
+from tests.config.management import ROOT, manage
+
 PRODUCTION = {
     "DEBUG": "false",
     "SECRET_KEY": "x7#kq2!vL9p@fR4zT8wN1mB6yH3cJ5dS0gA-uE_oI^rW&tY*qZ(eX)vU+nM=jK",
     "ALLOWED_HOSTS": "billing.example.com",
     "DATABASE_URL": "sqlite:///:memory:",
 }
-
-
-def manage(*args, **environment):
-    # A clean environment, as a production process has: the local .env is not read for
-    # variables already set, so DEBUG and SECRET_KEY come from here.
-    env = {"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/tmp"), **environment}
-    return subprocess.run(
-        [sys.executable, "manage.py", *args],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
 
 
 def test_deploy_checks_are_clean_with_production_settings():
@@ -38,3 +22,20 @@ def test_refuses_to_start_without_a_secret_key_when_debug_is_off():
 
     assert result.returncode != 0
     assert "SECRET_KEY must be set when DEBUG is off" in result.stderr
+
+
+def test_mail_is_written_to_var_mail_whatever_the_working_folder(tmp_path):
+    subject = f"Where mail goes {uuid.uuid4().hex}"
+    send = (
+        "from django.core.mail import send_mail; "
+        f"send_mail({subject!r}, 'Hello.', 'billing@localhost', ['admin@example.com'])"
+    )
+
+    result = manage("shell", "--no-imports", "-c", send, cwd=tmp_path, DEBUG="true", EMAIL_URL="")
+
+    written = [path for path in (ROOT / "var" / "mail").glob("*") if subject in path.read_text()]
+    for path in written:
+        path.unlink()
+    assert result.returncode == 0, result.stderr
+    assert len(written) == 1
+    assert list(tmp_path.iterdir()) == []
