@@ -153,7 +153,9 @@ def billing_summary(*, organization: Organization) -> BillingSummary:
         ends_on=None if renews else period.last_day(tz),
         renewal_amount=renewal_plan.price if renews else None,
         renewal_plan=renewal_plan if renews else None,
-        pending_change=_pending_change(subscription) if subscription.scheduled_plan else None,
+        pending_change=(
+            pending_change(subscription=subscription) if subscription.scheduled_plan else None
+        ),
     )
 
 
@@ -303,6 +305,32 @@ def invoice_document(*, invoice: Invoice) -> dict:
         "credit_notes": list(invoice.credit_notes.all()),
         "seller": settings.BILLING_SELLER,
     }
+
+
+def invoice_settlement(*, invoice: Invoice) -> str:
+    """How a finalized invoice stands, as the customer is told: `paid` by a payment (card,
+    bank debit or transfer: a method and a confirmation number), `paid_by_credit` (the
+    credit balance covered it), `nothing_due` (its total is zero), `due_by_transfer`
+    (organizations paying by invoice), `due_by_charge` (being charged to the payment
+    methods on file), `void` or `uncollectible`."""
+    if invoice.status == Invoice.Status.PAID:
+        if invoice.payment_reference:
+            return "paid"
+        return "paid_by_credit" if invoice.credit_applied.amount else "nothing_due"
+    if invoice.status == Invoice.Status.OPEN:
+        if invoice.organization.payment_terms == Organization.PaymentTerms.INVOICE:
+            return "due_by_transfer"
+        return "due_by_charge"
+    return invoice.status
+
+
+def invoice_oldest_open(*, organization: Organization) -> Invoice | None:
+    """The open invoice due first: the one to pay to restore service."""
+    return (
+        Invoice.objects.filter(organization=organization, status=Invoice.Status.OPEN)
+        .order_by("due_at", "pk")
+        .first()
+    )
 
 
 @dataclass(frozen=True)
@@ -561,7 +589,8 @@ class PendingChange:
     more_numbers: int
 
 
-def _pending_change(subscription: Subscription) -> PendingChange:
+def pending_change(*, subscription: Subscription) -> PendingChange:
+    """The subscription's scheduled plan change, with what it takes out of service then."""
     from billing.services.plan_changes import plan_change_preview
 
     preview = plan_change_preview(

@@ -226,7 +226,7 @@ def invoice_settle(*, attempt: PaymentAttempt, now: dt.datetime) -> None:
         state=Collection.State.PAID, next_retry_at=None
     )
     _reinstate_if_settled(invoice.subscription, invoice, now)
-    transaction.on_commit(lambda: notifications.send_receipt(attempt=attempt))
+    notifications.send_receipt(attempt=attempt)
 
 
 def _record_failure(
@@ -269,7 +269,7 @@ def _record_failure(
                 now=now,
             )
     collection.save()
-    transaction.on_commit(lambda: notifications.send_payment_failed(collection=collection))
+    notifications.send_payment_failed(collection=collection, attempted_at=now)
 
 
 @transaction.atomic

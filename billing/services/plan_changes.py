@@ -337,9 +337,7 @@ def subscription_plan_change(
         subscription.scheduled_removals = removals
         day = preview.effective_at.astimezone(subscription.tzinfo)
         _save(subscription, f"Change to {plan} scheduled for {day:%-d %b %Y}", actor, now)
-    transaction.on_commit(
-        lambda: notifications.send_plan_change(subscription=subscription, preview=preview)
-    )
+    notifications.send_plan_change(subscription=subscription, preview=preview)
     return subscription
 
 
@@ -489,7 +487,7 @@ def subscription_cancel(
         )
     subscription.cancel_at_period_end = True
     _save(subscription, f"Cancellation requested: {reason.strip()}", actor, now)
-    transaction.on_commit(lambda: notifications.send_cancellation(subscription=subscription))
+    notifications.send_cancellation(subscription=subscription)
     return subscription
 
 
@@ -509,9 +507,7 @@ def subscription_reactivate(
     subscription.cancel_at_period_end = False
     subscription.cancel_requested_at = None
     _save(subscription, "Cancellation reversed: the subscription renews again", actor, now)
-    transaction.on_commit(
-        lambda: notifications.send_cancellation_reversed(subscription=subscription)
-    )
+    notifications.send_cancellation_reversed(subscription=subscription)
     return subscription
 
 
@@ -568,11 +564,7 @@ def trial_reminders_send_if_needed(*, now: dt.datetime | None = None) -> int:
             subscription = Subscription.objects.select_related("plan", "organization").get(
                 pk=subscription_id
             )
-            transaction.on_commit(
-                lambda subscription=subscription: notifications.send_trial_ending(
-                    subscription=subscription
-                )
-            )
+            notifications.send_trial_ending(subscription=subscription)
             sent += 1
     return sent
 
