@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -185,10 +186,10 @@ def _day_after_start(subscription: Subscription, day: int, now: dt.datetime) -> 
     return min(local.astimezone(dt.UTC), now)
 
 
-def _discounts_and_credits_ensure(now: dt.datetime) -> None:
+def _discounts_and_credits_ensure(subscription: Subscription, now: dt.datetime) -> None:
+    organization = subscription.organization
     for discount in DEMO_DISCOUNTS:
-        organization = Organization.objects.get(slug=discount.slug)
-        if organization.discounts.exists():
+        if discount.slug != organization.slug or organization.discounts.exists():
             continue
         coupon, _ = Coupon.objects.get_or_create(
             code=discount.code,
@@ -199,17 +200,16 @@ def _discounts_and_credits_ensure(now: dt.datetime) -> None:
                 "duration_in_periods": discount.periods,
             },
         )
-        subscription = organization.subscriptions.order_by("pk").first()
         services.discount_apply(
             organization=organization,
             coupon=coupon,
             now=_day_after_start(subscription, discount.on_day, now),
         )
     for credit in DEMO_CREDITS:
-        organization = Organization.objects.get(slug=credit.slug)
+        if credit.slug != organization.slug:
+            continue
         if organization.balance_entries.filter(kind=BalanceEntry.Kind.GOODWILL).exists():
             continue
-        subscription = organization.subscriptions.order_by("pk").first()
         services.balance_credit_grant(
             organization=organization,
             kind=BalanceEntry.Kind.GOODWILL,
@@ -235,8 +235,14 @@ def renewals_replay(*, now: dt.datetime) -> int:
         previous_run = ran_at
 
 
-def seed_demo(*, now: dt.datetime, say=print) -> list[tuple[str, str, str]]:
-    """Create whatever of the demo is missing; returns (login, role, organization) rows."""
+def seed_demo(
+    *, now: dt.datetime, say=print, usage_seed: Callable[[], None] = lambda: None
+) -> list[tuple[str, str, str]]:
+    """Create whatever of the demo is missing; returns (login, role, organization) rows.
+
+    Subscriptions begin in the order they did, each after the renewals of the others up to
+    that day, so invoice numbers follow the dates; `usage_seed` then gives the new one its AI
+    employees, numbers and calls, before any of its usage months is closed."""
     say("Loading the catalog…")
     services.catalog_load()
     _tax_rates_ensure()
@@ -266,23 +272,25 @@ def seed_demo(*, now: dt.datetime, say=print) -> list[tuple[str, str, str]]:
                 k: v for k, v in catalog.ENTERPRISE_EXAMPLE.items() if k != "organization_slug"
             }
             services.plan_ensure(organization=organization, **terms)
-        if (
-            not Subscription.objects.filter(organization=organization)
-            .exclude(status="canceled")
-            .exists()
-        ):
-            # Subscribed back then, before trials: the renewal job brings it up to date with
-            # real invoices.
-            start = _start(spec, now)
-            services.subscription_create(
-                organization=organization,
-                plan=Plan.objects.filter(code=spec.plan_code).order_by("-version").first(),
-                start=start,
-                trial=False,
-                now=start,
-            )
         logins += [(spec.admin, "admin", spec.name), (spec.member, "member", spec.name)]
-    _discounts_and_credits_ensure(now)
+    for spec in sorted(DEMO_ORGS, key=lambda spec: _start(spec, now)):
+        organization = Organization.objects.get(slug=spec.slug)
+        if organization.subscriptions.exclude(status=Subscription.Status.CANCELED).exists():
+            continue
+        start = _start(spec, now)
+        say(f"{spec.name} subscribes on {start:%-d %b %Y}…")
+        renewals_replay(now=start)
+        # Subscribed back then, before trials: the renewal job brings it up to date with
+        # real invoices.
+        subscription = services.subscription_create(
+            organization=organization,
+            plan=Plan.objects.filter(code=spec.plan_code).order_by("-version").first(),
+            start=start,
+            trial=False,
+            now=start,
+        )
+        usage_seed()
+        _discounts_and_credits_ensure(subscription, now)
     _feature_trial_ensure(slug="northwind", code="audit_log", now=now)
     for username, slug, role in EXTRA_MEMBERSHIPS:
         services.membership_set(

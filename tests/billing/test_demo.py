@@ -36,6 +36,9 @@ def test_every_demo_date_lies_in_the_past_and_fits_its_period(demo):
             assert invoice.period_start <= invoice.issued_at, invoice
             assert invoice.issued_at - invoice.period_start <= dt.timedelta(days=1), invoice
         assert invoice.issued_at <= invoice.due_at
+    # and numbered in the order they were issued
+    numbers = list(invoices.order_by("issued_at", "pk").values_list("number", flat=True))
+    assert numbers == sorted(numbers)
 
     # Paid between the invoice and today, with a card on file by then
     paid = Invoice.objects.filter(status="paid")

@@ -13,9 +13,15 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         now = timezone.now()
-        logins = seed_demo(now=now, say=lambda line: self.stdout.write(f"  {line}"))
+
         # By name, not by import: billing does not depend on the usage app's code.
-        call_command("seed_usage_demo", stdout=self.stdout, stderr=self.stderr)
+        def usage_seed():
+            call_command("seed_usage_demo", stdout=self.stdout, stderr=self.stderr)
+
+        logins = seed_demo(
+            now=now, say=lambda line: self.stdout.write(f"  {line}"), usage_seed=usage_seed
+        )
+        usage_seed()  # calls up to now for the organizations that were there already
         self.stdout.write("  Renewing up to today, each period when it ended: its invoice…")
         issued = renewals_replay(now=now)
         self.stdout.write(f"  {issued} invoices issued.")
