@@ -6,6 +6,7 @@ import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
@@ -151,8 +152,11 @@ def _user(username: str, *, staff: bool = False):
 
 
 def _start(spec: DemoOrg, now: dt.datetime) -> dt.datetime:
-    # relativedelta clamps the day to the month's last, like the billing anchor does.
-    return now - relativedelta(months=spec.months_ago) + relativedelta(day=spec.anchor_day)
+    """Ten in the morning, local time, on the anchor day `months_ago` months back
+    (relativedelta clamps the day to the month's last, like the billing anchor does)."""
+    local = now.astimezone(ZoneInfo(spec.timezone))
+    start = local - relativedelta(months=spec.months_ago) + relativedelta(day=spec.anchor_day)
+    return start.replace(hour=10, minute=0, second=0, microsecond=0)
 
 
 @transaction.atomic
