@@ -79,20 +79,21 @@ def send_to_billing_contacts(
     *,
     organization: Organization,
     template: str,
-    context: Callable[[], dict],
-    link: str,
-    link_label: str,
+    context: dict | Callable[[], dict],
+    link: str | None = None,
+    link_label: str = "Open your billing page",
 ) -> None:
-    """When the current transaction commits (at once outside one), read `context()`, render
-    the e-mail and queue its sending. Facts that may change before then are read by the
-    caller and closed over."""
+    """When the current transaction commits (at once outside one), render the e-mail and
+    queue its sending. A `context` that is a function is read then, so reads stay out of the
+    transaction; facts that may change before then are read by the caller and closed over.
+    The link defaults to the organization's billing overview."""
 
     def queue() -> None:
         message = email_render(
             organization=organization,
             template=template,
-            context=context(),
-            link=link,
+            context=context() if callable(context) else context,
+            link=link or overview_url(organization),
             link_label=link_label,
         )
         async_task("billing.tasks.email_send", message)
@@ -115,8 +116,6 @@ def send_status_changed(*, subscription: Subscription, previous: str, reason: st
             "retention_days": settings.DATA_RETENTION_DAYS,
             "open_invoice": selectors.invoice_oldest_open(organization=organization),
         },
-        link=overview_url(organization),
-        link_label="Open your billing page",
     )
 
 
@@ -139,9 +138,8 @@ def invoice_email(*, invoice: Invoice) -> dict:
 
 def send_plan_change(*, subscription: Subscription, preview) -> None:
     """The admin changed plans: what changes, when, and what it costs."""
-    organization = subscription.organization
     send_to_billing_contacts(
-        organization=organization,
+        organization=subscription.organization,
         template="plan_change",
         context=lambda: {
             "subscription": subscription,
@@ -153,19 +151,14 @@ def send_plan_change(*, subscription: Subscription, preview) -> None:
                 else None
             ),
         },
-        link=overview_url(organization),
-        link_label="Open your billing page",
     )
 
 
 def send_plan_change_applied(*, subscription: Subscription, previous, removals) -> None:
-    organization = subscription.organization
     send_to_billing_contacts(
-        organization=organization,
+        organization=subscription.organization,
         template="plan_change_applied",
         context=lambda: {"subscription": subscription, "previous": previous, "removals": removals},
-        link=overview_url(organization),
-        link_label="Open your billing page",
     )
 
 
@@ -185,16 +178,13 @@ def send_cancellation(*, subscription: Subscription) -> None:
 
 
 def send_cancellation_reversed(*, subscription: Subscription) -> None:
-    organization = subscription.organization
     send_to_billing_contacts(
-        organization=organization,
+        organization=subscription.organization,
         template="cancellation_reversed",
         context=lambda: {
             "subscription": subscription,
             "renews_on": subscription.current_period_end.astimezone(subscription.tzinfo).date(),
         },
-        link=overview_url(organization),
-        link_label="Open your billing page",
     )
 
 
