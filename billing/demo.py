@@ -3,14 +3,29 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
+from decimal import Decimal
+from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from djmoney.money import Money
 
 from billing import catalog, services
-from billing.models import Feature, Membership, Organization, Plan, Subscription
+from billing.models import (
+    BalanceEntry,
+    Coupon,
+    Feature,
+    InvoiceLine,
+    Membership,
+    Organization,
+    Plan,
+    Subscription,
+    TaxRate,
+)
+from billing.services.renewals import RENEWING
 
 DEMO_PASSWORD = "billing-demo"  # noqa: S105 - printed for people to sign in to the demo
 
@@ -28,6 +43,7 @@ class DemoOrg:
     months_ago: int
     anchor_day: int
     payment_terms: str = "automatic"
+    region: str = ""
 
 
 DEMO_ORGS = [
@@ -42,6 +58,7 @@ DEMO_ORGS = [
         member="bob",
         months_ago=5,
         anchor_day=15,
+        region="NY",
     ),
     DemoOrg(
         "northwind",
@@ -72,6 +89,51 @@ DEMO_ORGS = [
 # People in more than one organization, to show switching between them.
 EXTRA_MEMBERSHIPS = [("alice", "northwind", Membership.Role.MEMBER)]
 
+# (name, country, region, percentage): New York's sales tax on every charge, so Acme
+# Dental's invoices show a tax line.
+DEMO_TAX_RATES = [("New York sales tax", "US", "NY", Decimal("8.875"))]
+
+
+@dataclass(frozen=True)
+class DemoDiscount:
+    """A coupon support gave an organization some days after it subscribed: it discounts the
+    invoices issued from then on."""
+
+    slug: str
+    code: str
+    name: str
+    percent_off: Decimal
+    periods: int
+    on_day: int
+
+
+@dataclass(frozen=True)
+class DemoCredit:
+    """Credit support granted some days after the organization subscribed: it pays the next
+    invoice, after tax."""
+
+    slug: str
+    amount: Decimal
+    description: str
+    on_day: int
+
+
+# Both given in the first month, so the second invoice shows them.
+DEMO_DISCOUNTS = [
+    DemoDiscount("acme-dental", "welcome-20", "Welcome offer", Decimal("20"), 2, on_day=10)
+]
+DEMO_CREDITS = [
+    DemoCredit(
+        "acme-dental",
+        Decimal("30.00"),
+        "Goodwill: calls could not connect for two hours",
+        on_day=20,
+    )
+]
+# The renewal job runs every five minutes: the demo's past periods are renewed as it would
+# have renewed them, so every invoice carries the day it would have been issued.
+RENEWAL_JOB_DELAY = dt.timedelta(minutes=5)
+
 
 def _user(username: str, *, staff: bool = False):
     user, created = get_user_model().objects.get_or_create(
@@ -90,8 +152,11 @@ def _user(username: str, *, staff: bool = False):
 
 
 def _start(spec: DemoOrg, now: dt.datetime) -> dt.datetime:
-    # relativedelta clamps the day to the month's last, like the billing anchor does.
-    return now - relativedelta(months=spec.months_ago) + relativedelta(day=spec.anchor_day)
+    """Ten in the morning, local time, on the anchor day `months_ago` months back
+    (relativedelta clamps the day to the month's last, like the billing anchor does)."""
+    local = now.astimezone(ZoneInfo(spec.timezone))
+    start = local - relativedelta(months=spec.months_ago) + relativedelta(day=spec.anchor_day)
+    return start.replace(hour=10, minute=0, second=0, microsecond=0)
 
 
 @transaction.atomic
@@ -108,10 +173,83 @@ def _feature_trial_ensure(*, slug: str, code: str, now: dt.datetime) -> None:
         )
 
 
-def seed_demo(*, now: dt.datetime, say=print) -> list[tuple[str, str, str]]:
-    """Create whatever of the demo is missing; returns (login, role, organization) rows."""
+def _tax_rates_ensure() -> None:
+    for name, country, region, percentage in DEMO_TAX_RATES:
+        TaxRate.objects.get_or_create(
+            name=name,
+            country=country,
+            region=region,
+            defaults={"percentage": percentage, "applies_to": list(InvoiceLine.CHARGES)},
+        )
+
+
+def _day_after_start(subscription: Subscription, day: int, now: dt.datetime) -> dt.datetime:
+    """Ten in the morning, local time, `day` days after the subscription began; never after
+    `now`."""
+    local = subscription.anchor.astimezone(subscription.tzinfo) + dt.timedelta(days=day, hours=10)
+    return min(local.astimezone(dt.UTC), now)
+
+
+def _discounts_and_credits_ensure(subscription: Subscription, now: dt.datetime) -> None:
+    organization = subscription.organization
+    for discount in DEMO_DISCOUNTS:
+        if discount.slug != organization.slug or organization.discounts.exists():
+            continue
+        coupon, _ = Coupon.objects.get_or_create(
+            code=discount.code,
+            defaults={
+                "name": discount.name,
+                "percent_off": discount.percent_off,
+                "duration": Coupon.Duration.REPEATING,
+                "duration_in_periods": discount.periods,
+            },
+        )
+        services.discount_apply(
+            organization=organization,
+            coupon=coupon,
+            now=_day_after_start(subscription, discount.on_day, now),
+        )
+    for credit in DEMO_CREDITS:
+        if credit.slug != organization.slug:
+            continue
+        if organization.balance_entries.filter(kind=BalanceEntry.Kind.GOODWILL).exists():
+            continue
+        services.balance_credit_grant(
+            organization=organization,
+            kind=BalanceEntry.Kind.GOODWILL,
+            amount=Money(credit.amount, organization.currency),
+            description=credit.description,
+            now=_day_after_start(subscription, credit.on_day, now),
+        )
+
+
+def renewals_replay(*, now: dt.datetime) -> int:
+    """Renew the periods that ended before `now`, each a few minutes after its end, as the
+    renewal job would have; returns how many invoices were issued."""
+    issued, previous_run = 0, None
+    while True:
+        ends = [
+            min(subscription.current_period_end, subscription.usage_period_end)
+            for subscription in Subscription.objects.filter(status__in=RENEWING)
+        ]
+        ran_at = min((end + RENEWAL_JOB_DELAY for end in ends), default=now)
+        if ran_at >= now or ran_at == previous_run:  # caught up (or nothing more renews)
+            return issued + services.renew_subscriptions_if_needed(now=now)
+        issued += services.renew_subscriptions_if_needed(now=ran_at)
+        previous_run = ran_at
+
+
+def seed_demo(
+    *, now: dt.datetime, say=print, usage_seed: Callable[[], None] = lambda: None
+) -> list[tuple[str, str, str]]:
+    """Create whatever of the demo is missing; returns (login, role, organization) rows.
+
+    Subscriptions begin in the order they did, each after the renewals of the others up to
+    that day, so invoice numbers follow the dates; `usage_seed` then gives the new one its AI
+    employees, numbers and calls, before any of its usage months is closed."""
     say("Loading the catalog…")
     services.catalog_load()
+    _tax_rates_ensure()
     logins = [("staff", "support staff (admin site)", "all")]
     _user("staff", staff=True)
     for spec in DEMO_ORGS:
@@ -129,6 +267,7 @@ def seed_demo(*, now: dt.datetime, say=print) -> list[tuple[str, str, str]]:
                 country=spec.country,
                 timezone=spec.timezone,
                 payment_terms=spec.payment_terms,
+                region=spec.region,
             )
         services.membership_set(organization=organization, user=admin, role=Membership.Role.ADMIN)
         services.membership_set(organization=organization, user=member, role=Membership.Role.MEMBER)
@@ -137,22 +276,25 @@ def seed_demo(*, now: dt.datetime, say=print) -> list[tuple[str, str, str]]:
                 k: v for k, v in catalog.ENTERPRISE_EXAMPLE.items() if k != "organization_slug"
             }
             services.plan_ensure(organization=organization, **terms)
-        if (
-            not Subscription.objects.filter(organization=organization)
-            .exclude(status="canceled")
-            .exists()
-        ):
-            # Subscribed back then, before trials: the renewal job brings it up to date with
-            # real invoices.
-            start = _start(spec, now)
-            services.subscription_create(
-                organization=organization,
-                plan=Plan.objects.filter(code=spec.plan_code).order_by("-version").first(),
-                start=start,
-                trial=False,
-                now=start,
-            )
         logins += [(spec.admin, "admin", spec.name), (spec.member, "member", spec.name)]
+    for spec in sorted(DEMO_ORGS, key=lambda spec: _start(spec, now)):
+        organization = Organization.objects.get(slug=spec.slug)
+        if organization.subscriptions.exclude(status=Subscription.Status.CANCELED).exists():
+            continue
+        start = _start(spec, now)
+        say(f"{spec.name} subscribes on {start:%-d %b %Y}…")
+        renewals_replay(now=start)
+        # Subscribed back then, before trials: the renewal job brings it up to date with
+        # real invoices.
+        subscription = services.subscription_create(
+            organization=organization,
+            plan=Plan.objects.filter(code=spec.plan_code).order_by("-version").first(),
+            start=start,
+            trial=False,
+            now=start,
+        )
+        usage_seed()
+        _discounts_and_credits_ensure(subscription, now)
     _feature_trial_ensure(slug="northwind", code="audit_log", now=now)
     for username, slug, role in EXTRA_MEMBERSHIPS:
         services.membership_set(

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.core.paginator import Page, Paginator
 from django.db.models import (
     BooleanField,
     Exists,
@@ -102,6 +103,27 @@ def memberships_for_user(*, user: AbstractBaseUser) -> list[Membership]:
     )
 
 
+ORGANIZATIONS_PAGE_SIZE = 25
+
+
+def organizations_for_staff(*, query: str, page_number: str | None) -> Page:
+    """Support staff's way in: every organization by name, or those whose name or slug holds
+    `query`, each with its live subscription (plan and status), a page at a time. Three
+    queries whatever the number of organizations."""
+    organizations = Organization.objects.order_by("name", "pk").prefetch_related(
+        Prefetch(
+            "subscriptions",
+            queryset=Subscription.objects.exclude(
+                status=Subscription.Status.CANCELED
+            ).select_related("plan", "organization"),
+            to_attr="live_subscriptions",
+        )
+    )
+    if query:
+        organizations = organizations.filter(Q(name__icontains=query) | Q(slug__icontains=query))
+    return Paginator(organizations, ORGANIZATIONS_PAGE_SIZE).get_page(page_number)
+
+
 def organization_admins(*, organization: Organization) -> list[AbstractBaseUser]:
     return [
         membership.user
@@ -153,7 +175,9 @@ def billing_summary(*, organization: Organization) -> BillingSummary:
         ends_on=None if renews else period.last_day(tz),
         renewal_amount=renewal_plan.price if renews else None,
         renewal_plan=renewal_plan if renews else None,
-        pending_change=_pending_change(subscription) if subscription.scheduled_plan else None,
+        pending_change=(
+            pending_change(subscription=subscription) if subscription.scheduled_plan else None
+        ),
     )
 
 
@@ -194,10 +218,11 @@ def _live_subscriptions(organization: Organization) -> QuerySet[Subscription]:
     )
 
 
-def plan_comparison(*, organization: Organization, interval: str) -> PlanComparison:
-    """Plans side by side for one billing interval, the current plan marked (even a retired
-    version), annual plans with what they save against twelve monthly payments.
-    `current_plan` is the organization's plan whichever interval is shown."""
+def plan_comparison(*, organization: Organization, interval: str | None = None) -> PlanComparison:
+    """Plans side by side for one billing interval (by default the organization's own, else
+    monthly), the current plan marked (even a retired version), annual plans with what they
+    save against twelve monthly payments. `current_plan` is the organization's plan whichever
+    interval is shown."""
     # The offered plans and the current one in one query, so the page can afford the
     # usage costs beside them.
     plans = list(
@@ -209,6 +234,8 @@ def plan_comparison(*, organization: Organization, interval: str) -> PlanCompari
         .prefetch_related("features")
     )
     current = next((plan for plan in plans if plan.is_current), None)
+    if interval not in Plan.Interval.values:
+        interval = current.interval if current else Plan.Interval.MONTH
     monthly_by_tier = {
         (plan.tier, plan.is_public): plan
         for plan in plans
@@ -303,6 +330,32 @@ def invoice_document(*, invoice: Invoice) -> dict:
         "credit_notes": list(invoice.credit_notes.all()),
         "seller": settings.BILLING_SELLER,
     }
+
+
+def invoice_settlement(*, invoice: Invoice) -> str:
+    """How a finalized invoice stands, as the customer is told: `paid` by a payment (card,
+    bank debit or transfer: a method and a confirmation number), `paid_by_credit` (the
+    credit balance covered it), `nothing_due` (its total is zero), `due_by_transfer`
+    (organizations paying by invoice), `due_by_charge` (being charged to the payment
+    methods on file), `void` or `uncollectible`."""
+    if invoice.status == Invoice.Status.PAID:
+        if invoice.payment_reference:
+            return "paid"
+        return "paid_by_credit" if invoice.credit_applied.amount else "nothing_due"
+    if invoice.status == Invoice.Status.OPEN:
+        if invoice.organization.payment_terms == Organization.PaymentTerms.INVOICE:
+            return "due_by_transfer"
+        return "due_by_charge"
+    return invoice.status
+
+
+def invoice_oldest_open(*, organization: Organization) -> Invoice | None:
+    """The open invoice due first: the one to pay to restore service."""
+    return (
+        Invoice.objects.filter(organization=organization, status=Invoice.Status.OPEN)
+        .order_by("due_at", "pk")
+        .first()
+    )
 
 
 @dataclass(frozen=True)
@@ -479,16 +532,20 @@ def feature_status(
 def plan_change_action(*, current: Plan | None, plan: Plan, trialing: bool = False) -> str:
     """What choosing `plan` is, as its button says: `subscribe` without a live subscription,
     `current`, `switch` during a trial or between intervals of one tier, else `upgrade` or
-    `downgrade`."""
-    from billing.services.plan_changes import change_kind
+    `downgrade`. From a custom plan, anything but an upgrade to a public plan is `contact`:
+    its terms were negotiated, so the account manager changes them."""
+    from billing.services.plan_changes import UPGRADE, change_kind
 
     if current is None:
         return "subscribe"
     if plan.pk == current.pk:
         return "current"
+    kind = change_kind(current=current, new=plan)
+    if not current.is_public and plan.is_public and kind != UPGRADE:
+        return "contact"
     if trialing or plan.tier == current.tier:
         return "switch"
-    return change_kind(current=current, new=plan)
+    return kind
 
 
 def trial_days_offered(*, organization: Organization, plan: Plan) -> int:
@@ -561,7 +618,8 @@ class PendingChange:
     more_numbers: int
 
 
-def _pending_change(subscription: Subscription) -> PendingChange:
+def pending_change(*, subscription: Subscription) -> PendingChange:
+    """The subscription's scheduled plan change, with what it takes out of service then."""
     from billing.services.plan_changes import plan_change_preview
 
     preview = plan_change_preview(

@@ -3,6 +3,7 @@ from __future__ import annotations
 import tempfile
 from functools import wraps
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
@@ -13,7 +14,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from billing import exports, selectors, services
 from billing.errors import BillingError
 from billing.forms import CancellationForm, PlanChangeForm
-from billing.models import Invoice, Plan
+from billing.models import Invoice
 from billing.services.documents import invoice_pdf_if_needed
 from usage import selectors as usage_selectors
 
@@ -57,8 +58,16 @@ def render_org_page(request, access, template, context=None, status=200) -> Http
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    """Send a person to their organization's billing page, or let them pick one."""
+    """Send a person to their organization's billing page, or let them pick one; support
+    staff pick any organization, searching by name."""
     memberships = selectors.memberships_for_user(user=request.user)
+    if request.user.is_staff:
+        query = request.GET.get("q", "").strip()
+        organizations = selectors.organizations_for_staff(
+            query=query, page_number=request.GET.get("page")
+        )
+        context = {"memberships": memberships, "organizations": organizations, "query": query}
+        return render(request, "billing/staff_home.html", context)
     if len(memberships) == 1:
         return redirect("billing:overview", org_slug=memberships[0].organization.slug)
     return render(request, "billing/home.html", {"memberships": memberships})
@@ -67,21 +76,30 @@ def home(request: HttpRequest) -> HttpResponse:
 @org_page(finances=False)
 def overview(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
     summary = selectors.billing_summary(organization=access.organization)
-    return render_org_page(request, access, "billing/overview.html", {"summary": summary})
+    usage = (
+        usage_selectors.usage_summary(subscription=summary.subscription, now=timezone.now())
+        if summary.subscription and access.sees_finances
+        else None
+    )
+    context = {"summary": summary, "usage": usage}
+    return render_org_page(request, access, "billing/overview.html", context)
 
 
 @org_page(finances=True)
 def plans(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
-    interval = request.GET.get("interval", Plan.Interval.MONTH)
-    if interval not in Plan.Interval.values:
-        interval = Plan.Interval.MONTH
-    comparison = selectors.plan_comparison(organization=access.organization, interval=interval)
+    comparison = selectors.plan_comparison(
+        organization=access.organization, interval=request.GET.get("interval")
+    )
     fit = usage_selectors.plan_fit(
         organization=access.organization,
         current_plan=comparison.current_plan,
         plans=[offer.plan for offer in comparison.offers],
     )
-    context = {"comparison": comparison, "fit": fit}
+    context = {
+        "comparison": comparison,
+        "fit": fit,
+        "account_manager_email": settings.BILLING_SELLER["email"],
+    }
     return render_org_page(request, access, "billing/plans.html", context)
 
 
@@ -172,8 +190,24 @@ def _back_to_overview(access: selectors.OrgAccess) -> HttpResponse:
     return redirect("billing:overview", org_slug=access.organization.slug)
 
 
+def _contact_account_manager(choice: selectors.PlanChoice) -> str:
+    current = choice.subscription.plan
+    return (
+        f"{current.name} is a plan negotiated for {current.organization}: to change it, "
+        f"contact your account manager at {settings.BILLING_SELLER['email']}."
+    )
+
+
 def _plan_change_page(request, access, choice, form, status=200) -> HttpResponse:
-    context = {"choice": choice, "preview": choice.preview, "form": form}
+    context = {
+        "choice": choice,
+        "preview": choice.preview,
+        "form": form,
+        # What the last months' usage would have met on the new plan: refusals or overage.
+        "usage_beyond": usage_selectors.usage_beyond_plan(
+            organization=access.organization, plan=choice.plan, now=timezone.now()
+        ),
+    }
     return render_org_page(request, access, "billing/plan_change.html", context, status=status)
 
 
@@ -217,6 +251,9 @@ def plan_change(request: HttpRequest, access: selectors.OrgAccess, plan_id: int)
         raise Http404("No such plan.")
     if choice.action == "current":
         messages.info(request, f"{organization.name} is already on {choice.plan.name}.")
+        return redirect("billing:plans", org_slug=organization.slug)
+    if choice.action == "contact":
+        messages.error(request, _contact_account_manager(choice))
         return redirect("billing:plans", org_slug=organization.slug)
     if request.method == "GET":
         return _plan_change_page(request, access, choice, PlanChangeForm(preview=choice.preview))

@@ -137,6 +137,11 @@ else:
     EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
     EMAIL_FILE_PATH = VAR_DIR / "mail"
 DEFAULT_FROM_EMAIL = env.str("DEFAULT_FROM_EMAIL", default="billing@localhost")
+# Where people reach these pages: e-mails link to them with absolute addresses.
+SITE_URL = env.str("SITE_URL", default="http://127.0.0.1:8000").rstrip("/")
+# E-mails are sent by the task queue; a send that fails (the mail server is down) is tried
+# again after each of these waits, in minutes, then given up and logged.
+EMAIL_RETRY_MINUTES = env.list("EMAIL_RETRY_MINUTES", cast=int, default=[1, 5, 30, 120])
 
 # django-money: the currencies an organization may bill in.
 CURRENCIES = ("USD", "EUR", "GBP")

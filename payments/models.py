@@ -33,6 +33,12 @@ class PaymentMethod(models.Model):
     last4 = models.CharField(max_length=4)
     exp_month = models.PositiveSmallIntegerField(null=True, blank=True)
     exp_year = models.PositiveSmallIntegerField(null=True, blank=True)
+    fingerprint = models.CharField(
+        max_length=64,
+        blank=True,
+        help_text="The processor's fingerprint of the card or account number (Stripe): the "
+        "same number added twice has the same one.",
+    )
     billing_name = models.CharField(max_length=200, blank=True)
     billing_address = models.CharField(max_length=300, blank=True)
     billing_postal_code = models.CharField(max_length=20, blank=True)

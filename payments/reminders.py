@@ -16,7 +16,7 @@ from django.utils import timezone
 
 from billing import services as billing_services
 from billing.models import Invoice, Organization, Subscription
-from billing.notifications import send_to_billing_contacts
+from billing.notifications import invoice_url, send_to_billing_contacts
 from payments import selectors
 from payments.models import Collection, InvoiceReminder
 
@@ -143,9 +143,7 @@ def _invoice_remind(*, invoice_id: int, now: dt.datetime) -> bool:
         invoice=invoice, kind=notice.kind, defaults={"sent_at": now}
     )
     if created:
-        transaction.on_commit(
-            lambda: _send_notice(invoice=invoice, notice=notice, subscription=subscription)
-        )
+        _send_notice(invoice=invoice, notice=notice, subscription=subscription)
     return created
 
 
@@ -174,15 +172,17 @@ def _due_on(invoice: Invoice) -> str:
 
 
 def _send_notice(*, invoice: Invoice, notice: Notice, subscription: Subscription | None) -> None:
+    suspended = subscription is not None and subscription.status == Subscription.Status.SUSPENDED
     send_to_billing_contacts(
         organization=invoice.organization,
         template=notice.template,
-        context={
+        context=lambda: {
             "invoice": invoice,
             "bank_transfer": bank_transfer_details(invoice=invoice),
-            "suspended": subscription is not None
-            and subscription.status == Subscription.Status.SUSPENDED,
+            "suspended": suspended,
             "suspends_at": selectors.invoice_suspends_at(invoice=invoice),
             "days_overdue": (notice.at - invoice.due_at).days,
         },
+        link=invoice_url(invoice),
+        link_label=f"View invoice {invoice.number}",
     )

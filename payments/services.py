@@ -40,10 +40,19 @@ def payment_method_add(
     now: dt.datetime | None = None,
 ) -> PaymentMethod:
     """List a method the processor has already validated. The first one is the default; the
-    others are backups, tried in the order they were added until reordered."""
+    others are backups, tried in the order they were added until reordered. The same method
+    twice is refused: a backup identical to the default would only be declined twice."""
     now = now or timezone.now()
     Organization.objects.select_for_update().filter(pk=organization.pk).first()
     existing = _live_methods(organization.pk)
+    duplicate = _same_method(existing.filter(processor=processor), attached)
+    if duplicate is not None:
+        raise BillingError(
+            "duplicate_method",
+            f"{duplicate.label}{f' (expires {duplicate.expiry})' if duplicate.expiry else ''} "
+            "is already on file: nothing was added.",
+            payment_method_id=duplicate.pk,
+        )
     is_first = not existing.exists()
     if make_default and not is_first:
         existing.filter(is_default=True).update(is_default=False)
@@ -56,6 +65,7 @@ def payment_method_add(
         last4=attached.last4,
         exp_month=attached.exp_month,
         exp_year=attached.exp_year,
+        fingerprint=attached.fingerprint,
         billing_name=billing_name,
         billing_address=billing_address,
         billing_postal_code=billing_postal_code,
@@ -64,6 +74,20 @@ def payment_method_add(
         priority=(existing.aggregate(last=Max("priority"))["last"] or 0) + 1,
         created_at=now,
     )
+
+
+def _same_method(methods, attached: AttachedMethod) -> PaymentMethod | None:
+    """The method on file that `attached` is: the same fingerprint when the processor gives
+    one (Stripe), otherwise the same kind, brand, last four digits and expiry (the sandbox)."""
+    if attached.fingerprint:
+        return methods.filter(fingerprint=attached.fingerprint).first()
+    return methods.filter(
+        kind=attached.kind,
+        brand=attached.brand,
+        last4=attached.last4,
+        exp_month=attached.exp_month,
+        exp_year=attached.exp_year,
+    ).first()
 
 
 @transaction.atomic
@@ -225,7 +249,7 @@ def invoice_settle(*, attempt: PaymentAttempt, now: dt.datetime) -> None:
         state=Collection.State.PAID, next_retry_at=None
     )
     _reinstate_if_settled(invoice.subscription, invoice, now)
-    transaction.on_commit(lambda: notifications.send_receipt(attempt=attempt))
+    notifications.send_receipt(attempt=attempt)
 
 
 def _record_failure(
@@ -268,7 +292,7 @@ def _record_failure(
                 now=now,
             )
     collection.save()
-    transaction.on_commit(lambda: notifications.send_payment_failed(collection=collection))
+    notifications.send_payment_failed(collection=collection, attempted_at=now)
 
 
 @transaction.atomic

@@ -27,7 +27,6 @@ from billing.selectors import OrgAccess
 from billing.views import org_page, posts_by_admins_only, render_org_page
 from payments import selectors, services
 from payments.forms import BankAccountForm, BillingDetailsForm, CardForm, StripeMethodForm
-from payments.gateways import MethodRefused
 from payments.gateways.sandbox import SandboxGateway
 from payments.gateways.stripe import METHOD_TYPES, StripeGateway
 from payments.models import PaymentMethod
@@ -115,22 +114,22 @@ def method_add_card(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     details = form.cleaned_data
     try:
         attached = SandboxGateway.attach_card(number=details["number"])
-    except MethodRefused as refused:
+        method = services.payment_method_add(
+            organization=access.organization,
+            processor=PaymentMethod.Processor.SANDBOX,
+            # The sandbox, unlike Stripe, does not read the expiry off the card: it is as typed.
+            attached=dataclasses.replace(
+                attached, exp_month=details["exp_month"], exp_year=details["exp_year"]
+            ),
+            billing_name=details["billing_name"],
+            billing_address=details["billing_address"],
+            billing_postal_code=details["billing_postal_code"],
+            billing_country=details["billing_country"],
+            make_default=details["make_default"],
+        )
+    except BillingError as refused:  # refused by the processor, or already on file
         form.add_error(None, refused.message)
         return _methods_page(request, access, card_form=form, status=400)
-    method = services.payment_method_add(
-        organization=access.organization,
-        processor=PaymentMethod.Processor.SANDBOX,
-        # The sandbox, unlike Stripe, does not read the expiry off the card: it is as typed.
-        attached=dataclasses.replace(
-            attached, exp_month=details["exp_month"], exp_year=details["exp_year"]
-        ),
-        billing_name=details["billing_name"],
-        billing_address=details["billing_address"],
-        billing_postal_code=details["billing_postal_code"],
-        billing_country=details["billing_country"],
-        make_default=details["make_default"],
-    )
     _added(request, method)
     return _back_to_methods(access)
 
@@ -149,16 +148,16 @@ def method_add_bank_account(request: HttpRequest, access: OrgAccess) -> HttpResp
         attached = SandboxGateway.attach_bank_account(
             routing_number=details["routing_number"], account_number=details["account_number"]
         )
-    except MethodRefused as refused:
+        method = services.payment_method_add(
+            organization=access.organization,
+            processor=PaymentMethod.Processor.SANDBOX,
+            attached=attached,
+            billing_name=details["billing_name"],
+            make_default=details["make_default"],
+        )
+    except BillingError as refused:  # refused by the processor, or already on file
         form.add_error(None, refused.message)
         return _methods_page(request, access, bank_form=form, status=400)
-    method = services.payment_method_add(
-        organization=access.organization,
-        processor=PaymentMethod.Processor.SANDBOX,
-        attached=attached,
-        billing_name=details["billing_name"],
-        make_default=details["make_default"],
-    )
     _added(request, method)
     return _back_to_methods(access)
 
@@ -191,15 +190,15 @@ def method_add_stripe(request: HttpRequest, access: OrgAccess) -> HttpResponse:
             organization=access.organization,
             payment_method_id=form.cleaned_data["payment_method_id"],
         )
-    except MethodRefused as refused:
+        method = services.payment_method_add(
+            organization=access.organization,
+            processor=PaymentMethod.Processor.STRIPE,
+            attached=attached,
+            make_default=form.cleaned_data["make_default"],
+        )
+    except BillingError as refused:  # refused by Stripe, or the same card already on file
         messages.error(request, refused.message)
         return _back_to_methods(access)
-    method = services.payment_method_add(
-        organization=access.organization,
-        processor=PaymentMethod.Processor.STRIPE,
-        attached=attached,
-        make_default=form.cleaned_data["make_default"],
-    )
     _added(request, method)
     return _back_to_methods(access)
 

@@ -32,6 +32,15 @@ def now():
         yield moment
 
 
+@pytest.fixture(autouse=True)
+def tasks_run_at_once(monkeypatch):
+    """django-q2 runs a queued task at once, in the caller's thread, as a cluster would: an
+    e-mail queued after commit is in the outbox (or failed, and scheduled again) right away."""
+    from django_q.conf import Conf
+
+    monkeypatch.setattr(Conf, "SYNC", True)
+
+
 @pytest.fixture
 def mailoutbox_clear(mailoutbox):
     mailoutbox.clear()

@@ -243,15 +243,21 @@ def renewed_invoice(*, organization=None, extra_numbers=0, start=FEB_16, renewed
     return invoice
 
 
-def card(organization, number="4242424242424242", *, make_default=False, now=None):
-    """Add a sandbox card the way the payment-methods page does: validated, then listed."""
+def card(organization, number="4242424242424242", *, expiry=None, make_default=False, now=None):
+    """Add a sandbox card the way the payment-methods page does: validated, then listed.
+    `expiry` is (month, year); the same number twice needs two expiries (two cards)."""
+    import dataclasses
+
     from payments import services as payment_services
     from payments.gateways.sandbox import SandboxGateway
 
+    attached = SandboxGateway.attach_card(number=number)
+    if expiry is not None:
+        attached = dataclasses.replace(attached, exp_month=expiry[0], exp_year=expiry[1])
     return payment_services.payment_method_add(
         organization=organization,
         processor="sandbox",
-        attached=SandboxGateway.attach_card(number=number),
+        attached=attached,
         make_default=make_default,
         now=now,
     )

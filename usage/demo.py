@@ -55,12 +55,23 @@ class DemoNumber:
 
 
 @dataclass(frozen=True)
+class BusyWeek:
+    """A week of extra calls (a campaign) on top of the usual traffic, in the usage month
+    `month` (0 is the first), at the pace of `seconds_per_month`: enough to go past the
+    allowance that month."""
+
+    month: int
+    seconds_per_month: int
+
+
+@dataclass(frozen=True)
 class DemoUsage:
     employees: list[DemoEmployee]
     numbers: list[DemoNumber]  # in the order they were provisioned, within the plan's limit
     share_of_allowance: Decimal
     storage_gb: int  # stored in the first month; a tenth more every month after
     api_calls_per_week: int
+    busy_week: BusyWeek | None = None
 
 
 DEMO_USAGE = {
@@ -97,6 +108,8 @@ DEMO_USAGE = {
         share_of_allowance=Decimal("0.8"),
         storage_gb=12,
         api_calls_per_week=9_000,
+        # A spring campaign: the third month goes past the allowance and shows call overage.
+        busy_week=BusyWeek(month=2, seconds_per_month=300_000),
     ),
     # The enterprise plan includes 6,000,000 s a month; a tenth of it keeps the demo quick.
     "initech": DemoUsage(
@@ -148,6 +161,9 @@ def seed_usage_demo(*, now: dt.datetime, say=print) -> None:
             now=now,
         )
         say(f"{organization}: {calls.recorded:,} calls recorded.")
+        if spec.busy_week is not None:
+            recorded = _busy_week(organization, subscription, spec.busy_week, now)
+            say(f"{organization}: a busy week, {recorded:,} calls recorded.")
         _storage_and_api_usage(organization, subscription, spec, now)
 
 
@@ -214,6 +230,25 @@ def _numbers(organization, subscription, spec: DemoUsage, employees, now) -> Non
                 phone_number=phone_number,
                 now=_on_day(subscription, wanted.released_on_day, now),
             )
+
+
+def _busy_week(organization, subscription, busy: BusyWeek, now) -> int:
+    """The second week of usage month `busy.month`, once that month is over; returns how many
+    calls were recorded. Its own seed keeps its calls apart from the usual traffic, so a
+    re-run records nothing twice."""
+    tz = subscription.tzinfo
+    month = periods.nth_period(subscription.anchor, tz, 1, busy.month)
+    if month.end > now:
+        return 0
+    first_day = month.start.astimezone(tz).date() + dt.timedelta(days=7)
+    return calls_simulate(
+        organization=organization,
+        since=first_day,
+        until=first_day + dt.timedelta(days=6),
+        seed=DEMO_SEED + 1,
+        seconds_per_month=busy.seconds_per_month,
+        now=now,
+    ).recorded
 
 
 def _storage_and_api_usage(organization, subscription, spec: DemoUsage, now) -> None:

@@ -805,3 +805,56 @@ def plan_fit(
         current=current,
         recommendation=_recommendation(current, costs, used),
     )
+
+
+# --- recent usage against another plan ----------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MonthBeyondPlan:
+    """A recent usage month that would have gone past a plan's allowances."""
+
+    period: periods.Period
+    is_current: bool  # the month so far
+    call_seconds: int
+    included_seconds: int
+    over_seconds: int
+    refused_seconds: int  # calls the plan would have refused (`block`, or past the cap)
+    call_overage: Money  # what the plan would have charged for the rest
+    storage_overage: Money
+
+
+def usage_beyond_plan(
+    *, organization: Organization, plan: Plan, now: dt.datetime
+) -> list[MonthBeyondPlan]:
+    """The organization's last closed usage months (up to three) and the month so far, those
+    of them whose use would have gone past `plan`'s call or storage allowance, newest first:
+    what the plan would have refused or charged. One query."""
+    counters = list(
+        UsageCounter.objects.filter(organization=organization, period_start__lte=now).order_by(
+            "-period_start"
+        )[: COMPARED_MONTHS + 1]
+    )
+    if counters and now not in periods.Period(counters[0].period_start, counters[0].period_end):
+        counters = counters[:COMPARED_MONTHS]  # nothing used this month yet
+    beyond = []
+    for counter in counters:
+        period = periods.Period(counter.period_start, counter.period_end)
+        included = plan.included_call_seconds
+        over = max(counter.call_seconds - included, 0) if included is not None else 0
+        storage = storage_overage_cost(plan=plan, peak_bytes=counter.storage_peak_bytes)
+        if not over and not storage.amount:
+            continue
+        beyond.append(
+            MonthBeyondPlan(
+                period=period,
+                is_current=now in period,
+                call_seconds=counter.call_seconds,
+                included_seconds=included or 0,
+                over_seconds=over,
+                refused_seconds=_refused_seconds(plan, over),
+                call_overage=call_overage_cost(plan=plan, overage_seconds=over),
+                storage_overage=storage,
+            )
+        )
+    return beyond

@@ -336,9 +336,7 @@ def subscription_plan_change(
         subscription.scheduled_removals = removals
         day = preview.effective_at.astimezone(subscription.tzinfo)
         _save(subscription, f"Change to {plan} scheduled for {day:%-d %b %Y}", actor, now)
-    transaction.on_commit(
-        lambda: notifications.send_plan_change(subscription=subscription, preview=preview)
-    )
+    notifications.send_plan_change(subscription=subscription, preview=preview)
     return subscription
 
 
@@ -493,7 +491,7 @@ def subscription_cancel(
         )
     subscription.cancel_at_period_end = True
     _save(subscription, f"Cancellation requested: {reason.strip()}", actor, now)
-    transaction.on_commit(lambda: notifications.send_cancellation(subscription=subscription))
+    notifications.send_cancellation(subscription=subscription)
     return subscription
 
 
@@ -516,9 +514,7 @@ def subscription_reactivate(
     if subscription.scheduled_plan:
         reason += f", the change to {subscription.scheduled_plan} as scheduled"
     _save(subscription, reason, actor, now)
-    transaction.on_commit(
-        lambda: notifications.send_cancellation_reversed(subscription=subscription)
-    )
+    notifications.send_cancellation_reversed(subscription=subscription)
     return subscription
 
 
@@ -575,11 +571,7 @@ def trial_reminders_send_if_needed(*, now: dt.datetime | None = None) -> int:
             subscription = Subscription.objects.select_related("plan", "organization").get(
                 pk=subscription_id
             )
-            transaction.on_commit(
-                lambda subscription=subscription: notifications.send_trial_ending(
-                    subscription=subscription
-                )
-            )
+            notifications.send_trial_ending(subscription=subscription)
             sent += 1
     return sent
 

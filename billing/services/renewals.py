@@ -247,10 +247,8 @@ def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice |
             None,
             None,
         )
-        transaction.on_commit(
-            lambda: notifications.send_plan_change_applied(
-                subscription=subscription, previous=plan, removals=removals
-            )
+        notifications.send_plan_change_applied(
+            subscription=subscription, previous=plan, removals=removals
         )
     # Periods count whole months from the anchor, so a change of interval keeps the day.
     months_elapsed = periods.period_index_at(subscription.anchor, tz, 1, ended.end)

@@ -285,9 +285,5 @@ def subscription_set_status(
     subscription._change_reason = history_reason(reason)
     subscription._history_date = now
     subscription.save()
-    transaction.on_commit(
-        lambda: notifications.send_status_changed(
-            subscription=subscription, previous=previous, reason=reason
-        )
-    )
+    notifications.send_status_changed(subscription=subscription, previous=previous, reason=reason)
     return subscription

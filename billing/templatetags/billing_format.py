@@ -4,6 +4,7 @@ from zoneinfo import ZoneInfo
 
 from django import template
 from django.contrib.humanize.templatetags.humanize import intcomma
+from django.utils.html import format_html
 
 from billing.money import format_rate
 
@@ -50,3 +51,22 @@ def difference(amount) -> str:
     if amount.amount == 0:
         return "the same"
     return f"{abs(amount)} {'more' if amount.amount > 0 else 'less'}"
+
+
+@register.simple_tag
+def subscription_status(subscription) -> str:
+    """The status badge: `Active`, `Past due`…, and for a subscription set to end, its last
+    day in the organization's timezone (`Ends 14 Dec`, `Trial ends 14 Dec`) instead of a
+    status that says it goes on."""
+    label, key = subscription.get_status_display(), subscription.status
+    if subscription.cancel_at_period_end and subscription.status != "canceled":
+        last_day = subscription.billing_period.last_day(subscription.tzinfo)
+        ends = f"{last_day.day} {last_day:%b}"
+        key = "ending"
+        if subscription.status == "trialing":
+            label = f"Trial ends {ends}"
+        elif subscription.status == "active":
+            label = f"Ends {ends}"
+        else:
+            label = f"{label} · ends {ends}"
+    return format_html('<span class="status status-{}">{}</span>', key, label)

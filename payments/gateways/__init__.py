@@ -21,6 +21,7 @@ class AttachedMethod:
     last4: str
     exp_month: int | None = None
     exp_year: int | None = None
+    fingerprint: str = ""  # the same card or account number gives the same one (Stripe)
 
 
 @dataclass(frozen=True)

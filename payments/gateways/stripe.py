@@ -134,6 +134,7 @@ class StripeGateway:
                 last4=card["last4"],
                 exp_month=card["exp_month"],
                 exp_year=card["exp_year"],
+                fingerprint=card.get("fingerprint") or "",
             )
         if method["type"] == "us_bank_account":
             bank_account = method["us_bank_account"]
@@ -142,6 +143,7 @@ class StripeGateway:
                 kind=PaymentMethod.Kind.BANK_ACCOUNT,
                 brand=bank_account["bank_name"] or "Bank account",
                 last4=bank_account["last4"],
+                fingerprint=bank_account.get("fingerprint") or "",
             )
         raise MethodRefused(
             "unsupported_method", "Only a card or a US bank account can pay invoices."

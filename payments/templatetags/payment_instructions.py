@@ -22,3 +22,9 @@ def bank_transfer_instructions(invoice: Invoice) -> str:
         "payments/_bank_transfer_instructions.html",
         {"invoice": invoice, "details": bank_transfer_details(invoice=invoice)},
     )
+
+
+@register.simple_tag
+def bank_transfer_details_for(invoice: Invoice) -> list[tuple[str, str]]:
+    """The same details as (label, value) pairs, for e-mails to lay out as they need."""
+    return bank_transfer_details(invoice=invoice)

@@ -382,8 +382,9 @@ class TestOverview:
             trial(acme, code, now)
         signed_in(client, "admin")
 
-        # session, user, access, organizations; subscription, AI employees; features, plans
-        with django_assert_max_num_queries(8):
+        # session, user, access, organizations; subscription, this month's counter, AI
+        # employees and numbers; features, plans
+        with django_assert_max_num_queries(9):
             response = client.get(reverse("billing:overview", args=["acme"]))
 
         assert response.status_code == 200

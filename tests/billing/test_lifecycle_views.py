@@ -21,6 +21,7 @@ from tests.factories import (
     PlanFactory,
     SubscriptionFactory,
     UserFactory,
+    record_call,
 )
 from usage import services as usage_services
 from usage.models import AIEmployee
@@ -768,6 +769,64 @@ def test_a_suspended_subscription_ends_as_soon_as_it_is_cancelled(client, acme, 
     assert Subscription.objects.get(organization=acme).status == "canceled"
 
 
+# --- what the last months' usage would have met on the new plan -------------------------
+
+
+def test_a_downgrade_preview_warns_what_recent_usage_would_have_met(client, catalog, mid_april):
+    # Given Globex on Professional since 1 Mar: 25,000 s of calls in March, 19,000 s so far
+    # in April
+    globex = OrganizationFactory(slug="globex")
+    subscription = SubscriptionFactory(
+        organization=globex,
+        plan=catalog["professional"],
+        start=utc(2026, 3, 1),
+        now=utc(2026, 3, 1),
+    )
+    MembershipFactory(organization=globex, user=UserFactory(username="admin"))
+    ava = EmployeeFactory(organization=globex, created_at=utc(2026, 3, 1))
+    for day, seconds in ((3, 21_600), (4, 3_400), (33, 19_000)):
+        record_call(
+            employee=ava, seconds=seconds, connected_at=utc(2026, 3, 1) + dt.timedelta(days=day)
+        )
+    services.subscription_renew_if_needed(
+        subscription_id=subscription.pk, now=APRIL
+    )  # closes March
+    lite = PlanFactory(
+        name="Lite", tier=Plan.Tier.STARTER, price=usd("99.00"), included_call_seconds=20_000
+    )
+    client = signed_in(client, "admin")
+
+    # When the admin previews a change to Starter (calls pause at its 18,000 s)
+    to_starter = client.get(reverse("billing:plan_change", args=["globex", catalog["starter"].pk]))
+    # or to Lite (20,000 s, then $0.004/s)
+    to_lite = client.get(reverse("billing:plan_change", args=["globex", lite.pk]))
+
+    # Then each preview says, month by month, what that usage would have met
+    starter_page = " ".join(to_starter.content.decode().split())
+    assert "Your recent usage goes past what Starter includes" in starter_page
+    assert (
+        "<strong>1 Mar – 31 Mar 2026:</strong> 25,000 s (416.7 min) of calls, 7,000 s (116.7 min) "
+        "more than the 18,000 s (300 min) Starter includes. On Starter those calls would have "
+        "been refused"
+    ) in starter_page
+    assert "<strong>This month so far (1 Apr – 30 Apr 2026):</strong> 19,000 s" in starter_page
+    lite_page = " ".join(to_lite.content.decode().split())
+    assert "5,000 s (83.3 min) more than the 20,000 s (333.3 min) Lite includes" in lite_page
+    assert "On Lite they would have cost $20.00 in overage" in lite_page
+    assert "This month so far" not in lite_page  # 19,000 s fit in Lite
+
+
+def test_a_change_to_a_plan_the_usage_fits_warns_of_nothing(client, acme, catalog):
+    _professional_with_staff(acme, catalog, employees=1)
+
+    page = signed_in(client, "admin").get(
+        reverse("billing:plan_change", args=[acme.slug, catalog["starter"].pk])
+    )
+
+    assert page.context["usage_beyond"] == []
+    assert "Your recent usage goes past" not in page.content.decode()
+
+
 # --- a constant number of queries ---------------------------------------------------------
 
 
@@ -784,10 +843,10 @@ def _crowd(acme, catalog, employees):
 @pytest.mark.parametrize(
     ("page", "most"),
     [
-        ("plan_change_up", 10),
-        ("plan_change_down", 10),
+        ("plan_change_up", 11),  # with the last months' usage against the new plan
+        ("plan_change_down", 11),
         ("cancel", 5),
-        ("overview", 12),  # with the scheduled change's panel
+        ("overview", 13),  # with the scheduled change's panel and this month's call time
         ("plans", 8),  # the change buttons add none
     ],
 )

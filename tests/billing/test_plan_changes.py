@@ -381,7 +381,7 @@ class TestCancellation:
         subscription.refresh_from_db()
         assert (subscription.status, subscription.cancel_at_period_end) == ("active", True)
         confirmation = mailoutbox[-1]
-        assert confirmation.subject.startswith("Your subscription ends on 30 April 2026")
+        assert confirmation.subject.startswith("Your subscription ends on 30 Apr 2026")
         assert "There is no refund for the rest of the period" in confirmation.body
         assert "kept for 60 days" in confirmation.body
         # At the end the subscription is over and nothing more is billed (no usage to bill)
@@ -479,7 +479,9 @@ class TestTrial:
             ]
         assert sent == [0, 1, 0]
         [reminder] = mailoutbox
-        assert reminder.subject.startswith("Your trial ends on 15 April 2026")
+        # Its last day is the 14th; the subscription starts, and is charged, on the 15th
+        assert reminder.subject.startswith("Your trial ends on 14 Apr 2026")
+        assert "Your subscription starts on 15 Apr 2026" in reminder.body
         # At its end the first period starts on the trial's last day and is invoiced
         [invoice] = renew(subscription, utc(2026, 4, 15, 0, 5))
         subscription.refresh_from_db()

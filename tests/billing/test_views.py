@@ -171,18 +171,23 @@ def test_annual_plans_show_what_they_save_against_twelve_monthly_payments(client
     assert "$41.65 a month" in response.content.decode()
 
 
-def test_custom_plan_is_offered_only_to_its_organization(client, acme):
-    services.plan_ensure(
-        code="enterprise-acme",
-        name="Enterprise (Acme)",
+def enterprise_plan_of(organization, name):
+    """A custom Enterprise plan negotiated with `organization`."""
+    return services.plan_ensure(
+        code=f"enterprise-{organization.slug}",
+        name=f"Enterprise ({name})",
         tier="enterprise",
         interval="month",
         price=4500,
         features=[],
-        organization=acme,
+        organization=organization,
         overage_rate_per_second=0,
         overage_rate_per_gb=0,
     )
+
+
+def test_custom_plan_is_offered_only_to_its_organization(client, acme):
+    enterprise_plan_of(acme, "Acme")
     client.force_login(UserFactory(username="admin"))
     acme_page = client.get(reverse("billing:plans", args=[acme.slug])).content.decode()
     client.force_login(UserFactory(username="rival_admin"))
@@ -202,6 +207,118 @@ def test_retired_version_the_org_still_has_is_shown_as_current(client, acme):
     current = [offer for offer in offers if offer.is_current]
     assert [offer.plan.version for offer in current] == [1]
     assert sorted(offer.plan.version for offer in offers if offer.plan.code == old.code) == [1, 2]
+
+
+def test_plans_page_opens_on_the_organizations_own_interval_with_its_plan_marked(client, now):
+    services.catalog_load()
+    northwind = OrganizationFactory(slug="northwind")
+    annual = Plan.objects.get(code="professional-annual")
+    SubscriptionFactory(organization=northwind, plan=annual, now=now)
+    client.force_login(MembershipFactory(organization=northwind).user)
+
+    response = client.get(reverse("billing:plans", args=["northwind"]))
+    monthly = client.get(reverse("billing:plans", args=["northwind"]), {"interval": "month"})
+
+    comparison = response.context["comparison"]
+    assert comparison.interval == "year"
+    assert [offer.plan.code for offer in comparison.offers if offer.is_current] == [annual.code]
+    assert '<a href="?interval=year" aria-current="page">Annual' in response.content.decode()
+    # On the monthly plans, a pointer back to the plan it has
+    assert monthly.context["comparison"].interval == "month"
+    assert "your plan, Professional (Annual), is with the" in monthly.content.decode()
+
+
+@pytest.fixture
+def initech(now):
+    """An organization on a custom Enterprise plan, with an admin."""
+    services.catalog_load()
+    organization = OrganizationFactory(name="Initech", slug="initech")
+    custom = enterprise_plan_of(organization, "Initech")
+    SubscriptionFactory(organization=organization, plan=custom, now=now)
+    MembershipFactory(organization=organization, user=UserFactory(username="erin"))
+    return organization
+
+
+def test_a_custom_plan_is_changed_by_the_account_manager_not_by_buttons(client, initech, settings):
+    settings.BILLING_SELLER = {**settings.BILLING_SELLER, "email": "accounts@example.com"}
+    client.force_login(UserFactory(username="erin"))
+
+    page = client.get(reverse("billing:plans", args=["initech"])).content.decode()
+
+    assert "contact your account manager at" in page
+    assert 'href="mailto:accounts@example.com"' in page
+    for plan in Plan.objects.filter(is_public=True):
+        assert reverse("billing:plan_change", args=["initech", plan.pk]) not in page
+
+
+@pytest.mark.parametrize("method", ["get", "post"])
+def test_the_change_page_refuses_a_custom_plans_downgrade_to_a_public_plan(client, initech, method):
+    client.force_login(UserFactory(username="erin"))
+    starter = Plan.objects.get(code="starter-monthly")
+
+    response = getattr(client, method)(
+        reverse("billing:plan_change", args=["initech", starter.pk]), follow=True
+    )
+
+    subscription = initech.subscriptions.get()
+    assert (subscription.plan.code, subscription.scheduled_plan) == ("enterprise-initech", None)
+    assert response.redirect_chain == [(reverse("billing:plans", args=["initech"]), 302)]
+    assert "contact your account manager" in response.content.decode()
+
+
+def test_a_subscription_set_to_end_shows_its_last_day_instead_of_active(client, now):
+    # Los Angeles: the period ends at local midnight on 16 Apr (07:00 UTC): its last day is 15 Apr.
+    organization = OrganizationFactory(slug="acme", timezone="America/Los_Angeles")
+    subscription = SubscriptionFactory(organization=organization, now=now)
+    services.subscription_cancel(subscription=subscription, reason="Too expensive", now=now)
+    client.force_login(MembershipFactory(organization=organization).user)
+
+    page = client.get(reverse("billing:overview", args=["acme"])).content.decode()
+
+    assert '<span class="status status-ending">Ends 15 Apr</span>' in page
+    assert ">Active<" not in page
+
+
+class TestStaffChooser:
+    def test_staff_landing_on_billing_choose_any_organization(self, client, acme):
+        services.subscription_cancel(
+            subscription=acme.subscriptions.get(), reason="Moving on", now=acme.created_at
+        )
+        client.force_login(UserFactory(username="support"))
+
+        response = client.get(reverse("billing:home"))
+
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert '<input type="search" id="org-search" name="q"' in page
+        assert f'href="{reverse("billing:overview", args=["acme"])}">Acme Dental</a>' in page
+        assert f'href="{reverse("billing:overview", args=["rival"])}">Rival Corp</a>' in page
+        assert "Professional" in page and ">Ends 15 Apr<" in page  # its plan and status
+        assert "No live subscription" in page  # Rival Corp never subscribed
+
+    def test_staff_search_by_name_or_slug(self, client, acme):
+        client.force_login(UserFactory(username="support"))
+
+        by_name = client.get(reverse("billing:home"), {"q": "dent"})
+        by_slug = client.get(reverse("billing:home"), {"q": "RIVAL"})
+        nothing = client.get(reverse("billing:home"), {"q": "globex"})
+
+        assert [o.slug for o in by_name.context["organizations"]] == ["acme"]
+        assert [o.slug for o in by_slug.context["organizations"]] == ["rival"]
+        assert "No organization's name or slug holds “globex”" in nothing.content.decode()
+
+    def test_the_chooser_runs_a_constant_number_of_queries(
+        self, client, acme, django_assert_max_num_queries
+    ):
+        for n in range(40):
+            SubscriptionFactory(organization=OrganizationFactory(name=f"Org {n:02d}"))
+        client.force_login(UserFactory(username="support"))
+
+        # session, user, memberships, count, the page, their live subscriptions
+        with django_assert_max_num_queries(6):
+            response = client.get(reverse("billing:home"), {"page": "2"})
+
+        assert len(response.context["organizations"].object_list) == 17  # 42 in all
 
 
 class TestSwitchingOrganizations:
@@ -263,7 +380,8 @@ def test_pages_run_a_constant_number_of_queries(client, acme, page, django_asser
         MembershipFactory(organization=organization, user=UserFactory(username="admin"))
     client.force_login(UserFactory(username="admin"))
 
-    with django_assert_max_num_queries(8):
+    # The overview reads this month's call time too (the counter, AI employees and numbers).
+    with django_assert_max_num_queries(9):
         response = client.get(reverse(page, args=[acme.slug]))
 
     assert response.status_code == 200

@@ -9,6 +9,7 @@ from tests.factories import (
     OrganizationFactory,
     SubscriptionFactory,
     UserFactory,
+    card,
 )
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -20,6 +21,7 @@ def acme():
     organization = OrganizationFactory(
         name="Acme Dental", slug="acme-dental", timezone="America/New_York"
     )
+    card(organization)  # the first invoice is charged to it as soon as it is issued
     SubscriptionFactory(
         organization=organization, plan=Plan.objects.get(code="professional-monthly")
     )

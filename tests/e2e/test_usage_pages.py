@@ -71,8 +71,8 @@ def test_admin_reads_usage_with_its_charts_and_looks_at_an_earlier_month(page, s
 
     expect(page.get_by_role("heading", name="Usage", exact=True)).to_be_visible()
     stats = page.get_by_role("region", name="Call time", exact=True)
-    expect(stats).to_contain_text("Remaining call time")
-    expect(stats).to_contain_text("left in the allowance")
+    expect(stats).to_contain_text("Call time left")
+    expect(stats).to_contain_text("min left of 3,000 included")
     expect(stats).to_contain_text("Projected at period end")
     expect(page.locator("figure.chart svg")).to_have_count(4)
     for chart in ("by-day", "by-week", "by-employee", "by-cost-center"):

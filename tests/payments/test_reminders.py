@@ -84,7 +84,9 @@ def test_reminder_overdue_notices_suspension_then_the_transfer_reinstates(
     assert run(days(-7)) == 1
     [reminder] = mailoutbox
     assert reminder.to == ["ap@globex.example"]
-    assert reminder.subject == "Reminder: invoice INV-2026-000001 – $199.00 due on 1 May 2026"
+    assert reminder.subject == (
+        "Reminder: invoice INV-2026-000001 – $199.00 due on 1 May 2026 – Globex"
+    )
     assert "IBAN / account number: GB82 WEST 1234 5698 7654 32" in reminder.body
     assert "Payment reference: INV-2026-000001" in reminder.body
     assert run(days(-7)) == 0
@@ -97,7 +99,7 @@ def test_reminder_overdue_notices_suspension_then_the_transfer_reinstates(
     # Overdue notices on days 1 and 7, each naming the suspension date
     assert run(days(1)) == 1
     assert notices(mailoutbox)[-1] == (
-        "Overdue by 1 day: invoice INV-2026-000001 – $199.00 was due on 1 May 2026"
+        "Overdue by 1 day: invoice INV-2026-000001 – $199.00 was due on 1 May 2026 – Globex"
     )
     assert "still unpaid on 15 May 2026, your subscription will be suspended" in (
         mailoutbox[-1].body
@@ -114,7 +116,9 @@ def test_reminder_overdue_notices_suspension_then_the_transfer_reinstates(
     # Fourteen days overdue: suspended, calls refused, told once
     assert run(days(14)) == 1
     assert status(subscription) == "suspended"
-    assert notices(mailoutbox)[-1] == "Service suspended: invoice INV-2026-000001 is overdue"
+    assert notices(mailoutbox)[-1] == (
+        "Service suspended: invoice INV-2026-000001 is overdue – Globex"
+    )
     assert "Your subscription is suspended" in mailoutbox[-1].body
     assert (
         usage_selectors.call_authorize(
@@ -153,7 +157,7 @@ def test_a_late_first_run_sends_only_the_latest_notice(subscription, invoice, ru
     assert run(days(8)) == 1
 
     assert notices(mailoutbox) == [
-        "Overdue by 7 days: invoice INV-2026-000001 – $199.00 was due on 1 May 2026"
+        "Overdue by 7 days: invoice INV-2026-000001 – $199.00 was due on 1 May 2026 – Globex"
     ]
     assert list(invoice.reminders.values_list("kind", flat=True)) == ["overdue_7"]
     assert status(subscription) == "past_due"

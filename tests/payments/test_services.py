@@ -91,7 +91,7 @@ class TestFallback:
     def test_the_default_first_then_backups_in_priority_order(self, subscription, invoice):
         organization = subscription.organization
         failing_default = card(organization, "4000000000000341")
-        second_backup = card(organization, "4000000000000341")
+        second_backup = card(organization, "4000000000000341", expiry=(6, 2031))
         first_backup = card(organization, "5555555555554444")
         services.payment_method_reorder(
             organization=organization,

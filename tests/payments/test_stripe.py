@@ -168,7 +168,13 @@ class TestAddingAMethod:
         method = gateway.retrieve_method(organization=organization, payment_method_id=attached.id)
 
         assert method == AttachedMethod(
-            token=attached.id, kind="card", brand="Visa", last4="4242", exp_month=8, exp_year=2028
+            token=attached.id,
+            kind="card",
+            brand="Visa",
+            last4="4242",
+            exp_month=8,
+            exp_year=2028,
+            fingerprint="Xt5EWLLDS7FJjR1c",  # the same card number always has this one
         )
 
     def test_another_organizations_method_is_refused(self, stripe_api, gateway, organization):
@@ -201,7 +207,11 @@ class TestAddingAMethod:
         )
 
         assert method == AttachedMethod(
-            token=bank_account["id"], kind="bank_account", brand="STRIPE TEST BANK", last4="6789"
+            token=bank_account["id"],
+            kind="bank_account",
+            brand="STRIPE TEST BANK",
+            last4="6789",
+            fingerprint="LstWJFsCK7P349Bg",
         )
 
     def test_a_method_no_setup_intent_attached_is_refused(self, stripe_api, gateway, organization):

@@ -336,6 +336,32 @@ def test_each_refused_test_card_shows_its_reason_and_adds_nothing(client, acme, 
     assert not PaymentMethod.objects.exists()
 
 
+def test_the_same_card_twice_is_refused_and_nothing_is_written(client, acme):
+    signed_in(client, "admin").post(
+        reverse("payments:method_add_card", args=["acme"]), card_details()
+    )
+
+    again = client.post(reverse("payments:method_add_card", args=["acme"]), card_details())
+
+    assert again.status_code == 400
+    assert "Visa •••• 4242 (expires 12/2030) is already on file: nothing was added." in (
+        again.content.decode()
+    )
+    assert live_methods(acme) == [("4242", True)]
+
+
+def test_the_same_bank_account_twice_is_refused(client, acme):
+    signed_in(client, "admin").post(
+        reverse("payments:method_add_bank_account", args=["acme"]), bank_details()
+    )
+
+    again = client.post(reverse("payments:method_add_bank_account", args=["acme"]), bank_details())
+
+    assert again.status_code == 400
+    assert "is already on file: nothing was added." in again.content.decode()
+    assert PaymentMethod.objects.filter(organization=acme).count() == 1
+
+
 def test_a_card_declined_only_when_charged_is_added(client, acme):
     add_card(signed_in(client, "admin"), number=ALWAYS_DECLINED)
 
@@ -552,6 +578,41 @@ def test_with_stripe_the_method_the_payment_element_set_up_is_listed(client, acm
     assert "Visa •••• 4242 is added as the default payment method." in messages_of(response)
     method = PaymentMethod.objects.get()
     assert (method.processor, method.token, method.expiry) == ("stripe", card["id"], "08/2028")
+
+
+def test_with_stripe_the_same_card_set_up_again_is_refused_by_its_fingerprint(
+    client, acme, on_stripe
+):
+    # The card was added before; Stripe gives it a new id each time it is set up, and the
+    # same fingerprint.
+    card = on_stripe.expect("GET", r"/v1/payment_methods/pm_\w+", "payment_method_card")
+    StripeCustomer.objects.create(
+        organization=acme, customer_id=card["customer"], created_at=acme.created_at
+    )
+    earlier = services.payment_method_add(
+        organization=acme,
+        processor="stripe",
+        attached=AttachedMethod(
+            token="pm_1QzUz9LkdIwHu7ixEarlier1",
+            kind="card",
+            brand="Visa",
+            last4="4242",
+            exp_month=8,
+            exp_year=2028,
+            fingerprint=card["card"]["fingerprint"],
+        ),
+    )
+
+    response = signed_in(client, "admin").post(
+        reverse("payments:method_add_stripe", args=["acme"]),
+        {"payment_method_id": card["id"]},
+        follow=True,
+    )
+
+    assert "Visa •••• 4242 (expires 08/2028) is already on file: nothing was added." in (
+        messages_of(response)
+    )
+    assert list(PaymentMethod.objects.all()) == [earlier]
 
 
 def test_with_stripe_a_method_stripe_does_not_know_is_not_listed(client, acme, on_stripe):
@@ -1059,7 +1120,7 @@ def test_the_methods_page_runs_a_constant_number_of_queries(
     client, acme, now, django_assert_max_num_queries
 ):
     invoice = declined_invoice(acme, now=now)
-    methods = [card(acme, MASTERCARD) for _ in range(20)]
+    methods = [card(acme, MASTERCARD, expiry=(1 + n % 12, 2030 + n // 12)) for n in range(20)]
     PaymentAttempt.objects.bulk_create(
         PaymentAttempt(
             invoice=invoice,

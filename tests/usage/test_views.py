@@ -223,18 +223,26 @@ def test_the_pages_carry_a_csrf_token_in_every_form(client, staff_and_numbers):
 # --- the usage page -----------------------------------------------------------------------
 
 
-def test_charge_plan_has_no_call_limit_and_shows_what_is_left_in_the_allowance(client, acme, now):
-    ava = EmployeeFactory(organization=acme, name="Ava")
-    record_call(employee=ava, seconds=1_200, connected_at=utc(2026, 3, 16, 1))
+def test_charge_plan_headline_shows_the_allowance_left_then_the_rate(client, acme, now):
+    # 1,766 of Professional's 3,000 minutes used this month, by five AI employees at once
+    for seconds in (21_600, 21_600, 21_600, 21_600, 19_560):
+        record_call(
+            employee=EmployeeFactory(organization=acme),
+            seconds=seconds,
+            connected_at=utc(2026, 3, 16, 0, 10),
+        )
+    client = signed_in(client, "admin")
 
-    page = signed_in(client, "admin").get(reverse("usage:dashboard", args=["acme"]))
+    dashboard = client.get(reverse("usage:dashboard", args=["acme"])).content.decode()
+    overview = client.get(reverse("billing:overview", args=["acme"])).content.decode()
 
-    text = page.content.decode()
-    assert "No limit" in text
-    assert "178,800 s (2,980 min) left in the allowance" in text
-    assert "$0.004 per second" in text
-    assert "1,200 s" in text
-    assert "20 min" in text
+    assert "No limit" not in dashboard
+    assert "1,234 min left <small>of 3,000 included</small>" in dashboard
+    assert "Then $0.004/s." in dashboard
+    assert (
+        "<dt>Call time this month</dt><dd>1,234 min left of 3,000 included, then $0.004/s</dd>"
+        in overview
+    )
 
 
 def test_block_plan_shows_the_seconds_and_minutes_left_and_when_calls_would_pause(client, now):
@@ -249,8 +257,8 @@ def test_block_plan_shows_the_seconds_and_minutes_left_and_when_calls_would_paus
     text = signed_in(client, "admin").get(reverse("usage:dashboard", args=["tiny"]))
     text = text.content.decode()
 
-    assert "16,800 s <small>280 min</small>" in text
-    assert "Calls pause when it runs out" in text
+    assert "280 min left <small>of 300 included</small>" in text
+    assert "Then calls pause until the allowance resets on 16 Apr" in text
     assert "calls pause on <strong>22 Mar, 06:00</strong>" in text
     assert "7% of 18,000 s (300 min)" in text
 
@@ -302,7 +310,7 @@ def test_an_earlier_period_shows_its_own_numbers(client, acme, now):
     assert "usage month 16 Feb – 15 Mar 2026" in earlier_page
     assert "2,400 s <small>40 min</small>" in earlier_page
     assert "earlier usage month" in earlier_page
-    assert "Remaining call time" not in earlier_page
+    assert "Call time left" not in earlier_page
     assert f'href="{url}?period=2026-01-16"' in earlier_page
     assert f'href="{url}?period=2026-03-16"' in earlier_page
 
@@ -669,7 +677,9 @@ QUERY_BUDGET = {
     "employees": 6,  # subscription, employees with their numbers
     "phone_numbers": 9,  # subscription, numbers, this month's fees, employees, form choices
     "number_release": 5,  # the number and who answers it
-    "overview": 8,  # subscription, AI employees, the features and the plans that offer them
+    # subscription, this month's counter, AI employees and numbers, the features and the
+    # plans that offer them
+    "overview": 9,
 }
 
 

@@ -4,6 +4,7 @@ from decimal import Decimal
 
 from django import template
 
+from billing.money import format_rate
 from usage import selectors
 from usage.selectors import Allowance
 
@@ -68,3 +69,26 @@ def employee_quota(organization, plan) -> str:
     """`3 of 15 AI employees active` on pages whose view reads no usage (one query)."""
     active = selectors.active_employee_count(organization=organization)
     return employees_active(Allowance(active, plan.max_active_employees if plan else None))
+
+
+@register.filter
+def whole_minutes(seconds: int) -> str:
+    """`1,234`: whole minutes, never rounded up, so call time left is not overstated."""
+    return f"{seconds // 60:,}"
+
+
+@register.filter
+def call_time_left(summary: selectors.UsageSummary) -> str:
+    """The call-time headline: `1,234 min left of 3,000 included, then $0.004/s` on a plan
+    that charges overage, `… then calls pause` on one that blocks, `Unlimited call time`."""
+    plan, allowance = summary.plan, summary.call_seconds
+    if allowance.limit is None:
+        return "Unlimited call time"
+    left = max(allowance.limit - allowance.used, 0)
+    headline = f"{whole_minutes(left)} min left of {whole_minutes(allowance.limit)} included"
+    if not plan.charges_overage:
+        return f"{headline}, then calls pause"
+    headline += f", then {format_rate(plan.overage_rate_per_second)}/s"
+    if plan.overage_cap is not None:
+        headline += f" up to {plan.overage_cap}"
+    return headline

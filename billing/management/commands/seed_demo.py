@@ -2,8 +2,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from billing.demo import DEMO_PASSWORD, seed_demo
-from billing.services import renew_subscriptions_if_needed
+from billing.demo import DEMO_PASSWORD, renewals_replay, seed_demo
 
 
 class Command(BaseCommand):
@@ -14,11 +13,17 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         now = timezone.now()
-        logins = seed_demo(now=now, say=lambda line: self.stdout.write(f"  {line}"))
+
         # By name, not by import: billing does not depend on the usage app's code.
-        call_command("seed_usage_demo", stdout=self.stdout, stderr=self.stderr)
-        self.stdout.write("  Renewing up to today: one invoice per past period…")
-        issued = renew_subscriptions_if_needed(now=now)
+        def usage_seed():
+            call_command("seed_usage_demo", stdout=self.stdout, stderr=self.stderr)
+
+        logins = seed_demo(
+            now=now, say=lambda line: self.stdout.write(f"  {line}"), usage_seed=usage_seed
+        )
+        usage_seed()  # calls up to now for the organizations that were there already
+        self.stdout.write("  Renewing up to today, each period when it ended: its invoice…")
+        issued = renewals_replay(now=now)
         self.stdout.write(f"  {issued} invoices issued.")
         call_command("seed_payments_demo", stdout=self.stdout, stderr=self.stderr)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with any of:"))
