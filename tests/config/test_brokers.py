@@ -16,6 +16,12 @@ NEW_KEY = "new-key-c8Vn3Bq6Xm1Zr9Tw4Ls7Kd2Jh5Gf0Pa-Ue_Yo^Ri&Wq*Ez(Xt)Nm+Ub=Ck"
 pytestmark = pytest.mark.django_db
 
 
+@pytest.fixture(autouse=True)
+def tasks_wait_in_the_queue(monkeypatch):
+    """These tests look at the queue itself, so tasks are queued, not run at once."""
+    monkeypatch.setattr(Conf, "SYNC", False)
+
+
 @pytest.fixture
 def secret_key(settings, monkeypatch):
     """Starts the process with a key, as a deploy does; django-q2 copies it at import."""
