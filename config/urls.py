@@ -22,6 +22,7 @@ urlpatterns = [
     path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
     path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("billing/", include("billing.urls")),
+    path("billing/", include("billing.notifications.urls")),
     path("billing/", include("usage.urls")),
     path("billing/", include("payments.urls")),
     path("api/v1/", api.urls),

@@ -1,5 +1,14 @@
 from billing.models.credits import BalanceEntry, Coupon, Discount, TaxRate
 from billing.models.invoices import CreditNote, Invoice, InvoiceLine, PendingLine
+from billing.models.notifications import (
+    Channel,
+    Delivery,
+    Notification,
+    NotificationPreference,
+    NotificationRead,
+    NotificationRecipient,
+    WebhookEndpoint,
+)
 from billing.models.subscriptions import (
     TIMEZONE_CHOICES,
     Feature,
@@ -15,19 +24,26 @@ from billing.models.subscriptions import (
 __all__ = [
     "TIMEZONE_CHOICES",
     "BalanceEntry",
+    "Channel",
     "Coupon",
     "CreditNote",
+    "Delivery",
     "Discount",
     "Feature",
     "FeatureTrial",
     "Invoice",
     "InvoiceLine",
     "Membership",
+    "Notification",
+    "NotificationPreference",
+    "NotificationRead",
+    "NotificationRecipient",
     "Organization",
     "PendingLine",
     "Plan",
     "Subscription",
     "TaxRate",
+    "WebhookEndpoint",
     "split_emails",
     "validate_email_list",
 ]

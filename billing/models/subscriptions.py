@@ -59,6 +59,8 @@ class Organization(models.Model):
         default=30, help_text="Days to pay an invoice, for organizations paying by invoice."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who changed the billing details and when: invoices copy them when finalized.
+    history = HistoricalRecords(excluded_fields=["created_at"])
 
     class Meta:
         ordering = ["name"]

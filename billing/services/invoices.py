@@ -15,7 +15,7 @@ from django_q.tasks import async_task
 from djmoney.money import Money
 from sequences import get_next_value
 
-from billing import periods
+from billing import notifications, periods
 from billing.errors import BillingError
 from billing.models import (
     BalanceEntry,
@@ -247,7 +247,7 @@ def _finalize(
         if invoice.credit_applied.amount:
             invoice.payment_method_description = "Customer balance"
     invoice.save()
-    transaction.on_commit(lambda: async_task("billing.tasks.invoice_deliver", invoice.pk))
+    notifications.send_invoice_issued(invoice=invoice)
     if (
         invoice.status == Invoice.Status.OPEN
         and organization.payment_terms == Organization.PaymentTerms.AUTOMATIC

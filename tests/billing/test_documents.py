@@ -8,7 +8,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import periods, selectors, services, tasks
+from billing import periods, selectors, services
 from billing.services.documents import invoice_pdf_render
 from tests.factories import MembershipFactory, OrganizationFactory, renewed_invoice
 
@@ -87,14 +87,16 @@ def test_the_pdf_refers_to_nothing_outside_itself(invoice):
     assert not re.search(r"(href|src)=|url\(|@import", html)
 
 
-def test_the_invoice_email_goes_to_the_billing_contacts_with_the_pdf(now, mailoutbox):
+def test_the_invoice_email_goes_to_the_billing_contacts_with_the_pdf(
+    now, mailoutbox, email_invoice
+):
     organization = OrganizationFactory(
         name="Acme Dental", billing_emails="ap@acme.example.com, cfo@acme.example.com"
     )
     invoice = renewed_invoice(organization=organization)
     mailoutbox.clear()
 
-    tasks.invoice_deliver(invoice.pk)
+    email_invoice(invoice)
 
     [email] = mailoutbox
     assert email.to == ["ap@acme.example.com", "cfo@acme.example.com"]
