@@ -181,7 +181,9 @@ def test_overage_spend_and_the_cap_alert_on_plans_that_charge_overage(clock, com
 
 
 def test_ai_employees_and_phone_numbers_alert_as_they_are_added(clock, committed):
-    subscription, _ = subscribe(PlanFactory(max_active_employees=4, max_phone_numbers=2, free_phone_numbers=1))
+    subscription, _ = subscribe(
+        PlanFactory(max_active_employees=4, max_phone_numbers=2, free_phone_numbers=1)
+    )
     organization = subscription.organization
     PhoneNumberRateFactory()
 
@@ -219,9 +221,7 @@ def test_storage_alerts_when_the_reported_level_crosses_a_threshold(clock, commi
 # --- the organization's own thresholds -----------------------------------------------------
 
 
-def test_a_custom_threshold_in_minutes_fires_and_a_default_switched_off_does_not(
-    clock, committed
-):
+def test_a_custom_threshold_in_minutes_fires_and_a_default_switched_off_does_not(clock, committed):
     subscription, employee = subscribe()
     organization = subscription.organization
     alert_services.alert_threshold_add(

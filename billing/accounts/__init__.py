@@ -1,0 +1,1 @@
+"""Organizations and what they control of their own account: the billing details."""
