@@ -8,6 +8,7 @@ from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import schedule
 
+from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
 from billing.models import Channel, Delivery
 from billing.notifications import emails
 from billing.notifications import services as notification_services
@@ -97,3 +98,7 @@ def usage_data_purge() -> int:
 
 def notification_digests_send() -> int:
     return digests_send_if_needed(now=timezone.now())
+
+
+def renewal_reminders_send() -> int:
+    return renewal_reminders_send_if_needed(now=timezone.now())

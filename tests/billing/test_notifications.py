@@ -18,6 +18,7 @@ from django_q.scheduler import scheduler
 from djmoney.money import Money
 
 from billing import services
+from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
 from billing.models import Plan
 from billing.notifications import emails
 from billing.notifications.digests import digests_send_if_needed
@@ -26,11 +27,14 @@ from payments import reminders
 from payments import services as payment_services
 from tests.factories import (
     CouponFactory,
+    EmployeeFactory,
     OrganizationFactory,
     PlanFactory,
     SubscriptionFactory,
     card,
+    record_call,
 )
+from usage.alerts.projection import projected_overage_alerts_if_needed
 
 pytestmark = pytest.mark.django_db
 
@@ -280,6 +284,18 @@ def every_email(mailoutbox, committed, monkeypatch):
         )
     with committed():
         digests_send_if_needed(now=days(46))
+
+    # An organization using its call time fast: a usage alert, a projected overage, and the
+    # reminder before it renews
+    busy = SubscriptionFactory(start=APRIL, now=APRIL)
+    employee = EmployeeFactory(organization=busy.organization)
+    with time_machine.travel(days(9), tick=False), committed():
+        record_call(employee=employee, seconds=50_000, connected_at=days(8))
+        record_call(employee=employee, seconds=50_000, connected_at=days(7))
+    with time_machine.travel(days(9), tick=False), committed():
+        projected_overage_alerts_if_needed(now=days(9))
+    with time_machine.travel(days(24), tick=False), committed():
+        renewal_reminders_send_if_needed(now=days(24))
 
     templates = dict(rendered)
     return [(mail, templates[mail.subject]) for mail in mailoutbox]

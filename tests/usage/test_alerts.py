@@ -104,7 +104,7 @@ def test_crossing_half_of_the_call_time_alerts_once_with_the_facts(clock, commit
     assert email.subject == "Call time: 55% of your allowance used – Acme Dental"
     body = email.body
     assert (
-        "Acme Dental has used 1,666 minutes of the 3,000 minutes the Professional plan "
+        "You have used 1,666 minutes of the 3,000 minutes the Professional plan "
         "includes (55%) in the usage period 1 Mar – 31 Mar 2026." in body
     )
     assert "This crosses your alert threshold at 50%." in body

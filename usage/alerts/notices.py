@@ -26,7 +26,6 @@ REPEATS_FOR_ADVICE = 3
 def _alert_links(organization) -> list[tuple[str, str]]:
     slug = organization.slug
     return [
-        ("See your usage", absolute_url("usage:dashboard", slug)),
         ("Compare plans and preview an upgrade", absolute_url("billing:plans", slug)),
         ("AI employees", absolute_url("usage:employees", slug)),
         ("Phone numbers", absolute_url("usage:phone_numbers", slug)),
@@ -160,6 +159,7 @@ def projected_overage_send(
     alert: UsageAlert,
     exhaustion_at: dt.datetime,
     projected_seconds: int,
+    weighted: bool,
 ) -> None:
     """Call time is on course to run out before the usage month ends."""
     plan = subscription.plan
@@ -172,6 +172,7 @@ def projected_overage_send(
             "subscription": subscription,
             "exhaustion_day": exhaustion_at.astimezone(tz).date(),
             "exhaustion_at": exhaustion_at,
+            "weighted": weighted,
             "period_label": period.label(tz),
             "period_last_day": period.last_day(tz),
             "used_label": format_amount(
