@@ -653,7 +653,7 @@ def get_alerts(request, org: PathText):
                 thresholds=[
                     ThresholdOut(
                         unit=item.threshold.unit,
-                        value=str(item.threshold.value),
+                        value=f"{item.threshold.value.normalize():f}",
                         is_default=item.threshold.is_default,
                         enabled=item.threshold.is_enabled,
                         level=str(item.level) if item.level is not None else None,

@@ -380,3 +380,49 @@ def test_support_staff_cannot_change_thresholds(client, clock):
     )
 
     assert response.status_code == 403
+
+
+# --- the platform API ----------------------------------------------------------------------
+
+
+def test_the_api_lists_each_metrics_thresholds_and_what_fired_this_month(
+    client, clock, committed, django_assert_max_num_queries
+):
+    subscription, employee = subscribe()
+    organization = subscription.organization
+    alert_services.alert_threshold_add(
+        organization=organization, metric="call_seconds", unit="absolute", value=Decimal(2000)
+    )
+    with committed():
+        calls(employee, 50_000, 50_000)
+    _, token = services.service_token_create(name="platform")
+
+    with django_assert_max_num_queries(9):  # whatever the number of thresholds and alerts
+        response = client.get(
+            f"/api/v1/orgs/{organization.slug}/alerts", HTTP_AUTHORIZATION=f"Bearer {token}"
+        )
+
+    assert response.status_code == 200
+    body = response.json()
+    call_time = next(metric for metric in body["metrics"] if metric["metric"] == "call_seconds")
+    assert (call_time["used"], call_time["limit"], call_time["percent"]) == (
+        "100000",
+        "180000",
+        55,
+    )
+    crossed = {t["value"]: t["crossed_at"] is not None for t in call_time["thresholds"]}
+    assert crossed == {
+        "50": True,
+        "75": False,
+        "90": False,
+        "100": False,
+        "2000": False,
+    }
+    assert {metric["metric"] for metric in body["metrics"]} == {
+        "call_seconds",
+        "active_employees",
+        "phone_numbers",
+        "storage",
+        "api_calls",
+        "overage_spend",
+    }
