@@ -19,7 +19,12 @@ from billing.errors import BillingError
 from billing.models import Organization, Subscription
 from billing.services.subscriptions import subscription_lock_live
 from usage.alerts.selectors import Metric, threshold_rows
-from usage.alerts.services import Change, call_time_changes, usage_alerts_evaluate
+from usage.alerts.services import (
+    Change,
+    call_time_changes,
+    usage_alert_notices_queue,
+    usage_alerts_evaluate,
+)
 from usage.models import (
     AIEmployee,
     Call,
@@ -148,11 +153,13 @@ def _count_alerts(subscription: Subscription, metric: str, now: dt.datetime) -> 
         count = PhoneNumber.objects.filter(
             organization_id=subscription.organization_id, released_at__isnull=True
         ).count()
-    usage_alerts_evaluate(
-        subscription=subscription,
-        period=usage_period_for(subscription, now),
-        changes=[Change(metric, Decimal(count - 1), Decimal(count))],
-        now=now,
+    usage_alert_notices_queue(
+        alerts=usage_alerts_evaluate(
+            subscription=subscription,
+            period=usage_period_for(subscription, now),
+            changes=[Change(metric, Decimal(count - 1), Decimal(count))],
+            now=now,
+        )
     )
 
 
@@ -492,9 +499,10 @@ def _call_time_alerts(subscriptions, totals, after, now: dt.datetime) -> None:
     """Usage alerts on the call time (and overage) these calls added, in their transaction."""
     by_organization = {subscription.organization_id: subscription for subscription in subscriptions}
     rows = threshold_rows(organization_ids={organization_id for organization_id, _ in after})
+    crossed = []
     for (organization_id, period), (seconds_after, _) in after.items():
         subscription = by_organization[organization_id]
-        usage_alerts_evaluate(
+        crossed += usage_alerts_evaluate(
             subscription=subscription,
             period=period,
             changes=call_time_changes(
@@ -507,6 +515,7 @@ def _call_time_alerts(subscriptions, totals, after, now: dt.datetime) -> None:
             rows=rows[organization_id],
             now=now,
         )
+    usage_alert_notices_queue(alerts=crossed)
 
 
 def _conflicts(rows, inserted: set[str], *, in_batch: bool) -> list[Conflict]:
@@ -687,7 +696,11 @@ def usage_report_record(
         change = Change(
             Metric.API_CALLS, Decimal(api_calls_after - quantity), Decimal(api_calls_after)
         )
-        usage_alerts_evaluate(subscription=subscription, period=period, changes=[change], now=now)
+        usage_alert_notices_queue(
+            alerts=usage_alerts_evaluate(
+                subscription=subscription, period=period, changes=[change], now=now
+            )
+        )
         return True
     _counters_add({(organization.pk, period): {}})
     counter = UsageCounter.objects.select_for_update().filter(
@@ -702,11 +715,13 @@ def usage_report_record(
         storage_peak_bytes=Greatest(F("storage_peak_bytes"), quantity),
     )
     after = counter.values_list("storage_bytes", flat=True).get()
-    usage_alerts_evaluate(
-        subscription=subscription,
-        period=period,
-        changes=[Change(Metric.STORAGE, Decimal(before), Decimal(after))],
-        now=now,
+    usage_alert_notices_queue(
+        alerts=usage_alerts_evaluate(
+            subscription=subscription,
+            period=period,
+            changes=[Change(Metric.STORAGE, Decimal(before), Decimal(after))],
+            now=now,
+        )
     )
     return True
 

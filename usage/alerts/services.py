@@ -19,6 +19,7 @@ from decimal import Decimal
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from billing import periods
 from billing.errors import BillingError
@@ -73,9 +74,9 @@ def usage_alerts_evaluate(
     rows: list[AlertThreshold] | None = None,
     now: dt.datetime,
 ) -> list[UsageAlert]:
-    """Record the alerts these changes crossed and send their notice after commit: one per
-    metric, naming every threshold crossed at once. Runs inside the caller's transaction.
-    `rows`: the organization's threshold rows, when the caller read them in bulk."""
+    """Record the alerts these changes crossed; runs inside the caller's transaction, which
+    then queues their notices (`usage_alert_notices_queue`). `rows`: the organization's
+    threshold rows, when the caller read them in bulk."""
     changes = [change for change in changes if change.after > change.before]
     if not changes:
         return []
@@ -111,10 +112,42 @@ def usage_alerts_evaluate(
                 )
             )
         ]
-        if alerts:
-            notices.usage_alert_send(subscription=subscription, period=period, alerts=alerts)
-            recorded += alerts
+        recorded += alerts
     return recorded
+
+
+def usage_alert_notices_queue(*, alerts: list[UsageAlert]) -> None:
+    """Once the transaction commits, one task renders and sends the notices of these alerts
+    (one per organization and metric, naming every threshold crossed at once): the write
+    that crossed them pays for one queued task, not for rendering."""
+    if alerts:
+        ids = [alert.pk for alert in alerts]
+        transaction.on_commit(
+            lambda: async_task("usage.tasks.usage_alert_notices_send", ids), robust=True
+        )
+
+
+def usage_alert_notices_send(*, alert_ids: list[int]) -> None:
+    """The notices of these alerts, one per organization, metric and period."""
+    groups: dict[tuple[int, str, dt.datetime], list[UsageAlert]] = {}
+    for alert in UsageAlert.objects.filter(pk__in=alert_ids).order_by("value", "pk"):
+        groups.setdefault((alert.organization_id, alert.metric, alert.period_start), []).append(
+            alert
+        )
+    subscriptions = {
+        subscription.organization_id: subscription
+        for subscription in Subscription.objects.filter(
+            organization_id__in={key[0] for key in groups}
+        )
+        .exclude(status=Subscription.Status.CANCELED)
+        .select_related("plan", "organization")
+    }
+    for (organization_id, _, _), alerts in groups.items():
+        subscription = subscriptions.get(organization_id)
+        if subscription is None:
+            continue
+        period = periods.Period(alerts[0].period_start, alerts[0].period_end)
+        notices.usage_alert_send(subscription=subscription, period=period, alerts=alerts)
 
 
 def _alert_insert(**fields) -> UsageAlert | None:
