@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import tempfile
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
@@ -16,44 +15,8 @@ from billing.errors import BillingError
 from billing.forms import CancellationForm, PlanChangeForm
 from billing.models import Invoice
 from billing.services.documents import invoice_pdf_if_needed
+from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage import selectors as usage_selectors
-
-
-def org_page(*, finances: bool):
-    """Resolve `/billing/<org_slug>/…` to the person's access, or 404 for outsiders.
-
-    Members reach only pages with `finances=False`; elsewhere they are told whom to ask.
-    """
-
-    def decorator(view):
-        @login_required
-        @wraps(view)
-        def wrapper(request: HttpRequest, org_slug: str, *args, **kwargs) -> HttpResponse:
-            access = selectors.org_access_for(user=request.user, slug=org_slug)
-            if access is None:
-                raise Http404("No such organization.")
-            if finances and not access.sees_finances:
-                return render_org_page(request, access, "billing/admins_only.html", status=403)
-            return view(request, access, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-def render_org_page(request, access, template, context=None, status=200) -> HttpResponse:
-    context = {
-        "access": access,
-        "organization": access.organization,
-        "memberships": selectors.memberships_for_user(user=request.user),
-        "admins": (
-            selectors.organization_admins(organization=access.organization)
-            if not access.sees_finances
-            else []
-        ),
-        **(context or {}),
-    }
-    return render(request, template, context, status=status)
 
 
 @login_required
@@ -159,24 +122,6 @@ def export(request: HttpRequest, access: selectors.OrgAccess) -> FileResponse:
 
 
 # --- changing plans, subscribing and cancelling -------------------------------------------
-
-
-def posts_by_admins_only(refusal_template: str):
-    """Refuse POSTs from anyone but the organization's administrators (staff read only),
-    with a page that says who makes such changes (`refusal_template`)."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapper(
-            request: HttpRequest, access: selectors.OrgAccess, *args, **kwargs
-        ) -> HttpResponse:
-            if request.method == "POST" and not access.can_manage:
-                return render_org_page(request, access, refusal_template, status=403)
-            return view(request, access, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
 
 
 admins_post_only = posts_by_admins_only("billing/admins_change_only.html")

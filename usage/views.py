@@ -18,7 +18,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.errors import BillingError
 from billing.selectors import OrgAccess, feature_status
-from billing.views import org_page, posts_by_admins_only, render_org_page
+from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage import selectors, services
 from usage.forms import EmployeeCreateForm, PhoneNumberAssignForm, PhoneNumberProvisionForm
 from usage.models import AIEmployee, PhoneNumber
