@@ -15,6 +15,8 @@ from django.utils import timezone
 
 from bench.common import Report, progress, sized
 from billing import services as billing_services
+from billing.accounts import services as account_services
+from billing.catalog import services as catalog_services
 from billing.models import Organization
 from usage import services
 from usage.models import AIEmployee, Call, UsageCounter
@@ -85,10 +87,10 @@ def timed(action, *args) -> float:
 
 
 def seed_employees(*, now: dt.datetime) -> list[AIEmployee]:
-    plan = next(p for p in billing_services.catalog_load() if p.code == "business-monthly")
+    plan = next(p for p in catalog_services.catalog_load() if p.code == "business-monthly")
     employees = []
     for n in range(ORGANIZATIONS):
-        organization = billing_services.organization_create(
+        organization = account_services.organization_create(
             name=f"Bench {n}", slug=f"bench-{n}", billing_emails=f"billing@bench-{n}.example.com"
         )
         billing_services.subscription_create(

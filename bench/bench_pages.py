@@ -10,6 +10,7 @@ from django.urls import reverse
 
 from bench.common import Report, best_median_ms, count_queries, progress, sized
 from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Membership, Organization, Plan
 
 FEW_ORGANIZATIONS = sized(10, smoke=2)
@@ -18,7 +19,9 @@ MANY_ORGANIZATIONS = sized(1_000, smoke=5)
 
 def run(report: Report) -> None:
     progress("loading the plan catalog")
-    plan = next(plan for plan in services.catalog_load() if plan.code == "professional-monthly")
+    plan = next(
+        plan for plan in catalog_services.catalog_load() if plan.code == "professional-monthly"
+    )
 
     progress(f"seeding {FEW_ORGANIZATIONS} organizations")
     membership = seed_organizations(first=0, count=FEW_ORGANIZATIONS, plan=plan)[0]

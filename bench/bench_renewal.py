@@ -15,6 +15,7 @@ from djmoney.money import Money
 
 from bench.common import Report, best_median_ms, progress, sized
 from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Organization, Subscription
 from usage.models import PhoneNumber, UsageCounter
 
@@ -99,7 +100,9 @@ def renew_all() -> tuple[float, int, int]:
 
 def run(report: Report) -> None:
     progress("loading the plan catalog and tax rates")
-    plan = next(plan for plan in services.catalog_load() if plan.code == "professional-monthly")
+    plan = next(
+        plan for plan in catalog_services.catalog_load() if plan.code == "professional-monthly"
+    )
     results = {}
     seeded = 0
     for count in (FEW, MANY):

@@ -16,6 +16,8 @@ from djmoney.money import Money
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing import selectors, services
+from billing.catalog import selectors as catalog_selectors
+from billing.catalog import services as catalog_services
 from billing.errors import BillingError
 from billing.forms import BalanceCreditGrantForm, CreditNoteForm, InvoiceVoidForm, TaxRateForm
 from billing.models import (
@@ -146,7 +148,7 @@ class PlanAdmin(SimpleHistoryAdmin):
         form = PlanTermsForm(request.POST or None, instance=draft)
         if request.method == "POST" and form.is_valid():
             changes = {name: form.cleaned_data[name] for name in form.changed_data}
-            new = services.plan_new_version(plan=plan, changes=changes)
+            new = catalog_services.plan_new_version(plan=plan, changes=changes)
             self.message_user(
                 request,
                 f"Published {new} (version {new.version}). Version {plan.version} is no longer "
@@ -292,7 +294,7 @@ class OrganizationAdmin(admin.ModelAdmin):
         form = FeatureTrialGrantForm(request.POST or None, organization=organization)
         if request.method == "POST" and form.is_valid():
             try:
-                trial = services.feature_trial_grant(
+                trial = catalog_services.feature_trial_grant(
                     organization=organization,
                     feature=form.cleaned_data["feature"],
                     days=form.cleaned_data["days"],
@@ -423,7 +425,7 @@ class PlanChangeForm(forms.Form):
         organization = subscription.organization
         self.offered = {
             plan.pk: plan
-            for plan in selectors.plans_offered(organization=organization)
+            for plan in catalog_selectors.plans_offered(organization=organization)
             if plan.pk != subscription.plan_id
         }
         self.fields["plan"].choices = [

@@ -13,7 +13,10 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from djmoney.money import Money
 
-from billing import catalog, services
+from billing import services
+from billing.accounts import services as account_services
+from billing.catalog import definitions
+from billing.catalog import services as catalog_services
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -164,7 +167,7 @@ def _feature_trial_ensure(*, slug: str, code: str, now: dt.datetime) -> None:
     """Support let one organization try a feature its plan lacks (once, for the demo)."""
     organization = Organization.objects.get(slug=slug)
     if not organization.feature_trials.exists():
-        services.feature_trial_grant(
+        catalog_services.feature_trial_grant(
             organization=organization,
             feature=Feature.objects.get(code=code),
             days=14,
@@ -248,7 +251,7 @@ def seed_demo(
     that day, so invoice numbers follow the dates; `usage_seed` then gives the new one its AI
     employees, numbers and calls, before any of its usage months is closed."""
     say("Loading the catalog…")
-    services.catalog_load()
+    catalog_services.catalog_load()
     _tax_rates_ensure()
     logins = [("staff", "support staff (admin site)", "all")]
     _user("staff", staff=True)
@@ -257,7 +260,7 @@ def seed_demo(
         admin, member = _user(spec.admin), _user(spec.member)
         organization = Organization.objects.filter(slug=spec.slug).first()
         if organization is None:
-            organization = services.organization_create(
+            organization = account_services.organization_create(
                 name=spec.name,
                 slug=spec.slug,
                 billing_emails=f"billing@{spec.slug}.example.com, {admin.email}",
@@ -269,13 +272,17 @@ def seed_demo(
                 payment_terms=spec.payment_terms,
                 region=spec.region,
             )
-        services.membership_set(organization=organization, user=admin, role=Membership.Role.ADMIN)
-        services.membership_set(organization=organization, user=member, role=Membership.Role.MEMBER)
-        if spec.plan_code == catalog.ENTERPRISE_EXAMPLE["code"]:
+        account_services.membership_set(
+            organization=organization, user=admin, role=Membership.Role.ADMIN
+        )
+        account_services.membership_set(
+            organization=organization, user=member, role=Membership.Role.MEMBER
+        )
+        if spec.plan_code == definitions.ENTERPRISE_EXAMPLE["code"]:
             terms = {
-                k: v for k, v in catalog.ENTERPRISE_EXAMPLE.items() if k != "organization_slug"
+                k: v for k, v in definitions.ENTERPRISE_EXAMPLE.items() if k != "organization_slug"
             }
-            services.plan_ensure(organization=organization, **terms)
+            catalog_services.plan_ensure(organization=organization, **terms)
         logins += [(spec.admin, "admin", spec.name), (spec.member, "member", spec.name)]
     for spec in sorted(DEMO_ORGS, key=lambda spec: _start(spec, now)):
         organization = Organization.objects.get(slug=spec.slug)
@@ -297,7 +304,7 @@ def seed_demo(
         _discounts_and_credits_ensure(subscription, now)
     _feature_trial_ensure(slug="northwind", code="audit_log", now=now)
     for username, slug, role in EXTRA_MEMBERSHIPS:
-        services.membership_set(
+        account_services.membership_set(
             organization=Organization.objects.get(slug=slug), user=_user(username), role=role
         )
     return logins

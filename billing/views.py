@@ -11,6 +11,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing import exports, selectors, services
+from billing.accounts import selectors as account_selectors
+from billing.catalog import selectors as catalog_selectors
 from billing.errors import BillingError
 from billing.forms import CancellationForm, PlanChangeForm
 from billing.models import Invoice
@@ -23,10 +25,10 @@ from usage import selectors as usage_selectors
 def home(request: HttpRequest) -> HttpResponse:
     """Send a person to their organization's billing page, or let them pick one; support
     staff pick any organization, searching by name."""
-    memberships = selectors.memberships_for_user(user=request.user)
+    memberships = account_selectors.memberships_for_user(user=request.user)
     if request.user.is_staff:
         query = request.GET.get("q", "").strip()
-        organizations = selectors.organizations_for_staff(
+        organizations = account_selectors.organizations_for_staff(
             query=query, page_number=request.GET.get("page")
         )
         context = {"memberships": memberships, "organizations": organizations, "query": query}
@@ -37,7 +39,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @org_page(finances=False)
-def overview(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+def overview(request: HttpRequest, access: account_selectors.OrgAccess) -> HttpResponse:
     summary = selectors.billing_summary(organization=access.organization)
     usage = (
         usage_selectors.usage_summary(subscription=summary.subscription, now=timezone.now())
@@ -49,8 +51,8 @@ def overview(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
 
 
 @org_page(finances=True)
-def plans(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
-    comparison = selectors.plan_comparison(
+def plans(request: HttpRequest, access: account_selectors.OrgAccess) -> HttpResponse:
+    comparison = catalog_selectors.plan_comparison(
         organization=access.organization, interval=request.GET.get("interval")
     )
     fit = usage_selectors.plan_fit(
@@ -66,7 +68,7 @@ def plans(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
     return render_org_page(request, access, "billing/plans.html", context)
 
 
-def _invoice_or_404(access: selectors.OrgAccess, number: str) -> Invoice:
+def _invoice_or_404(access: account_selectors.OrgAccess, number: str) -> Invoice:
     """The organization's own finalized invoice: another organization's number is a 404."""
     invoice = selectors.invoice_for(organization=access.organization, number=number)
     if invoice is None:
@@ -75,7 +77,7 @@ def _invoice_or_404(access: selectors.OrgAccess, number: str) -> Invoice:
 
 
 @org_page(finances=True)
-def invoices(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+def invoices(request: HttpRequest, access: account_selectors.OrgAccess) -> HttpResponse:
     context = {
         "rows": selectors.invoice_history(organization=access.organization),
         "balance": services.organization_balance(organization=access.organization),
@@ -84,13 +86,15 @@ def invoices(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
 
 
 @org_page(finances=True)
-def invoice(request: HttpRequest, access: selectors.OrgAccess, number: str) -> HttpResponse:
+def invoice(request: HttpRequest, access: account_selectors.OrgAccess, number: str) -> HttpResponse:
     document = selectors.invoice_document(invoice=_invoice_or_404(access, number))
     return render_org_page(request, access, "billing/invoice_detail.html", document)
 
 
 @org_page(finances=True)
-def invoice_pdf(request: HttpRequest, access: selectors.OrgAccess, number: str) -> HttpResponse:
+def invoice_pdf(
+    request: HttpRequest, access: account_selectors.OrgAccess, number: str
+) -> HttpResponse:
     invoice = _invoice_or_404(access, number)
     return HttpResponse(
         invoice_pdf_if_needed(invoice=invoice),
@@ -105,7 +109,7 @@ EXPORT_IN_MEMORY_BYTES = 16 * 1024 * 1024
 
 @org_page(finances=True)
 @require_GET
-def export(request: HttpRequest, access: selectors.OrgAccess) -> FileResponse:
+def export(request: HttpRequest, access: account_selectors.OrgAccess) -> FileResponse:
     """Everything the organization has with us, as a zip of CSVs and invoice PDFs."""
     organization = access.organization
     now = timezone.now()
@@ -131,7 +135,7 @@ def _day(moment, organization) -> str:
     return f"{timezone.localtime(moment, organization.tzinfo):%-d %b %Y}"
 
 
-def _back_to_overview(access: selectors.OrgAccess) -> HttpResponse:
+def _back_to_overview(access: account_selectors.OrgAccess) -> HttpResponse:
     return redirect("billing:overview", org_slug=access.organization.slug)
 
 
@@ -187,7 +191,9 @@ def _plan_changed(choice: selectors.PlanChoice, subscription) -> str:
 @require_http_methods(["GET", "POST"])
 @org_page(finances=True)
 @admins_post_only
-def plan_change(request: HttpRequest, access: selectors.OrgAccess, plan_id: int) -> HttpResponse:
+def plan_change(
+    request: HttpRequest, access: account_selectors.OrgAccess, plan_id: int
+) -> HttpResponse:
     """GET shows what changing to the plan (or subscribing to it) does; POST confirms."""
     organization = access.organization
     now = timezone.now()  # the preview and the change agree on the moment
@@ -229,7 +235,9 @@ def plan_change(request: HttpRequest, access: selectors.OrgAccess, plan_id: int)
 @require_POST
 @org_page(finances=True)
 @admins_post_only
-def scheduled_change_cancel(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+def scheduled_change_cancel(
+    request: HttpRequest, access: account_selectors.OrgAccess
+) -> HttpResponse:
     """Keep the current plan: the scheduled change is called off."""
     subscription = selectors.subscription_live(organization=access.organization)
     if subscription is None or subscription.scheduled_plan is None:
@@ -251,7 +259,7 @@ def scheduled_change_cancel(request: HttpRequest, access: selectors.OrgAccess) -
 @require_POST
 @org_page(finances=True)
 @admins_post_only
-def reactivate(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+def reactivate(request: HttpRequest, access: account_selectors.OrgAccess) -> HttpResponse:
     """Keep a subscription that was set to end with its period."""
     subscription = selectors.subscription_live(organization=access.organization)
     if subscription is None:
@@ -289,7 +297,7 @@ def _cancel_page(request, access, cancellation, form, status=200) -> HttpRespons
 @require_http_methods(["GET", "POST"])
 @org_page(finances=True)
 @admins_post_only
-def cancel(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+def cancel(request: HttpRequest, access: account_selectors.OrgAccess) -> HttpResponse:
     """GET says what cancelling means and asks why; POST cancels at the period's end."""
     organization = access.organization
     now = timezone.now()

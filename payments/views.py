@@ -21,9 +21,9 @@ from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing import selectors as billing_selectors
+from billing.accounts.selectors import OrgAccess
 from billing.errors import BillingError
 from billing.models import Invoice
-from billing.selectors import OrgAccess
 from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from payments import gateways, selectors, services
 from payments.forms import BankAccountForm, BillingDetailsForm, CardForm, StripeMethodForm

@@ -22,10 +22,8 @@ from billing import notifications, periods
 from billing.errors import BillingError
 from billing.models import (
     Feature,
-    FeatureTrial,
     Invoice,
     InvoiceLine,
-    Organization,
     PendingLine,
     Plan,
     Subscription,
@@ -574,34 +572,3 @@ def trial_reminders_send_if_needed(*, now: dt.datetime | None = None) -> int:
             notifications.send_trial_ending(subscription=subscription)
             sent += 1
     return sent
-
-
-@transaction.atomic
-def feature_trial_grant(
-    *,
-    organization: Organization,
-    feature: Feature,
-    days: int,
-    note: str = "",
-    actor: Actor = None,
-    now: dt.datetime | None = None,
-) -> FeatureTrial:
-    """Let an organization try one feature its plan does not include, for `days` days."""
-    now = now or timezone.now()
-    if days < 1:
-        raise BillingError("invalid_trial_length", "A feature trial lasts at least one day.")
-    if FeatureTrial.objects.filter(
-        organization=organization, feature=feature, starts_at__lte=now, ends_at__gt=now
-    ).exists():
-        raise BillingError(
-            "feature_trial_active", f"{organization} is already trying {feature.name}."
-        )
-    return FeatureTrial.objects.create(
-        organization=organization,
-        feature=feature,
-        starts_at=now,
-        ends_at=now + dt.timedelta(days=days),
-        note=note,
-        granted_by=actor,
-        created_at=now,
-    )

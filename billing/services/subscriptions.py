@@ -3,134 +3,15 @@
 from __future__ import annotations
 
 import datetime as dt
-from decimal import Decimal
-from typing import Any
 
-from django.contrib.auth.models import AbstractBaseUser
 from django.db import IntegrityError, transaction
 from django.utils import timezone
-from djmoney.money import Money
 
-from billing import catalog, notifications, periods, selectors
+from billing import notifications, periods, selectors
+from billing.accounts.services import Actor
 from billing.errors import BillingError
-from billing.models import Feature, Invoice, Membership, Organization, Plan, Subscription
-from billing.money import round_money
+from billing.models import Invoice, Organization, Plan, Subscription
 from billing.services.invoices import invoice_issue, subscription_fee_line
-
-Actor = AbstractBaseUser | None
-
-
-# --- organizations ---------------------------------------------------------------------
-
-
-@transaction.atomic
-def organization_create(
-    *, name: str, slug: str, billing_emails: str, admin: Actor = None, **details: Any
-) -> Organization:
-    organization = Organization(name=name, slug=slug, billing_emails=billing_emails, **details)
-    organization.full_clean()
-    organization.save()
-    if admin is not None:
-        membership_set(organization=organization, user=admin, role=Membership.Role.ADMIN)
-    return organization
-
-
-def membership_set(*, organization: Organization, user: AbstractBaseUser, role: str) -> Membership:
-    membership, _ = Membership.objects.update_or_create(
-        organization=organization, user=user, defaults={"role": role}
-    )
-    return membership
-
-
-# --- catalog -------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def catalog_load() -> list[Plan]:
-    """Create the features and the public demo plans that are missing. Safe to run again."""
-    for position, (code, name, category, description) in enumerate(catalog.FEATURES):
-        Feature.objects.update_or_create(
-            code=code,
-            defaults={
-                "name": name,
-                "category": category,
-                "description": description,
-                "position": position,
-            },
-        )
-    plans = []
-    for spec in catalog.PUBLIC_PLANS:
-        spec = dict(spec)
-        monthly_price = spec.pop("monthly_price")
-        annual_price = monthly_price * 12 * (1 - catalog.ANNUAL_DISCOUNT)
-        code = spec.pop("code")
-        name = spec.pop("name")
-        plans.append(
-            plan_ensure(
-                code=f"{code}-monthly", name=name, interval="month", price=monthly_price, **spec
-            )
-        )
-        plans.append(
-            plan_ensure(
-                code=f"{code}-annual", name=name, interval="year", price=annual_price, **spec
-            )
-        )
-    return plans
-
-
-def plan_ensure(
-    *,
-    code: str,
-    price: Decimal,
-    features: list[str],
-    currency: str = "USD",
-    organization: Organization | None = None,
-    overage_cap: Decimal | None = None,
-    **terms: Any,
-) -> Plan:
-    """The latest version of plan `code`, created with these terms if it does not exist."""
-    existing = Plan.objects.filter(code=code).order_by("-version").first()
-    if existing is not None:
-        return existing
-    plan = Plan(
-        code=code,
-        price=round_money(Money(price, currency)),
-        overage_rate_per_second=Money(terms.pop("overage_rate_per_second"), currency),
-        overage_rate_per_gb=Money(terms.pop("overage_rate_per_gb"), currency),
-        overage_cap=Money(overage_cap, currency) if overage_cap is not None else None,
-        is_public=organization is None,
-        organization=organization,
-        **terms,
-    )
-    plan.full_clean()
-    plan.save()
-    plan.features.set(Feature.objects.filter(code__in=features))
-    return plan
-
-
-@transaction.atomic
-def plan_new_version(*, plan: Plan, changes: dict[str, Any]) -> Plan:
-    """Publish a new version of `plan` with `changes` to its terms.
-
-    The old version stops being offered; its subscribers keep it until they change plans.
-    """
-    latest = Plan.objects.select_for_update().filter(code=plan.code).order_by("-version").first()
-    new = Plan.objects.get(pk=plan.pk)
-    features = list(plan.features.all())
-    new.pk = None
-    new.version = latest.version + 1
-    new.is_available = True
-    for name, value in changes.items():
-        setattr(new, name, value)
-    new.full_clean()
-    new.save()
-    new.features.set(features)
-    for retired in Plan.objects.filter(code=plan.code, is_available=True).exclude(pk=new.pk):
-        retired.is_available = False
-        retired._change_reason = f"Replaced by version {new.version}"
-        retired.save(update_fields=["is_available"])
-    return new
-
 
 # --- subscriptions -------------------------------------------------------------------------
 

@@ -9,8 +9,8 @@ from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
 
-from billing import selectors
-from billing.selectors import OrgAccess
+from billing.accounts import selectors as account_selectors
+from billing.accounts.selectors import OrgAccess
 
 
 def org_page(*, finances: bool):
@@ -23,7 +23,7 @@ def org_page(*, finances: bool):
         @login_required
         @wraps(view)
         def wrapper(request: HttpRequest, org_slug: str, *args, **kwargs) -> HttpResponse:
-            access = selectors.org_access_for(user=request.user, slug=org_slug)
+            access = account_selectors.org_access_for(user=request.user, slug=org_slug)
             if access is None:
                 raise Http404("No such organization.")
             if finances and not access.sees_finances:
@@ -39,9 +39,9 @@ def render_org_page(request, access, template, context=None, status=200) -> Http
     context = {
         "access": access,
         "organization": access.organization,
-        "memberships": selectors.memberships_for_user(user=request.user),
+        "memberships": account_selectors.memberships_for_user(user=request.user),
         "admins": (
-            selectors.organization_admins(organization=access.organization)
+            account_selectors.organization_admins(organization=access.organization)
             if not access.sees_finances
             else []
         ),

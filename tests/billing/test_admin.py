@@ -5,6 +5,7 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Plan
 from tests.factories import MembershipFactory, OrganizationFactory, SubscriptionFactory
 
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def catalog():
-    services.catalog_load()
+    catalog_services.catalog_load()
 
 
 @pytest.fixture

@@ -8,13 +8,14 @@ import pytest
 from django.urls import reverse
 
 from billing import services
-from billing.models import Feature, Membership, Plan, Subscription
-from billing.selectors import (
+from billing.catalog import services as catalog_services
+from billing.catalog.selectors import (
     feature_access_for,
     feature_status,
     feature_upgrade_plan,
     organization_has_feature,
 )
+from billing.models import Feature, Membership, Plan, Subscription
 from tests.factories import (
     EmployeeFactory,
     FeatureFactory,
@@ -37,7 +38,7 @@ def utc(*args):
 
 @pytest.fixture
 def catalog():
-    services.catalog_load()
+    catalog_services.catalog_load()
 
 
 def subscribed(plan_code, now, slug="acme"):
@@ -57,7 +58,7 @@ def subscribed(plan_code, now, slug="acme"):
 
 
 def trial(organization, code, now, days=14):
-    return services.feature_trial_grant(
+    return catalog_services.feature_trial_grant(
         organization=organization, feature=Feature.objects.get(code=code), days=days, now=now
     )
 

@@ -13,6 +13,7 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import FeatureTrial, PendingLine, Plan
 from tests.factories import (
     EmployeeFactory,
@@ -403,10 +404,10 @@ def test_staff_grant_a_feature_trial_and_not_twice_at_once(staff_client, staff, 
 def test_feature_trials_are_listed_searchable_and_read_only(staff_client, staff, now):
     organization = OrganizationFactory(name="Acme Dental")
     audit_log = FeatureFactory(code="audit_log", name="Audit log")
-    ended = services.feature_trial_grant(
+    ended = catalog_services.feature_trial_grant(
         organization=organization, feature=audit_log, days=7, now=now - dt.timedelta(days=30)
     )
-    active = services.feature_trial_grant(
+    active = catalog_services.feature_trial_grant(
         organization=organization, feature=audit_log, days=7, actor=staff, now=now
     )
     OrganizationFactory(name="Other")
@@ -488,7 +489,7 @@ def test_changelists_run_a_constant_number_of_queries(
             services.subscription_plan_change(subscription=subscription, plan=lower, now=now)
         elif n % 3 == 1:
             services.subscription_cancel(subscription=subscription, reason="Budget", now=now)
-        services.feature_trial_grant(
+        catalog_services.feature_trial_grant(
             organization=subscription.organization, feature=audit_log, days=14, now=now
         )
 

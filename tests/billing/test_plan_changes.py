@@ -5,6 +5,7 @@ import pytest
 from djmoney.money import Money
 
 from billing import services
+from billing.catalog import services as catalog_services
 from billing.errors import BillingError
 from billing.models import BalanceEntry, Invoice, PendingLine, Plan, Subscription
 from billing.selectors import subscription_status_changes
@@ -542,13 +543,13 @@ class TestFeatureTrial:
         organization = OrganizationFactory()
         feature = FeatureFactory(code="audit_log", name="Audit log")
 
-        trial = services.feature_trial_grant(
+        trial = catalog_services.feature_trial_grant(
             organization=organization, feature=feature, days=14, now=APRIL
         )
 
         assert trial.ends_at == utc(2026, 4, 15)
         with pytest.raises(BillingError) as twice:
-            services.feature_trial_grant(
+            catalog_services.feature_trial_grant(
                 organization=organization, feature=feature, days=7, now=utc(2026, 4, 10)
             )
         assert twice.value.code == "feature_trial_active"

@@ -9,6 +9,7 @@ from dateutil.relativedelta import relativedelta
 from django.urls import reverse
 
 from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Plan
 from tests.factories import (
     EmployeeFactory,
@@ -32,7 +33,7 @@ SIX_HOURS = 6 * 3600
 
 @pytest.fixture(autouse=True)
 def catalog(now):
-    services.catalog_load()
+    catalog_services.catalog_load()
 
 
 def organization_with(

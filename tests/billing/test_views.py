@@ -2,6 +2,7 @@ import pytest
 from django.urls import reverse
 
 from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Membership, Plan
 from tests.factories import (
     MembershipFactory,
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def acme(now):
     """An organization on Professional monthly with an admin and a member, and a rival org."""
-    services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(name="Acme Dental", slug="acme")
     SubscriptionFactory(
         organization=organization, plan=Plan.objects.get(code="professional-monthly"), now=now
@@ -173,7 +174,7 @@ def test_annual_plans_show_what_they_save_against_twelve_monthly_payments(client
 
 def enterprise_plan_of(organization, name):
     """A custom Enterprise plan negotiated with `organization`."""
-    return services.plan_ensure(
+    return catalog_services.plan_ensure(
         code=f"enterprise-{organization.slug}",
         name=f"Enterprise ({name})",
         tier="enterprise",
@@ -199,7 +200,7 @@ def test_custom_plan_is_offered_only_to_its_organization(client, acme):
 
 def test_retired_version_the_org_still_has_is_shown_as_current(client, acme):
     old = Plan.objects.get(code="professional-monthly")
-    services.plan_new_version(plan=old, changes={"price": old.price + old.price})
+    catalog_services.plan_new_version(plan=old, changes={"price": old.price + old.price})
     client.force_login(UserFactory(username="admin"))
 
     offers = client.get(reverse("billing:plans", args=[acme.slug])).context["comparison"].offers
@@ -210,7 +211,7 @@ def test_retired_version_the_org_still_has_is_shown_as_current(client, acme):
 
 
 def test_plans_page_opens_on_the_organizations_own_interval_with_its_plan_marked(client, now):
-    services.catalog_load()
+    catalog_services.catalog_load()
     northwind = OrganizationFactory(slug="northwind")
     annual = Plan.objects.get(code="professional-annual")
     SubscriptionFactory(organization=northwind, plan=annual, now=now)
@@ -231,7 +232,7 @@ def test_plans_page_opens_on_the_organizations_own_interval_with_its_plan_marked
 @pytest.fixture
 def initech(now):
     """An organization on a custom Enterprise plan, with an admin."""
-    services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(name="Initech", slug="initech")
     custom = enterprise_plan_of(organization, "Initech")
     SubscriptionFactory(organization=organization, plan=custom, now=now)

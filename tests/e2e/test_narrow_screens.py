@@ -8,6 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Plan
 from tests.e2e.test_billing_pages import sign_in
 from tests.factories import (
@@ -60,7 +61,7 @@ ACTIONS_JS = """() => {
 def acme():
     """Acme Dental on Professional for six weeks: two cards, invoices paid and open, AI
     employees (one deactivated), phone numbers and calls; Alice administers it."""
-    services.catalog_load()
+    catalog_services.catalog_load()
     now = timezone.now()
     start = now - dt.timedelta(days=45)
     organization = OrganizationFactory(

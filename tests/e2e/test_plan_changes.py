@@ -4,6 +4,7 @@ import pytest
 from playwright.sync_api import expect
 
 from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Plan, Subscription
 from tests.e2e.test_billing_pages import sign_in
 from tests.factories import EmployeeFactory, MembershipFactory, OrganizationFactory, UserFactory
@@ -15,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def acme():
     """Acme Dental on Starter since fifteen days ago, with two AI employees."""
-    services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(
         name="Acme Dental",
         slug="acme-dental",

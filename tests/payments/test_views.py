@@ -9,6 +9,7 @@ from django.urls import reverse
 from django.views.debug import SafeExceptionReporterFilter
 
 from billing import services as billing_services
+from billing.catalog import services as catalog_services
 from billing.models import Membership, Organization, Plan, Subscription
 from payments import services
 from payments.gateways import AttachedMethod
@@ -32,7 +33,7 @@ ALWAYS_DECLINED = "4000000000000341"
 def acme(now):
     """Acme Dental on Professional monthly, its first invoice open, with an admin and a
     member; a rival organization with its own admin; a support person."""
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(name="Acme Dental", slug="acme")
     SubscriptionFactory(
         organization=organization, plan=Plan.objects.get(code="professional-monthly"), now=now

@@ -19,6 +19,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from billing import services as billing_services
+from billing.catalog import services as catalog_services
 from tests.factories import (
     EmployeeFactory,
     OrganizationFactory,
@@ -229,7 +230,7 @@ def world(now):
     """Organizations on a plan with room, on a plan at its limits, suspended, and without a
     subscription; AI employees active, deactivated and outbound-only; numbers held and
     released; the price list; and a service token."""
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     acme = SubscriptionFactory(
         organization=OrganizationFactory(slug="acme"),

@@ -6,6 +6,7 @@ import datetime as dt
 import pytest
 
 from billing import services as billing_services
+from billing.catalog import services as catalog_services
 from billing.models import Feature, Plan
 from tests.factories import OrganizationFactory, SubscriptionFactory
 from usage import services
@@ -27,12 +28,12 @@ def api(client):
 @pytest.fixture
 def acme(now):
     """Acme Dental on Starter, trying the analytics dashboards for a week."""
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(slug="acme")
     SubscriptionFactory(
         organization=organization, plan=Plan.objects.get(code="starter-monthly"), now=now
     )
-    billing_services.feature_trial_grant(
+    catalog_services.feature_trial_grant(
         organization=organization,
         feature=Feature.objects.get(code="analytics_dashboards"),
         days=7,
@@ -140,7 +141,7 @@ def test_a_trial_ends_when_it_says(api, acme, time_machine):
 
 
 def test_an_organization_without_a_subscription_has_only_its_trials(api, now):
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     OrganizationFactory(slug="newcomer")
 
     features = by_code(api("orgs/newcomer/features").json())

@@ -5,7 +5,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from billing import services as billing_services
+from billing.catalog import services as catalog_services
 from billing.models import Membership, Plan
 from tests.factories import (
     EmployeeFactory,
@@ -41,7 +41,7 @@ def subscribe(organization, plan_code, now):
 def acme(now):
     """Acme Dental on Professional monthly (charge plan) with an admin and a member, a rival
     organization with its own admin, and a support person."""
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(name="Acme Dental", slug="acme")
     subscribe(organization, "professional-monthly", now)
     MembershipFactory(organization=organization, user=UserFactory(username="admin"))
@@ -246,7 +246,7 @@ def test_charge_plan_headline_shows_the_allowance_left_then_the_rate(client, acm
 
 
 def test_block_plan_shows_the_seconds_and_minutes_left_and_when_calls_would_pause(client, now):
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(slug="tiny")
     subscribe(organization, "starter-monthly", now)
     MembershipFactory(organization=organization, user=UserFactory(username="admin"))
@@ -467,7 +467,7 @@ def test_a_nameless_employee_is_refused_with_the_form_shown_again(client, acme):
 
 
 def test_at_the_quota_a_new_employee_is_refused_with_the_ways_out(client, now):
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(slug="tiny")
     subscribe(organization, "starter-monthly", now)
     MembershipFactory(organization=organization, user=UserFactory(username="admin"))
@@ -507,7 +507,7 @@ def test_admin_deactivates_and_reactivates_an_employee(client, staff_and_numbers
 
 
 def test_reactivating_at_the_quota_is_refused_with_the_ways_out(client, now):
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(slug="tiny")
     subscribe(organization, "starter-monthly", now)
     MembershipFactory(organization=organization, user=UserFactory(username="admin"))
@@ -620,7 +620,7 @@ def test_a_malformed_number_is_refused_with_the_form_shown_again(client, staff_a
 
 
 def test_provisioning_beyond_the_plan_limit_is_refused_with_the_ways_out(client, now):
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     PhoneNumberRateFactory()
     organization = OrganizationFactory(slug="tiny")
     subscribe(organization, "starter-monthly", now)
