@@ -20,6 +20,7 @@ from billing.catalog import selectors as catalog_selectors
 from billing.catalog import services as catalog_services
 from billing.errors import BillingError
 from billing.forms import BalanceCreditGrantForm, CreditNoteForm, InvoiceVoidForm, TaxRateForm
+from billing.invoicing import services as invoicing_services
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -1080,7 +1081,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         form = InvoiceVoidForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                services.invoice_void(
+                invoicing_services.invoice_void(
                     invoice=invoice, reason=form.cleaned_data["reason"], actor=request.user
                 )
             except BillingError as refusal:
@@ -1102,7 +1103,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         form = CreditNoteForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                credit_note = services.credit_note_issue(
+                credit_note = invoicing_services.credit_note_issue(
                     invoice=invoice,
                     amount=Money(form.cleaned_data["amount"], invoice.currency),
                     reason=form.cleaned_data["reason"],
@@ -1227,7 +1228,9 @@ class DiscountAdmin(ServiceAddAdmin):
         return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
     def save_model(self, request, obj, form, change):
-        _adopt(obj, services.discount_apply(organization=obj.organization, coupon=obj.coupon))
+        _adopt(
+            obj, invoicing_services.discount_apply(organization=obj.organization, coupon=obj.coupon)
+        )
 
 
 @admin.register(TaxRate)
@@ -1285,7 +1288,7 @@ class BalanceEntryAdmin(ServiceAddAdmin):
     def save_model(self, request, obj, form, change):
         _adopt(
             obj,
-            services.balance_credit_grant(
+            invoicing_services.balance_credit_grant(
                 organization=obj.organization,
                 kind=obj.kind,
                 amount=Money(form.cleaned_data["amount"], obj.organization.currency),

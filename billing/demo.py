@@ -17,6 +17,7 @@ from billing import services
 from billing.accounts import services as account_services
 from billing.catalog import definitions
 from billing.catalog import services as catalog_services
+from billing.invoicing import services as invoicing_services
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -207,7 +208,7 @@ def _discounts_and_credits_ensure(subscription: Subscription, now: dt.datetime) 
                 "duration_in_periods": discount.periods,
             },
         )
-        services.discount_apply(
+        invoicing_services.discount_apply(
             organization=organization,
             coupon=coupon,
             now=_day_after_start(subscription, discount.on_day, now),
@@ -217,7 +218,7 @@ def _discounts_and_credits_ensure(subscription: Subscription, now: dt.datetime) 
             continue
         if organization.balance_entries.filter(kind=BalanceEntry.Kind.GOODWILL).exists():
             continue
-        services.balance_credit_grant(
+        invoicing_services.balance_credit_grant(
             organization=organization,
             kind=BalanceEntry.Kind.GOODWILL,
             amount=Money(credit.amount, organization.currency),

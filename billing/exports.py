@@ -13,8 +13,8 @@ from typing import IO
 
 from django.utils import timezone
 
+from billing.invoicing.services import invoice_pdf_if_needed
 from billing.models import Invoice, Organization
-from billing.services.documents import invoice_pdf_if_needed
 from usage.models import AIEmployee, Call, PhoneNumber
 
 CALLS_PER_CHUNK = 2_000

@@ -15,8 +15,9 @@ from billing.accounts import selectors as account_selectors
 from billing.catalog import selectors as catalog_selectors
 from billing.errors import BillingError
 from billing.forms import CancellationForm, PlanChangeForm
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing.services import invoice_pdf_if_needed
 from billing.models import Invoice
-from billing.services.documents import invoice_pdf_if_needed
 from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage import selectors as usage_selectors
 
@@ -70,7 +71,7 @@ def plans(request: HttpRequest, access: account_selectors.OrgAccess) -> HttpResp
 
 def _invoice_or_404(access: account_selectors.OrgAccess, number: str) -> Invoice:
     """The organization's own finalized invoice: another organization's number is a 404."""
-    invoice = selectors.invoice_for(organization=access.organization, number=number)
+    invoice = invoicing_selectors.invoice_for(organization=access.organization, number=number)
     if invoice is None:
         raise Http404("No such invoice.")
     return invoice
@@ -79,15 +80,15 @@ def _invoice_or_404(access: account_selectors.OrgAccess, number: str) -> Invoice
 @org_page(finances=True)
 def invoices(request: HttpRequest, access: account_selectors.OrgAccess) -> HttpResponse:
     context = {
-        "rows": selectors.invoice_history(organization=access.organization),
-        "balance": services.organization_balance(organization=access.organization),
+        "rows": invoicing_selectors.invoice_history(organization=access.organization),
+        "balance": invoicing_selectors.organization_balance(organization=access.organization),
     }
     return render_org_page(request, access, "billing/invoices.html", context)
 
 
 @org_page(finances=True)
 def invoice(request: HttpRequest, access: account_selectors.OrgAccess, number: str) -> HttpResponse:
-    document = selectors.invoice_document(invoice=_invoice_or_404(access, number))
+    document = invoicing_selectors.invoice_document(invoice=_invoice_or_404(access, number))
     return render_org_page(request, access, "billing/invoice_detail.html", document)
 
 

@@ -13,6 +13,7 @@ from djmoney.money import Money
 
 from billing import services as billing_services
 from billing.errors import BillingError
+from billing.invoicing import services as invoicing_services
 from billing.models import Invoice, Organization, Subscription
 from billing.money import round_money
 from payments import notifications, selectors
@@ -239,7 +240,7 @@ def invoice_settle(*, attempt: PaymentAttempt, now: dt.datetime) -> None:
     webhook all settle through here."""
     invoice = attempt.invoice
     description = attempt.payment_method.label if attempt.payment_method else "Bank transfer"
-    billing_services.invoice_mark_paid(
+    invoicing_services.invoice_mark_paid(
         invoice=invoice,
         paid_at=now,
         reference=attempt.processor_reference,
@@ -413,7 +414,7 @@ def payment_refund(
         raise BillingError(
             "refund_too_large", f"At most {refundable} of this charge can still be refunded."
         )
-    credit_note = billing_services.credit_note_issue(
+    credit_note = invoicing_services.credit_note_issue(
         invoice=attempt.invoice,
         amount=amount,
         reason=reason,

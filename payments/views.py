@@ -20,9 +20,9 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from billing import selectors as billing_selectors
 from billing.accounts.selectors import OrgAccess
 from billing.errors import BillingError
+from billing.invoicing import selectors as invoicing_selectors
 from billing.models import Invoice
 from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from payments import gateways, selectors, services
@@ -299,7 +299,7 @@ def method_remove(request: HttpRequest, access: OrgAccess, method_id: int) -> Ht
 @admins_post_only
 def pay_now(request: HttpRequest, access: OrgAccess, number: str) -> HttpResponse:
     """Charge an open invoice at once: the default method, then the backups."""
-    invoice = billing_selectors.invoice_for(organization=access.organization, number=number)
+    invoice = invoicing_selectors.invoice_for(organization=access.organization, number=number)
     if invoice is None:
         raise Http404("No such invoice.")
     back = redirect("billing:invoice", org_slug=access.organization.slug, number=invoice.number)

@@ -6,6 +6,7 @@ from django.contrib.auth import get_user_model
 from djmoney.money import Money
 
 from billing import services
+from billing.invoicing import services as invoicing_services
 from billing.models import Feature, Membership, Organization, Plan, Subscription
 from usage.models import AIEmployee, PhoneNumberRate
 
@@ -229,8 +230,8 @@ def renewed_invoice(*, organization=None, extra_numbers=0, start=FEB_16, renewed
         percentage=Decimal("2.5"),
         applies_to=["phone_number", "overage_calls"],
     )
-    services.discount_apply(organization=organization, coupon=CouponFactory(), now=start)
-    services.balance_credit_grant(
+    invoicing_services.discount_apply(organization=organization, coupon=CouponFactory(), now=start)
+    invoicing_services.balance_credit_grant(
         organization=organization,
         kind="promotional",
         amount=Money(Decimal("25.00"), organization.currency),

@@ -1,16 +1,5 @@
 """Every write of the billing app, as keyword-only functions named `<thing>_<verb>`."""
 
-from billing.services.invoices import (
-    LineDraft,
-    balance_credit_grant,
-    credit_note_issue,
-    discount_apply,
-    invoice_finalize,
-    invoice_issue,
-    invoice_mark_paid,
-    invoice_void,
-    organization_balance,
-)
 from billing.services.plan_changes import (
     plan_change_preview,
     subscription_cancel,
@@ -31,15 +20,6 @@ from billing.services.subscriptions import (
 
 __all__ = [
     "ALLOWED_TRANSITIONS",
-    "LineDraft",
-    "balance_credit_grant",
-    "credit_note_issue",
-    "discount_apply",
-    "invoice_finalize",
-    "invoice_issue",
-    "invoice_mark_paid",
-    "invoice_void",
-    "organization_balance",
     "plan_change_preview",
     "renew_subscriptions_if_needed",
     "subscription_cancel",

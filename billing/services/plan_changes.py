@@ -20,16 +20,15 @@ from djmoney.money import Money
 
 from billing import notifications, periods
 from billing.errors import BillingError
+from billing.invoicing.pricing import LineDraft, proration_lines
+from billing.invoicing.services import invoice_issue
 from billing.models import (
     Feature,
     Invoice,
-    InvoiceLine,
     PendingLine,
     Plan,
     Subscription,
 )
-from billing.money import round_money
-from billing.services.invoices import LineDraft, invoice_issue
 from billing.services.subscriptions import (
     Actor,
     check_plan_offered,
@@ -52,57 +51,6 @@ def change_kind(*, current: Plan, new: Plan) -> str:
         return UPGRADE
     same_terms = (new.rank, new.months) == (current.rank, current.months)
     return UPGRADE if same_terms and new.price > current.price else DOWNGRADE
-
-
-def _share(price: Money, fraction) -> Money:
-    return round_money(price * Decimal(fraction.numerator) / Decimal(fraction.denominator))
-
-
-def proration_lines(
-    *,
-    current: Plan,
-    new: Plan,
-    period: periods.Period,
-    new_period: periods.Period,
-    at: dt.datetime,
-    tz,
-) -> list[LineDraft]:
-    """Credit for the unused time of `period` on `current`, charge for the rest of
-    `new_period` on `new`; each the exact share of its period, rounded once."""
-    lines = []
-    unused = period.fraction_remaining(at)
-    if unused:
-        covered = periods.Period(at, period.end)
-        lines.append(
-            LineDraft(
-                InvoiceLine.Kind.PRORATION,
-                f"Unused time on {current.name} ({current.get_interval_display().lower()}), "
-                f"{covered.label(tz)}",
-                -current.price,
-                quantity=Decimal(unused.numerator / unused.denominator).quantize(Decimal("1e-6")),
-                amount=-_share(current.price, unused),
-                period=covered,
-                details={"plan": current.code, "fraction": f"{unused}"},
-            )
-        )
-    remaining = new_period.fraction_remaining(at)
-    if remaining:
-        covered = periods.Period(at, new_period.end)
-        lines.append(
-            LineDraft(
-                InvoiceLine.Kind.PRORATION,
-                f"Remaining time on {new.name} ({new.get_interval_display().lower()}), "
-                f"{covered.label(tz)}",
-                new.price,
-                quantity=Decimal(remaining.numerator / remaining.denominator).quantize(
-                    Decimal("1e-6")
-                ),
-                amount=_share(new.price, remaining),
-                period=covered,
-                details={"plan": new.code, "fraction": f"{remaining}"},
-            )
-        )
-    return lines
 
 
 @dataclass(frozen=True)
@@ -324,7 +272,7 @@ def subscription_plan_change(
                 subscription=subscription,
                 kind=Invoice.Kind.PLAN_CHANGE,
                 period=periods.Period(now, preview.new_period.end),
-                lines=[line_draft(line) for line in pending],
+                lines=[LineDraft.of_pending(line) for line in pending],
                 now=now,
             )
             PendingLine.objects.filter(pk__in=[line.pk for line in pending]).update(invoice=invoice)
@@ -357,18 +305,6 @@ def _pending_lines_create(
             )
             for draft in drafts
         ]
-    )
-
-
-def line_draft(line: PendingLine) -> LineDraft:
-    return LineDraft(
-        line.kind,
-        line.description,
-        line.unit_price,
-        quantity=line.quantity,
-        amount=line.amount,
-        period=line.period,
-        details=line.details,
     )
 
 

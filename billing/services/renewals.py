@@ -13,14 +13,13 @@ import logging
 from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
-from djmoney.money import Money
 
 from billing import notifications, periods
-from billing.models import Invoice, InvoiceLine, PendingLine, Plan, Subscription
-from billing.money import format_rate
-from billing.services.invoices import LineDraft, invoice_issue, subscription_fee_line
+from billing.invoicing import pricing
+from billing.invoicing.pricing import LineDraft, subscription_fee_line
+from billing.invoicing.services import invoice_issue
+from billing.models import Invoice, PendingLine, Plan, Subscription
 from billing.services.plan_changes import (
-    line_draft,
     pending_lines_take,
     scheduled_change_apply,
     scheduled_change_drop,
@@ -34,10 +33,6 @@ logger = logging.getLogger(__name__)
 RENEWING = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
 
 
-def _seconds(value: int) -> str:
-    return f"{value:,} s"
-
-
 def _usage_lines(
     subscription: Subscription, plan: Plan, period: periods.Period, now
 ) -> list[LineDraft]:
@@ -46,76 +41,48 @@ def _usage_lines(
     totals = usage_services.usage_period_close(
         organization_id=subscription.organization_id, period=period, now=now
     )
-    label = period.label(subscription.tzinfo)
-    lines = []
+    tz = subscription.tzinfo
+    label = period.label(tz)
     included = plan.included_call_seconds
-    if included is not None and totals.call_seconds > included:
-        overage = totals.call_seconds - included
-        details = {
-            "included_seconds": included,
-            "used_seconds": totals.call_seconds,
-            "overage_seconds": overage,
-            "rate": str(plan.overage_rate_per_second.amount),
-        }
-        used = f"{_seconds(totals.call_seconds)} used of {_seconds(included)} included"
-        if plan.charges_overage:
-            cost = usage_selectors.call_overage_cost(plan=plan, overage_seconds=overage)
-            capped = plan.overage_cap is not None and cost == plan.overage_cap
-            rate = format_rate(plan.overage_rate_per_second)
-            lines.append(
-                LineDraft(
-                    InvoiceLine.Kind.OVERAGE_CALLS,
-                    f"Call overage {label}: {used}, {_seconds(overage)} over at {rate}/s"
-                    + (f", capped at {plan.overage_cap}" if capped else ""),
-                    plan.overage_rate_per_second,
-                    quantity=overage,
-                    amount=cost,
-                    period=period,
-                    details=details | {"capped": capped},
-                )
-            )
-        else:
-            lines.append(
-                LineDraft(
-                    InvoiceLine.Kind.OVERAGE_CALLS,
-                    f"Calls beyond the allowance {label}: {used}, {_seconds(overage)} over "
-                    "(your plan pauses calls instead of charging: not charged)",
-                    Money(0, plan.currency),
-                    quantity=overage,
-                    period=period,
-                    details=details,
-                )
-            )
-    over_gib = usage_selectors.storage_overage_gib(plan=plan, peak_bytes=totals.storage_peak_bytes)
-    if over_gib:
-        peak_gib = usage_selectors.gibibytes(totals.storage_peak_bytes)
+    overage_seconds = totals.call_seconds - included if included is not None else 0
+    call_line = pricing.call_overage_line(
+        plan=plan,
+        period=period,
+        label=label,
+        used_seconds=totals.call_seconds,
+        cost=usage_selectors.call_overage_cost(plan=plan, overage_seconds=overage_seconds),
+    )
+    lines = [call_line] if call_line else []
+    overage_gib = usage_selectors.storage_overage_gib(
+        plan=plan, peak_bytes=totals.storage_peak_bytes
+    )
+    if overage_gib:
         lines.append(
-            LineDraft(
-                InvoiceLine.Kind.OVERAGE_STORAGE,
-                f"Storage overage {label}: peak {peak_gib} GiB of {plan.storage_gb} GiB included",
-                plan.overage_rate_per_gb,
-                quantity=over_gib,
+            pricing.storage_overage_line(
+                plan=plan,
                 period=period,
-                details={"peak_bytes": totals.storage_peak_bytes, "included_gb": plan.storage_gb},
+                label=label,
+                peak_bytes=totals.storage_peak_bytes,
+                peak_gib=usage_selectors.gibibytes(totals.storage_peak_bytes),
+                overage_gib=overage_gib,
             )
         )
     for fee in usage_selectors.number_fees_for_period(
         organization=subscription.organization, plan=plan, period=period
     ):
         number = fee.phone_number
-        what = f"Phone number {number.number} ({number.get_number_type_display().lower()}"
-        what += ", vanity)" if number.is_vanity else ")"
-        if fee.is_free:
-            what += ", included in your plan"
-        elif fee.is_prorated:
-            what += f", pro-rated from {fee.charged.start.astimezone(subscription.tzinfo):%-d %b}"
         lines.append(
-            LineDraft(
-                InvoiceLine.Kind.PHONE_NUMBER,
-                f"{what}, {label}",
-                fee.amount,
-                period=fee.charged,
-                details={"number": number.number, "monthly_fee": str(number.monthly_fee.amount)},
+            pricing.phone_number_line(
+                number=number.number,
+                type_label=number.get_number_type_display(),
+                is_vanity=number.is_vanity,
+                monthly_fee=number.monthly_fee,
+                amount=fee.amount,
+                charged=fee.charged,
+                is_free=fee.is_free,
+                is_prorated=fee.is_prorated,
+                label=label,
+                tz=tz,
             )
         )
     return lines
@@ -194,7 +161,7 @@ def _issue_with_pending(
         subscription=subscription,
         kind=kind,
         period=period,
-        lines=lines + [line_draft(line) for line in pending],
+        lines=lines + [LineDraft.of_pending(line) for line in pending],
         now=now,
     )
     if pending:

@@ -10,8 +10,9 @@ from django.utils import timezone
 from billing import notifications, periods, selectors
 from billing.accounts.services import Actor
 from billing.errors import BillingError
+from billing.invoicing.pricing import subscription_fee_line
+from billing.invoicing.services import invoice_issue
 from billing.models import Invoice, Organization, Plan, Subscription
-from billing.services.invoices import invoice_issue, subscription_fee_line
 
 # --- subscriptions -------------------------------------------------------------------------
 

@@ -10,8 +10,8 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from billing.exports import organization_export_write
+from billing.invoicing.services import invoice_pdf_if_needed
 from billing.models import Membership
-from billing.services.documents import invoice_pdf_if_needed
 from tests.factories import (
     EmployeeFactory,
     MembershipFactory,
@@ -187,7 +187,7 @@ class TestExport:
         stored = invoice_pdf_if_needed(invoice=invoice)
 
         with mock.patch(
-            "billing.services.documents.invoice_pdf_render", return_value=b"%PDF-fresh"
+            "billing.invoicing.selectors.invoice_pdf_render", return_value=b"%PDF-fresh"
         ) as render:
             archive = export_of(acme)
 

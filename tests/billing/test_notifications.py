@@ -18,6 +18,7 @@ from django_q.scheduler import scheduler
 from djmoney.money import Money
 
 from billing import notifications, services, tasks
+from billing.invoicing import services as invoicing_services
 from billing.models import Plan
 from payments import reminders
 from payments import services as payment_services
@@ -106,7 +107,7 @@ def test_an_invoice_paid_by_card_is_e_mailed_as_a_receipt(mailoutbox, committed)
 
 def test_an_invoice_paid_from_the_credit_balance_says_so(mailoutbox, committed):
     organization = acme()
-    services.balance_credit_grant(
+    invoicing_services.balance_credit_grant(
         organization=organization,
         kind="goodwill",
         amount=Money("500.00", "USD"),
@@ -128,7 +129,7 @@ def test_an_invoice_paid_from_the_credit_balance_says_so(mailoutbox, committed):
 
 def test_an_invoice_with_nothing_to_pay_says_its_total(mailoutbox, committed):
     organization = acme()
-    services.discount_apply(
+    invoicing_services.discount_apply(
         organization=organization, coupon=CouponFactory(percent_off=Decimal("100")), now=APRIL
     )
     with committed():

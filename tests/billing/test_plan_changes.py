@@ -7,6 +7,7 @@ from djmoney.money import Money
 from billing import services
 from billing.catalog import services as catalog_services
 from billing.errors import BillingError
+from billing.invoicing import selectors as invoicing_selectors
 from billing.models import BalanceEntry, Invoice, PendingLine, Plan, Subscription
 from billing.selectors import subscription_status_changes
 from tests.factories import (
@@ -75,7 +76,7 @@ def renew(subscription, now):
 def committed(django_capture_on_commit_callbacks, monkeypatch):
     """Run what waits for the commit (the e-mails) at the end of a `with` block; background
     tasks (invoice delivery, collection) are left out."""
-    monkeypatch.setattr("billing.services.invoices.async_task", lambda *args, **kwargs: None)
+    monkeypatch.setattr("billing.invoicing.services.async_task", lambda *args, **kwargs: None)
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
@@ -181,7 +182,7 @@ class TestUpgrade:
         assert entry.amount == usd("54.44")
         assert entry.invoice == invoice
         assert entry.description == f"Carried from invoice {invoice.number}"
-        assert services.organization_balance(organization=organization) == usd("54.44")
+        assert invoicing_selectors.organization_balance(organization=organization) == usd("54.44")
         # and the next invoice spends it
         [renewal] = renew(subscription, MAY)
         assert renewal.credit_applied == usd("54.44")

@@ -10,8 +10,8 @@ from django.template import Context, Template
 from django.template.loader import render_to_string
 from django_q.models import Schedule
 
-from billing import selectors as billing_selectors
 from billing import services as billing_services
+from billing.invoicing import selectors as invoicing_selectors
 from billing.models import Invoice
 from payments import reminders, services, tasks
 from payments.models import InvoiceReminder
@@ -270,7 +270,7 @@ class TestBankTransferInstructions:
 
     def test_the_invoice_document_carries_them_for_page_and_pdf(self, invoice):
         document = render_to_string(
-            "billing/_invoice_document.html", billing_selectors.invoice_document(invoice=invoice)
+            "billing/_invoice_document.html", invoicing_selectors.invoice_document(invoice=invoice)
         )
 
         settlement = document[document.index('<section class="inv-settlement">') :]

@@ -7,6 +7,7 @@ from djmoney.money import Money
 
 from billing import services as billing_services
 from billing.errors import BillingError
+from billing.invoicing import selectors as invoicing_selectors
 from billing.models import Invoice
 from payments import services
 from payments.gateways import ChargeResult, MethodRefused
@@ -319,7 +320,7 @@ class TestBankTransfersAndRefunds:
 
         assert refund.processor_reference.startswith("re_sandbox_")
         assert refund.credit_note.amount == Money("50.00", "USD")
-        assert billing_services.organization_balance(
+        assert invoicing_selectors.organization_balance(
             organization=subscription.organization
         ) == Money(0, "USD")
         assert Invoice.objects.get(pk=invoice.pk).total == Money("199.00", "USD")

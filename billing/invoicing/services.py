@@ -1,13 +1,12 @@
-"""Invoices: drafting lines, finalizing (discounts, taxes, credits, a gapless number),
-voiding, credit notes, and the customer balance."""
+"""Writes of invoices: issuing and finalizing (discounts, taxes, credits, a gapless number),
+voiding, settling, credit notes, credits and coupons given, and the stored PDF. The amounts
+and texts of the lines come from `pricing`."""
 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass, field
-from decimal import Decimal
-from typing import Any
 
+from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
@@ -17,6 +16,9 @@ from sequences import get_next_value
 
 from billing import periods
 from billing.errors import BillingError
+from billing.invoicing import pricing
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing.pricing import LineDraft
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -25,11 +27,10 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     Organization,
-    Plan,
     Subscription,
     TaxRate,
 )
-from billing.money import format_percent, round_money
+from billing.money import round_money
 
 CHARGES = InvoiceLine.CHARGES
 
@@ -48,42 +49,6 @@ def _gapless_number(prefix: str, now: dt.datetime) -> str:
 # --- drafting and finalizing ----------------------------------------------------------
 
 
-@dataclass
-class LineDraft:
-    """A line before it is written: built in memory, written once when the invoice is issued."""
-
-    kind: str
-    description: str
-    unit_price: Money
-    quantity: Decimal | int = 1
-    amount: Money | None = None  # default: quantity × unit price
-    period: periods.Period | None = None
-    details: dict[str, Any] = field(default_factory=dict)
-    tax_rate: TaxRate | None = None
-
-    def build(self, invoice: Invoice, position: int) -> InvoiceLine:
-        amount = (
-            self.amount if self.amount is not None else self.unit_price * Decimal(self.quantity)
-        )
-        return InvoiceLine(
-            invoice=invoice,
-            kind=self.kind,
-            description=self.description,
-            quantity=Decimal(self.quantity),
-            unit_price=self.unit_price,
-            amount=round_money(amount),  # rounded once, half-up, to the minor unit
-            period_start=self.period.start if self.period else None,
-            period_end=self.period.end if self.period else None,
-            position=position,
-            details=self.details,
-            tax_rate=self.tax_rate,
-        )
-
-
-def _sum(lines, currency: str) -> Money:
-    return sum((line.amount for line in lines), _zero(currency))
-
-
 def _discount_line(invoice: Invoice, charges: Money, now: dt.datetime) -> LineDraft | None:
     """The organization's coupon, on the charges, before tax."""
     discount = (
@@ -94,70 +59,40 @@ def _discount_line(invoice: Invoice, charges: Money, now: dt.datetime) -> LineDr
     )
     if discount is None or charges.amount <= 0:
         return None
-    coupon = discount.coupon
-    if coupon.percent_off is not None:
-        off = round_money(charges * coupon.percent_off / 100)
-    else:
-        off = min(coupon.amount_off, charges)
+    line = pricing.discount_line(coupon=discount.coupon, charges=charges)
     discount.periods_used += 1
-    if coupon.periods is not None and discount.periods_used >= coupon.periods:
+    if discount.coupon.periods is not None and discount.periods_used >= discount.coupon.periods:
         discount.ended_at = now
     discount.save(update_fields=["periods_used", "ended_at"])
-    return LineDraft(
-        InvoiceLine.Kind.DISCOUNT, f"Discount: {coupon}", -off, details={"coupon": coupon.code}
-    )
+    return line
 
 
 def _tax_lines(
     organization: Organization, lines: list[InvoiceLine], charges: Money, discount: Money
 ) -> list[LineDraft]:
-    """One line per active tax rate of the billing address, $0.00 included: its rate of the
-    rounded taxable subtotal of the line kinds it covers, after their proportional share of
-    the discount. Credits among those lines (a proration for unused time) reduce it, so a
-    net credit gives back the tax charged on what it credits."""
-    currency = organization.currency
+    """One line per active tax rate of the billing address."""
     rates = TaxRate.objects.filter(
         Q(region="") | Q(region__iexact=organization.region),
         country=organization.country,
         is_active=True,
     ).order_by("name", "pk")
-    drafts = []
-    for rate in rates:
-        covered = _sum((line for line in lines if line.kind in rate.applies_to), currency)
-        # A discount only exists on positive charges, so the division is safe.
-        share_of_discount = (
-            discount * (covered.amount / charges.amount) if discount.amount else discount
-        )
-        taxable = round_money(covered + share_of_discount)
-        drafts.append(
-            LineDraft(
-                InvoiceLine.Kind.TAX,
-                f"{rate.name} {format_percent(rate.percentage)}% of {taxable}",
-                round_money(taxable * rate.percentage / 100),
-                tax_rate=rate,
-                details={"rate": str(rate.percentage), "taxable": str(taxable.amount)},
-            )
-        )
-    return drafts
-
-
-def organization_balance(*, organization: Organization) -> Money:
-    """Credit the organization has left to spend: the sum of its ledger."""
-    total = BalanceEntry.objects.filter(organization=organization).aggregate(total=Sum("amount"))[
-        "total"
-    ]
-    # Rounded: SQLite sums decimals as floats, which leaves noise past the minor unit.
-    return round_money(Money(total or 0, organization.currency))
+    return pricing.tax_lines(
+        rates=rates,
+        lines=lines,
+        charges=charges,
+        discount=discount,
+        currency=organization.currency,
+    )
 
 
 def _credit_line(invoice: Invoice, owed: Money, now: dt.datetime) -> LineDraft | None:
     """Credits pay the total after tax; what is not needed carries forward."""
     organization = invoice.organization
-    if organization_balance(organization=organization).amount <= 0:
+    if invoicing_selectors.organization_balance(organization=organization).amount <= 0:
         return None
     # The organization's row serializes spending its balance: no credit is spent twice.
     Organization.objects.select_for_update().filter(pk=organization.pk).first()
-    available = organization_balance(organization=organization)
+    available = invoicing_selectors.organization_balance(organization=organization)
     credit = min(available, owed)
     if credit.amount <= 0:
         return None
@@ -169,12 +104,7 @@ def _credit_line(invoice: Invoice, owed: Money, now: dt.datetime) -> LineDraft |
         invoice=invoice,
         created_at=now,
     )
-    rest = available - credit
-    return LineDraft(
-        InvoiceLine.Kind.CREDIT,
-        f"Credit from your balance ({rest} left for later invoices)",
-        -credit,
-    )
+    return pricing.credit_line(credit=credit, left=available - credit)
 
 
 def _carried_line(invoice: Invoice, surplus: Money, now: dt.datetime) -> LineDraft:
@@ -188,9 +118,7 @@ def _carried_line(invoice: Invoice, surplus: Money, now: dt.datetime) -> LineDra
         invoice=invoice,
         created_at=now,
     )
-    return LineDraft(
-        InvoiceLine.Kind.CARRIED, "Carried to your credit balance for your next invoices", surplus
-    )
+    return pricing.carried_line(surplus=surplus)
 
 
 def _finalize(
@@ -201,7 +129,7 @@ def _finalize(
     organization = invoice.organization
     currency = organization.currency
     lines = existing + [draft.build(invoice, len(existing) + n) for n, draft in enumerate(drafts)]
-    charges = _sum((line for line in lines if line.kind in CHARGES), currency)
+    charges = pricing.lines_total((line for line in lines if line.kind in CHARGES), currency)
     discount_draft = _discount_line(invoice, charges, now)
     discount = discount_draft.unit_price if discount_draft else _zero(currency)
     extra = ([discount_draft] if discount_draft else []) + _tax_lines(
@@ -209,7 +137,9 @@ def _finalize(
     )
     lines += [draft.build(invoice, len(lines) + n) for n, draft in enumerate(extra)]
     subtotal = charges + discount
-    tax_total = _sum((line for line in lines if line.kind == InvoiceLine.Kind.TAX), currency)
+    tax_total = pricing.lines_total(
+        (line for line in lines if line.kind == InvoiceLine.Kind.TAX), currency
+    )
     invoice.number = _gapless_number("INV", now)
     owed = subtotal + tax_total
     if owed.amount < 0:
@@ -227,7 +157,7 @@ def _finalize(
         invoice.credit_applied = -balance_draft.unit_price
     elif balance_draft:
         invoice.credit_carried = balance_draft.unit_price
-    invoice.total = _sum(lines, currency)
+    invoice.total = pricing.lines_total(lines, currency)
     invoice.customer_name = organization.name
     invoice.customer_address = "\n".join(organization.address_lines)
     invoice.customer_tax_id = organization.tax_id
@@ -295,15 +225,6 @@ def invoice_finalize(*, invoice: Invoice, now: dt.datetime | None = None) -> Inv
     if invoice.is_finalized:
         raise BillingError("invoice_finalized", f"{invoice} is already finalized.")
     return _finalize(invoice, [], now, existing=list(invoice.lines.all()))
-
-
-def subscription_fee_line(*, plan: Plan, period: periods.Period, tz) -> LineDraft:
-    return LineDraft(
-        InvoiceLine.Kind.SUBSCRIPTION,
-        f"{plan.name} plan ({plan.get_interval_display().lower()}), {period.label(tz)}",
-        plan.price,
-        period=period,
-    )
 
 
 # --- corrections ------------------------------------------------------------------------
@@ -464,3 +385,17 @@ def discount_apply(
     return Discount.objects.create(
         organization=organization, coupon=coupon, created_at=now or timezone.now()
     )
+
+
+# --- the document -------------------------------------------------------------------------
+
+
+def invoice_pdf_if_needed(*, invoice: Invoice) -> bytes:
+    """The cached PDF of a finalized invoice, rendered and stored the first time."""
+    if invoice.pdf:
+        with invoice.pdf.open("rb") as stored:
+            return stored.read()
+    content = invoicing_selectors.invoice_pdf_render(invoice=invoice)
+    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(content), save=False)
+    invoice.save(update_fields=["pdf"])
+    return content
