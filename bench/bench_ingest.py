@@ -14,10 +14,10 @@ from django.test import Client
 from django.utils import timezone
 
 from bench.common import Report, progress, sized
-from billing import services as billing_services
 from billing.accounts import services as account_services
 from billing.catalog import services as catalog_services
 from billing.models import Organization
+from billing.subscriptions import services as subscription_services
 from usage import services
 from usage.models import AIEmployee, Call, UsageCounter
 
@@ -93,7 +93,7 @@ def seed_employees(*, now: dt.datetime) -> list[AIEmployee]:
         organization = account_services.organization_create(
             name=f"Bench {n}", slug=f"bench-{n}", billing_emails=f"billing@bench-{n}.example.com"
         )
-        billing_services.subscription_create(
+        subscription_services.subscription_create(
             organization=organization,
             plan=plan,
             start=now - dt.timedelta(days=20),

@@ -15,12 +15,12 @@ from django.template.loader import render_to_string
 from djmoney.money import Money
 
 from bench.common import Report, best_median_ms, progress
-from billing import periods
 from billing.invoicing import pricing as pricing
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing import services as invoicing_services
 from billing.invoicing.selectors import invoice_pdf_render
 from billing.models import Invoice, InvoiceLine, Organization, TaxRate
+from billing.subscriptions import periods
 
 MARCH = periods.Period(
     dt.datetime(2026, 3, 16, tzinfo=dt.UTC), dt.datetime(2026, 4, 16, tzinfo=dt.UTC)

@@ -38,7 +38,9 @@ from billing.models import (
     TaxRate,
 )
 from billing.money import format_rate
-from billing.services.plan_changes import DOWNGRADE, PlanChangePreview, change_kind
+from billing.subscriptions import selectors as subscription_selectors
+from billing.subscriptions import services as subscription_services
+from billing.subscriptions.selectors import DOWNGRADE, PlanChangePreview, change_kind
 from usage import selectors as usage_selectors
 
 
@@ -239,7 +241,7 @@ class FeatureTrialGrantForm(forms.Form):
     def __init__(self, *args, organization: Organization, **kwargs):
         super().__init__(*args, **kwargs)
         features = Feature.objects.all()
-        subscription = selectors.subscription_live(organization=organization)
+        subscription = subscription_selectors.subscription_live(organization=organization)
         if subscription is not None:
             # What the plan already includes needs no trial.
             features = features.exclude(plans=subscription.plan)
@@ -654,7 +656,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
                     change.actor,
                     change.reason,
                 )
-                for change in selectors.subscription_status_changes(subscription=obj)
+                for change in subscription_selectors.subscription_status_changes(subscription=obj)
             ),
         )
         return format_html(
@@ -742,7 +744,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
                 form=form,
             )
         now = timezone.now()
-        preview = services.plan_change_preview(
+        preview = selectors.plan_change_preview(
             subscription=subscription,
             plan=form.cleaned_data["plan"],
             now=now,
@@ -780,7 +782,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         subscription = self._subscription_to_change(request, subscription_id)
         if request.method == "POST":
             try:
-                services.subscription_scheduled_change_cancel(
+                subscription_services.subscription_scheduled_change_cancel(
                     subscription=subscription, actor=request.user, now=timezone.now()
                 )
             except BillingError as refusal:
@@ -805,7 +807,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         form = CancellationForm(request.POST or None)
         if request.method == "POST" and form.is_valid():
             try:
-                canceled = services.subscription_cancel(
+                canceled = subscription_services.subscription_cancel(
                     subscription=subscription,
                     reason=form.cleaned_data["reason"],
                     actor=request.user,
@@ -839,7 +841,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         subscription = self._subscription_to_change(request, subscription_id)
         if request.method == "POST":
             try:
-                services.subscription_reactivate(
+                subscription_services.subscription_reactivate(
                     subscription=subscription, actor=request.user, now=timezone.now()
                 )
             except BillingError as refusal:
@@ -864,7 +866,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         if request.method == "POST" and form.is_valid():
             ends_on = form.cleaned_data["ends_on"]
             try:
-                services.subscription_trial_extend(
+                subscription_services.subscription_trial_extend(
                     subscription=subscription,
                     ends_on=ends_on,
                     actor=request.user,

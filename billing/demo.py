@@ -30,6 +30,7 @@ from billing.models import (
     TaxRate,
 )
 from billing.services.renewals import RENEWING
+from billing.subscriptions import services as subscription_services
 
 DEMO_PASSWORD = "billing-demo"  # noqa: S105 - printed for people to sign in to the demo
 
@@ -294,7 +295,7 @@ def seed_demo(
         renewals_replay(now=start)
         # Subscribed back then, before trials: the renewal job brings it up to date with
         # real invoices.
-        subscription = services.subscription_create(
+        subscription = subscription_services.subscription_create(
             organization=organization,
             plan=Plan.objects.filter(code=spec.plan_code).order_by("-version").first(),
             start=start,

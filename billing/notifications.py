@@ -22,9 +22,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django_q.tasks import async_task
 
-from billing import selectors
 from billing.invoicing import selectors as invoicing_selectors
 from billing.models import Invoice, Organization, Subscription
+from billing.subscriptions import selectors as subscription_selectors
 
 
 def absolute_url(view_name: str, *args) -> str:
@@ -147,7 +147,7 @@ def send_plan_change(*, subscription: Subscription, preview) -> None:
             "preview": preview,
             "prorations_invoiced_now": settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY,
             "pending_change": (
-                selectors.pending_change(subscription=subscription)
+                subscription_selectors.pending_change(subscription=subscription, preview=preview)
                 if subscription.scheduled_plan_id
                 else None
             ),

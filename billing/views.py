@@ -18,6 +18,8 @@ from billing.forms import CancellationForm, PlanChangeForm
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing.services import invoice_pdf_if_needed
 from billing.models import Invoice
+from billing.subscriptions import selectors as subscription_selectors
+from billing.subscriptions import services as subscription_services
 from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage import selectors as usage_selectors
 
@@ -214,7 +216,7 @@ def plan_change(
         return _plan_change_page(request, access, choice, form, status=400)
     try:
         if choice.subscription is None:
-            subscription = services.subscription_create(
+            subscription = subscription_services.subscription_create(
                 organization=organization, plan=choice.plan, actor=request.user, now=now
             )
         else:
@@ -240,13 +242,15 @@ def scheduled_change_cancel(
     request: HttpRequest, access: account_selectors.OrgAccess
 ) -> HttpResponse:
     """Keep the current plan: the scheduled change is called off."""
-    subscription = selectors.subscription_live(organization=access.organization)
+    subscription = subscription_selectors.subscription_live(organization=access.organization)
     if subscription is None or subscription.scheduled_plan is None:
         messages.info(request, "No plan change is scheduled.")
         return _back_to_overview(access)
     dropped = subscription.scheduled_plan
     try:
-        services.subscription_scheduled_change_cancel(subscription=subscription, actor=request.user)
+        subscription_services.subscription_scheduled_change_cancel(
+            subscription=subscription, actor=request.user
+        )
     except BillingError as error:  # applied or called off meanwhile
         messages.error(request, error.message)
     else:
@@ -262,12 +266,12 @@ def scheduled_change_cancel(
 @admins_post_only
 def reactivate(request: HttpRequest, access: account_selectors.OrgAccess) -> HttpResponse:
     """Keep a subscription that was set to end with its period."""
-    subscription = selectors.subscription_live(organization=access.organization)
+    subscription = subscription_selectors.subscription_live(organization=access.organization)
     if subscription is None:
         messages.error(request, "The subscription has ended: choose a plan to subscribe again.")
         return redirect("billing:plans", org_slug=access.organization.slug)
     try:
-        subscription = services.subscription_reactivate(
+        subscription = subscription_services.subscription_reactivate(
             subscription=subscription, actor=request.user
         )
     except BillingError as error:
@@ -302,7 +306,7 @@ def cancel(request: HttpRequest, access: account_selectors.OrgAccess) -> HttpRes
     """GET says what cancelling means and asks why; POST cancels at the period's end."""
     organization = access.organization
     now = timezone.now()
-    cancellation = selectors.cancellation_for(organization=organization, now=now)
+    cancellation = subscription_selectors.cancellation_for(organization=organization, now=now)
     if cancellation is None:
         messages.info(request, f"{organization.name} has no live subscription to cancel.")
         return _back_to_overview(access)
@@ -312,7 +316,7 @@ def cancel(request: HttpRequest, access: account_selectors.OrgAccess) -> HttpRes
     if not form.is_valid():
         return _cancel_page(request, access, cancellation, form, status=400)
     try:
-        subscription = services.subscription_cancel(
+        subscription = subscription_services.subscription_cancel(
             subscription=cancellation.subscription,
             reason=form.reason_text,
             actor=request.user,

@@ -11,11 +11,11 @@ from django.db.models import Max, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing import services as billing_services
 from billing.errors import BillingError
 from billing.invoicing import services as invoicing_services
 from billing.models import Invoice, Organization, Subscription
 from billing.money import round_money
+from billing.subscriptions import services as subscription_services
 from payments import notifications, selectors
 from payments.gateways import AttachedMethod, ChargeResult, decline_message, gateway_for
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
@@ -225,7 +225,7 @@ def _reinstate_if_settled(
     owed = selectors.standing_owed(subscription=subscription, now=now)
     if owed == Subscription.Status.SUSPENDED or owed == subscription.status:
         return
-    billing_services.subscription_set_status(
+    subscription_services.subscription_set_status(
         subscription=subscription,
         status=owed or Subscription.Status.ACTIVE,
         reason=f"Payment received for {invoice.number}"
@@ -268,7 +268,7 @@ def _record_failure(
             days=schedule[collection.failures - 1]
         )
         if subscription and subscription.status == Subscription.Status.ACTIVE:
-            billing_services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription,
                 status=Subscription.Status.PAST_DUE,
                 reason=f"Payment of {invoice.number} failed: {message}",
@@ -278,7 +278,7 @@ def _record_failure(
         collection.state = Collection.State.EXHAUSTED
         collection.next_retry_at = None
         if subscription and subscription.status == Subscription.Status.ACTIVE:  # no retries set
-            billing_services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription,
                 status=Subscription.Status.PAST_DUE,
                 reason=f"Payment of {invoice.number} failed: {message}",
@@ -286,7 +286,7 @@ def _record_failure(
             )
             subscription.status = Subscription.Status.PAST_DUE
         if subscription and subscription.status == Subscription.Status.PAST_DUE:
-            billing_services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription,
                 status=Subscription.Status.SUSPENDED,
                 reason=f"Every retry to collect {invoice.number} failed",

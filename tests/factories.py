@@ -8,6 +8,7 @@ from djmoney.money import Money
 from billing import services
 from billing.invoicing import services as invoicing_services
 from billing.models import Feature, Membership, Organization, Plan, Subscription
+from billing.subscriptions import services as subscription_services
 from usage.models import AIEmployee, PhoneNumberRate
 
 PASSWORD = "a-long-test-password"
@@ -94,7 +95,7 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, **kwargs):
         now = kwargs.pop("now") or dt.datetime.now(dt.UTC)
-        return services.subscription_create(now=now, **kwargs)
+        return subscription_services.subscription_create(now=now, **kwargs)
 
 
 class EmployeeFactory(factory.django.DjangoModelFactory):

@@ -21,7 +21,7 @@ from pydantic_core import PydanticCustomError
 from billing.catalog.selectors import FeatureStatus, feature_status, feature_statuses
 from billing.errors import BillingError
 from billing.models import Organization
-from billing.selectors import subscription_live
+from billing.subscriptions.selectors import subscription_live
 from usage import selectors, services
 from usage.models import AIEmployee, PhoneNumber, ServiceToken, UsageReport
 

@@ -13,10 +13,10 @@ from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from django.db.models.functions import TruncDate
 from djmoney.money import Money
 
-from billing import periods
 from billing.models import Organization, Plan, Subscription
 from billing.money import round_money
-from billing.selectors import subscription_live
+from billing.subscriptions import periods
+from billing.subscriptions.selectors import subscription_live
 from usage.models import AIEmployee, Call, PhoneNumber, UsageCounter
 
 # Storage is sold, measured and billed in GiB: 2^30 bytes, the unit every page names.

@@ -13,10 +13,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from billing import periods
 from billing.errors import BillingError
 from billing.models import Organization, Subscription
-from billing.services.subscriptions import subscription_lock_live
+from billing.subscriptions import periods
+from billing.subscriptions.services import subscription_lock_live
 from usage.models import (
     AIEmployee,
     Call,

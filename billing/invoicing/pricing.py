@@ -19,9 +19,9 @@ from zoneinfo import ZoneInfo
 
 from djmoney.money import Money
 
-from billing import periods
 from billing.models import Coupon, Invoice, InvoiceLine, PendingLine, Plan, TaxRate
 from billing.money import format_percent, format_rate, round_money
+from billing.subscriptions import periods
 
 CHARGES = InvoiceLine.CHARGES
 

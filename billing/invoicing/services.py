@@ -14,7 +14,6 @@ from django_q.tasks import async_task
 from djmoney.money import Money
 from sequences import get_next_value
 
-from billing import periods
 from billing.errors import BillingError
 from billing.invoicing import pricing
 from billing.invoicing import selectors as invoicing_selectors
@@ -31,6 +30,7 @@ from billing.models import (
     TaxRate,
 )
 from billing.money import round_money
+from billing.subscriptions import periods
 
 CHARGES = InvoiceLine.CHARGES
 

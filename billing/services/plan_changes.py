@@ -1,192 +1,23 @@
-"""Plan changes and the rest of the subscription lifecycle: upgrades with proration,
-scheduled downgrades, cancellation and its reversal, trials and feature trials.
-
-An upgrade takes effect at once: the credit for the unused time on the old plan and the
-charge for the rest of the period on the new one wait, as pending lines, for the next
-invoice. Everything else waits for the end of the period (or of the commitment) as an
-explicit scheduled change, which the renewal job applies.
-"""
+"""Plan changes that reach into the usage app: the preview with what the organization holds,
+the change that lets AI employees and numbers go, and applying a scheduled change's removals
+at renewal."""
 
 from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
-from decimal import Decimal
 
-from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from djmoney.money import Money
 
-from billing import notifications, periods
+from billing.accounts.services import Actor
 from billing.errors import BillingError
-from billing.invoicing.pricing import LineDraft, proration_lines
-from billing.invoicing.services import invoice_issue
-from billing.models import (
-    Feature,
-    Invoice,
-    PendingLine,
-    Plan,
-    Subscription,
-)
-from billing.services.subscriptions import (
-    Actor,
-    check_plan_offered,
-    history_reason,
-    subscription_set_status,
-)
+from billing.models import Plan, Subscription
+from billing.selectors import plan_change_preview
+from billing.subscriptions import services as subscription_services
+from billing.subscriptions.selectors import PlanChangePreview
 from usage import services as usage_services
 from usage.models import AIEmployee, PhoneNumber
-
-UPGRADE = "upgrade"
-DOWNGRADE = "downgrade"
-
-
-def change_kind(*, current: Plan, new: Plan) -> str:
-    """An upgrade goes to a higher tier, or to a longer interval of the same tier, without
-    shortening the interval; anything else is a downgrade and waits for the period's end."""
-    if new.months < current.months:
-        return DOWNGRADE
-    if (new.rank, new.months) > (current.rank, current.months):
-        return UPGRADE
-    same_terms = (new.rank, new.months) == (current.rank, current.months)
-    return UPGRADE if same_terms and new.price > current.price else DOWNGRADE
-
-
-@dataclass(frozen=True)
-class PlanChangePreview:
-    """What changing to `new_plan` would do, shown before the admin confirms it."""
-
-    subscription: Subscription
-    current_plan: Plan
-    new_plan: Plan
-    kind: str
-    applies_now: bool
-    effective_at: dt.datetime
-    new_period: periods.Period  # the billing period the new plan starts in
-    proration: list[LineDraft]
-    features_gained: list[Feature]
-    features_lost: list[Feature]
-    active_employees: list[AIEmployee]
-    employees_over: int  # active AI employees beyond the new plan's limit
-    held_numbers: list[PhoneNumber]
-    numbers_over: int  # numbers beyond the new plan's limit
-
-    @property
-    def is_upgrade(self) -> bool:
-        return self.kind == UPGRADE
-
-    @property
-    def proration_total(self) -> Money:
-        return sum((line.amount for line in self.proration), Money(0, self.new_plan.currency))
-
-    @property
-    def needs_choices(self) -> bool:
-        return bool(self.employees_over or self.numbers_over)
-
-
-def _over(count: int, limit: int | None) -> int:
-    return 0 if limit is None else max(count - limit, 0)
-
-
-def plan_change_preview(
-    *,
-    subscription: Subscription,
-    plan: Plan,
-    now: dt.datetime | None = None,
-    at_period_end: bool = False,
-) -> PlanChangePreview:
-    """The effect of changing `subscription` to `plan` at `now`: when it applies, the
-    proration, features gained and lost, and what exceeds the new limits."""
-    now = now or timezone.now()
-    current = subscription.plan
-    tz = subscription.tzinfo
-    period = subscription.billing_period
-    kind = change_kind(current=current, new=plan)
-    proration: list[LineDraft] = []
-    if subscription.is_trialing:
-        # Nothing has been charged yet: the trial simply continues on the other plan.
-        effective_at, new_period = now, period
-    elif kind == UPGRADE and not at_period_end:
-        effective_at = now
-        new_period = period
-        if plan.months != current.months:
-            # A longer interval starts with the current period, so the anchor day stays.
-            months_elapsed = periods.period_index_at(subscription.anchor, tz, 1, period.start)
-            new_period = periods.Period(
-                period.start,
-                periods.boundary(subscription.anchor, tz, months_elapsed + plan.months),
-            )
-        proration = proration_lines(
-            current=current, new=plan, period=period, new_period=new_period, at=now, tz=tz
-        )
-    else:
-        effective_at = max(period.end, subscription.commitment_ends_at or period.end)
-        months_elapsed = periods.period_index_at(subscription.anchor, tz, 1, effective_at)
-        new_period = periods.Period(
-            effective_at, periods.boundary(subscription.anchor, tz, months_elapsed + plan.months)
-        )
-    current_features = list(current.features.all())
-    new_features = list(plan.features.all())
-    employees = list(
-        AIEmployee.objects.filter(
-            organization_id=subscription.organization_id, is_active=True
-        ).order_by("created_at", "pk")
-    )
-    numbers = list(
-        PhoneNumber.objects.filter(
-            organization_id=subscription.organization_id, released_at__isnull=True
-        )
-        .select_related("employee")
-        .order_by("provisioned_at", "pk")
-    )
-    return PlanChangePreview(
-        subscription=subscription,
-        current_plan=current,
-        new_plan=plan,
-        kind=kind,
-        applies_now=effective_at == now,
-        effective_at=effective_at,
-        new_period=new_period,
-        proration=proration,
-        features_gained=[f for f in new_features if f not in current_features],
-        features_lost=[f for f in current_features if f not in new_features],
-        active_employees=employees,
-        employees_over=_over(len(employees), plan.max_active_employees),
-        held_numbers=numbers,
-        numbers_over=_over(len(numbers), plan.max_phone_numbers),
-    )
-
-
-def _lock(subscription: Subscription) -> Subscription:
-    return (
-        Subscription.objects.select_for_update(of=("self",))
-        .select_related("plan", "organization", "scheduled_plan")
-        .get(pk=subscription.pk)
-    )
-
-
-def _save(subscription: Subscription, reason: str, actor: Actor, now: dt.datetime) -> None:
-    subscription._history_user = actor
-    subscription._change_reason = history_reason(reason)
-    subscription._history_date = now
-    subscription.save()
-
-
-def _check_changeable(subscription: Subscription) -> None:
-    if subscription.status == Subscription.Status.CANCELED:
-        raise BillingError("no_subscription", "The subscription has ended.")
-    if subscription.status == Subscription.Status.SUSPENDED:
-        raise BillingError(
-            "subscription_suspended",
-            "The subscription is suspended for non-payment: pay the open invoice before "
-            "changing plans.",
-        )
-    if subscription.cancel_at_period_end:
-        raise BillingError(
-            "cancellation_pending",
-            "The subscription is set to end with this period: keep it before changing plans.",
-        )
 
 
 def _chosen_removals(
@@ -238,100 +69,18 @@ def subscription_plan_change(
     change `at_period_end`, is scheduled for the end of the period or of the commitment,
     with the AI employees and numbers chosen to go when it takes effect."""
     now = now or timezone.now()
-    subscription = _lock(subscription)
-    _check_changeable(subscription)
-    check_plan_offered(organization=subscription.organization, plan=plan)
-    current = subscription.plan
-    if plan.pk == current.pk:
-        raise BillingError("same_plan", f"The subscription is already on {plan}.")
+    subscription = subscription_services.subscription_lock_for_plan_change(
+        subscription=subscription, plan=plan
+    )
     preview = plan_change_preview(
         subscription=subscription, plan=plan, now=now, at_period_end=at_period_end
     )
     removals = _chosen_removals(preview, list(deactivate_employee_ids), list(release_number_ids))
-
-    if preview.applies_now:
-        if removals:
-            _removals_apply(subscription, plan, removals, at=now)
-        subscription.plan = plan
-        subscription.current_period_end = preview.new_period.end
-        if plan.months != current.months:
-            subscription.commitment_ends_at = (
-                preview.new_period.end if plan.interval == Plan.Interval.YEAR else None
-            )
-        superseded = subscription.scheduled_plan
-        scheduled_change_drop(subscription=subscription)
-        verb = "Switched" if subscription.is_trialing else "Upgraded"
-        reason = f"{verb} from {current} to {plan}"
-        if superseded:
-            reason += f" (replaces the change to {superseded} that was scheduled)"
-        _save(subscription, reason, actor, now)
-        pending = _pending_lines_create(subscription, preview.proration, now)
-        if pending and settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY:
-            invoice = invoice_issue(
-                organization=subscription.organization,
-                subscription=subscription,
-                kind=Invoice.Kind.PLAN_CHANGE,
-                period=periods.Period(now, preview.new_period.end),
-                lines=[LineDraft.of_pending(line) for line in pending],
-                now=now,
-            )
-            PendingLine.objects.filter(pk__in=[line.pk for line in pending]).update(invoice=invoice)
-    else:
-        subscription.scheduled_plan = plan
-        subscription.scheduled_change_at = preview.effective_at
-        subscription.scheduled_removals = removals
-        day = preview.effective_at.astimezone(subscription.tzinfo)
-        _save(subscription, f"Change to {plan} scheduled for {day:%-d %b %Y}", actor, now)
-    notifications.send_plan_change(subscription=subscription, preview=preview)
-    return subscription
-
-
-def _pending_lines_create(
-    subscription: Subscription, drafts: list[LineDraft], now: dt.datetime
-) -> list[PendingLine]:
-    return PendingLine.objects.bulk_create(
-        [
-            PendingLine(
-                subscription=subscription,
-                kind=draft.kind,
-                description=draft.description,
-                quantity=Decimal(draft.quantity),
-                unit_price=draft.unit_price,
-                amount=draft.amount,
-                period_start=draft.period.start,
-                period_end=draft.period.end,
-                details=draft.details,
-                created_at=now,
-            )
-            for draft in drafts
-        ]
+    if preview.applies_now and removals:
+        _removals_apply(subscription, plan, removals, at=now)
+    return subscription_services.subscription_plan_change_record(
+        subscription=subscription, preview=preview, removals=removals, actor=actor, now=now
     )
-
-
-def pending_lines_take(*, subscription: Subscription) -> list[PendingLine]:
-    """The lines waiting for the subscription's next invoice (caller holds its lock)."""
-    return list(PendingLine.objects.filter(subscription=subscription, invoice__isnull=True))
-
-
-@transaction.atomic
-def subscription_scheduled_change_cancel(
-    *, subscription: Subscription, actor: Actor = None, now: dt.datetime | None = None
-) -> Subscription:
-    """Keep the current plan: the scheduled change will not happen."""
-    now = now or timezone.now()
-    subscription = _lock(subscription)
-    if subscription.scheduled_plan is None:
-        raise BillingError("no_scheduled_change", "No plan change is scheduled.")
-    dropped = subscription.scheduled_plan
-    scheduled_change_drop(subscription=subscription)
-    _save(subscription, f"Scheduled change to {dropped} called off", actor, now)
-    return subscription
-
-
-def scheduled_change_drop(*, subscription: Subscription) -> None:
-    """Forget the scheduled plan change, on the caller's locked row, which the caller saves."""
-    subscription.scheduled_plan = subscription.scheduled_change_at = None
-    subscription.scheduled_removals = {}
 
 
 @dataclass(frozen=True)
@@ -386,125 +135,3 @@ def scheduled_change_apply(*, subscription: Subscription, at: dt.datetime) -> Re
     )
     subscription.scheduled_removals = {}
     return removals
-
-
-# --- cancellation -----------------------------------------------------------------------
-
-
-@transaction.atomic
-def subscription_cancel(
-    *,
-    subscription: Subscription,
-    reason: str,
-    actor: Actor = None,
-    now: dt.datetime | None = None,
-) -> Subscription:
-    """End the subscription with its paid period: access stays until then, nothing more is
-    charged and nothing is refunded. A scheduled plan change stays recorded but on hold:
-    the subscription ends before it, and keeping the subscription brings it back. A
-    suspended subscription, which has no paid period left, ends at once."""
-    now = now or timezone.now()
-    if not reason.strip():
-        raise BillingError("reason_required", "Tell us why you are cancelling.")
-    subscription = _lock(subscription)
-    if subscription.status == Subscription.Status.CANCELED:
-        raise BillingError("no_subscription", "The subscription has already ended.")
-    if subscription.cancel_at_period_end:
-        raise BillingError("already_canceling", "The subscription already ends with this period.")
-    subscription.cancel_reason = reason.strip()
-    subscription.cancel_requested_at = now
-    if subscription.status == Subscription.Status.SUSPENDED:
-        scheduled_change_drop(subscription=subscription)
-        _save(subscription, "Cancellation requested while suspended", actor, now)
-        return subscription_set_status(
-            subscription=subscription,
-            status=Subscription.Status.CANCELED,
-            reason=f"Canceled: {reason.strip()}",
-            actor=actor,
-            now=now,
-        )
-    subscription.cancel_at_period_end = True
-    _save(subscription, f"Cancellation requested: {reason.strip()}", actor, now)
-    notifications.send_cancellation(subscription=subscription)
-    return subscription
-
-
-@transaction.atomic
-def subscription_reactivate(
-    *, subscription: Subscription, actor: Actor = None, now: dt.datetime | None = None
-) -> Subscription:
-    """Keep a subscription that was set to end, as long as its period has not ended."""
-    now = now or timezone.now()
-    subscription = _lock(subscription)
-    if not subscription.cancel_at_period_end or subscription.status == "canceled":
-        raise BillingError("not_canceling", "The subscription is not set to end.")
-    if now >= subscription.current_period_end:
-        raise BillingError(
-            "period_ended", "The period has ended: choose a plan to subscribe again."
-        )
-    subscription.cancel_at_period_end = False
-    subscription.cancel_requested_at = None
-    reason = "Cancellation reversed: the subscription renews again"
-    if subscription.scheduled_plan:
-        reason += f", the change to {subscription.scheduled_plan} as scheduled"
-    _save(subscription, reason, actor, now)
-    notifications.send_cancellation_reversed(subscription=subscription)
-    return subscription
-
-
-# --- trials -------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def subscription_trial_extend(
-    *,
-    subscription: Subscription,
-    ends_on: dt.date,
-    actor: Actor = None,
-    now: dt.datetime | None = None,
-) -> Subscription:
-    """Give a trialing subscription more days. No paid period has begun, so the anchor,
-    which is the trial's end, moves with it."""
-    now = now or timezone.now()
-    subscription = _lock(subscription)
-    if not subscription.is_trialing:
-        raise BillingError("not_trialing", "Only a subscription in its trial can be extended.")
-    tz = subscription.tzinfo
-    ends_at = periods.day_start(ends_on, tz)
-    if ends_at <= subscription.trial_ends_at:
-        raise BillingError("trial_not_extended", "The new end must be after the current one.")
-    subscription.trial_ends_at = subscription.anchor = ends_at
-    subscription.current_period_end = subscription.usage_period_end = ends_at
-    if subscription.plan.interval == Plan.Interval.YEAR:
-        subscription.commitment_ends_at = periods.boundary(ends_at, tz, 12)
-    subscription.trial_reminder_sent_at = None
-    _save(subscription, f"Trial extended to {ends_on:%-d %b %Y}", actor, now)
-    return subscription
-
-
-def trial_reminders_send_if_needed(*, now: dt.datetime | None = None) -> int:
-    """Remind the billing contacts of every trial ending within the reminder window, once
-    per trial. Returns how many were sent."""
-    now = now or timezone.now()
-    window = dt.timedelta(days=settings.TRIAL_REMINDER_DAYS_BEFORE_END)
-    due = Subscription.objects.filter(
-        status=Subscription.Status.TRIALING,
-        trial_reminder_sent_at__isnull=True,
-        trial_ends_at__gt=now,
-        trial_ends_at__lte=now + window,
-    ).values_list("pk", flat=True)
-    sent = 0
-    for subscription_id in list(due):
-        with transaction.atomic():
-            # The conditional update claims the reminder: a second run finds nothing to send.
-            claimed = Subscription.objects.filter(
-                pk=subscription_id, trial_reminder_sent_at__isnull=True
-            ).update(trial_reminder_sent_at=now)
-            if not claimed:
-                continue
-            subscription = Subscription.objects.select_related("plan", "organization").get(
-                pk=subscription_id
-            )
-            notifications.send_trial_ending(subscription=subscription)
-            sent += 1
-    return sent

@@ -14,17 +14,19 @@ from django.db import connection, transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 
-from billing import notifications, periods
+from billing import notifications
 from billing.invoicing import pricing
 from billing.invoicing.pricing import LineDraft, subscription_fee_line
 from billing.invoicing.services import invoice_issue
 from billing.models import Invoice, PendingLine, Plan, Subscription
-from billing.services.plan_changes import (
+from billing.services.plan_changes import scheduled_change_apply
+from billing.subscriptions import periods
+from billing.subscriptions.services import (
+    history_reason,
     pending_lines_take,
-    scheduled_change_apply,
     scheduled_change_drop,
+    subscription_set_status,
 )
-from billing.services.subscriptions import history_reason, subscription_set_status
 from usage import selectors as usage_selectors
 from usage import services as usage_services
 

@@ -13,7 +13,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from billing.models import Subscription
-from billing.services.subscriptions import history_reason
+from billing.subscriptions.services import history_reason
 from usage import services as usage_services
 
 logger = logging.getLogger(__name__)

@@ -8,11 +8,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import periods, tasks
+from billing import tasks
 from billing.invoicing import pricing as pricing
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing import services as invoicing_services
 from billing.invoicing.selectors import invoice_pdf_render
+from billing.subscriptions import periods
 from tests.factories import MembershipFactory, OrganizationFactory, renewed_invoice
 
 pytestmark = pytest.mark.django_db

@@ -16,6 +16,7 @@ from billing.catalog.selectors import (
     organization_has_feature,
 )
 from billing.models import Feature, Membership, Plan, Subscription
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
     FeatureFactory,
@@ -87,7 +88,7 @@ class TestTheCheck:
     def test_an_organization_without_a_live_subscription_has_no_plan_feature(self, catalog, now):
         never = OrganizationFactory()
         canceled = subscribed("business-monthly", now)
-        services.subscription_set_status(
+        subscription_services.subscription_set_status(
             subscription=canceled.subscriptions.get(),
             status=Subscription.Status.CANCELED,
             reason="Closing the account",
@@ -100,7 +101,7 @@ class TestTheCheck:
     def test_a_suspended_subscription_keeps_its_plans_features(self, catalog, now):
         acme = subscribed("professional-monthly", now)
         for status in (Subscription.Status.PAST_DUE, Subscription.Status.SUSPENDED):
-            services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=acme.subscriptions.get(), status=status, reason="Unpaid", now=now
             )
 

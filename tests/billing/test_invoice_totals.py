@@ -11,11 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from billing import periods
 from billing.invoicing import pricing as pricing
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing import services as invoicing_services
 from billing.models import BalanceEntry, Coupon, InvoiceLine, TaxRate
+from billing.subscriptions import periods
 from tests.factories import OrganizationFactory
 
 APRIL = periods.Period(

@@ -6,10 +6,10 @@ import pytest
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import periods
 from billing.invoicing import pricing as pricing
 from billing.invoicing import services as invoicing_services
 from billing.models import Invoice, InvoiceLine, Membership
+from billing.subscriptions import periods
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,

@@ -15,6 +15,7 @@ from djmoney.money import Money
 from billing import services
 from billing.catalog import services as catalog_services
 from billing.models import FeatureTrial, PendingLine, Plan
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
     FeatureFactory,
@@ -313,7 +314,7 @@ def test_staff_are_told_a_scheduled_downgrade_waits_through_a_cancellation(staff
 
     with time_machine.travel(MID_APRIL, tick=False):
         cancel_page = staff_client.get(url("cancel", subscription)).content.decode()
-        services.subscription_cancel(subscription=subscription, reason="Budget")
+        subscription_services.subscription_cancel(subscription=subscription, reason="Budget")
         reactivate_page = staff_client.get(url("reactivate", subscription)).content.decode()
 
     assert (
@@ -328,7 +329,7 @@ def test_staff_are_told_a_scheduled_downgrade_waits_through_a_cancellation(staff
 
 def test_a_second_cancellation_is_refused_with_the_services_message(staff_client):
     subscription = subscribe(professional())
-    services.subscription_cancel(subscription=subscription, reason="Budget", now=APRIL)
+    subscription_services.subscription_cancel(subscription=subscription, reason="Budget", now=APRIL)
 
     response = staff_client.post(url("cancel", subscription), {"reason": "Again"})
 
@@ -488,7 +489,9 @@ def test_changelists_run_a_constant_number_of_queries(
         if n % 3 == 0:
             services.subscription_plan_change(subscription=subscription, plan=lower, now=now)
         elif n % 3 == 1:
-            services.subscription_cancel(subscription=subscription, reason="Budget", now=now)
+            subscription_services.subscription_cancel(
+                subscription=subscription, reason="Budget", now=now
+            )
         catalog_services.feature_trial_grant(
             organization=subscription.organization, feature=audit_log, days=14, now=now
         )

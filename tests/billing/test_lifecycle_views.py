@@ -12,6 +12,7 @@ from djmoney.money import Money
 
 from billing import services
 from billing.models import Membership, Plan, Subscription
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
     FeatureFactory,
@@ -114,7 +115,9 @@ def _schedule_downgrade(acme, catalog):
 
 
 def _cancel(acme, catalog):
-    services.subscription_cancel(subscription=subscription_of(acme), reason="Too expensive")
+    subscription_services.subscription_cancel(
+        subscription=subscription_of(acme), reason="Too expensive"
+    )
 
 
 PAGES = {
@@ -464,7 +467,7 @@ def test_plans_page_offers_downgrades_switches_and_subscribing(client, acme, cat
     assert "Downgrade<span" in monthly
     assert "Downgrade<span" in annual  # Starter annual is a lower tier
 
-    services.subscription_cancel(subscription=subscription_of(acme), reason="Other")
+    subscription_services.subscription_cancel(subscription=subscription_of(acme), reason="Other")
     services.subscription_renew_if_needed(subscription_id=subscription_of(acme).pk, now=MAY)
     with time_machine.travel(MAY, tick=False):
         after = signed_in(client, "admin").get(url, {"interval": "year"}).content.decode()
@@ -752,7 +755,7 @@ def test_in_a_trial_changing_plans_switches_at_once_without_proration(client, ca
 
 def test_a_suspended_subscription_ends_as_soon_as_it_is_cancelled(client, acme, catalog):
     for status in ("past_due", "suspended"):
-        services.subscription_set_status(
+        subscription_services.subscription_set_status(
             subscription=subscription_of(acme), status=status, reason="Card declined"
         )
     client = signed_in(client, "admin")

@@ -20,6 +20,7 @@ from djmoney.money import Money
 from billing import notifications, services, tasks
 from billing.invoicing import services as invoicing_services
 from billing.models import Plan
+from billing.subscriptions import services as subscription_services
 from payments import reminders
 from payments import services as payment_services
 from tests.factories import (
@@ -236,11 +237,11 @@ def every_email(mailoutbox, committed, monkeypatch):
         subscription = SubscriptionFactory(
             organization=smith, plan=professional, trial=True, start=APRIL, now=APRIL
         )
-        services.trial_reminders_send_if_needed(now=days(12))
-        services.subscription_cancel(
+        subscription_services.trial_reminders_send_if_needed(now=days(12))
+        subscription_services.subscription_cancel(
             subscription=subscription, reason="Too expensive", now=days(13)
         )
-        services.subscription_reactivate(subscription=subscription, now=days(13))
+        subscription_services.subscription_reactivate(subscription=subscription, now=days(13))
         card(smith, now=days(13))
     with time_machine.travel(days(15), tick=False), committed():
         services.renew_subscriptions_if_needed(now=days(15))  # trial ends: active, invoiced, paid
@@ -359,7 +360,9 @@ def test_an_email_is_tried_with_growing_waits_then_given_up(
     subscription = SubscriptionFactory(organization=acme(), now=APRIL)
 
     with time_machine.travel(APRIL, tick=False), committed():
-        services.subscription_cancel(subscription=subscription, reason="Moving on", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Moving on", now=APRIL
+        )
     [retry] = retries()
     assert retry.next_run == APRIL + dt.timedelta(minutes=1)
 

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from billing import periods, services
+from billing import services
 from billing.models import InvoiceLine, Plan
+from billing.subscriptions import periods
 from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory
 
 UTC = dt.UTC

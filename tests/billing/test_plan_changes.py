@@ -4,12 +4,13 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
-from billing import services
+from billing import selectors, services
 from billing.catalog import services as catalog_services
 from billing.errors import BillingError
 from billing.invoicing import selectors as invoicing_selectors
 from billing.models import BalanceEntry, Invoice, PendingLine, Plan, Subscription
-from billing.selectors import subscription_status_changes
+from billing.subscriptions import services as subscription_services
+from billing.subscriptions.selectors import subscription_status_changes
 from tests.factories import (
     EmployeeFactory,
     FeatureFactory,
@@ -233,7 +234,9 @@ class TestDowngrade:
         lower.features.set([calling])
         subscription = subscribe(current)
 
-        preview = services.plan_change_preview(subscription=subscription, plan=lower, now=MID_APRIL)
+        preview = selectors.plan_change_preview(
+            subscription=subscription, plan=lower, now=MID_APRIL
+        )
         services.subscription_plan_change(subscription=subscription, plan=lower, now=MID_APRIL)
 
         assert (preview.kind, preview.applies_now, preview.effective_at) == (
@@ -271,7 +274,9 @@ class TestDowngrade:
             for n in range(3)
         ]
         lower = starter()
-        preview = services.plan_change_preview(subscription=subscription, plan=lower, now=MID_APRIL)
+        preview = selectors.plan_change_preview(
+            subscription=subscription, plan=lower, now=MID_APRIL
+        )
         assert (preview.employees_over, preview.numbers_over) == (2, 1)
 
         # When the admin chooses too few, the change is refused and says what is missing
@@ -344,7 +349,9 @@ class TestDowngrade:
         subscription = subscribe(professional())
         services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
 
-        services.subscription_scheduled_change_cancel(subscription=subscription, now=MID_APRIL)
+        subscription_services.subscription_scheduled_change_cancel(
+            subscription=subscription, now=MID_APRIL
+        )
 
         [invoice] = renew(subscription, MAY)
         subscription.refresh_from_db()
@@ -361,7 +368,7 @@ class TestDowngrade:
         with pytest.raises(BillingError) as foreign:
             services.subscription_plan_change(subscription=subscription, plan=other_org_plan)
         with pytest.raises(BillingError) as nothing:
-            services.subscription_scheduled_change_cancel(subscription=subscription)
+            subscription_services.subscription_scheduled_change_cancel(subscription=subscription)
         assert (same.value.code, foreign.value.code, nothing.value.code) == (
             "same_plan",
             "plan_not_offered",
@@ -376,7 +383,7 @@ class TestCancellation:
         subscription = subscribe(professional())
 
         with committed():
-            services.subscription_cancel(
+            subscription_services.subscription_cancel(
                 subscription=subscription, reason="Moving to another provider", now=MID_APRIL
             )
 
@@ -399,10 +406,12 @@ class TestCancellation:
         services.subscription_plan_change(subscription=subscription, plan=starter_plan, now=APRIL)
 
         # When the admin cancels, then keeps the subscription
-        services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Too expensive", now=APRIL
+        )
         subscription.refresh_from_db()
         on_hold = (subscription.scheduled_plan, subscription.scheduled_change_at)
-        services.subscription_reactivate(subscription=subscription, now=MID_APRIL)
+        subscription_services.subscription_reactivate(subscription=subscription, now=MID_APRIL)
 
         # Then the change was kept, on hold, through the cancellation, and applies on 1 May
         assert on_hold == (starter_plan, MAY)
@@ -414,7 +423,9 @@ class TestCancellation:
     def test_a_scheduled_downgrade_never_applies_to_a_subscription_that_ends(self):
         subscription = subscribe(professional())
         services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
-        services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Too expensive", now=APRIL
+        )
 
         renew(subscription, MAY)
 
@@ -425,10 +436,12 @@ class TestCancellation:
 
     def test_can_be_reversed_before_the_period_ends(self, mailoutbox, committed):
         subscription = subscribe(professional())
-        services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Too expensive", now=APRIL
+        )
 
         with committed():
-            services.subscription_reactivate(subscription=subscription, now=MID_APRIL)
+            subscription_services.subscription_reactivate(subscription=subscription, now=MID_APRIL)
 
         [renewal] = renew(subscription, MAY)
         subscription.refresh_from_db()
@@ -438,11 +451,13 @@ class TestCancellation:
 
     def test_after_the_end_it_cannot_be_reversed_but_the_org_can_resubscribe(self):
         subscription = subscribe(professional())
-        services.subscription_cancel(subscription=subscription, reason="Closing down", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Closing down", now=APRIL
+        )
         renew(subscription, MAY)
 
         with pytest.raises(BillingError) as refused:
-            services.subscription_reactivate(subscription=subscription, now=MAY)
+            subscription_services.subscription_reactivate(subscription=subscription, now=MAY)
 
         assert refused.value.code == "not_canceling"
         again = subscribe(professional(), organization=subscription.organization, start=MAY)
@@ -452,8 +467,10 @@ class TestCancellation:
     def test_needs_a_reason_and_stops_plan_changes(self):
         subscription = subscribe(professional())
         with pytest.raises(BillingError) as no_reason:
-            services.subscription_cancel(subscription=subscription, reason="  ")
-        services.subscription_cancel(subscription=subscription, reason="Budget", now=APRIL)
+            subscription_services.subscription_cancel(subscription=subscription, reason="  ")
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Budget", now=APRIL
+        )
         with pytest.raises(BillingError) as pending:
             services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
         assert (no_reason.value.code, pending.value.code) == (
@@ -476,7 +493,7 @@ class TestTrial:
         # A reminder goes out three days before, once
         with committed():
             sent = [
-                services.trial_reminders_send_if_needed(now=utc(2026, 4, day))
+                subscription_services.trial_reminders_send_if_needed(now=utc(2026, 4, day))
                 for day in (11, 12, 13)
             ]
         assert sent == [0, 1, 0]
@@ -495,7 +512,7 @@ class TestTrial:
     def test_a_returning_organization_gets_no_second_trial(self):
         plan = professional(trial_days=14)
         first = subscribe(plan)
-        services.subscription_cancel(subscription=first, reason="Not now", now=APRIL)
+        subscription_services.subscription_cancel(subscription=first, reason="Not now", now=APRIL)
         renew(first, utc(2026, 4, 15))
 
         again = subscribe(plan, organization=first.organization, start=MAY)
@@ -505,7 +522,9 @@ class TestTrial:
 
     def test_cancelled_during_the_trial_nothing_is_ever_charged(self):
         subscription = subscribe(professional(trial_days=14))
-        services.subscription_cancel(subscription=subscription, reason="Not for us", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Not for us", now=APRIL
+        )
 
         assert renew(subscription, utc(2026, 4, 15)) == []
 
@@ -516,7 +535,7 @@ class TestTrial:
     def test_staff_extend_a_trial_and_the_billing_date_follows(self):
         subscription = subscribe(professional(trial_days=14))
 
-        services.subscription_trial_extend(
+        subscription_services.subscription_trial_extend(
             subscription=subscription, ends_on=dt.date(2026, 4, 29), now=utc(2026, 4, 10)
         )
 
@@ -558,7 +577,9 @@ class TestFeatureTrial:
 
 def test_a_trial_canceled_ends_with_the_reason_recorded():
     subscription = subscribe(professional(trial_days=7))
-    services.subscription_cancel(subscription=subscription, reason="Not for us", now=APRIL)
+    subscription_services.subscription_cancel(
+        subscription=subscription, reason="Not for us", now=APRIL
+    )
     renew(subscription, utc(2026, 4, 8))
 
     changes = subscription_status_changes(subscription=Subscription.objects.get(pk=subscription.pk))

@@ -9,6 +9,7 @@ from django.db import connection
 
 from billing import services
 from billing.models import Invoice
+from billing.subscriptions import services as subscription_services
 from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -59,7 +60,7 @@ def test_concurrent_finalization_never_skips_or_repeats_a_number():
     organizations = [OrganizationFactory() for _ in range(24)]
 
     in_threads(
-        lambda organization: services.subscription_create(
+        lambda organization: subscription_services.subscription_create(
             organization=organization, plan=plan, start=APRIL, now=APRIL
         ),
         organizations,

@@ -11,6 +11,7 @@ from django_q.models import Schedule
 
 from billing import services, tasks
 from billing.models import BalanceEntry, InvoiceLine, Subscription
+from billing.subscriptions import services as subscription_services
 from payments import services as payment_services
 from payments.models import PaymentAttempt
 from tests.factories import (
@@ -34,7 +35,7 @@ def days_after(moment, days):
 
 
 def cancel(subscription, at=MAR_20):
-    return services.subscription_set_status(
+    return subscription_services.subscription_set_status(
         subscription=subscription, status="canceled", reason="Closing the account", now=at
     )
 

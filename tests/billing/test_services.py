@@ -5,10 +5,11 @@ import pytest
 from django.db import IntegrityError
 from djmoney.money import Money
 
-from billing import selectors, services
 from billing.catalog import services as catalog_services
 from billing.errors import BillingError
 from billing.models import Feature, Plan, Subscription
+from billing.subscriptions import selectors as subscription_selectors
+from billing.subscriptions import services as subscription_services
 from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -22,7 +23,7 @@ class TestSubscriptionCreate:
     def test_anchors_on_local_midnight_of_the_start_day(self, now):
         organization = OrganizationFactory(timezone="America/New_York")
 
-        subscription = services.subscription_create(
+        subscription = subscription_services.subscription_create(
             organization=organization, plan=PlanFactory(), start=utc(2026, 3, 15, 2), now=now
         )
 
@@ -90,7 +91,7 @@ class TestSubscriptionSetStatus:
         subscription = SubscriptionFactory(now=now)
         staff = UserFactory(username="support", is_staff=True)
 
-        services.subscription_set_status(
+        subscription_services.subscription_set_status(
             subscription=subscription,
             status="past_due",
             reason="Card declined",
@@ -98,7 +99,7 @@ class TestSubscriptionSetStatus:
             now=now,
         )
 
-        changes = selectors.subscription_status_changes(subscription=subscription)
+        changes = subscription_selectors.subscription_status_changes(subscription=subscription)
         assert [(c.previous, c.status, c.actor, c.reason) for c in changes] == [
             ("", "Active", "system", "Subscribed"),
             ("Active", "Past due", "support", "Card declined"),
@@ -111,7 +112,7 @@ class TestSubscriptionSetStatus:
         subscription = SubscriptionFactory(now=now)
 
         with django_capture_on_commit_callbacks(execute=True):
-            services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription, status="past_due", reason="Card declined", now=now
             )
 
@@ -126,7 +127,7 @@ class TestSubscriptionSetStatus:
         subscription = SubscriptionFactory(now=now)
 
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription, status="past_due", reason="Card declined", now=now
             )
 
@@ -136,7 +137,7 @@ class TestSubscriptionSetStatus:
     def test_cancellation_records_the_end(self, now):
         subscription = SubscriptionFactory(now=now)
 
-        subscription = services.subscription_set_status(
+        subscription = subscription_services.subscription_set_status(
             subscription=subscription, status="canceled", reason="Closing the business", now=now
         )
 
@@ -148,7 +149,7 @@ class TestSubscriptionSetStatus:
         subscription = SubscriptionFactory(now=now)
 
         with pytest.raises(BillingError) as refused:
-            services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription, status=target, reason="x", now=now
             )
 

@@ -1,9 +1,9 @@
 import pytest
 from django.urls import reverse
 
-from billing import services
 from billing.catalog import services as catalog_services
 from billing.models import Membership, Plan
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
@@ -271,7 +271,9 @@ def test_a_subscription_set_to_end_shows_its_last_day_instead_of_active(client, 
     # Los Angeles: the period ends at local midnight on 16 Apr (07:00 UTC): its last day is 15 Apr.
     organization = OrganizationFactory(slug="acme", timezone="America/Los_Angeles")
     subscription = SubscriptionFactory(organization=organization, now=now)
-    services.subscription_cancel(subscription=subscription, reason="Too expensive", now=now)
+    subscription_services.subscription_cancel(
+        subscription=subscription, reason="Too expensive", now=now
+    )
     client.force_login(MembershipFactory(organization=organization).user)
 
     page = client.get(reverse("billing:overview", args=["acme"])).content.decode()
@@ -282,7 +284,7 @@ def test_a_subscription_set_to_end_shows_its_last_day_instead_of_active(client, 
 
 class TestStaffChooser:
     def test_staff_landing_on_billing_choose_any_organization(self, client, acme):
-        services.subscription_cancel(
+        subscription_services.subscription_cancel(
             subscription=acme.subscriptions.get(), reason="Moving on", now=acme.created_at
         )
         client.force_login(UserFactory(username="support"))

@@ -6,6 +6,7 @@ from playwright.sync_api import expect
 from billing import services
 from billing.catalog import services as catalog_services
 from billing.models import Plan, Subscription
+from billing.subscriptions import services as subscription_services
 from tests.e2e.test_billing_pages import sign_in
 from tests.factories import EmployeeFactory, MembershipFactory, OrganizationFactory, UserFactory
 from usage.models import AIEmployee
@@ -23,7 +24,7 @@ def acme():
         timezone="America/New_York",
         billing_emails="ap@acme-dental.example.com",
     )
-    services.subscription_create(
+    subscription_services.subscription_create(
         organization=organization,
         plan=Plan.objects.get(code="starter-monthly"),
         start=dt.datetime.now(dt.UTC) - dt.timedelta(days=15),

@@ -18,8 +18,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from billing import services as billing_services
 from billing.catalog import services as catalog_services
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
     OrganizationFactory,
@@ -249,10 +249,10 @@ def world(now):
     suspended = SubscriptionFactory(
         organization=OrganizationFactory(slug="suspended"), start=start, now=now
     )
-    billing_services.subscription_set_status(
+    subscription_services.subscription_set_status(
         subscription=suspended, status="past_due", reason="Card declined", now=now
     )
-    billing_services.subscription_set_status(
+    subscription_services.subscription_set_status(
         subscription=suspended, status="suspended", reason="Retries exhausted", now=now
     )
     OrganizationFactory(slug="unsubscribed")
