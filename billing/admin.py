@@ -15,12 +15,13 @@ from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
 from simple_history.admin import SimpleHistoryAdmin
 
-from billing import selectors, services
 from billing.catalog import selectors as catalog_selectors
 from billing.catalog import services as catalog_services
 from billing.errors import BillingError
 from billing.forms import BalanceCreditGrantForm, CreditNoteForm, InvoiceVoidForm, TaxRateForm
 from billing.invoicing import services as invoicing_services
+from billing.lifecycle import selectors as lifecycle_selectors
+from billing.lifecycle import services as lifecycle_services
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -672,7 +673,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         issued = []
         for subscription in queryset:
             try:
-                issued += services.subscription_renew_if_needed(
+                issued += lifecycle_services.subscription_renew_if_needed(
                     subscription_id=subscription.pk, now=timezone.now()
                 )
             except BillingError as refusal:
@@ -744,7 +745,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
                 form=form,
             )
         now = timezone.now()
-        preview = selectors.plan_change_preview(
+        preview = lifecycle_selectors.plan_change_preview(
             subscription=subscription,
             plan=form.cleaned_data["plan"],
             now=now,
@@ -755,7 +756,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         removals = RemovalsForm(request.POST if confirmed else None, preview=preview)
         if confirmed and removals.is_valid():
             try:
-                services.subscription_plan_change(
+                lifecycle_services.subscription_plan_change(
                     subscription=subscription,
                     plan=preview.new_plan,
                     actor=request.user,

@@ -9,8 +9,8 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from billing.exports import organization_export_write
 from billing.invoicing.services import invoice_pdf_if_needed
+from billing.lifecycle.services import organization_export_write
 from billing.models import Membership
 from tests.factories import (
     EmployeeFactory,

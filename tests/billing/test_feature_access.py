@@ -7,7 +7,6 @@ import re
 import pytest
 from django.urls import reverse
 
-from billing import services
 from billing.catalog import services as catalog_services
 from billing.catalog.selectors import (
     feature_access_for,
@@ -15,6 +14,7 @@ from billing.catalog.selectors import (
     feature_upgrade_plan,
     organization_has_feature,
 )
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Feature, Membership, Plan, Subscription
 from billing.subscriptions import services as subscription_services
 from tests.factories import (
@@ -146,7 +146,7 @@ class TestTheCheck:
         acme = subscribed("starter-monthly", now)
         assert not organization_has_feature(organization=acme, code=ANALYTICS, now=now)
 
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=acme.subscriptions.get(),
             plan=Plan.objects.get(code="professional-monthly"),
             now=now,
@@ -365,7 +365,7 @@ class TestOverview:
         url = reverse("billing:overview", args=["acme"])
         before = feature_rows(signed_in(client, "admin").get(url))
 
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=acme.subscriptions.get(),
             plan=Plan.objects.get(code="professional-monthly"),
             now=now,

@@ -12,8 +12,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import services
 from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import FeatureTrial, PendingLine, Plan
 from billing.subscriptions import services as subscription_services
 from tests.factories import (
@@ -256,7 +256,9 @@ def test_an_over_limit_downgrade_asks_staff_to_choose_who_goes(staff_client):
 
 def test_staff_call_off_a_scheduled_change(staff_client, staff):
     subscription = subscribe(professional())
-    services.subscription_plan_change(subscription=subscription, plan=starter(), now=MID_APRIL)
+    lifecycle_services.subscription_plan_change(
+        subscription=subscription, plan=starter(), now=MID_APRIL
+    )
 
     with time_machine.travel(MID_APRIL, tick=False):
         confirmation = staff_client.get(url("call_off_change", subscription))
@@ -310,7 +312,9 @@ def test_staff_cancel_at_period_end_with_a_reason_then_reactivate(staff_client, 
 
 def test_staff_are_told_a_scheduled_downgrade_waits_through_a_cancellation(staff_client):
     subscription = subscribe(professional())
-    services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+    lifecycle_services.subscription_plan_change(
+        subscription=subscription, plan=starter(), now=APRIL
+    )
 
     with time_machine.travel(MID_APRIL, tick=False):
         cancel_page = staff_client.get(url("cancel", subscription)).content.decode()
@@ -487,7 +491,9 @@ def test_changelists_run_a_constant_number_of_queries(
     for n in range(15):
         subscription = SubscriptionFactory(plan=professional(), now=now)
         if n % 3 == 0:
-            services.subscription_plan_change(subscription=subscription, plan=lower, now=now)
+            lifecycle_services.subscription_plan_change(
+                subscription=subscription, plan=lower, now=now
+            )
         elif n % 3 == 1:
             subscription_services.subscription_cancel(
                 subscription=subscription, reason="Budget", now=now

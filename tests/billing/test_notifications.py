@@ -17,8 +17,9 @@ from django_q.models import Schedule
 from django_q.scheduler import scheduler
 from djmoney.money import Money
 
-from billing import notifications, services, tasks
+from billing import notifications, tasks
 from billing.invoicing import services as invoicing_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Plan
 from billing.subscriptions import services as subscription_services
 from payments import reminders
@@ -155,7 +156,7 @@ def test_an_invoice_whose_credits_exceed_its_charges_says_the_rest_went_to_the_b
     )
 
     # When the upgrade is made half-way through the month
-    services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
         subscription=subscription, plan=cheaper_business, now=days(15)
     )
     invoice = subscription.invoices.get(kind="plan_change")
@@ -244,12 +245,16 @@ def every_email(mailoutbox, committed, monkeypatch):
         subscription_services.subscription_reactivate(subscription=subscription, now=days(13))
         card(smith, now=days(13))
     with time_machine.travel(days(15), tick=False), committed():
-        services.renew_subscriptions_if_needed(now=days(15))  # trial ends: active, invoiced, paid
+        lifecycle_services.renew_subscriptions_if_needed(
+            now=days(15)
+        )  # trial ends: active, invoiced, paid
     subscription.refresh_from_db()
     with committed():
-        services.subscription_plan_change(subscription=subscription, plan=starter, now=days(20))
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter, now=days(20)
+        )
     with time_machine.travel(days(46), tick=False), committed():
-        services.renew_subscriptions_if_needed(now=days(46))  # the downgrade applies
+        lifecycle_services.renew_subscriptions_if_needed(now=days(46))  # the downgrade applies
 
     # A card every charge of which fails
     declining = OrganizationFactory()
@@ -325,7 +330,7 @@ def test_a_mail_server_that_is_down_delays_the_emails_never_the_charge(
 
     # The trial ends while the mail server refuses every message
     with time_machine.travel(trial_end, tick=False), committed():
-        services.renew_subscriptions_if_needed(now=trial_end)
+        lifecycle_services.renew_subscriptions_if_needed(now=trial_end)
 
     # The first invoice is charged all the same; no e-mail went out
     invoice = subscription.invoices.get()

@@ -4,10 +4,11 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
-from billing import selectors, services
 from billing.catalog import services as catalog_services
 from billing.errors import BillingError
 from billing.invoicing import selectors as invoicing_selectors
+from billing.lifecycle import selectors as lifecycle_selectors
+from billing.lifecycle import services as lifecycle_services
 from billing.models import BalanceEntry, Invoice, PendingLine, Plan, Subscription
 from billing.subscriptions import services as subscription_services
 from billing.subscriptions.selectors import subscription_status_changes
@@ -70,7 +71,7 @@ def subscribe(plan, organization=None, start=APRIL):
 
 
 def renew(subscription, now):
-    return services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
+    return lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
 
 
 @pytest.fixture
@@ -97,7 +98,7 @@ class TestUpgrade:
 
         # When the admin upgrades to Professional ($199) at the exact middle
         with committed():
-            services.subscription_plan_change(
+            lifecycle_services.subscription_plan_change(
                 subscription=subscription, plan=professional_plan, now=MID_APRIL
             )
 
@@ -128,7 +129,7 @@ class TestUpgrade:
         for _ in range(3):
             usage_services.employee_create(organization=subscription.organization, name="Agent")
 
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=professional(), now=MID_APRIL
         )
 
@@ -140,7 +141,7 @@ class TestUpgrade:
         settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY = True
         subscription = subscribe(starter())
 
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=professional(), now=MID_APRIL
         )
 
@@ -162,7 +163,7 @@ class TestUpgrade:
         cheaper_business = PlanFactory(name="Business", tier=Plan.Tier.BUSINESS, price=usd("99"))
 
         # When the admin upgrades at the exact middle of April
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=cheaper_business, now=MID_APRIL
         )
 
@@ -193,7 +194,9 @@ class TestUpgrade:
         subscription = subscribe(starter())
         annual = professional(interval=Plan.Interval.YEAR, price=usd("2029.80"))
 
-        services.subscription_plan_change(subscription=subscription, plan=annual, now=MID_APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=annual, now=MID_APRIL
+        )
 
         subscription.refresh_from_db()
         # The year starts with the current period, on the anchor day
@@ -215,10 +218,14 @@ class TestUpgrade:
 
     def test_an_upgrade_replaces_a_scheduled_downgrade(self):
         subscription = subscribe(professional())
-        services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter(), now=APRIL
+        )
         business = professional(name="Business", tier=Plan.Tier.BUSINESS, price=usd("799.00"))
 
-        services.subscription_plan_change(subscription=subscription, plan=business, now=MID_APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=business, now=MID_APRIL
+        )
 
         subscription.refresh_from_db()
         assert (subscription.plan, subscription.scheduled_plan) == (business, None)
@@ -234,10 +241,12 @@ class TestDowngrade:
         lower.features.set([calling])
         subscription = subscribe(current)
 
-        preview = selectors.plan_change_preview(
+        preview = lifecycle_selectors.plan_change_preview(
             subscription=subscription, plan=lower, now=MID_APRIL
         )
-        services.subscription_plan_change(subscription=subscription, plan=lower, now=MID_APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=lower, now=MID_APRIL
+        )
 
         assert (preview.kind, preview.applies_now, preview.effective_at) == (
             "downgrade",
@@ -274,14 +283,14 @@ class TestDowngrade:
             for n in range(3)
         ]
         lower = starter()
-        preview = selectors.plan_change_preview(
+        preview = lifecycle_selectors.plan_change_preview(
             subscription=subscription, plan=lower, now=MID_APRIL
         )
         assert (preview.employees_over, preview.numbers_over) == (2, 1)
 
         # When the admin chooses too few, the change is refused and says what is missing
         with pytest.raises(BillingError) as refused:
-            services.subscription_plan_change(
+            lifecycle_services.subscription_plan_change(
                 subscription=subscription,
                 plan=lower,
                 now=MID_APRIL,
@@ -292,7 +301,7 @@ class TestDowngrade:
         assert "1 more phone number to release" in refused.value.message
 
         # When they choose Ava, Ben and the last number
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=subscription,
             plan=lower,
             now=MID_APRIL,
@@ -323,7 +332,9 @@ class TestDowngrade:
         organization = subscription.organization
         for name in ["Ava", "Ben", "Cy"]:
             EmployeeFactory(organization=organization, name=name, created_at=APRIL)
-        services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter(), now=APRIL
+        )
         # a fourth arrives while Professional still applies
         usage_services.employee_create(organization=organization, name="Late", now=MID_APRIL)
 
@@ -340,14 +351,18 @@ class TestDowngrade:
         annual = professional(interval=Plan.Interval.YEAR, price=usd("2029.80"))
         subscription = subscribe(annual)
 
-        services.subscription_plan_change(subscription=subscription, plan=starter(), now=MID_APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter(), now=MID_APRIL
+        )
 
         subscription.refresh_from_db()
         assert subscription.scheduled_change_at == utc(2027, 4, 1)
 
     def test_the_pending_change_can_be_called_off(self):
         subscription = subscribe(professional())
-        services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter(), now=APRIL
+        )
 
         subscription_services.subscription_scheduled_change_cancel(
             subscription=subscription, now=MID_APRIL
@@ -363,10 +378,14 @@ class TestDowngrade:
     def test_refusals_have_stable_codes(self):
         subscription = subscribe(professional())
         with pytest.raises(BillingError) as same:
-            services.subscription_plan_change(subscription=subscription, plan=subscription.plan)
+            lifecycle_services.subscription_plan_change(
+                subscription=subscription, plan=subscription.plan
+            )
         other_org_plan = PlanFactory(is_public=False, organization=OrganizationFactory())
         with pytest.raises(BillingError) as foreign:
-            services.subscription_plan_change(subscription=subscription, plan=other_org_plan)
+            lifecycle_services.subscription_plan_change(
+                subscription=subscription, plan=other_org_plan
+            )
         with pytest.raises(BillingError) as nothing:
             subscription_services.subscription_scheduled_change_cancel(subscription=subscription)
         assert (same.value.code, foreign.value.code, nothing.value.code) == (
@@ -403,7 +422,9 @@ class TestCancellation:
         # Given Professional with a downgrade to Starter scheduled for 1 May
         subscription = subscribe(professional())
         starter_plan = starter()
-        services.subscription_plan_change(subscription=subscription, plan=starter_plan, now=APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter_plan, now=APRIL
+        )
 
         # When the admin cancels, then keeps the subscription
         subscription_services.subscription_cancel(
@@ -422,7 +443,9 @@ class TestCancellation:
 
     def test_a_scheduled_downgrade_never_applies_to_a_subscription_that_ends(self):
         subscription = subscribe(professional())
-        services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter(), now=APRIL
+        )
         subscription_services.subscription_cancel(
             subscription=subscription, reason="Too expensive", now=APRIL
         )
@@ -472,7 +495,9 @@ class TestCancellation:
             subscription=subscription, reason="Budget", now=APRIL
         )
         with pytest.raises(BillingError) as pending:
-            services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+            lifecycle_services.subscription_plan_change(
+                subscription=subscription, plan=starter(), now=APRIL
+            )
         assert (no_reason.value.code, pending.value.code) == (
             "reason_required",
             "cancellation_pending",
@@ -547,7 +572,7 @@ class TestTrial:
         subscription = subscribe(professional(trial_days=14))
         business = professional(name="Business", tier=Plan.Tier.BUSINESS, price=usd("799.00"))
 
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=business, now=utc(2026, 4, 5)
         )
 

@@ -7,10 +7,10 @@ from django.db import IntegrityError
 from django.template.loader import render_to_string
 from djmoney.money import Money
 
-from billing import services
 from billing.errors import BillingError
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing import services as invoicing_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import BalanceEntry, Coupon, Invoice, InvoiceLine, Plan, Subscription, TaxRate
 from billing.models.invoices import InvoiceLocked
 from tests.factories import (
@@ -67,7 +67,7 @@ def new_york_taxes():
 
 
 def renew(subscription, now=MAY):
-    return services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
+    return lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
 
 
 def use(subscription, seconds, day=None):
@@ -362,7 +362,7 @@ class TestExactlyOnce:
 
         first = renew(subscription)
         again = renew(subscription)
-        services.renew_subscriptions_if_needed(now=MAY)
+        lifecycle_services.renew_subscriptions_if_needed(now=MAY)
 
         assert (len(first), again) == (1, [])
         assert subscription.invoices.count() == 2
@@ -375,7 +375,7 @@ class TestExactlyOnce:
     def test_missed_periods_are_caught_up_one_invoice_each_in_order(self):
         subscription = subscribe()
 
-        issued = services.renew_subscriptions_if_needed(now=utc(2026, 7, 15))
+        issued = lifecycle_services.renew_subscriptions_if_needed(now=utc(2026, 7, 15))
 
         invoices = list(subscription.invoices.order_by("period_start"))
         assert issued == 3
@@ -394,7 +394,7 @@ class TestExactlyOnce:
         [
             "usage.services.usage_period_close",
             "usage.selectors.number_fees_for_period",
-            "billing.services.renewals.invoice_issue",
+            "billing.lifecycle.services.invoice_issue",
             "billing.invoicing.services._tax_lines",
             "billing.invoicing.services._credit_line",
             "billing.invoicing.services.get_next_value",
@@ -526,7 +526,7 @@ class TestAnnualPlans:
         use(subscription, 181_000)
 
         [april_usage] = renew(subscription)
-        year = services.renew_subscriptions_if_needed(now=utc(2027, 4, 1))
+        year = lifecycle_services.renew_subscriptions_if_needed(now=utc(2027, 4, 1))
 
         assert april_usage.kind == "usage"
         assert april_usage.period == subscription.usage_period_at(APRIL)
@@ -633,7 +633,7 @@ class TestCorrections:
 def test_plans_keep_one_renewal_per_subscription_with_many_subscriptions():
     subscriptions = [subscribe() for _ in range(5)]
 
-    issued = services.renew_subscriptions_if_needed(now=MAY)
+    issued = lifecycle_services.renew_subscriptions_if_needed(now=MAY)
 
     assert issued == 5
     assert all(s.invoices.count() == 2 for s in subscriptions)

@@ -9,7 +9,8 @@ import time_machine
 from django.db import connection
 from django_q.models import Schedule
 
-from billing import services, tasks
+from billing import tasks
+from billing.lifecycle import services as lifecycle_services
 from billing.models import BalanceEntry, InvoiceLine, Subscription
 from billing.subscriptions import services as subscription_services
 from payments import services as payment_services
@@ -79,7 +80,7 @@ def customer():
 
 
 def purge(at):
-    return services.usage_data_purge_if_needed(now=at)
+    return lifecycle_services.usage_data_purge_if_needed(now=at)
 
 
 def subscription_of(organization):

@@ -3,8 +3,8 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
-from billing import services
 from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Plan, Subscription
 from billing.subscriptions import services as subscription_services
 from tests.e2e.test_billing_pages import sign_in
@@ -98,7 +98,7 @@ def test_admin_upgrades_from_the_plans_page_then_cancels_and_sees_the_end_date(
 def test_admin_downgrades_choosing_who_goes_then_keeps_the_current_plan(page, screenshot, acme):
     # Given Professional with five AI employees (Starter allows three)
     subscription = Subscription.objects.get(organization=acme)
-    services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
         subscription=subscription, plan=Plan.objects.get(code="professional-monthly")
     )
     for name in ("Cy", "Dee", "Eve"):

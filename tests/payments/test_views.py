@@ -8,8 +8,8 @@ from django.test import Client
 from django.urls import reverse
 from django.views.debug import SafeExceptionReporterFilter
 
-from billing import services as billing_services
 from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Membership, Organization, Plan, Subscription
 from payments import services
 from payments.gateways import AttachedMethod
@@ -1025,7 +1025,7 @@ def test_the_banner_names_exactly_the_invoices_that_restore_service_with_pay_now
     settings.PAYMENT_RETRY_DAYS = [35]
     first = declined_invoice(acme, now=now)
     subscription = Subscription.objects.get(organization=acme)
-    [second] = billing_services.subscription_renew_if_needed(
+    [second] = lifecycle_services.subscription_renew_if_needed(
         subscription_id=subscription.pk, now=subscription.current_period_end
     )
     services.invoice_collect(invoice=second, now=subscription.current_period_end)

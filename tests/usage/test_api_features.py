@@ -5,8 +5,8 @@ import datetime as dt
 
 import pytest
 
-from billing import services as billing_services
 from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Feature, Plan
 from tests.factories import OrganizationFactory, SubscriptionFactory
 from usage import services
@@ -116,7 +116,7 @@ def test_without_a_valid_token_the_answer_is_401(client, acme):
 def test_an_upgrade_counts_from_the_next_request(api, acme, now):
     assert api("orgs/acme/features/integrations").json()["enabled"] is False
 
-    billing_services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
         subscription=acme.subscriptions.get(),
         plan=Plan.objects.get(code="professional-monthly"),
         now=now,

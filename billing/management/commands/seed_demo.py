@@ -2,7 +2,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from billing.demo import DEMO_PASSWORD, renewals_replay, seed_demo
+from billing.lifecycle.demo import DEMO_PASSWORD, renewals_replay, seed_demo
 
 
 class Command(BaseCommand):

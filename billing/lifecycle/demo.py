@@ -13,11 +13,11 @@ from django.contrib.auth import get_user_model
 from django.db import transaction
 from djmoney.money import Money
 
-from billing import services
 from billing.accounts import services as account_services
 from billing.catalog import definitions
 from billing.catalog import services as catalog_services
 from billing.invoicing import services as invoicing_services
+from billing.lifecycle.services import RENEWING, renew_subscriptions_if_needed
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -29,7 +29,6 @@ from billing.models import (
     Subscription,
     TaxRate,
 )
-from billing.services.renewals import RENEWING
 from billing.subscriptions import services as subscription_services
 
 DEMO_PASSWORD = "billing-demo"  # noqa: S105 - printed for people to sign in to the demo
@@ -239,8 +238,8 @@ def renewals_replay(*, now: dt.datetime) -> int:
         ]
         ran_at = min((end + RENEWAL_JOB_DELAY for end in ends), default=now)
         if ran_at >= now or ran_at == previous_run:  # caught up (or nothing more renews)
-            return issued + services.renew_subscriptions_if_needed(now=now)
-        issued += services.renew_subscriptions_if_needed(now=ran_at)
+            return issued + renew_subscriptions_if_needed(now=now)
+        issued += renew_subscriptions_if_needed(now=ran_at)
         previous_run = ran_at
 
 

@@ -1,6 +1,6 @@
 """Reads that combine billing with the usage app: a plan change's preview with what the
-organization holds, the scheduled change as the billing page announces it, and the plan
-choice behind the change-plan page."""
+organization holds, the scheduled change as the billing page announces it, and the pages
+that show billing beside usage (the overview, the plans, the change of plan)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 
-from billing.catalog.selectors import plans_offered
+from billing.catalog.selectors import PlanComparison, plan_comparison, plans_offered
 from billing.models import Organization, Plan, Subscription
 from billing.subscriptions import periods
 from billing.subscriptions import selectors as subscription_selectors
@@ -23,7 +23,9 @@ from billing.subscriptions.selectors import (
     subscription_live,
     trial_days_offered,
 )
+from usage import selectors as usage_selectors
 from usage.models import AIEmployee, PhoneNumber
+from usage.selectors import MonthBeyondPlan, PlanFit, UsageSummary
 
 
 def holdings_for(*, organization_id: int) -> Holdings:
@@ -68,14 +70,49 @@ def pending_change(*, subscription: Subscription) -> PendingChange:
     return subscription_selectors.pending_change(subscription=subscription, preview=preview)
 
 
-def billing_summary(*, organization: Organization) -> BillingSummary:
-    """The summary area of the billing page, with the scheduled change if there is one."""
+# --- pages -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverviewPage:
+    summary: BillingSummary  # with the scheduled change, if there is one
+    usage: UsageSummary | None  # the usage month so far, for those who see finances
+
+
+def overview_page(
+    *, organization: Organization, with_usage: bool, now: dt.datetime
+) -> OverviewPage:
+    """The billing overview: the subscription's summary with its scheduled change, and the
+    usage month so far when `with_usage` (administrators and staff)."""
     summary = subscription_selectors.billing_summary(organization=organization)
-    if summary.subscription is None or summary.subscription.scheduled_plan is None:
-        return summary
-    return dataclasses.replace(
-        summary, pending_change=pending_change(subscription=summary.subscription)
+    subscription = summary.subscription
+    if subscription is not None and subscription.scheduled_plan is not None:
+        summary = dataclasses.replace(
+            summary, pending_change=pending_change(subscription=subscription)
+        )
+    usage = (
+        usage_selectors.usage_summary(subscription=subscription, now=now)
+        if subscription is not None and with_usage
+        else None
     )
+    return OverviewPage(summary=summary, usage=usage)
+
+
+@dataclass(frozen=True)
+class PlansPage:
+    comparison: PlanComparison
+    fit: PlanFit  # what the last usage months would have cost on each plan compared
+
+
+def plans_page(*, organization: Organization, interval: str | None) -> PlansPage:
+    """The plans side by side for one interval, each priced on the organization's usage."""
+    comparison = plan_comparison(organization=organization, interval=interval)
+    fit = usage_selectors.plan_fit(
+        organization=organization,
+        current_plan=comparison.current_plan,
+        plans=[offer.plan for offer in comparison.offers],
+    )
+    return PlansPage(comparison=comparison, fit=fit)
 
 
 @dataclass(frozen=True)
@@ -123,4 +160,24 @@ def plan_choice(*, organization: Organization, plan_id: int, now: dt.datetime) -
         preview=plan_change_preview(subscription=subscription, plan=plan, now=now),
         next_invoice_on=subscription.usage_period_end.astimezone(organization.tzinfo).date(),
         prorations_invoiced_now=settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY,
+    )
+
+
+@dataclass(frozen=True)
+class PlanChangePage:
+    choice: PlanChoice
+    # The last usage months that would have gone past the new plan: refusals or overage.
+    usage_beyond: list[MonthBeyondPlan]
+
+
+def plan_change_page(
+    *, organization: Organization, choice: PlanChoice, now: dt.datetime
+) -> PlanChangePage:
+    """The change-plan page: what choosing the plan does, and what recent usage would have
+    met on it."""
+    return PlanChangePage(
+        choice=choice,
+        usage_beyond=usage_selectors.usage_beyond_plan(
+            organization=organization, plan=choice.plan, now=now
+        ),
     )

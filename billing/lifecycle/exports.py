@@ -1,5 +1,6 @@
 """The data export an organization downloads before it leaves: CSVs of its calls, AI
-employees, phone numbers and invoices, and every invoice's PDF, in one zip."""
+employees, phone numbers and invoices, and every invoice's PDF, in one zip. What the
+archive holds and how it reads; `services.organization_export_write` writes it."""
 
 from __future__ import annotations
 
@@ -7,13 +8,10 @@ import csv
 import datetime as dt
 import io
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from decimal import Decimal
 from typing import IO
 
-from django.utils import timezone
-
-from billing.invoicing.services import invoice_pdf_if_needed
 from billing.models import Invoice, Organization
 from usage.models import AIEmployee, Call, PhoneNumber
 
@@ -197,12 +195,15 @@ def _invoice_row(invoice: Invoice) -> tuple:
     )
 
 
-def organization_export_write(
-    *, organization: Organization, out: IO[bytes], now: dt.datetime | None = None
+def archive_write(
+    *,
+    organization: Organization,
+    out: IO[bytes],
+    now: dt.datetime,
+    invoice_pdf: Callable[[Invoice], bytes],
 ) -> None:
-    """Write the organization's export, a zip, to the binary file `out`. Invoice PDFs are
-    rendered once and kept, like those the invoice pages serve."""
-    now = now or timezone.now()
+    """Write the organization's export, a zip, to the binary file `out`, each invoice's PDF
+    as `invoice_pdf` gives it, one at a time."""
     invoices = list(
         Invoice.objects.filter(organization=organization)
         .exclude(status=Invoice.Status.DRAFT)
@@ -221,6 +222,4 @@ def organization_export_write(
         _csv_write(archive, "phone_numbers.csv", PHONE_NUMBER_COLUMNS, _phone_numbers(organization))
         _csv_write(archive, "invoices.csv", INVOICE_COLUMNS, map(_invoice_row, invoices))
         for invoice in invoices:
-            archive.writestr(
-                f"invoices/{invoice.number}.pdf", invoice_pdf_if_needed(invoice=invoice)
-            )
+            archive.writestr(f"invoices/{invoice.number}.pdf", invoice_pdf(invoice))
