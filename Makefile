@@ -8,6 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_WORKERS ?= 2
+# The architecture contracts in pyproject.toml; the import graph is cached under var/.
+LINT_IMPORTS := $(BIN)/lint-imports --cache-dir var/import-linter
 
 .PHONY: run test bench bench-smoke lint format install test-tools clean
 
@@ -54,6 +56,7 @@ run: install
 test: install test-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(LINT_IMPORTS)
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # PostgreSQL by default (`make bench BENCH_DATABASE_URL=` for SQLite); the name must say "bench".
@@ -69,6 +72,7 @@ bench-smoke: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(LINT_IMPORTS)
 
 format: install
 	$(BIN)/ruff check --fix .
