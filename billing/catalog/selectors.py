@@ -23,6 +23,8 @@ from djmoney.money import Money
 
 from billing.models import Feature, FeatureTrial, Organization, Plan, Subscription
 
+# --- plan comparison -----------------------------------------------------------------------
+
 
 @dataclass
 class PlanOffer:
