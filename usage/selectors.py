@@ -600,6 +600,11 @@ def gibibytes(size_in_bytes: int) -> Decimal:
     return (Decimal(size_in_bytes) / GIB).quantize(Decimal("0.01"))
 
 
+def format_gibibytes(size_in_bytes: int) -> str:
+    """`1.25 GiB`, two decimals, in the unit storage is sold and billed in."""
+    return f"{gibibytes(size_in_bytes):,} GiB"
+
+
 def storage_overage_gib(*, plan: Plan, peak_bytes: int) -> Decimal:
     """GiB beyond the plan's storage in a month that peaked at `peak_bytes`, to six decimals."""
     if plan.storage_gb is None or peak_bytes <= plan.storage_gb * GIB:

@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing.admin.base import BoundedCountPaginator
 from tests.factories import (
     EmployeeFactory,
     PhoneNumberRateFactory,
@@ -14,7 +15,6 @@ from tests.factories import (
     UserFactory,
 )
 from usage import services
-from usage.admin import BoundedCountPaginator
 from usage.models import AIEmployee, Call, PhoneNumber, ServiceToken, UsageReport
 
 pytestmark = pytest.mark.django_db
@@ -173,6 +173,25 @@ class TestCallList:
 @pytest.mark.parametrize("model", ["usagecounter", "usagereport"])
 def test_counters_and_reports_are_read_only(staff_client, many_rows, model):
     assert staff_client.get(reverse(f"admin:usage_{model}_add")).status_code == 403
+
+
+def test_counters_show_storage_in_gib_as_the_usage_page_does(staff_client, subscription, now):
+    # Given 1.25 GiB stored now, after a peak of 2 GiB earlier this month
+    for report_id, quantity, hours_ago in (("s-1", 2 * 2**30, 5), ("s-2", 1_342_177_280, 0)):
+        services.usage_report_record(
+            organization=subscription.organization,
+            kind=UsageReport.Kind.STORAGE,
+            report_id=report_id,
+            quantity=quantity,
+            measured_at=now - dt.timedelta(hours=hours_ago),
+        )
+
+    # When staff open the counters
+    page = staff_client.get(reverse("admin:usage_usagecounter_changelist")).content.decode()
+
+    # Then the latest level and the peak read in GiB
+    assert '<td class="field-storage">1.25 GiB</td>' in page
+    assert '<td class="field-storage_peak">2.00 GiB</td>' in page
 
 
 class TestServiceTokens:
