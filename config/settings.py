@@ -4,6 +4,7 @@ Without any variable set the project runs embedded: SQLite and the django-q2 ORM
 under `var/`, e-mail written to files under `var/mail/`, and the sandbox payment gateway.
 """
 
+import datetime as dt
 from pathlib import Path
 
 import environ
@@ -37,6 +38,10 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "axes",
+    "django_otp",
+    "django_otp.plugins.otp_totp",
+    "django_otp.plugins.otp_static",
     "djmoney",
     "django_q",
     "ninja",
@@ -53,9 +58,14 @@ MIDDLEWARE = [
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django_otp.middleware.OTPMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    "billing.security.middleware.StaffIdleTimeoutMiddleware",
+    "billing.security.middleware.SecondFactorMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "simple_history.middleware.HistoryRequestMiddleware",
+    # Last: it turns a refused sign-in into the lockout page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 if not DEBUG:
@@ -109,6 +119,36 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "billing:home"
 LOGOUT_REDIRECT_URL = "login"
+
+# Sign-in throttling (django-axes), on every password sign-in (`/accounts/login/` and
+# `/admin/login/`): after LOGIN_FAILURE_LIMIT failures for one username from one address,
+# that combination is refused, even with the right password, for LOGIN_COOLOFF_MINUTES.
+# Each failure is logged (logger `axes`) and kept in the admin's "Access attempts".
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
+]
+AXES_FAILURE_LIMIT = env.int("LOGIN_FAILURE_LIMIT", default=5)
+AXES_COOLOFF_TIME = dt.timedelta(minutes=env.int("LOGIN_COOLOFF_MINUTES", default=15))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+AXES_LOCKOUT_CALLABLE = "billing.security.views.locked_out"
+AXES_ENABLE_ACCESS_FAILURE_LOG = True
+AXES_CLIENT_IP_CALLABLE = "billing.security.selectors.client_address"
+# Failures are logged as warnings naming the username and the address (never the password).
+AXES_SENSITIVE_PARAMETERS = []
+# How many proxies in front of the web server append to X-Forwarded-For: the address
+# throttling counts is the one the outermost of them saw. 0: the connection's own address.
+TRUSTED_PROXY_COUNT = env.int("TRUSTED_PROXY_COUNT", default=0)
+
+# Two-factor authentication (django-otp, TOTP authenticator apps and recovery codes). Staff
+# must verify a code before any page while this is on; organization users may turn it on
+# for themselves on /accounts/security/.
+OTP_REQUIRED_FOR_STAFF = env.bool("OTP_REQUIRED_FOR_STAFF", default=True)
+OTP_TOTP_ISSUER = env.str("OTP_TOTP_ISSUER", default="AI Employees Billing")
+# Staff sessions end after this many minutes without a request (sliding); organization
+# users keep Django's ordinary session.
+STAFF_IDLE_TIMEOUT_MINUTES = env.int("STAFF_IDLE_TIMEOUT_MINUTES", default=30)
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = env.str("TIME_ZONE", default="UTC")
@@ -206,6 +246,8 @@ LOGGING = {
         # One line per queued task is noise; failures are still logged.
         "django-q": {"level": env.str("Q_LOG_LEVEL", default="WARNING")},
         "weasyprint": {"level": "WARNING"},
+        # Sign-in failures and lockouts are warnings; each success would be an INFO line.
+        "axes": {"level": "WARNING"},
         "fontTools": {"level": "WARNING"},
     },
 }

@@ -24,6 +24,7 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     record_call,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -63,7 +64,7 @@ def trial(organization, code, now, days=14):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 

@@ -15,6 +15,7 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     renewed_invoice,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +53,7 @@ def renewal(acme):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 

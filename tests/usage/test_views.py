@@ -16,6 +16,7 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     record_call,
+    sign_in,
 )
 from usage import services
 from usage.models import AIEmployee, PhoneNumber
@@ -69,7 +70,7 @@ def staff_and_numbers(acme, now):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 
