@@ -45,7 +45,7 @@ run: install
 	$(MANAGE) seed_demo
 	@echo
 	@echo "  Billing pages:  http://$(HOST):$(PORT)/billing/"
-	@echo "  Support admin:  http://$(HOST):$(PORT)/admin/   (sign in as staff)"
+	@echo "  Support admin:  http://$(HOST):$(PORT)/admin/   (sign in as staff; its code: $(MANAGE) demo_totp_code)"
 	@echo "  Task queue:     django-q2 cluster running beside the web server"
 	@echo
 	@setsid $(MANAGE) qcluster & QCLUSTER=$$!; \

@@ -187,5 +187,5 @@ def subscribed_employee(*, slug: str, now):
         now=now,
     )
     employee = usage_services.employee_create(organization=organization, name="Agent", now=now)
-    _, token = usage_services.service_token_create(name="bench")
+    _, token = usage_services.service_token_create(name="bench", all_organizations=True)
     return organization, employee, token

@@ -274,3 +274,20 @@ def declined_invoice(organization, *, now=None):
     invoice = organization.invoices.get(status="open")
     payment_services.invoice_collect(invoice=invoice, now=now)
     return invoice
+
+
+def sign_in(client, user):
+    """Sign `user` in on the test `client` as the sign-in pages would: for staff, with the
+    second factor verified (an authenticator app, and its code given)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    if user.is_staff:
+        device, _ = TOTPDevice.objects.get_or_create(
+            user=user, name="Authenticator app", defaults={"confirmed": True}
+        )
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client

@@ -8,7 +8,9 @@ over tables that grow with traffic never count them in full.
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import admin, messages
+from django.utils import timezone
 
 from billing.admin.base import (
     BigTableAdmin,
@@ -337,22 +339,55 @@ TokenStateFilter = null_state_filter(
 )
 
 
+class ServiceTokenForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("all_organizations") == bool(cleaned.get("organizations")):
+            raise forms.ValidationError(
+                "Tick “All organizations” (the calling platform's own token) or choose the "
+                "organizations the token reaches: one of the two."
+            )
+        return cleaned
+
+
 @admin.register(ServiceToken)
 class ServiceTokenAdmin(admin.ModelAdmin):
     """Staff name a token; the service makes it and the token is shown once, in a message.
     Only its hash and first characters are stored. Tokens are never edited: revoke one and
     create another."""
 
-    list_display = ("name", "hint_shown", "is_active", "created_by", "created_at", "revoked_at")
+    list_display = (
+        "name",
+        "hint_shown",
+        "is_active",
+        "reaches",
+        "expires_at",
+        "created_by",
+        "created_at",
+        "revoked_at",
+    )
     list_filter = (TokenStateFilter,)
     list_select_related = ("created_by",)
     search_fields = ("name", "^hint")
     actions = ("revoke",)
+    autocomplete_fields = ("organizations",)
+    form = ServiceTokenForm
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("organizations")
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("name",)
-        return ("name", "hint_shown", "created_by", "created_at", "revoked_at")
+            return ("name", "all_organizations", "organizations", "expires_at")
+        return (
+            "name",
+            "hint_shown",
+            "reaches",
+            "expires_at",
+            "created_by",
+            "created_at",
+            "revoked_at",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
@@ -372,10 +407,28 @@ class ServiceTokenAdmin(admin.ModelAdmin):
 
     @admin.display(description="Active", boolean=True)
     def is_active(self, service_token):
-        return service_token.revoked_at is None
+        expired = service_token.expires_at is not None and service_token.expires_at <= (
+            timezone.now()
+        )
+        return service_token.revoked_at is None and not expired
+
+    @admin.display(description="Reaches")
+    def reaches(self, service_token):
+        if service_token.all_organizations:
+            return "All organizations"
+        return ", ".join(o.name for o in service_token.organizations.all())
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing left to save: the service set the organizations."""
 
     def save_model(self, request, obj, form, change):
-        service_token, token = services.service_token_create(name=obj.name, created_by=request.user)
+        service_token, token = services.service_token_create(
+            name=obj.name,
+            all_organizations=form.cleaned_data["all_organizations"],
+            organizations=list(form.cleaned_data["organizations"]),
+            expires_at=form.cleaned_data["expires_at"],
+            created_by=request.user,
+        )
         adopt(obj, service_token)
         self.message_user(
             request,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from base64 import b32decode
 from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
@@ -11,6 +12,7 @@ from zoneinfo import ZoneInfo
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django_otp.plugins.otp_totp.models import TOTPDevice
 from djmoney.money import Money
 
 from billing.accounts import services as account_services
@@ -32,6 +34,11 @@ from billing.models import (
 from billing.subscriptions import services as subscription_services
 
 DEMO_PASSWORD = "billing-demo"  # noqa: S105 - printed for people to sign in to the demo
+# The demo staff login's authenticator secret (base32), printed in the README: staff give a
+# code after the password, and anyone trying the demo can add this secret to an
+# authenticator app or ask `manage.py demo_totp_code` for the current code.
+DEMO_TOTP_SECRET = "DEMOSTAFFBILLINGDEMOSTAFFBILLING"  # noqa: S105 - public, demo only
+DEMO_TOTP_KEY = b32decode(DEMO_TOTP_SECRET).hex()
 
 
 @dataclass(frozen=True)
@@ -155,6 +162,14 @@ def _user(username: str, *, staff: bool = False):
     return user
 
 
+def _demo_authenticator_ensure(user) -> None:
+    TOTPDevice.objects.get_or_create(
+        user=user,
+        key=DEMO_TOTP_KEY,
+        defaults={"name": "Demo authenticator", "confirmed": True},
+    )
+
+
 def _start(spec: DemoOrg, now: dt.datetime) -> dt.datetime:
     """Ten in the morning, local time, on the anchor day `months_ago` months back
     (relativedelta clamps the day to the month's last, like the billing anchor does)."""
@@ -254,8 +269,8 @@ def seed_demo(
     say("Loading the catalog…")
     catalog_services.catalog_load()
     _tax_rates_ensure()
-    logins = [("staff", "support staff (admin site)", "all")]
-    _user("staff", staff=True)
+    logins = [("staff", "support staff (admin site, 2FA)", "all")]
+    _demo_authenticator_ensure(_user("staff", staff=True))
     for spec in DEMO_ORGS:
         say(f"Organization {spec.name}…")
         admin, member = _user(spec.admin), _user(spec.member)

@@ -21,6 +21,7 @@ from tests.factories import (
     UserFactory,
     record_call,
     renewed_invoice,
+    sign_in,
 )
 from usage import services as usage_services
 from usage.models import Call
@@ -215,7 +216,7 @@ def export_url(organization):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 

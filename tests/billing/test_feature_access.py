@@ -26,6 +26,7 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     record_call,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def trial(organization, code, now, days=14):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 

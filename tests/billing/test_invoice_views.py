@@ -17,6 +17,7 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     renewed_invoice,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -54,7 +55,7 @@ def renewal(acme):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 

@@ -24,6 +24,7 @@ from tests.factories import (
     PlanFactory,
     SubscriptionFactory,
     UserFactory,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -477,7 +478,7 @@ def test_staff_who_may_only_view_subscriptions_cannot_change_them(client, name):
     subscription = subscribe(professional())
     viewer = UserFactory(is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_subscription"))
-    client.force_login(viewer)
+    sign_in(client, viewer)
 
     assert client.get(url(name, subscription)).status_code == 403
 

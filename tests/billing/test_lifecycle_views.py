@@ -23,6 +23,7 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     record_call,
+    sign_in,
 )
 from usage import services as usage_services
 from usage.models import AIEmployee
@@ -91,7 +92,7 @@ def acme(catalog, mid_april):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 

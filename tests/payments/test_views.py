@@ -21,6 +21,7 @@ from tests.factories import (
     UserFactory,
     card,
     declined_invoice,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -61,7 +62,7 @@ def wallet(acme):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 

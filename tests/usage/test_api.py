@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def token():
-    return services.service_token_create(name="calling platform")[1]
+    return services.service_token_create(name="calling platform", all_organizations=True)[1]
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ class TestAuthentication:
         assert response.status_code == 401
 
     def test_a_revoked_token_gets_401(self, client, employee):
-        service_token, token = services.service_token_create(name="old")
+        service_token, token = services.service_token_create(name="old", all_organizations=True)
         services.service_token_revoke(service_token=service_token)
 
         response = client.post(

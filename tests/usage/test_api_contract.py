@@ -146,7 +146,7 @@ def test_nul_in_any_text_field_is_422_naming_the_field_and_writes_nothing(
         for key in parents:
             holder = holder[key]
         holder[name] = with_nul(str(holder[name]))
-    token = services.service_token_create(name="calling platform")[1]
+    token = services.service_token_create(name="calling platform", all_organizations=True)[1]
     before = rows_written()
 
     # When it is sent
@@ -273,7 +273,7 @@ def world(now):
             provisioned_at=now,
         )
     PhoneNumber.objects.filter(id=8002).update(released_at=now)
-    return services.service_token_create(name="calling platform")[1]
+    return services.service_token_create(name="calling platform", all_organizations=True)[1]
 
 
 FUZZER.app = WSGIHandler()

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def api(client):
     """GET /api/v1/… with a service token."""
-    token = services.service_token_create(name="calling platform")[1]
+    token = services.service_token_create(name="calling platform", all_organizations=True)[1]
 
     def get(path):
         return client.get(f"/api/v1/{path}", HTTP_AUTHORIZATION=f"Bearer {token}")
