@@ -6,5 +6,4 @@ class BillingConfig(AppConfig):
     verbose_name = "Billing"
 
     def ready(self):
-        # The notification center's admin lives with the notification center.
-        from billing.notifications import admin  # noqa: F401
+        from billing.security import receivers  # noqa: F401 - connects the sign-in receiver

@@ -9,15 +9,12 @@ from django_q.models import Schedule
 from django_q.tasks import schedule
 
 from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
+from billing.lifecycle.services import renew_subscriptions_if_needed, usage_data_purge_if_needed
 from billing.models import Channel, Delivery
 from billing.notifications import emails
 from billing.notifications import services as notification_services
 from billing.notifications.digests import digests_send_if_needed
-from billing.services import (
-    renew_subscriptions_if_needed,
-    trial_reminders_send_if_needed,
-    usage_data_purge_if_needed,
-)
+from billing.subscriptions.services import trial_reminders_send_if_needed
 
 logger = logging.getLogger(__name__)
 

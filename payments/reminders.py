@@ -14,10 +14,10 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing import services as billing_services
 from billing.models import Invoice, Notification, Organization, Subscription
 from billing.notifications.emails import invoice_url
 from billing.notifications.services import notification_send
+from billing.subscriptions import services as subscription_services
 from payments import selectors
 from payments.models import Collection, InvoiceReminder
 
@@ -160,7 +160,7 @@ def _subscription_enforce_status(invoice: Invoice, now: dt.datetime) -> Subscrip
         ),
     }
     while status := _next_status(subscription, owed):
-        subscription = billing_services.subscription_set_status(
+        subscription = subscription_services.subscription_set_status(
             subscription=subscription, status=status, reason=reasons[status], now=now
         )
     return subscription

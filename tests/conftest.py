@@ -47,7 +47,7 @@ def email_invoice(django_capture_on_commit_callbacks):
     stands at that moment, with its PDF."""
 
     from billing.models import Delivery
-    from billing.notifications import send_invoice_issued
+    from billing.notifications.invoice_notices import send_invoice_issued
     from billing.notifications.services import delivery_redeliver
 
     def send(invoice):
@@ -76,11 +76,11 @@ def fast_password_hashing(settings):
 
 @pytest.fixture
 def staff(client):
-    """A support-staff superuser, signed in on `client`."""
-    from tests.factories import UserFactory
+    """A support-staff superuser, signed in on `client` with the second factor verified."""
+    from tests.factories import UserFactory, sign_in
 
     user = UserFactory(username="support", is_staff=True, is_superuser=True)
-    client.force_login(user)
+    sign_in(client, user)
     return user
 
 

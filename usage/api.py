@@ -18,14 +18,10 @@ from ninja.security import HttpBearer
 from pydantic import AwareDatetime, BeforeValidator, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
+from billing.catalog.selectors import FeatureStatus, feature_status, feature_statuses
 from billing.errors import BillingError
 from billing.models import Organization
-from billing.selectors import (
-    FeatureStatus,
-    feature_status,
-    feature_statuses,
-    subscription_live,
-)
+from billing.subscriptions.selectors import subscription_live
 from usage import selectors, services
 from usage.alerts import selectors as alert_selectors
 from usage.models import AIEmployee, PhoneNumber, ServiceToken, UsageReport
@@ -34,13 +30,16 @@ MAX_BATCH = 1000
 
 
 class ServiceTokenAuth(HttpBearer):
+    """The token, checked against the organization in the path (`{org}`), when there is
+    one: an expired token gets 401 `token_expired`, one that does not reach the
+    organization 403 `token_out_of_scope`."""
+
     def authenticate(self, request: HttpRequest, token: str) -> ServiceToken | None:
-        return (
-            ServiceToken.objects.filter(
-                token_hash=ServiceToken.hash(token), revoked_at__isnull=True
-            )
-            .only("pk")
-            .first()
+        route = request.resolver_match
+        return selectors.service_token_for_request(
+            token=token,
+            organization_slug=route.kwargs.get("org") if route else None,
+            now=timezone.now(),
         )
 
 
@@ -49,7 +48,10 @@ api = NinjaAPI(
     version="1",
     description="Asked by the calling platform before every call and before creating an AI "
     "employee; told about finished calls, phone numbers, storage and API usage. "
-    "Authenticate with `Authorization: Bearer <service token>` (created by staff in the admin).",
+    "Authenticate with `Authorization: Bearer <service token>` (created by staff in the admin). "
+    "A token reaches every organization only when made to (the calling platform's own token); "
+    "otherwise only the organizations it names: any other gets 403 `token_out_of_scope`, in "
+    "the path or in a batch. A token past its expiry gets 401 `token_expired`.",
     auth=ServiceTokenAuth(),
     urls_namespace="api",
 )
@@ -63,10 +65,12 @@ class NotFound(BillingError):
 def refused(request, error: BillingError):
     if isinstance(error, services.ReportRejected):
         return api.create_response(request, {"detail": _problems(error.problems)}, status=422)
+    if isinstance(error, selectors.ServiceTokenRefused):
+        status = error.status
+    else:
+        status = 404 if isinstance(error, NotFound) else 409
     return api.create_response(
-        request,
-        {"code": error.code, "detail": error.message, **error.details},
-        status=404 if isinstance(error, NotFound) else 409,
+        request, {"code": error.code, "detail": error.message, **error.details}, status=status
     )
 
 
@@ -130,6 +134,14 @@ class Message(Schema):
     detail: str
 
 
+class Unauthorized(Schema):
+    """No token, an unknown or revoked one (`detail` only), or an expired one (`code`
+    `token_expired`)."""
+
+    code: str | None = Field(None, description="`token_expired`, or absent.")
+    detail: str
+
+
 class FieldProblem(Schema):
     loc: list[str | int] = Field(
         description="Where: `path` or `body`, then the field (in a batch, `calls` and the "
@@ -172,12 +184,13 @@ def _answers(
     results: dict, *, refusal: type[Refusal] | None = None, body: bool = True, lookup: bool = True
 ) -> dict:
     """Every status an endpoint answers, with its body: its `results`; 400 for a body that is
-    not JSON; 401 without a valid token; 404 for an unknown organization, AI employee or
-    number (`lookup`); 409 for a `refusal`; 422 naming each invalid field."""
+    not JSON; 401 without a valid token, or an expired one; 403 for an organization the
+    token does not reach; 404 for an unknown organization, AI employee or number
+    (`lookup`); 409 for a `refusal`; 422 naming each invalid field."""
     return (
         results
         | ({400: Message} if body else {})
-        | {401: Message}
+        | {401: Unauthorized, 403: Refusal}
         | ({404: Refusal} if lookup else {})
         | ({409: refusal} if refusal else {})
         | {422: ValidationErrors}
@@ -325,9 +338,12 @@ class BatchOut(Schema):
     summary="Report up to 1,000 finished calls",
 )
 def record_calls(request, payload: BatchIn):
-    """Accepted or rejected whole: one bad call (422) or one call id already recorded with
-    other content (409 `call_conflict`, naming its index) rejects the batch, and nothing is
-    written."""
+    """Accepted or rejected whole: one bad call (422), one call id already recorded with
+    other content (409 `call_conflict`, naming its index), or one organization the token
+    does not reach (403 `token_out_of_scope`) rejects the batch, and nothing is written."""
+    selectors.service_token_check_reach(
+        service_token=request.auth, organization_slugs={call.org for call in payload.calls}
+    )
     result = services.calls_record(reports=[_report(call.org, call) for call in payload.calls])
     return BatchOut(recorded=len(result.recorded), duplicates=result.duplicates)
 

@@ -1,1 +1,1 @@
-"""Organizations and what they control of their own account: the billing details."""
+"""Organizations and the people in them: memberships, roles, and who may see what."""

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from django import forms
 
-from billing.accounts.billing_details import FIELDS
+from billing.accounts.selectors import BILLING_DETAILS
 from billing.models import Organization
 
 
 class BillingDetailsForm(forms.ModelForm):
     class Meta:
         model = Organization
-        fields = FIELDS
+        fields = BILLING_DETAILS
         labels = {"billing_emails": "Billing contacts"}
         help_texts = {
             "billing_emails": "E-mail addresses that receive invoices and billing notices, "

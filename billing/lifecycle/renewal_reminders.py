@@ -12,12 +12,11 @@ from django.conf import settings
 from django.db.models import Q
 from djmoney.money import Money
 
-from billing import selectors
+from billing.invoicing.selectors import organization_balance
 from billing.models import InvoiceLine, Notification, Organization, Plan, Subscription, TaxRate
 from billing.money import round_money
 from billing.notifications.emails import absolute_url
 from billing.notifications.services import notification_send
-from billing.services import organization_balance
 from payments.selectors import methods_on_file
 from usage.selectors import number_fees_for_period
 
@@ -131,11 +130,6 @@ def renewal_reminder_send(*, subscription: Subscription) -> None:
             "plans_link": absolute_url("billing:plans", organization.slug),
             "cancel_link": absolute_url("billing:cancel", organization.slug),
             "methods_link": absolute_url("payments:methods", organization.slug),
-            "pending_change": (
-                selectors.pending_change(subscription=subscription)
-                if subscription.scheduled_plan_id
-                else None
-            ),
         }
 
     notification_send(

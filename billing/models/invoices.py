@@ -8,9 +8,9 @@ from django.db import models
 from django.db.models import F, Q
 from djmoney.models.fields import MoneyField
 
-from billing import periods
 from billing.errors import BillingError
 from billing.models.subscriptions import Organization, Subscription
+from billing.subscriptions import periods
 
 
 class InvoiceLocked(BillingError):

@@ -13,8 +13,8 @@ from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
-from billing import periods
 from billing.money import round_money
+from billing.subscriptions import periods
 
 TIMEZONE_CHOICES = [(name, name) for name in sorted(available_timezones())]
 

@@ -11,7 +11,7 @@ from django.core.mail import EmailMultiAlternatives
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from billing import selectors
+from billing.invoicing import selectors as invoicing_selectors
 from billing.models import Invoice, Organization
 
 # What a mail server that is down or refusing raises: worth another try later. Anything else
@@ -74,11 +74,11 @@ def email_send(*, message: dict, attachments: list | None = None) -> None:
 
 
 def invoice_email_context(*, invoice: Invoice) -> dict:
-    document = selectors.invoice_document(invoice=invoice)
+    document = invoicing_selectors.invoice_document(invoice=invoice)
     return {
         **document,
         "tzname": document["tz"],  # as frozen on the invoice
-        "settlement": selectors.invoice_settlement(invoice=invoice),
+        "settlement": invoicing_selectors.invoice_settlement(invoice=invoice),
     }
 
 

@@ -1,5 +1,6 @@
-"""The billing notices: what each event tells the organization, sent through
-`notification_send` (rendered once committed, recorded once, delivered by the task queue)."""
+"""The subscription's notices: what each event of its life tells the organization, sent
+through `notification_send` (rendered once committed, recorded once, delivered by the task
+queue)."""
 
 from __future__ import annotations
 
@@ -8,15 +9,11 @@ import datetime as dt
 from django.conf import settings
 from django.utils import timezone
 
-from billing import selectors
-from billing.models import Invoice, Notification, Subscription
-from billing.notifications.emails import (
-    absolute_url,
-    invoice_email_context,
-    invoice_url,
-    overview_url,
-)
+from billing.invoicing import selectors as invoicing_selectors
+from billing.models import Notification, Subscription
+from billing.notifications.emails import absolute_url, overview_url
 from billing.notifications.services import notification_send
+from billing.subscriptions import selectors as subscription_selectors
 
 Kind = Notification.Kind
 
@@ -41,30 +38,9 @@ def send_status_changed(*, subscription: Subscription, previous: str, reason: st
             "previous_label": Subscription.Status(previous).label,
             "reason": reason,
             "retention_days": settings.DATA_RETENTION_DAYS,
-            "open_invoice": selectors.invoice_oldest_open(organization=organization),
+            "open_invoice": invoicing_selectors.invoice_oldest_open(organization=organization),
         },
         data={"subscription_id": subscription.pk, "status": status, "previous": previous},
-    )
-
-
-def send_invoice_issued(*, invoice: Invoice) -> None:
-    """The invoice with its PDF, rendered when it is sent: it tells how the invoice stands
-    then (paid by the charge queued with it, say)."""
-    notification_send(
-        organization=invoice.organization,
-        kind=Kind.INVOICE_ISSUED,
-        dedup_key=f"invoice:{invoice.pk}:issued",
-        template="invoice_issued",
-        context=lambda: invoice_email_context(invoice=invoice),
-        link=invoice_url(invoice),
-        link_label=f"View invoice {invoice.number}",
-        data=lambda: {
-            "invoice_id": invoice.pk,
-            "invoice_number": invoice.number,
-            "total": str(invoice.total.amount),
-            "currency": str(invoice.total.currency),
-        },
-        rendered_when_sent=True,
     )
 
 
@@ -80,7 +56,7 @@ def send_plan_change(*, subscription: Subscription, preview) -> None:
             "preview": preview,
             "prorations_invoiced_now": settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY,
             "pending_change": (
-                selectors.pending_change(subscription=subscription)
+                subscription_selectors.pending_change(subscription=subscription, preview=preview)
                 if subscription.scheduled_plan_id
                 else None
             ),

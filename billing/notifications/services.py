@@ -210,7 +210,7 @@ def _email_attempt(delivery: Delivery) -> Attempt:
         message = {**notification.email, "to": delivery.recipients}
     else:  # an invoice, rendered as it stands now, with its PDF
         # Imported here: the billing services import this module to send their notices.
-        from billing.services.documents import invoice_pdf_if_needed
+        from billing.invoicing.services import invoice_pdf_if_needed
 
         invoice = Invoice.objects.select_related("organization").get(
             pk=notification.data["invoice_id"]

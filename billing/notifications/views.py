@@ -11,11 +11,11 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from billing.accounts.selectors import OrgAccess
 from billing.errors import BillingError
 from billing.models import Notification, WebhookEndpoint
 from billing.notifications import forms, kinds, selectors, services
-from billing.selectors import OrgAccess
-from billing.views import org_page, posts_by_admins_only, render_org_page
+from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 
 admins_post_only = posts_by_admins_only("billing/admins_change_only.html")
 

@@ -20,7 +20,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.models import Organization
-from payments.gateways import (
+from payments.gateways.base import (
     DECLINE_MESSAGES,
     AttachedMethod,
     ChargeResult,

@@ -8,9 +8,16 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from billing import services
+from billing.accounts.services import organization_billing_details_update
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Membership
-from tests.factories import MembershipFactory, OrganizationFactory, SubscriptionFactory, UserFactory
+from tests.factories import (
+    MembershipFactory,
+    OrganizationFactory,
+    SubscriptionFactory,
+    UserFactory,
+    sign_in,
+)
 
 pytestmark = pytest.mark.django_db
 
@@ -53,8 +60,7 @@ def acme():
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
-    return client
+    return sign_in(client, UserFactory(username=username))
 
 
 def test_an_administrator_changes_the_details_and_the_change_is_recorded(acme, client):
@@ -79,14 +85,12 @@ def test_invoices_finalized_afterwards_use_the_new_details_earlier_ones_keep_the
     first = subscription.invoices.get()
 
     # When the details change, then the subscription renews
-    from billing.accounts.billing_details import organization_billing_details_update
-
     organization_billing_details_update(
         organization=acme, actor=None, **{**DETAILS, "country": "US"}
     )
     renewal = dt.datetime(2026, 4, 1, 9, tzinfo=dt.UTC)
     with time_machine.travel(renewal, tick=False):
-        services.renew_subscriptions_if_needed(now=renewal)
+        lifecycle_services.renew_subscriptions_if_needed(now=renewal)
 
     # Then the renewal invoice carries the new ones, the first invoice its own
     second = subscription.invoices.exclude(pk=first.pk).get()

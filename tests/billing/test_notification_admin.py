@@ -32,7 +32,9 @@ def test_staff_list_an_organizations_notices_in_a_fixed_number_of_queries(
     OrganizationFactory(slug="other")
 
     with django_assert_max_num_queries(12):
-        response = staff_client.get(reverse("admin:billing_notification_changelist"), {"q": "acme"})
+        response = staff_client.get(
+            reverse("admin:billing_notification_changelist"), {"organization": "acme"}
+        )
 
     assert response.status_code == 200
     assert len(response.context["cl"].result_list) == 20

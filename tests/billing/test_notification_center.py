@@ -19,6 +19,7 @@ from tests.factories import (
     OrganizationFactory,
     SubscriptionFactory,
     UserFactory,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -59,8 +60,7 @@ def notice(organization, key="trial:1", kind=Notification.Kind.TRIAL_ENDING):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
-    return client
+    return sign_in(client, UserFactory(username=username))
 
 
 # --- one notice per dedup key, on the channels chosen ------------------------------------
@@ -155,7 +155,7 @@ def test_the_daily_digest_gathers_the_days_notices_into_one_e_mail(acme, committ
     assert (sent, again) == (1, 0)
     [email] = mailoutbox
     assert email.subject == "Your billing notices of 16 Mar 2026: 2 – Acme Dental"
-    assert email.body.count("* Your subscription will renew") == 2
+    assert email.body.count("--- Your subscription will renew") == 2
     assert set(Delivery.objects.values_list("status", flat=True)) == {"sent"}
 
 

@@ -7,9 +7,11 @@ import pytest
 import time_machine
 from djmoney.money import Money
 
-from billing import services
+from billing.invoicing import services as invoicing_services
+from billing.lifecycle import services as lifecycle_services
 from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
 from billing.models import Notification
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     OrganizationFactory,
     PhoneNumberRateFactory,
@@ -57,7 +59,7 @@ def acme():
             country="US",
             now=START,
         )
-    services.balance_credit_grant(
+    invoicing_services.balance_credit_grant(
         organization=organization,
         kind="goodwill",
         amount=Money("20.00", "USD"),
@@ -93,7 +95,7 @@ def test_the_next_period_is_reminded_again(acme, committed):
     run_job(dt.datetime(2026, 3, 25, 9, tzinfo=dt.UTC), committed)
     renewal = dt.datetime(2026, 4, 1, 9, tzinfo=dt.UTC)
     with time_machine.travel(renewal, tick=False), committed():
-        services.renew_subscriptions_if_needed(now=renewal)
+        lifecycle_services.renew_subscriptions_if_needed(now=renewal)
 
     run_job(dt.datetime(2026, 4, 24, 10, tzinfo=dt.UTC), committed)
 
@@ -118,6 +120,8 @@ def test_an_annual_plan_is_reminded_thirty_days_before(committed):
 
 def test_a_subscription_set_to_end_is_not_reminded(acme, committed):
     subscription = acme.subscriptions.get()
-    services.subscription_cancel(subscription=subscription, reason="Closing", now=START)
+    subscription_services.subscription_cancel(
+        subscription=subscription, reason="Closing", now=START
+    )
 
     assert run_job(dt.datetime(2026, 3, 25, 9, tzinfo=dt.UTC), committed) == 0

@@ -74,3 +74,9 @@ def test_a_custom_threshold_crossed_rings_the_bell(page, screenshot, acme, viewp
 
     page.get_by_role("button", name="Mark read").click()
     expect(page.get_by_role("link", name="Notifications", exact=True)).to_be_visible()
+
+    # Where notices go fits the screen too
+    page.goto("/billing/acme-dental/notifications/settings/")
+    expect(page.get_by_role("heading", name="What you receive")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= page.viewport_size["width"]
+    screenshot(f"notification-settings-{name}")

@@ -12,6 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from djmoney.money import Money
 
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Notification, Plan
 from tests.factories import (
     EmployeeFactory,
@@ -20,6 +21,7 @@ from tests.factories import (
     PlanFactory,
     SubscriptionFactory,
     UserFactory,
+    sign_in,
 )
 from usage import selectors, services
 from usage.alerts import services as alert_services
@@ -267,13 +269,12 @@ def test_the_same_threshold_three_periods_in_a_row_suggests_a_plan_that_fits(com
     )
     subscription, employee = subscribe()
     organization = subscription.organization
-    from billing import services as billing_services
 
     # When 90% is crossed in March, April and May, well into overage each time
     for month in (3, 4, 5):
         moment = dt.datetime(2026, month, 20, tzinfo=dt.UTC)
         with time_machine.travel(moment, tick=False), committed():
-            billing_services.renew_subscriptions_if_needed(now=moment)
+            lifecycle_services.renew_subscriptions_if_needed(now=moment)
             calls(employee, *[50_000] * 8, at=moment, prefix=f"m{month}")
 
     # Then May's notice says so, with the plan that fits
@@ -363,7 +364,7 @@ def test_who_sees_the_alerts_page(client, clock, username, status):
     MembershipFactory(organization=organization, user=UserFactory(username="member"), role="member")
     MembershipFactory(user=UserFactory(username="rival"))
     UserFactory(username="support", is_staff=True)
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
 
     response = client.get(reverse("usage:alerts", args=[organization.slug]))
 
@@ -372,7 +373,7 @@ def test_who_sees_the_alerts_page(client, clock, username, status):
 
 def test_support_staff_cannot_change_thresholds(client, clock):
     subscription, _ = subscribe()
-    client.force_login(UserFactory(username="support", is_staff=True))
+    sign_in(client, UserFactory(username="support", is_staff=True))
 
     response = client.post(
         reverse("usage:alert_add", args=[subscription.organization.slug]),
@@ -395,7 +396,7 @@ def test_the_api_lists_each_metrics_thresholds_and_what_fired_this_month(
     )
     with committed():
         calls(employee, 50_000, 50_000)
-    _, token = services.service_token_create(name="platform")
+    _, token = services.service_token_create(name="platform", organizations=[organization])
 
     with django_assert_max_num_queries(9):  # whatever the number of thresholds and alerts
         response = client.get(

@@ -7,7 +7,7 @@ import re
 import pytest
 import time_machine
 
-from billing import services as billing_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Notification
 from tests.factories import EmployeeFactory, SubscriptionFactory
 from usage import services
@@ -58,7 +58,7 @@ def office_hours_february(employee):
 def renewed_on_the_first_of_march():
     march = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     with time_machine.travel(march, tick=False):
-        billing_services.renew_subscriptions_if_needed(now=march)
+        lifecycle_services.renew_subscriptions_if_needed(now=march)
 
 
 def march_so_far(employee, seconds=85_000):

@@ -9,11 +9,11 @@ from decimal import Decimal
 
 from django.utils import timezone
 
-from billing import periods
+from billing.catalog.selectors import plans_offered
 from billing.models import Notification, Plan, Subscription
 from billing.notifications.emails import absolute_url
 from billing.notifications.services import notification_send
-from billing.selectors import plans_offered
+from billing.subscriptions import periods
 from usage.alerts.selectors import Metric, format_amount, format_threshold, metric_label
 from usage.models import AlertSnooze, UsageAlert
 from usage.selectors import call_overage_cost, plan_fit, usage_summary

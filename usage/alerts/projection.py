@@ -19,8 +19,8 @@ from django.db import IntegrityError, transaction
 from django.db.models import Sum
 from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 
-from billing import periods
 from billing.models import Subscription
+from billing.subscriptions import periods
 from usage.alerts import notices
 from usage.alerts.selectors import Metric
 from usage.models import Call, UsageAlert, UsageCounter

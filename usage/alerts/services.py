@@ -21,9 +21,9 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from billing import periods
 from billing.errors import BillingError
 from billing.models import Organization, Plan, Subscription
+from billing.subscriptions import periods
 from usage.alerts import notices
 from usage.alerts.selectors import (
     Metric,

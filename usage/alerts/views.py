@@ -10,9 +10,9 @@ from django.shortcuts import redirect
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from billing.accounts.selectors import OrgAccess
 from billing.errors import BillingError
-from billing.selectors import OrgAccess
-from billing.views import org_page, posts_by_admins_only, render_org_page
+from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage import selectors as usage_selectors
 from usage.alerts import forms, selectors, services
 
