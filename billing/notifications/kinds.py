@@ -10,13 +10,17 @@ Kind = Notification.Kind
 Mode = NotificationPreference.Mode
 
 # The kinds an organization sets preferences for, in the order the settings page lists them.
-CHOOSABLE = [kind for kind in Kind if kind != Kind.WEBHOOK_TEST]
+# Budget alerts and billing-request answers join once budgets and billing requests exist.
+CHOOSABLE = [
+    kind
+    for kind in Kind
+    if kind not in (Kind.WEBHOOK_TEST, Kind.BUDGET_ALERT, Kind.BILLING_REQUEST)
+]
 
 # What each kind is about, as the settings page explains it.
 DESCRIPTIONS = {
     Kind.USAGE_ALERT: "An allowance, the overage spend or the overage cap reaches a threshold.",
     Kind.PROJECTED_OVERAGE: "This month's pace would use up an allowance before the month ends.",
-    Kind.BUDGET_ALERT: "Spending reaches a budget you set.",
     Kind.RENEWAL_REMINDER: "Before each renewal: the date, the amount and how it is paid.",
     Kind.INVOICE_ISSUED: "Each new invoice, with its PDF by e-mail.",
     Kind.INVOICE_REMINDER: "An invoice paid by bank transfer is due soon or overdue.",
@@ -26,7 +30,6 @@ DESCRIPTIONS = {
     Kind.PLAN_CHANGE: "The plan changes, now or on a scheduled date.",
     Kind.SUBSCRIPTION_STATUS: "The subscription becomes past due, suspended, active or ends.",
     Kind.CANCELLATION: "The subscription is set to end, or kept after all.",
-    Kind.BILLING_REQUEST: "Support answers a question or dispute about your bill.",
 }
 
 

@@ -306,9 +306,9 @@ class TestUsagePage:
             trial(acme, code, now)
         signed_in(client, "admin")
 
-        # session, user, access, organizations; subscription, counter, counts, by day;
-        # the feature (and, when locked, its plan) or the breakdowns
-        with django_assert_max_num_queries(10):
+        # session, user, access, organizations, the bell; subscription, counter, counts, by
+        # day; the feature (and, when locked, its plan) or the breakdowns
+        with django_assert_max_num_queries(11):
             response = client.get(reverse("usage:dashboard", args=["acme"]))
 
         assert response.status_code == 200
@@ -385,9 +385,9 @@ class TestOverview:
             trial(acme, code, now)
         signed_in(client, "admin")
 
-        # session, user, access, organizations; subscription, this month's counter, AI
-        # employees and numbers; features, plans
-        with django_assert_max_num_queries(9):
+        # session, user, access, organizations, the bell; subscription, this month's
+        # counter, AI employees and numbers; features, plans
+        with django_assert_max_num_queries(10):
             response = client.get(reverse("billing:overview", args=["acme"]))
 
         assert response.status_code == 200

@@ -312,9 +312,9 @@ class TestCosts:
             PlanFactory(code=f"extra-{n}", name=f"Extra {n}")
         client.force_login(UserFactory(username="acme-admin"))
 
-        # session, user, access, organizations; plans, their features, features;
-        # usage months, numbers held
-        with django_assert_max_num_queries(9):
+        # session, user, access, organizations, the bell's unread notices; plans, their
+        # features, features; usage months, numbers held
+        with django_assert_max_num_queries(10):
             response = client.get(reverse("billing:plans", args=["acme"]))
 
         assert response.status_code == 200

@@ -385,8 +385,9 @@ def test_pages_run_a_constant_number_of_queries(client, acme, page, django_asser
         MembershipFactory(organization=organization, user=UserFactory(username="admin"))
     client.force_login(UserFactory(username="admin"))
 
-    # The overview reads this month's call time too (the counter, AI employees and numbers).
-    with django_assert_max_num_queries(9):
+    # The overview reads this month's call time too (the counter, AI employees and numbers),
+    # and the bell its unread notices.
+    with django_assert_max_num_queries(10):
         response = client.get(reverse(page, args=[acme.slug]))
 
     assert response.status_code == 200

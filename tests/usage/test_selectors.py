@@ -16,9 +16,11 @@ def utc(*args):
 
 
 def authorize(employee, now):
-    return selectors.call_authorize(
+    """The decision (the alert state that comes with it: tests/usage/test_alerts.py)."""
+    answer = selectors.call_authorize(
         organization_slug=employee.organization.slug, employee_id=employee.pk, now=now
     )
+    return selectors.CallAuthorization(answer.allowed, answer.reason, answer.remaining_seconds)
 
 
 def subscribed_employee(now, **plan):
