@@ -116,7 +116,12 @@ def test_on_a_block_plan_no_call_is_authorized_once_the_balance_is_gone():
     used = UsageCounter.objects.get(organization=subscription.organization).call_seconds
     assert used >= 600
     answer = selectors.call_authorize(organization_slug=slug, employee_id=employee.pk, now=NOW)
-    assert answer == selectors.CallAuthorization(False, "balance_exhausted", 0)
+    assert (answer.allowed, answer.reason, answer.remaining_seconds) == (
+        False,
+        "balance_exhausted",
+        0,
+    )
+    assert answer.warning == "allowance_used"
     # Calls allowed before the balance ran out complete and are recorded, past the allowance
     # by at most the calls that were already connected.
     assert used <= 600 + THREADS * 60
@@ -143,7 +148,12 @@ def test_the_overage_cap_stops_calls_when_reached_under_concurrency():
     in_threads(call_if_allowed, range(THREADS * 3))
 
     answer = selectors.call_authorize(organization_slug=slug, employee_id=employee.pk, now=NOW)
-    assert answer == selectors.CallAuthorization(False, "overage_cap_reached", 0)
+    assert (answer.allowed, answer.reason, answer.remaining_seconds) == (
+        False,
+        "overage_cap_reached",
+        0,
+    )
+    assert answer.warning == "overage_cap_near"
     assert UsageCounter.objects.get(organization=subscription.organization).call_seconds >= 900
 
 
