@@ -14,7 +14,7 @@ from django.db.models.functions import Greatest
 from django.utils import timezone
 
 from billing import periods
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import Organization, Subscription
 from billing.services.subscriptions import subscription_lock_live
 from usage.models import (
@@ -35,7 +35,7 @@ BLOCKED_STATUSES = (Subscription.Status.SUSPENDED,)
 def _refuse_when_suspended(subscription: Subscription, action: str) -> None:
     if subscription.status in BLOCKED_STATUSES:
         raise BillingError(
-            "subscription_suspended",
+            ErrorCode.SUBSCRIPTION_SUSPENDED,
             f"The subscription is suspended for non-payment, so {action}. "
             "Update the payment method or pay the open invoice to restore service.",
         )
@@ -71,7 +71,7 @@ def _check_employee_quota(subscription: Subscription) -> None:
     ).count()
     if active >= limit:
         raise BillingError(
-            "employee_quota_reached",
+            ErrorCode.EMPLOYEE_QUOTA_REACHED,
             f"{active} of {limit} AI employees active: the {subscription.plan.name} plan allows "
             f"{limit}. Upgrade to a plan with more AI employees, or deactivate one to free a place.",
             limit=limit,
@@ -138,12 +138,15 @@ def employee_reactivate(*, employee: AIEmployee) -> AIEmployee:
 def _check_can_answer(employee: AIEmployee, organization_id: int) -> None:
     """Only an active AI employee of the organization that takes inbound calls answers a number."""
     if employee.organization_id != organization_id:
-        raise BillingError("unknown_employee", "That AI employee belongs to another organization.")
+        raise BillingError(ErrorCode.UNKNOWN_EMPLOYEE)
     if not employee.is_active:
-        raise BillingError("employee_inactive", f"{employee} is deactivated; reactivate it first.")
+        raise BillingError(
+            ErrorCode.EMPLOYEE_INACTIVE, f"{employee} is deactivated; reactivate it first."
+        )
     if not employee.inbound_capable:
         raise BillingError(
-            "employee_outbound_only", f"{employee} only places calls and cannot answer a number."
+            ErrorCode.EMPLOYEE_OUTBOUND_ONLY,
+            f"{employee} only places calls and cannot answer a number.",
         )
 
 
@@ -163,7 +166,7 @@ def phone_number_rate(
     )
     if rate is None:
         raise BillingError(
-            "no_rate",
+            ErrorCode.NO_RATE,
             f"No {number_type.replace('_', '-')} numbers are offered in {country} {region}".strip()
             + f" in {currency}.",
         )
@@ -189,7 +192,7 @@ def phone_number_provision(
     active = PhoneNumber.objects.filter(organization=organization, released_at__isnull=True)
     if limit is not None and active.count() >= limit:
         raise BillingError(
-            "phone_number_limit_reached",
+            ErrorCode.PHONE_NUMBER_LIMIT_REACHED,
             f"{limit} of {limit} phone numbers in use: the {subscription.plan.name} plan allows "
             f"{limit}. Release a number or upgrade for more.",
             limit=limit,
@@ -197,14 +200,16 @@ def phone_number_provision(
     held = PhoneNumber.objects.filter(number=number).values_list("organization_id", "released_at")
     for holder, released_at in held:
         if holder == organization.pk and released_at is None:
-            raise BillingError("number_already_held", f"{number} is already one of your numbers.")
+            raise BillingError(
+                ErrorCode.NUMBER_ALREADY_HELD, f"{number} is already one of your numbers."
+            )
         if holder == organization.pk:
             raise BillingError(
-                "number_released",
+                ErrorCode.NUMBER_RELEASED,
                 f"{number} was released by this organization and cannot be provisioned again.",
             )
         if released_at is None:
-            raise BillingError("number_unavailable", f"{number} is not available.")
+            raise BillingError(ErrorCode.NUMBER_UNAVAILABLE, f"{number} is not available.")
     if employee is not None:
         _check_can_answer(employee, organization.pk)
     rate = phone_number_rate(
@@ -226,14 +231,14 @@ def phone_number_provision(
         with transaction.atomic():
             phone_number.save()
     except IntegrityError as error:  # another request took the number first
-        raise BillingError("number_unavailable", f"{number} is not available.") from error
+        raise BillingError(ErrorCode.NUMBER_UNAVAILABLE, f"{number} is not available.") from error
     return phone_number
 
 
 @transaction.atomic
 def phone_number_assign(*, phone_number: PhoneNumber, employee: AIEmployee | None) -> PhoneNumber:
     if phone_number.released_at is not None:
-        raise BillingError("number_released", f"{phone_number} has been released.")
+        raise BillingError(ErrorCode.NUMBER_RELEASED, f"{phone_number} has been released.")
     if employee is not None:
         _check_can_answer(employee, phone_number.organization_id)
     phone_number.employee = employee
@@ -279,7 +284,7 @@ class Problem:
 
 class ReportRejected(BillingError):
     def __init__(self, problems: list[Problem]):
-        super().__init__("invalid_report", problems[0].message, problems=problems)
+        super().__init__(ErrorCode.INVALID_REPORT, problems[0].message, problems=problems)
         self.problems = problems
 
 
@@ -317,8 +322,8 @@ class CallConflict(BillingError):
             for conflict in conflicts
         )
         super().__init__(
-            "call_conflict",
-            f"{message} A call id stands for one call: report it again only unchanged.",
+            ErrorCode.CALL_CONFLICT,
+            f"{message} {ErrorCode.CALL_CONFLICT.message}",
             conflicts=[vars(conflict) for conflict in conflicts],
         )
 
@@ -594,7 +599,7 @@ def usage_report_record(
         .first()
     )
     if subscription is None:
-        raise BillingError("no_subscription", "The organization has no live subscription.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION)
     if measured_at > now + CLOCK_SKEW:
         raise ReportRejected([Problem("measured_at", "in_future", "measured_at is in the future.")])
     period = usage_period_for(subscription, measured_at)

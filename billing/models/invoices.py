@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from djmoney.models.fields import MoneyField
 
 from billing import periods
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models.subscriptions import Organization, Subscription
 
 
@@ -17,7 +17,7 @@ class InvoiceLocked(BillingError):
     """A finalized invoice, or one of its lines, was about to change."""
 
     def __init__(self, message: str):
-        super().__init__("invoice_finalized", message)
+        super().__init__(ErrorCode.INVOICE_FINALIZED, message)
 
 
 class Invoice(models.Model):

@@ -14,6 +14,7 @@ from djmoney.money import Money
 from simple_history.models import HistoricalRecords
 
 from billing import periods
+from billing.errors import ErrorCode
 from billing.money import round_money
 
 TIMEZONE_CHOICES = [(name, name) for name in sorted(available_timezones())]
@@ -304,7 +305,7 @@ class Plan(models.Model):
                 raise ValidationError(
                     "This plan has subscribers, so its terms (%(fields)s) cannot change. "
                     "Create a new version instead; subscribers keep the version they have.",
-                    code="plan_in_use",
+                    code=ErrorCode.PLAN_IN_USE,
                     params={"fields": ", ".join(changed)},
                 )
 

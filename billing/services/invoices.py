@@ -16,7 +16,7 @@ from djmoney.money import Money
 from sequences import get_next_value
 
 from billing import periods
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -293,7 +293,7 @@ def invoice_finalize(*, invoice: Invoice, now: dt.datetime | None = None) -> Inv
     now = now or timezone.now()
     invoice = Invoice.objects.select_for_update().select_related("organization").get(pk=invoice.pk)
     if invoice.is_finalized:
-        raise BillingError("invoice_finalized", f"{invoice} is already finalized.")
+        raise BillingError(ErrorCode.INVOICE_FINALIZED, f"{invoice} is already finalized.")
     return _finalize(invoice, [], now, existing=list(invoice.lines.all()))
 
 
@@ -318,11 +318,11 @@ def invoice_void(
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
         raise BillingError(
-            "invoice_not_voidable",
+            ErrorCode.INVOICE_NOT_VOIDABLE,
             f"Only open invoices can be voided; {invoice} is {invoice.get_status_display().lower()}.",
         )
     if not reason.strip():
-        raise BillingError("reason_required", "Say why the invoice is voided.")
+        raise BillingError(ErrorCode.REASON_REQUIRED, "Say why the invoice is voided.")
     invoice.status = Invoice.Status.VOID
     invoice.voided_at = now
     invoice.void_reason = reason
@@ -351,7 +351,7 @@ def invoice_mark_paid(
         return invoice
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
         raise BillingError(
-            "invoice_not_payable", f"{invoice} is {invoice.get_status_display().lower()}."
+            ErrorCode.INVOICE_NOT_PAYABLE, f"{invoice} is {invoice.get_status_display().lower()}."
         )
     invoice.status = Invoice.Status.PAID
     invoice.paid_at = paid_at
@@ -386,17 +386,17 @@ def credit_note_issue(
     now = now or timezone.now()
     invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.PAID):
-        raise BillingError("invoice_not_creditable", "Credit notes correct open or paid invoices.")
+        raise BillingError(ErrorCode.INVOICE_NOT_CREDITABLE)
     credited = invoice.credit_notes.aggregate(total=Sum("amount"))["total"] or 0
     creditable = invoice.total + invoice.credit_applied - Money(credited, invoice.currency)
     if amount.amount <= 0 or amount > creditable:
         raise BillingError(
-            "credit_note_too_large",
+            ErrorCode.CREDIT_NOTE_TOO_LARGE,
             f"A credit note for {invoice} can be at most {creditable}.",
             creditable=str(creditable.amount),
         )
     if not reason.strip():
-        raise BillingError("reason_required", "Say why the invoice is corrected.")
+        raise BillingError(ErrorCode.REASON_REQUIRED, "Say why the invoice is corrected.")
     credit_note = CreditNote.objects.create(
         number=_gapless_number("CN", now),
         invoice=invoice,
@@ -435,11 +435,11 @@ def balance_credit_grant(
         BalanceEntry.Kind.REFERRAL,
         BalanceEntry.Kind.GOODWILL,
     ):
-        raise BillingError(
-            "invalid_credit_kind", "Credits granted are promotional, referral or goodwill."
-        )
+        raise BillingError(ErrorCode.INVALID_CREDIT_KIND)
     if str(amount.currency) != organization.currency:
-        raise BillingError("currency_mismatch", f"{organization} bills in {organization.currency}.")
+        raise BillingError(
+            ErrorCode.CURRENCY_MISMATCH, f"{organization} bills in {organization.currency}."
+        )
     return BalanceEntry.objects.create(
         organization=organization,
         kind=kind,
@@ -456,11 +456,13 @@ def discount_apply(
 ) -> Discount:
     """Give `coupon` to an organization: it discounts its next invoices, before tax."""
     if not coupon.is_active:
-        raise BillingError("coupon_inactive", f"{coupon.code} can no longer be given.")
+        raise BillingError(ErrorCode.COUPON_INACTIVE, f"{coupon.code} can no longer be given.")
     if coupon.amount_off is not None and str(coupon.amount_off.currency) != organization.currency:
-        raise BillingError("currency_mismatch", f"{organization} bills in {organization.currency}.")
+        raise BillingError(
+            ErrorCode.CURRENCY_MISMATCH, f"{organization} bills in {organization.currency}."
+        )
     if Discount.objects.filter(organization=organization, ended_at__isnull=True).exists():
-        raise BillingError("discount_exists", f"{organization} already has a discount.")
+        raise BillingError(ErrorCode.DISCOUNT_EXISTS, f"{organization} already has a discount.")
     return Discount.objects.create(
         organization=organization, coupon=coupon, created_at=now or timezone.now()
     )

@@ -19,7 +19,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing import notifications, periods
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import (
     Feature,
     FeatureTrial,
@@ -229,18 +229,15 @@ def _save(subscription: Subscription, reason: str, actor: Actor, now: dt.datetim
 
 def _check_changeable(subscription: Subscription) -> None:
     if subscription.status == Subscription.Status.CANCELED:
-        raise BillingError("no_subscription", "The subscription has ended.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION, "The subscription has ended.")
     if subscription.status == Subscription.Status.SUSPENDED:
         raise BillingError(
-            "subscription_suspended",
+            ErrorCode.SUBSCRIPTION_SUSPENDED,
             "The subscription is suspended for non-payment: pay the open invoice before "
             "changing plans.",
         )
     if subscription.cancel_at_period_end:
-        raise BillingError(
-            "cancellation_pending",
-            "The subscription is set to end with this period: keep it before changing plans.",
-        )
+        raise BillingError(ErrorCode.CANCELLATION_PENDING)
 
 
 def _chosen_removals(
@@ -268,7 +265,7 @@ def _chosen_removals(
                 f"release ({plan.name} allows {plan.max_phone_numbers})"
             )
         raise BillingError(
-            "over_new_limits",
+            ErrorCode.OVER_NEW_LIMITS,
             "Choose " + " and ".join(missing) + ".",
             employees_over=preview.employees_over,
             numbers_over=preview.numbers_over,
@@ -297,7 +294,7 @@ def subscription_plan_change(
     check_plan_offered(organization=subscription.organization, plan=plan)
     current = subscription.plan
     if plan.pk == current.pk:
-        raise BillingError("same_plan", f"The subscription is already on {plan}.")
+        raise BillingError(ErrorCode.SAME_PLAN, f"The subscription is already on {plan}.")
     preview = plan_change_preview(
         subscription=subscription, plan=plan, now=now, at_period_end=at_period_end
     )
@@ -387,7 +384,7 @@ def subscription_scheduled_change_cancel(
     now = now or timezone.now()
     subscription = _lock(subscription)
     if subscription.scheduled_plan is None:
-        raise BillingError("no_scheduled_change", "No plan change is scheduled.")
+        raise BillingError(ErrorCode.NO_SCHEDULED_CHANGE)
     dropped = subscription.scheduled_plan
     scheduled_change_drop(subscription=subscription)
     _save(subscription, f"Scheduled change to {dropped} called off", actor, now)
@@ -471,12 +468,12 @@ def subscription_cancel(
     suspended subscription, which has no paid period left, ends at once."""
     now = now or timezone.now()
     if not reason.strip():
-        raise BillingError("reason_required", "Tell us why you are cancelling.")
+        raise BillingError(ErrorCode.REASON_REQUIRED, "Tell us why you are cancelling.")
     subscription = _lock(subscription)
     if subscription.status == Subscription.Status.CANCELED:
-        raise BillingError("no_subscription", "The subscription has already ended.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION, "The subscription has already ended.")
     if subscription.cancel_at_period_end:
-        raise BillingError("already_canceling", "The subscription already ends with this period.")
+        raise BillingError(ErrorCode.ALREADY_CANCELING)
     subscription.cancel_reason = reason.strip()
     subscription.cancel_requested_at = now
     if subscription.status == Subscription.Status.SUSPENDED:
@@ -503,11 +500,9 @@ def subscription_reactivate(
     now = now or timezone.now()
     subscription = _lock(subscription)
     if not subscription.cancel_at_period_end or subscription.status == "canceled":
-        raise BillingError("not_canceling", "The subscription is not set to end.")
+        raise BillingError(ErrorCode.NOT_CANCELING)
     if now >= subscription.current_period_end:
-        raise BillingError(
-            "period_ended", "The period has ended: choose a plan to subscribe again."
-        )
+        raise BillingError(ErrorCode.PERIOD_ENDED)
     subscription.cancel_at_period_end = False
     subscription.cancel_requested_at = None
     reason = "Cancellation reversed: the subscription renews again"
@@ -534,11 +529,11 @@ def subscription_trial_extend(
     now = now or timezone.now()
     subscription = _lock(subscription)
     if not subscription.is_trialing:
-        raise BillingError("not_trialing", "Only a subscription in its trial can be extended.")
+        raise BillingError(ErrorCode.NOT_TRIALING)
     tz = subscription.tzinfo
     ends_at = periods.day_start(ends_on, tz)
     if ends_at <= subscription.trial_ends_at:
-        raise BillingError("trial_not_extended", "The new end must be after the current one.")
+        raise BillingError(ErrorCode.TRIAL_NOT_EXTENDED)
     subscription.trial_ends_at = subscription.anchor = ends_at
     subscription.current_period_end = subscription.usage_period_end = ends_at
     if subscription.plan.interval == Plan.Interval.YEAR:
@@ -589,12 +584,12 @@ def feature_trial_grant(
     """Let an organization try one feature its plan does not include, for `days` days."""
     now = now or timezone.now()
     if days < 1:
-        raise BillingError("invalid_trial_length", "A feature trial lasts at least one day.")
+        raise BillingError(ErrorCode.INVALID_TRIAL_LENGTH)
     if FeatureTrial.objects.filter(
         organization=organization, feature=feature, starts_at__lte=now, ends_at__gt=now
     ).exists():
         raise BillingError(
-            "feature_trial_active", f"{organization} is already trying {feature.name}."
+            ErrorCode.FEATURE_TRIAL_ACTIVE, f"{organization} is already trying {feature.name}."
         )
     return FeatureTrial.objects.create(
         organization=organization,

@@ -12,7 +12,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing import catalog, notifications, periods, selectors
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import Feature, Invoice, Membership, Organization, Plan, Subscription
 from billing.money import round_money
 from billing.services.invoices import invoice_issue, subscription_fee_line
@@ -140,13 +140,17 @@ def check_plan_offered(*, organization: Organization, plan: Plan) -> None:
     organization's custom plan, or a version no longer offered."""
     if plan.currency != organization.currency:
         raise BillingError(
-            "currency_mismatch",
+            ErrorCode.CURRENCY_MISMATCH,
             f"{organization} bills in {organization.currency}; this plan is in {plan.currency}.",
         )
     if not plan.is_public and plan.organization_id != organization.pk:
-        raise BillingError("plan_not_offered", "This custom plan belongs to another organization.")
+        raise BillingError(
+            ErrorCode.PLAN_NOT_OFFERED, "This custom plan belongs to another organization."
+        )
     if not plan.is_available:
-        raise BillingError("plan_not_offered", f"{plan} is no longer offered to new subscriptions.")
+        raise BillingError(
+            ErrorCode.PLAN_NOT_OFFERED, f"{plan} is no longer offered to new subscriptions."
+        )
 
 
 @transaction.atomic
@@ -169,7 +173,9 @@ def subscription_create(
     now = now or timezone.now()
     start = start or now
     check_plan_offered(organization=organization, plan=plan)
-    already = BillingError("already_subscribed", f"{organization} already has a live subscription.")
+    already = BillingError(
+        ErrorCode.ALREADY_SUBSCRIBED, f"{organization} already has a live subscription."
+    )
     if Subscription.objects.filter(organization=organization).exclude(status="canceled").exists():
         raise already
 
@@ -239,7 +245,7 @@ def subscription_lock_live(*, organization_id: int) -> Subscription:
         .first()
     )
     if subscription is None:
-        raise BillingError("no_subscription", "The organization has no live subscription.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION)
     return subscription
 
 
@@ -275,7 +281,7 @@ def subscription_set_status(
         return subscription
     if status not in ALLOWED_TRANSITIONS[previous]:
         raise BillingError(
-            "invalid_status_transition",
+            ErrorCode.INVALID_STATUS_TRANSITION,
             f"A {subscription.get_status_display().lower()} subscription cannot become {status}.",
         )
     subscription.status = status
