@@ -17,7 +17,7 @@ from django.utils import timezone
 from billing import services as billing_services
 from billing.models import Invoice, Organization, Subscription
 from billing.notifications import invoice_url, send_to_billing_contacts
-from payments import selectors
+from payments import locks, selectors
 from payments.models import Collection, InvoiceReminder
 
 
@@ -128,7 +128,7 @@ def _invoice_remind(*, invoice_id: int, now: dt.datetime) -> bool:
     # The lock every payment of the invoice takes first: a transfer recorded meanwhile waits,
     # then finds the suspension and lifts it; this run, once it has the lock, finds it paid.
     collection, _ = Collection.objects.get_or_create(invoice_id=invoice_id)
-    Collection.objects.select_for_update().filter(pk=collection.pk).first()
+    locks.collection_lock().filter(pk=collection.pk).first()
     invoice = Invoice.objects.select_related("organization", "subscription").get(pk=invoice_id)
     if (
         invoice.status != Invoice.Status.OPEN

@@ -11,11 +11,12 @@ from django.db.models import Max, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing import locks as billing_locks
 from billing import services as billing_services
 from billing.errors import BillingError, ErrorCode
 from billing.models import Invoice, Organization, Subscription
 from billing.money import round_money
-from payments import notifications, selectors
+from payments import locks, notifications, selectors
 from payments.gateways import AttachedMethod, ChargeResult, decline_message, gateway_for
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
 
@@ -43,7 +44,7 @@ def payment_method_add(
     others are backups, tried in the order they were added until reordered. The same method
     twice is refused: a backup identical to the default would only be declined twice."""
     now = now or timezone.now()
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    billing_locks.organization_lock().filter(pk=organization.pk).first()
     existing = _live_methods(organization.pk)
     duplicate = _same_method(existing.filter(processor=processor), attached)
     if duplicate is not None:
@@ -92,7 +93,7 @@ def _same_method(methods, attached: AttachedMethod) -> PaymentMethod | None:
 
 @transaction.atomic
 def payment_method_set_default(*, payment_method: PaymentMethod) -> PaymentMethod:
-    methods = _live_methods(payment_method.organization_id).select_for_update()
+    methods = locks.payment_method_lock(_live_methods(payment_method.organization_id))
     if not methods.filter(pk=payment_method.pk).exists():
         raise BillingError(ErrorCode.METHOD_REMOVED)
     methods.filter(is_default=True).exclude(pk=payment_method.pk).update(is_default=False)
@@ -104,7 +105,9 @@ def payment_method_set_default(*, payment_method: PaymentMethod) -> PaymentMetho
 @transaction.atomic
 def payment_method_reorder(*, organization: Organization, method_ids: list[int]) -> None:
     """Set the order in which backups are tried: `method_ids` first to last."""
-    methods = {method.pk: method for method in _live_methods(organization.pk).select_for_update()}
+    methods = {
+        method.pk: method for method in locks.payment_method_lock(_live_methods(organization.pk))
+    }
     if set(method_ids) != set(methods):
         raise BillingError(ErrorCode.INVALID_ORDER)
     for priority, method_id in enumerate(method_ids, start=1):
@@ -148,7 +151,7 @@ def _needs_payment(organization_id: int) -> bool:
 def payment_method_remove(*, payment_method: PaymentMethod, now: dt.datetime | None = None) -> None:
     """Remove a method. Refused for the last one while a subscription needs paying, and for
     the default while others remain (choose the new default first)."""
-    methods = _live_methods(payment_method.organization_id).select_for_update()
+    methods = locks.payment_method_lock(_live_methods(payment_method.organization_id))
     payment_method = methods.get(pk=payment_method.pk)  # as stored now, not as first read
     others = methods.exclude(pk=payment_method.pk)
     if not others.exists() and _needs_payment(payment_method.organization_id):
@@ -301,7 +304,7 @@ def invoice_collect(
     """
     now = now or timezone.now()
     collection, _ = Collection.objects.get_or_create(invoice=invoice)
-    collection = Collection.objects.select_for_update().get(pk=collection.pk)
+    collection = locks.collection_lock().get(pk=collection.pk)
     invoice = Invoice.objects.select_related("organization", "subscription").get(pk=invoice.pk)
     paid = invoice.payment_attempts.filter(status=PaymentAttempt.Status.SUCCEEDED).first()
     if paid is not None or invoice.status != Invoice.Status.OPEN:
@@ -359,7 +362,7 @@ def invoice_record_bank_transfer(
     if not reference.strip():
         raise BillingError(ErrorCode.REFERENCE_REQUIRED)
     collection, _ = Collection.objects.get_or_create(invoice=invoice)
-    collection = Collection.objects.select_for_update().get(pk=collection.pk)
+    collection = locks.collection_lock().get(pk=collection.pk)
     invoice = Invoice.objects.select_related("subscription").get(pk=invoice.pk)
     if invoice.status != Invoice.Status.OPEN:
         raise BillingError(
@@ -391,11 +394,7 @@ def payment_refund(
 ) -> Refund:
     """Give money back through the processor, documented by a credit note on the invoice."""
     now = now or timezone.now()
-    attempt = (
-        PaymentAttempt.objects.select_for_update(of=("self",))
-        .select_related("payment_method")
-        .get(pk=attempt.pk)
-    )
+    attempt = locks.payment_attempt_lock().select_related("payment_method").get(pk=attempt.pk)
     if attempt.status != PaymentAttempt.Status.SUCCEEDED or attempt.payment_method is None:
         raise BillingError(ErrorCode.NOT_REFUNDABLE)
     refunded = attempt.refunds.aggregate(total=Sum("amount"))["total"] or 0

@@ -15,7 +15,7 @@ from django_q.tasks import async_task
 from djmoney.money import Money
 from sequences import get_next_value
 
-from billing import periods
+from billing import locks, periods
 from billing.errors import BillingError, ErrorCode
 from billing.models import (
     BalanceEntry,
@@ -87,7 +87,7 @@ def _sum(lines, currency: str) -> Money:
 def _discount_line(invoice: Invoice, charges: Money, now: dt.datetime) -> LineDraft | None:
     """The organization's coupon, on the charges, before tax."""
     discount = (
-        Discount.objects.select_for_update()
+        locks.discount_lock()
         .select_related("coupon")
         .filter(organization=invoice.organization_id, ended_at__isnull=True)
         .first()
@@ -156,7 +156,7 @@ def _credit_line(invoice: Invoice, owed: Money, now: dt.datetime) -> LineDraft |
     if organization_balance(organization=organization).amount <= 0:
         return None
     # The organization's row serializes spending its balance: no credit is spent twice.
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    locks.organization_lock().filter(pk=organization.pk).first()
     available = organization_balance(organization=organization)
     credit = min(available, owed)
     if credit.amount <= 0:
@@ -291,7 +291,7 @@ def invoice_issue(
 def invoice_finalize(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
     """Finalize a draft invoice that staff put together line by line."""
     now = now or timezone.now()
-    invoice = Invoice.objects.select_for_update().select_related("organization").get(pk=invoice.pk)
+    invoice = locks.invoice_lock().select_related("organization").get(pk=invoice.pk)
     if invoice.is_finalized:
         raise BillingError(ErrorCode.INVOICE_FINALIZED, f"{invoice} is already finalized.")
     return _finalize(invoice, [], now, existing=list(invoice.lines.all()))
@@ -315,7 +315,7 @@ def invoice_void(
 ) -> Invoice:
     """Cancel an open invoice. Credit it had used goes back to the balance."""
     now = now or timezone.now()
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = locks.invoice_lock().get(pk=invoice.pk)
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
         raise BillingError(
             ErrorCode.INVOICE_NOT_VOIDABLE,
@@ -346,7 +346,7 @@ def invoice_mark_paid(
     *, invoice: Invoice, paid_at: dt.datetime, reference: str, method_description: str
 ) -> Invoice:
     """Settle an open invoice: when, how, and the confirmation number to show."""
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = locks.invoice_lock().get(pk=invoice.pk)
     if invoice.status == Invoice.Status.PAID:
         return invoice
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
@@ -384,7 +384,7 @@ def credit_note_issue(
     future invoices, unless it documents a refund (`credit_balance=False`): then the money
     goes back through the processor instead. The invoice itself stays exactly as issued."""
     now = now or timezone.now()
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = locks.invoice_lock().get(pk=invoice.pk)
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.PAID):
         raise BillingError(ErrorCode.INVOICE_NOT_CREDITABLE)
     credited = invoice.credit_notes.aggregate(total=Sum("amount"))["total"] or 0

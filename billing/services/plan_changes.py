@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing import notifications, periods
+from billing import locks, notifications, periods
 from billing.errors import BillingError, ErrorCode
 from billing.models import (
     Feature,
@@ -214,7 +214,7 @@ def plan_change_preview(
 
 def _lock(subscription: Subscription) -> Subscription:
     return (
-        Subscription.objects.select_for_update(of=("self",))
+        locks.subscription_lock()
         .select_related("plan", "organization", "scheduled_plan")
         .get(pk=subscription.pk)
     )

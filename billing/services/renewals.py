@@ -10,12 +10,12 @@ import datetime as dt
 import functools
 import logging
 
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing import notifications, periods
+from billing import locks, notifications, periods
 from billing.models import Invoice, InvoiceLine, PendingLine, Plan, Subscription
 from billing.money import format_rate
 from billing.services.invoices import LineDraft, invoice_issue, subscription_fee_line
@@ -131,8 +131,7 @@ def _lock_due(subscription_id: int, now: dt.datetime) -> Subscription | None:
             PendingLine.objects.filter(subscription=OuterRef("pk"), invoice__isnull=True)
         )
     )
-    if connection.features.has_select_for_update_skip_locked:
-        query = query.select_for_update(skip_locked=True, of=("self",))
+    query = locks.subscription_lock(query, skip_locked=True)
     return query.select_related("plan", "scheduled_plan", "organization").first()
 
 

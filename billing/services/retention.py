@@ -8,10 +8,11 @@ import datetime as dt
 import logging
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
+from billing import locks
 from billing.models import Subscription
 from billing.services.subscriptions import history_reason
 from usage import services as usage_services
@@ -36,9 +37,7 @@ def _lock_purgeable(organization_id: int, cutoff: dt.datetime) -> list[Subscript
     """The organization's subscriptions to mark purged, locked; empty if it is no longer due
     or another worker holds them (that worker purges it)."""
     query = _purgeable(cutoff).filter(organization_id=organization_id)
-    if connection.features.has_select_for_update_skip_locked:
-        query = query.select_for_update(skip_locked=True)
-    return list(query)
+    return list(locks.subscription_lock(query, skip_locked=True))
 
 
 def _organization_purge(organization_id: int, cutoff: dt.datetime, now: dt.datetime) -> bool:

@@ -11,7 +11,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing import catalog, notifications, periods, selectors
+from billing import catalog, locks, notifications, periods, selectors
 from billing.errors import BillingError, ErrorCode
 from billing.models import Feature, Invoice, Membership, Organization, Plan, Subscription
 from billing.money import round_money
@@ -114,7 +114,7 @@ def plan_new_version(*, plan: Plan, changes: dict[str, Any]) -> Plan:
 
     The old version stops being offered; its subscribers keep it until they change plans.
     """
-    latest = Plan.objects.select_for_update().filter(code=plan.code).order_by("-version").first()
+    latest = locks.plan_lock().filter(code=plan.code).order_by("-version").first()
     new = Plan.objects.get(pk=plan.pk)
     features = list(plan.features.all())
     new.pk = None
@@ -238,7 +238,7 @@ def subscription_lock_live(*, organization_id: int) -> Subscription:
     requests cannot both pass a check that only one of them may pass.
     """
     subscription = (
-        Subscription.objects.select_for_update(of=("self",))
+        locks.subscription_lock()
         .select_related("plan", "organization")
         .filter(organization_id=organization_id)
         .exclude(status=Subscription.Status.CANCELED)
@@ -275,7 +275,7 @@ def subscription_set_status(
 ) -> Subscription:
     """The one way a subscription changes status: recorded (who, when, why) and announced."""
     now = now or timezone.now()
-    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    subscription = locks.subscription_lock().get(pk=subscription.pk)
     previous = subscription.status
     if status == previous:
         return subscription
