@@ -1,16 +1,17 @@
-from billing.models.credits import BalanceEntry, Coupon, Discount, TaxRate
-from billing.models.invoices import CreditNote, Invoice, InvoiceLine, PendingLine
-from billing.models.subscriptions import (
+"""Billing's models by domain; every one is importable from here, as migrations and the apps
+refer to them."""
+
+from billing.models.accounts import (
     TIMEZONE_CHOICES,
-    Feature,
-    FeatureTrial,
     Membership,
     Organization,
-    Plan,
-    Subscription,
     split_emails,
     validate_email_list,
 )
+from billing.models.catalog import Feature, Plan
+from billing.models.credits import BalanceEntry, Coupon, Discount, TaxRate
+from billing.models.invoices import CreditNote, Invoice, InvoiceLine, PendingLine
+from billing.models.subscriptions import FeatureTrial, Subscription
 
 __all__ = [
     "TIMEZONE_CHOICES",

@@ -11,7 +11,7 @@ from django.db.models import Q
 from djmoney.models.fields import MoneyField
 
 from billing.errors import BillingError, ErrorCode
-from billing.models.subscriptions import Organization
+from billing.models.accounts import Organization
 from billing.money import format_percent
 
 

@@ -10,7 +10,8 @@ from djmoney.models.fields import MoneyField
 
 from billing import periods
 from billing.errors import BillingError, ErrorCode
-from billing.models.subscriptions import Organization, Subscription
+from billing.models.accounts import Organization
+from billing.models.subscriptions import Subscription
 
 
 class InvoiceLocked(BillingError):
