@@ -54,6 +54,7 @@ run: install
 test: install test-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # PostgreSQL by default (`make bench BENCH_DATABASE_URL=` for SQLite); the name must say "bench".
@@ -69,6 +70,7 @@ bench-smoke: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 format: install
 	$(BIN)/ruff check --fix .

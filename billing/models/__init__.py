@@ -2,10 +2,10 @@
 refer to them."""
 
 from billing.models.accounts import (
-    TIMEZONE_CHOICES,
     Membership,
     Organization,
     split_emails,
+    timezone_choices,
     validate_email_list,
 )
 from billing.models.catalog import Feature, Plan
@@ -14,7 +14,6 @@ from billing.models.invoices import CreditNote, Invoice, InvoiceLine, PendingLin
 from billing.models.subscriptions import FeatureTrial, Subscription
 
 __all__ = [
-    "TIMEZONE_CHOICES",
     "BalanceEntry",
     "Coupon",
     "CreditNote",
@@ -30,5 +29,6 @@ __all__ = [
     "Subscription",
     "TaxRate",
     "split_emails",
+    "timezone_choices",
     "validate_email_list",
 ]

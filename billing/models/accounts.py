@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import functools
 from zoneinfo import ZoneInfo, available_timezones
 
 from django.conf import settings
 from django.core.validators import validate_email
 from django.db import models
 
-TIMEZONE_CHOICES = [(name, name) for name in sorted(available_timezones())]
+
+@functools.cache
+def timezone_choices() -> list[tuple[str, str]]:
+    """Every IANA time zone the system knows. A callable, so migrations name it instead of
+    copying the list (which also differs between machines with other tz data)."""
+    return [(name, name) for name in sorted(available_timezones())]
 
 
 def validate_email_list(value: str) -> None:
@@ -43,7 +49,7 @@ class Organization(models.Model):
     currency = models.CharField(
         max_length=3, choices=[(code, code) for code in settings.CURRENCIES], default="USD"
     )
-    timezone = models.CharField(max_length=64, choices=TIMEZONE_CHOICES, default="UTC")
+    timezone = models.CharField(max_length=64, choices=timezone_choices, default="UTC")
     payment_terms = models.CharField(
         max_length=10, choices=PaymentTerms.choices, default=PaymentTerms.AUTOMATIC
     )

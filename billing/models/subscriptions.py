@@ -12,7 +12,7 @@ from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
 from billing import periods
-from billing.models.accounts import TIMEZONE_CHOICES, Organization
+from billing.models.accounts import Organization, timezone_choices
 from billing.models.catalog import Feature, Plan
 
 
@@ -34,7 +34,7 @@ class Subscription(models.Model):
 
     # The anchor and its timezone never change: every period is computed from them.
     anchor = models.DateTimeField(help_text="Start of the first billing period.")
-    anchor_timezone = models.CharField(max_length=64, choices=TIMEZONE_CHOICES)
+    anchor_timezone = models.CharField(max_length=64, choices=timezone_choices)
     current_period_start = models.DateTimeField()
     current_period_end = models.DateTimeField(db_index=True)
     usage_period_start = models.DateTimeField()
