@@ -8,6 +8,8 @@ HOST ?= 127.0.0.1
 PORT ?= 8000
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 PYTEST_WORKERS ?= 2
+# The architecture contracts in pyproject.toml; the import graph is cached under var/.
+LINT_IMPORTS := $(BIN)/lint-imports --cache-dir var/import-linter
 
 .PHONY: run test bench bench-smoke lint format install test-tools clean
 
@@ -43,7 +45,7 @@ run: install
 	$(MANAGE) seed_demo
 	@echo
 	@echo "  Billing pages:  http://$(HOST):$(PORT)/billing/"
-	@echo "  Support admin:  http://$(HOST):$(PORT)/admin/   (sign in as staff)"
+	@echo "  Support admin:  http://$(HOST):$(PORT)/admin/   (sign in as staff; its code: $(MANAGE) demo_totp_code)"
 	@echo "  Task queue:     django-q2 cluster running beside the web server"
 	@echo
 	@setsid $(MANAGE) qcluster & QCLUSTER=$$!; \
@@ -54,6 +56,7 @@ run: install
 test: install test-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(LINT_IMPORTS)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
@@ -70,6 +73,7 @@ bench-smoke: install
 lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(LINT_IMPORTS)
 	$(BIN)/python manage.py makemigrations --check --dry-run
 
 format: install

@@ -9,8 +9,9 @@ from django.test import Client
 from django.urls import reverse
 
 from bench.common import Report, best_median_ms, count_queries, progress, sized
-from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Membership, Organization, Plan
+from billing.subscriptions import services as subscription_services
 
 FEW_ORGANIZATIONS = sized(10, smoke=2)
 MANY_ORGANIZATIONS = sized(1_000, smoke=5)
@@ -18,7 +19,9 @@ MANY_ORGANIZATIONS = sized(1_000, smoke=5)
 
 def run(report: Report) -> None:
     progress("loading the plan catalog")
-    plan = next(plan for plan in services.catalog_load() if plan.code == "professional-monthly")
+    plan = next(
+        plan for plan in catalog_services.catalog_load() if plan.code == "professional-monthly"
+    )
 
     progress(f"seeding {FEW_ORGANIZATIONS} organizations")
     membership = seed_organizations(first=0, count=FEW_ORGANIZATIONS, plan=plan)[0]
@@ -99,5 +102,5 @@ def seed_organizations(*, first: int, count: int, plan: Plan) -> list[Membership
         for admin, organization in zip(admins, organizations, strict=True)
     )
     for organization in organizations:
-        services.subscription_create(organization=organization, plan=plan)
+        subscription_services.subscription_create(organization=organization, plan=plan)
     return memberships

@@ -15,9 +15,12 @@ from django.template.loader import render_to_string
 from djmoney.money import Money
 
 from bench.common import Report, best_median_ms, progress
-from billing import periods, selectors, services
+from billing.invoicing import pricing as pricing
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing import services as invoicing_services
+from billing.invoicing.selectors import invoice_pdf_render
 from billing.models import Invoice, InvoiceLine, Organization, TaxRate
-from billing.services.documents import invoice_pdf_render
+from billing.subscriptions import periods
 
 MARCH = periods.Period(
     dt.datetime(2026, 3, 16, tzinfo=dt.UTC), dt.datetime(2026, 4, 16, tzinfo=dt.UTC)
@@ -52,7 +55,9 @@ def run(report: Report) -> None:
 def page_count(invoice: Invoice) -> int:
     from weasyprint import HTML
 
-    html = render_to_string("billing/invoice_pdf.html", selectors.invoice_document(invoice=invoice))
+    html = render_to_string(
+        "billing/invoice_pdf.html", invoicing_selectors.invoice_document(invoice=invoice)
+    )
     return len(HTML(string=html).render().pages)
 
 
@@ -85,13 +90,13 @@ def issue_invoice(*, slug: str, phone_numbers: int) -> Invoice:
         },
     )
     lines = [
-        services.LineDraft(
+        pricing.LineDraft(
             InvoiceLine.Kind.SUBSCRIPTION,
             "Professional plan (monthly), 16 Mar – 15 Apr 2026",
             Money(Decimal("199.00"), "USD"),
             period=MARCH,
         ),
-        services.LineDraft(
+        pricing.LineDraft(
             InvoiceLine.Kind.OVERAGE_CALLS,
             "Call overage 16 Feb – 15 Mar 2026: 182,400 s used of 180,000 s included, "
             "2,400 s over at $0.004/s",
@@ -101,7 +106,7 @@ def issue_invoice(*, slug: str, phone_numbers: int) -> Invoice:
         ),
     ]
     lines += [
-        services.LineDraft(
+        pricing.LineDraft(
             InvoiceLine.Kind.PHONE_NUMBER,
             f"Phone number +1415555{n:04d} (local)"
             + (", included in your plan" if n < 3 else "")
@@ -111,7 +116,7 @@ def issue_invoice(*, slug: str, phone_numbers: int) -> Invoice:
         )
         for n in range(phone_numbers)
     ]
-    return services.invoice_issue(
+    return invoicing_services.invoice_issue(
         organization=organization,
         subscription=None,
         kind=Invoice.Kind.SUBSCRIPTION,

@@ -14,7 +14,8 @@ from django.db import connection
 from djmoney.money import Money
 
 from bench.common import Report, best_median_ms, progress, sized
-from billing import services
+from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Organization, Subscription
 from usage.models import PhoneNumber, UsageCounter
 
@@ -92,14 +93,16 @@ def renew_all() -> tuple[float, int, int]:
     # Counted by a wrapper: Django's own query log keeps only the last 9,000.
     with connection.execute_wrapper(count):
         started = time.perf_counter()
-        issued = services.renew_subscriptions_if_needed(now=MAY + dt.timedelta(hours=1))
+        issued = lifecycle_services.renew_subscriptions_if_needed(now=MAY + dt.timedelta(hours=1))
         elapsed = time.perf_counter() - started
     return elapsed, queries, issued
 
 
 def run(report: Report) -> None:
     progress("loading the plan catalog and tax rates")
-    plan = next(plan for plan in services.catalog_load() if plan.code == "professional-monthly")
+    plan = next(
+        plan for plan in catalog_services.catalog_load() if plan.code == "professional-monthly"
+    )
     results = {}
     seeded = 0
     for count in (FEW, MANY):

@@ -170,14 +170,16 @@ def subscribed_employee(*, slug: str, now):
     """An organization on Professional monthly, ten days into its period (paying: a trial
     would start the period at its end), with one AI employee and a service token: what the
     platform-API benchmarks talk to."""
-    from billing import services as billing_services
+    from billing.accounts import services as account_services
+    from billing.catalog import services as catalog_services
+    from billing.subscriptions import services as subscription_services
     from usage import services as usage_services
 
-    plan = next(p for p in billing_services.catalog_load() if p.code == "professional-monthly")
-    organization = billing_services.organization_create(
+    plan = next(p for p in catalog_services.catalog_load() if p.code == "professional-monthly")
+    organization = account_services.organization_create(
         name=slug.replace("-", " ").title(), slug=slug, billing_emails=f"billing@{slug}.example.com"
     )
-    billing_services.subscription_create(
+    subscription_services.subscription_create(
         organization=organization,
         plan=plan,
         start=now - dt.timedelta(days=10),
@@ -185,5 +187,5 @@ def subscribed_employee(*, slug: str, now):
         now=now,
     )
     employee = usage_services.employee_create(organization=organization, name="Agent", now=now)
-    _, token = usage_services.service_token_create(name="bench")
+    _, token = usage_services.service_token_create(name="bench", all_organizations=True)
     return organization, employee, token

@@ -1,9 +1,10 @@
 """Every error code the product answers with, in one registry: its default message and the
 one HTTP status it is answered with.
 
-Statuses: 404 for what is not there, 403 for what is never the caller's to do or use, 409
-for a quota, a limit or the state of a row (a suspended subscription, a finalized invoice),
-422 for input that is wrong whatever the state. Pages and the admin show the message; the
+Statuses: 401 for a service token past its expiry, 404 for what is not there, 403 for what
+is never the caller's to do or use, 409 for a quota, a limit or the state of a row (a
+suspended subscription, a finalized invoice), 422 for input that is wrong whatever the
+state. Pages and the admin show the message; the
 platform API answers `{"code", "detail", …}` with the status; tests match on the code.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 from enum import StrEnum
 from http import HTTPStatus
 
+UNAUTHORIZED = HTTPStatus.UNAUTHORIZED
 NOT_FOUND = HTTPStatus.NOT_FOUND
 FORBIDDEN = HTTPStatus.FORBIDDEN
 CONFLICT = HTTPStatus.CONFLICT
@@ -216,6 +218,30 @@ class ErrorCode(StrEnum):
         "call_conflict",
         CONFLICT,
         "A call id stands for one call: report it again only unchanged.",
+    )
+
+    # --- signing in ---------------------------------------------------------------------
+    WRONG_CODE = (
+        "wrong_code",
+        INVALID,
+        "That code is not the one your authenticator app shows now.",
+    )
+
+    # --- the platform API's service tokens -------------------------------------------------
+    TOKEN_EXPIRED = (
+        "token_expired",
+        UNAUTHORIZED,
+        "This service token has expired: ask for a new one.",
+    )
+    TOKEN_OUT_OF_SCOPE = (
+        "token_out_of_scope",
+        FORBIDDEN,
+        "This service token does not reach that organization.",
+    )
+    TOKEN_SCOPE_UNCLEAR = (
+        "token_scope_unclear",
+        INVALID,
+        "A token reaches every organization or names the ones it reaches: one of the two.",
     )
 
     # --- payment methods and payments -----------------------------------------------------

@@ -22,8 +22,9 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django_q.tasks import async_task
 
-from billing import selectors
+from billing.invoicing import selectors as invoicing_selectors
 from billing.models import Invoice, Organization, Subscription
+from billing.subscriptions import selectors as subscription_selectors
 
 
 def absolute_url(view_name: str, *args) -> str:
@@ -114,7 +115,7 @@ def send_status_changed(*, subscription: Subscription, previous: str, reason: st
             "previous_label": Subscription.Status(previous).label,
             "reason": reason,
             "retention_days": settings.DATA_RETENTION_DAYS,
-            "open_invoice": selectors.invoice_oldest_open(organization=organization),
+            "open_invoice": invoicing_selectors.invoice_oldest_open(organization=organization),
         },
     )
 
@@ -122,14 +123,14 @@ def send_status_changed(*, subscription: Subscription, previous: str, reason: st
 def invoice_email(*, invoice: Invoice) -> dict:
     """The e-mail that carries a finalized invoice, telling how it stands: paid (by which
     method, with the confirmation number), paid from the credit balance, or due."""
-    document = selectors.invoice_document(invoice=invoice)
+    document = invoicing_selectors.invoice_document(invoice=invoice)
     return email_render(
         organization=invoice.organization,
         template="invoice_issued",
         context={
             **document,
             "tzname": document["tz"],  # as frozen on the invoice
-            "settlement": selectors.invoice_settlement(invoice=invoice),
+            "settlement": invoicing_selectors.invoice_settlement(invoice=invoice),
         },
         link=invoice_url(invoice),
         link_label=f"View invoice {invoice.number}",
@@ -146,7 +147,7 @@ def send_plan_change(*, subscription: Subscription, preview) -> None:
             "preview": preview,
             "prorations_invoiced_now": settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY,
             "pending_change": (
-                selectors.pending_change(subscription=subscription)
+                subscription_selectors.pending_change(subscription=subscription, preview=preview)
                 if subscription.scheduled_plan_id
                 else None
             ),

@@ -10,13 +10,10 @@ from django_q.models import Schedule
 from django_q.tasks import schedule
 
 from billing import notifications
+from billing.invoicing.services import invoice_pdf_if_needed
+from billing.lifecycle.services import renew_subscriptions_if_needed, usage_data_purge_if_needed
 from billing.models import Invoice
-from billing.services import (
-    renew_subscriptions_if_needed,
-    trial_reminders_send_if_needed,
-    usage_data_purge_if_needed,
-)
-from billing.services.documents import invoice_pdf_if_needed
+from billing.subscriptions.services import trial_reminders_send_if_needed
 
 logger = logging.getLogger(__name__)
 

@@ -1,7 +1,6 @@
 from __future__ import annotations
 
 import tempfile
-from functools import wraps
 
 from django.conf import settings
 from django.contrib import messages
@@ -11,59 +10,28 @@ from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from billing import exports, selectors, services
+from billing.accounts import selectors as account_selectors
+from billing.accounts.selectors import OrgAccess
 from billing.errors import BillingError
 from billing.forms import CancellationForm, PlanChangeForm
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing.services import invoice_pdf_if_needed
+from billing.lifecycle import selectors as lifecycle_selectors
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Invoice
-from billing.services.documents import invoice_pdf_if_needed
-from usage import selectors as usage_selectors
-
-
-def org_page(*, finances: bool):
-    """Resolve `/billing/<org_slug>/…` to the person's access, or 404 for outsiders.
-
-    Members reach only pages with `finances=False`; elsewhere they are told whom to ask.
-    """
-
-    def decorator(view):
-        @login_required
-        @wraps(view)
-        def wrapper(request: HttpRequest, org_slug: str, *args, **kwargs) -> HttpResponse:
-            access = selectors.org_access_for(user=request.user, slug=org_slug)
-            if access is None:
-                raise Http404("No such organization.")
-            if finances and not access.sees_finances:
-                return render_org_page(request, access, "billing/admins_only.html", status=403)
-            return view(request, access, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
-def render_org_page(request, access, template, context=None, status=200) -> HttpResponse:
-    context = {
-        "access": access,
-        "organization": access.organization,
-        "memberships": selectors.memberships_for_user(user=request.user),
-        "admins": (
-            selectors.organization_admins(organization=access.organization)
-            if not access.sees_finances
-            else []
-        ),
-        **(context or {}),
-    }
-    return render(request, template, context, status=status)
+from billing.subscriptions import selectors as subscription_selectors
+from billing.subscriptions import services as subscription_services
+from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
     """Send a person to their organization's billing page, or let them pick one; support
     staff pick any organization, searching by name."""
-    memberships = selectors.memberships_for_user(user=request.user)
+    memberships = account_selectors.memberships_for_user(user=request.user)
     if request.user.is_staff:
         query = request.GET.get("q", "").strip()
-        organizations = selectors.organizations_for_staff(
+        organizations = account_selectors.organizations_for_staff(
             query=query, page_number=request.GET.get("page")
         )
         context = {"memberships": memberships, "organizations": organizations, "query": query}
@@ -74,60 +42,52 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @org_page(finances=False)
-def overview(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
-    summary = selectors.billing_summary(organization=access.organization)
-    usage = (
-        usage_selectors.usage_summary(subscription=summary.subscription, now=timezone.now())
-        if summary.subscription and access.sees_finances
-        else None
+def overview(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    page = lifecycle_selectors.overview_page(
+        organization=access.organization, with_usage=access.sees_finances, now=timezone.now()
     )
-    context = {"summary": summary, "usage": usage}
+    context = {"summary": page.summary, "usage": page.usage}
     return render_org_page(request, access, "billing/overview.html", context)
 
 
 @org_page(finances=True)
-def plans(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
-    comparison = selectors.plan_comparison(
+def plans(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    page = lifecycle_selectors.plans_page(
         organization=access.organization, interval=request.GET.get("interval")
     )
-    fit = usage_selectors.plan_fit(
-        organization=access.organization,
-        current_plan=comparison.current_plan,
-        plans=[offer.plan for offer in comparison.offers],
-    )
     context = {
-        "comparison": comparison,
-        "fit": fit,
+        "comparison": page.comparison,
+        "fit": page.fit,
         "account_manager_email": settings.BILLING_SELLER["email"],
     }
     return render_org_page(request, access, "billing/plans.html", context)
 
 
-def _invoice_or_404(access: selectors.OrgAccess, number: str) -> Invoice:
+def _invoice_or_404(access: OrgAccess, number: str) -> Invoice:
     """The organization's own finalized invoice: another organization's number is a 404."""
-    invoice = selectors.invoice_for(organization=access.organization, number=number)
+    invoice = invoicing_selectors.invoice_for(organization=access.organization, number=number)
     if invoice is None:
         raise Http404("No such invoice.")
     return invoice
 
 
 @org_page(finances=True)
-def invoices(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+def invoices(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     context = {
-        "rows": selectors.invoice_history(organization=access.organization),
-        "balance": services.organization_balance(organization=access.organization),
+        "rows": invoicing_selectors.invoice_history(organization=access.organization),
+        "balance": invoicing_selectors.organization_balance(organization=access.organization),
     }
     return render_org_page(request, access, "billing/invoices.html", context)
 
 
 @org_page(finances=True)
-def invoice(request: HttpRequest, access: selectors.OrgAccess, number: str) -> HttpResponse:
-    document = selectors.invoice_document(invoice=_invoice_or_404(access, number))
+def invoice(request: HttpRequest, access: OrgAccess, number: str) -> HttpResponse:
+    document = invoicing_selectors.invoice_document(invoice=_invoice_or_404(access, number))
     return render_org_page(request, access, "billing/invoice_detail.html", document)
 
 
 @org_page(finances=True)
-def invoice_pdf(request: HttpRequest, access: selectors.OrgAccess, number: str) -> HttpResponse:
+def invoice_pdf(request: HttpRequest, access: OrgAccess, number: str) -> HttpResponse:
     invoice = _invoice_or_404(access, number)
     return HttpResponse(
         invoice_pdf_if_needed(invoice=invoice),
@@ -142,12 +102,12 @@ EXPORT_IN_MEMORY_BYTES = 16 * 1024 * 1024
 
 @org_page(finances=True)
 @require_GET
-def export(request: HttpRequest, access: selectors.OrgAccess) -> FileResponse:
+def export(request: HttpRequest, access: OrgAccess) -> FileResponse:
     """Everything the organization has with us, as a zip of CSVs and invoice PDFs."""
     organization = access.organization
     now = timezone.now()
     out = tempfile.SpooledTemporaryFile(max_size=EXPORT_IN_MEMORY_BYTES)  # noqa: SIM115 - the response closes it
-    exports.organization_export_write(organization=organization, out=out, now=now)
+    lifecycle_services.organization_export_write(organization=organization, out=out, now=now)
     out.seek(0)
     day = timezone.localdate(now, organization.tzinfo)
     return FileResponse(
@@ -161,24 +121,6 @@ def export(request: HttpRequest, access: selectors.OrgAccess) -> FileResponse:
 # --- changing plans, subscribing and cancelling -------------------------------------------
 
 
-def posts_by_admins_only(refusal_template: str):
-    """Refuse POSTs from anyone but the organization's administrators (staff read only),
-    with a page that says who makes such changes (`refusal_template`)."""
-
-    def decorator(view):
-        @wraps(view)
-        def wrapper(
-            request: HttpRequest, access: selectors.OrgAccess, *args, **kwargs
-        ) -> HttpResponse:
-            if request.method == "POST" and not access.can_manage:
-                return render_org_page(request, access, refusal_template, status=403)
-            return view(request, access, *args, **kwargs)
-
-        return wrapper
-
-    return decorator
-
-
 admins_post_only = posts_by_admins_only("billing/admins_change_only.html")
 
 
@@ -186,11 +128,11 @@ def _day(moment, organization) -> str:
     return f"{timezone.localtime(moment, organization.tzinfo):%-d %b %Y}"
 
 
-def _back_to_overview(access: selectors.OrgAccess) -> HttpResponse:
+def _back_to_overview(access: OrgAccess) -> HttpResponse:
     return redirect("billing:overview", org_slug=access.organization.slug)
 
 
-def _contact_account_manager(choice: selectors.PlanChoice) -> str:
+def _contact_account_manager(choice: lifecycle_selectors.PlanChoice) -> str:
     current = choice.subscription.plan
     return (
         f"{current.name} is a plan negotiated for {current.organization}: to change it, "
@@ -199,19 +141,19 @@ def _contact_account_manager(choice: selectors.PlanChoice) -> str:
 
 
 def _plan_change_page(request, access, choice, form, status=200) -> HttpResponse:
+    page = lifecycle_selectors.plan_change_page(
+        organization=access.organization, choice=choice, now=timezone.now()
+    )
     context = {
-        "choice": choice,
-        "preview": choice.preview,
+        "choice": page.choice,
+        "preview": page.choice.preview,
         "form": form,
-        # What the last months' usage would have met on the new plan: refusals or overage.
-        "usage_beyond": usage_selectors.usage_beyond_plan(
-            organization=access.organization, plan=choice.plan, now=timezone.now()
-        ),
+        "usage_beyond": page.usage_beyond,
     }
     return render_org_page(request, access, "billing/plan_change.html", context, status=status)
 
 
-def _plan_changed(choice: selectors.PlanChoice, subscription) -> str:
+def _plan_changed(choice: lifecycle_selectors.PlanChoice, subscription) -> str:
     """The confirmation, in the terms of what was previewed."""
     organization, plan = subscription.organization, choice.plan
     if choice.subscription is None and subscription.is_trialing:
@@ -242,11 +184,11 @@ def _plan_changed(choice: selectors.PlanChoice, subscription) -> str:
 @require_http_methods(["GET", "POST"])
 @org_page(finances=True)
 @admins_post_only
-def plan_change(request: HttpRequest, access: selectors.OrgAccess, plan_id: int) -> HttpResponse:
+def plan_change(request: HttpRequest, access: OrgAccess, plan_id: int) -> HttpResponse:
     """GET shows what changing to the plan (or subscribing to it) does; POST confirms."""
     organization = access.organization
     now = timezone.now()  # the preview and the change agree on the moment
-    choice = selectors.plan_choice(organization=organization, plan_id=plan_id, now=now)
+    choice = lifecycle_selectors.plan_choice(organization=organization, plan_id=plan_id, now=now)
     if choice is None:
         raise Http404("No such plan.")
     if choice.action == "current":
@@ -262,11 +204,11 @@ def plan_change(request: HttpRequest, access: selectors.OrgAccess, plan_id: int)
         return _plan_change_page(request, access, choice, form, status=400)
     try:
         if choice.subscription is None:
-            subscription = services.subscription_create(
+            subscription = subscription_services.subscription_create(
                 organization=organization, plan=choice.plan, actor=request.user, now=now
             )
         else:
-            subscription = services.subscription_plan_change(
+            subscription = lifecycle_services.subscription_plan_change(
                 subscription=choice.subscription,
                 plan=choice.plan,
                 actor=request.user,
@@ -284,15 +226,17 @@ def plan_change(request: HttpRequest, access: selectors.OrgAccess, plan_id: int)
 @require_POST
 @org_page(finances=True)
 @admins_post_only
-def scheduled_change_cancel(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+def scheduled_change_cancel(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     """Keep the current plan: the scheduled change is called off."""
-    subscription = selectors.subscription_live(organization=access.organization)
+    subscription = subscription_selectors.subscription_live(organization=access.organization)
     if subscription is None or subscription.scheduled_plan is None:
         messages.info(request, "No plan change is scheduled.")
         return _back_to_overview(access)
     dropped = subscription.scheduled_plan
     try:
-        services.subscription_scheduled_change_cancel(subscription=subscription, actor=request.user)
+        subscription_services.subscription_scheduled_change_cancel(
+            subscription=subscription, actor=request.user
+        )
     except BillingError as error:  # applied or called off meanwhile
         messages.error(request, error.message)
     else:
@@ -306,14 +250,14 @@ def scheduled_change_cancel(request: HttpRequest, access: selectors.OrgAccess) -
 @require_POST
 @org_page(finances=True)
 @admins_post_only
-def reactivate(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+def reactivate(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     """Keep a subscription that was set to end with its period."""
-    subscription = selectors.subscription_live(organization=access.organization)
+    subscription = subscription_selectors.subscription_live(organization=access.organization)
     if subscription is None:
         messages.error(request, "The subscription has ended: choose a plan to subscribe again.")
         return redirect("billing:plans", org_slug=access.organization.slug)
     try:
-        subscription = services.subscription_reactivate(
+        subscription = subscription_services.subscription_reactivate(
             subscription=subscription, actor=request.user
         )
     except BillingError as error:
@@ -344,11 +288,11 @@ def _cancel_page(request, access, cancellation, form, status=200) -> HttpRespons
 @require_http_methods(["GET", "POST"])
 @org_page(finances=True)
 @admins_post_only
-def cancel(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
+def cancel(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     """GET says what cancelling means and asks why; POST cancels at the period's end."""
     organization = access.organization
     now = timezone.now()
-    cancellation = selectors.cancellation_for(organization=organization, now=now)
+    cancellation = subscription_selectors.cancellation_for(organization=organization, now=now)
     if cancellation is None:
         messages.info(request, f"{organization.name} has no live subscription to cancel.")
         return _back_to_overview(access)
@@ -358,7 +302,7 @@ def cancel(request: HttpRequest, access: selectors.OrgAccess) -> HttpResponse:
     if not form.is_valid():
         return _cancel_page(request, access, cancellation, form, status=400)
     try:
-        subscription = services.subscription_cancel(
+        subscription = subscription_services.subscription_cancel(
             subscription=cancellation.subscription,
             reason=form.reason_text,
             actor=request.user,

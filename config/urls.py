@@ -1,9 +1,9 @@
 from django.contrib import admin
-from django.contrib.auth import views as auth_views
 from django.http import HttpResponse
 from django.urls import include, path
 from django.views.generic import RedirectView
 
+from billing.security import views as security_views
 from usage.api import api
 
 
@@ -19,8 +19,9 @@ admin.site.index_title = "Support"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="billing:home"), name="root"),
     path("healthz", healthz, name="healthz"),
-    path("accounts/login/", auth_views.LoginView.as_view(), name="login"),
-    path("accounts/logout/", auth_views.LogoutView.as_view(), name="logout"),
+    path("accounts/login/", security_views.login, name="login"),
+    path("accounts/logout/", security_views.logout, name="logout"),
+    path("accounts/", include("billing.security.urls")),
     path("billing/", include("billing.urls")),
     path("billing/", include("usage.urls")),
     path("billing/", include("payments.urls")),

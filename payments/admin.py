@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import datetime as dt
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from django import forms
 from django.conf import settings
@@ -19,43 +18,31 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
 from django.shortcuts import get_object_or_404, redirect
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
 
-from billing.errors import BillingError
+from billing.admin.base import (
+    BigTableAdmin,
+    ReadOnlyAdmin,
+    action_confirmed,
+    invoice_link,
+    invoice_timezone,
+    null_state_filter,
+)
 from billing.models import Invoice
 from billing.money import round_money
 from payments import services
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
-from usage.admin import BigTableAdmin, ReadOnlyAdmin, null_state_filter
 
 # --- shared pieces ------------------------------------------------------------------------
-
-
-def _invoice_link(invoice: Invoice) -> str:
-    url = reverse("admin:billing_invoice_change", args=[invoice.pk])
-    return format_html('<a href="{}">{}</a>', url, invoice)
 
 
 def _method_shown(attempt: PaymentAttempt) -> str:
     if attempt.payment_method is None:
         return attempt.get_channel_display()  # a bank transfer, recorded by staff
     return attempt.payment_method.label
-
-
-def _customer_tz(invoice: Invoice) -> ZoneInfo:
-    return ZoneInfo(invoice.customer_timezone or invoice.organization.timezone)
-
-
-def _confirmation_page(request, model_admin, template: str, context: dict) -> TemplateResponse:
-    return TemplateResponse(
-        request,
-        f"admin/payments/{template}",
-        {**model_admin.admin_site.each_context(request), **context},
-    )
 
 
 class BankTransferForm(forms.Form):
@@ -106,7 +93,7 @@ class RefundForm(forms.Form):
 
 
 @admin.register(PaymentAttempt)
-class PaymentAttemptAdmin(BigTableAdmin):
+class PaymentAttemptAdmin(ReadOnlyAdmin, BigTableAdmin):
     """Every try to collect an invoice, newest first. A successful charge can be refunded
     from its page."""
 
@@ -150,7 +137,7 @@ class PaymentAttemptAdmin(BigTableAdmin):
 
     @admin.display(description="Invoice")
     def invoice_shown(self, attempt):
-        return _invoice_link(attempt.invoice)
+        return invoice_link(attempt.invoice)
 
     @admin.display(description="Organization")
     def organization(self, attempt):
@@ -211,43 +198,32 @@ class PaymentAttemptAdmin(BigTableAdmin):
         )
         refundable = attempt.amount - refunded
         form = RefundForm(request.POST or None, refundable=refundable)
-        if request.method == "POST" and form.is_valid():
-            try:
-                refund = services.payment_refund(
-                    attempt=attempt,
-                    amount=Money(form.cleaned_data["amount"], currency),
-                    reason=form.cleaned_data["reason"],
-                    actor=request.user,
-                )
-            except BillingError as refusal:
-                self.message_user(request, refusal.message, messages.ERROR)
-            else:
-                self.message_user(
-                    request,
-                    f"Refunded {refund.amount} to {_method_shown(attempt)}. Credit note "
-                    f"{refund.credit_note.number} documents it on {attempt.invoice}; the "
-                    f"processor's reference is {refund.processor_reference}.",
-                    messages.SUCCESS,
-                )
-                return redirect("admin:payments_paymentattempt_change", attempt.pk)
-        return _confirmation_page(
-            request,
+        return action_confirmed(
             self,
-            "refund.html",
-            {
-                "opts": self.model._meta,
-                "original": attempt,
-                "title": f"Refund a payment of {attempt.invoice}",
-                "method": _method_shown(attempt),
-                "refunded": refunded,
-                "refundable": refundable,
-                "can_submit": (
-                    attempt.status == PaymentAttempt.Status.SUCCEEDED
-                    and attempt.payment_method is not None
-                    and refundable.amount > 0
-                ),
-                "form": form,
-            },
+            request,
+            original=attempt,
+            template="admin/payments/refund.html",
+            title=f"Refund a payment of {attempt.invoice}",
+            form=form,
+            perform=lambda: services.payment_refund(
+                attempt=attempt,
+                amount=Money(form.cleaned_data["amount"], currency),
+                reason=form.cleaned_data["reason"],
+                actor=request.user,
+            ),
+            done=lambda refund: (
+                f"Refunded {refund.amount} to {_method_shown(attempt)}. Credit note "
+                f"{refund.credit_note.number} documents it on {attempt.invoice}; the "
+                f"processor's reference is {refund.processor_reference}."
+            ),
+            method=_method_shown(attempt),
+            refunded=refunded,
+            refundable=refundable,
+            can_submit=(
+                attempt.status == PaymentAttempt.Status.SUCCEEDED
+                and attempt.payment_method is not None
+                and refundable.amount > 0
+            ),
         )
 
 
@@ -317,7 +293,7 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Collection)
-class CollectionAdmin(BigTableAdmin):
+class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
     """Where collecting each invoice stands: dunning state, failures, next retry. Staff
     retry an open invoice now or record the bank transfer that paid it, from here or from
     the invoice's page."""
@@ -355,7 +331,7 @@ class CollectionAdmin(BigTableAdmin):
 
     @admin.display(description="Invoice")
     def invoice_shown(self, collection):
-        return _invoice_link(collection.invoice)
+        return invoice_link(collection.invoice)
 
     @admin.display(description="Organization")
     def organization(self, collection):
@@ -422,107 +398,87 @@ class CollectionAdmin(BigTableAdmin):
             pk=invoice_id,
         )
 
-    def _invoice_page(self, request, invoice, template, title, **context) -> TemplateResponse:
-        due_on = invoice.due_at.astimezone(_customer_tz(invoice)) if invoice.due_at else None
-        return _confirmation_page(
-            request,
-            self,
-            template,
-            {
-                "opts": Invoice._meta,
-                "original": invoice,
-                "collection": getattr(invoice, "collection", None),
-                "due_on": due_on,
-                "title": title,
-                "can_submit": invoice.status == Invoice.Status.OPEN,
-                **context,
-            },
-        )
+    @staticmethod
+    def _invoice_shown(invoice: Invoice) -> dict:
+        """What the retry and bank transfer pages show of the invoice and its collection."""
+        due_on = invoice.due_at.astimezone(invoice_timezone(invoice)) if invoice.due_at else None
+        return {
+            "collection": getattr(invoice, "collection", None),
+            "due_on": due_on,
+            "can_submit": invoice.status == Invoice.Status.OPEN,
+        }
 
     def retry_view(self, request, invoice_id):
         invoice = self._invoice_to_collect(request, invoice_id)
-        if request.method == "POST":
-            self._retry(request, invoice)
+        if request.method == "POST" and invoice.status != Invoice.Status.OPEN:
+            self.message_user(
+                request,
+                f"{invoice} is {invoice.get_status_display().lower()}: there is nothing to collect.",
+                messages.ERROR,
+            )
             return redirect("admin:billing_invoice_change", invoice.pk)
+        now = timezone.now()
         # The methods `invoice_collect` tries, in its order: those of the configured processor.
         methods = PaymentMethod.objects.filter(
             organization=invoice.organization,
             removed_at__isnull=True,
             processor=settings.PAYMENT_GATEWAY,
         ).order_by("-is_default", "priority", "pk")
-        return self._invoice_page(
+        return action_confirmed(
+            self,
             request,
-            invoice,
-            "invoice_retry.html",
-            f"Retry payment of {invoice}",
+            original=invoice,
+            template="admin/payments/invoice_retry.html",
+            title=f"Retry payment of {invoice}",
+            perform=lambda: services.invoice_collect(invoice=invoice, now=now, on_request=True),
+            # A declined charge is no refusal: the attempts are recorded, and staff are told.
+            succeeded=lambda attempt: attempt is not None,
+            done=lambda attempt: self._collected(invoice, attempt, now),
             methods=methods,
+            **self._invoice_shown(invoice),
         )
 
-    def _retry(self, request, invoice: Invoice) -> None:
-        if invoice.status != Invoice.Status.OPEN:
-            self.message_user(
-                request,
-                f"{invoice} is {invoice.get_status_display().lower()}: there is nothing to collect.",
-                messages.ERROR,
-            )
-            return
-        now = timezone.now()
-        try:
-            attempt = services.invoice_collect(invoice=invoice, now=now, on_request=True)
-        except BillingError as refusal:
-            self.message_user(request, refusal.message, messages.ERROR)
-            return
+    @staticmethod
+    def _collected(invoice: Invoice, attempt: PaymentAttempt | None, now: dt.datetime) -> str:
         if attempt is not None:
-            self.message_user(
-                request,
+            return (
                 f"Collected {attempt.amount} for {invoice} from {_method_shown(attempt)}: "
-                f"confirmation number {attempt.processor_reference}.",
-                messages.SUCCESS,
+                f"confirmation number {attempt.processor_reference}."
             )
-            return
         # This try's attempts: each one the service made just now.
         tried = invoice.payment_attempts.filter(attempted_at=now).select_related("payment_method")
         outcome = "; ".join(
             f"{_method_shown(attempt)}: {attempt.failure_message or attempt.get_status_display()}"
             for attempt in tried
         )
-        self.message_user(
-            request,
+        return (
             f"{invoice} is still unpaid. {outcome or 'There is no payment method on file.'} "
-            "The retry schedule is unchanged.",
-            messages.ERROR,
+            "The retry schedule is unchanged."
         )
 
     def bank_transfer_view(self, request, invoice_id):
         invoice = self._invoice_to_collect(request, invoice_id)
-        customer_tz = _customer_tz(invoice)
+        customer_tz = invoice_timezone(invoice)
         form = BankTransferForm(
             request.POST or None, today=timezone.localdate(timezone=customer_tz)
         )
-        if request.method == "POST" and form.is_valid():
-            reference = form.cleaned_data["reference"]
-            try:
-                services.invoice_record_bank_transfer(
-                    invoice=invoice,
-                    reference=reference,
-                    received_at=dt.datetime.combine(
-                        form.cleaned_data["received_on"], dt.time.min, tzinfo=customer_tz
-                    ),
-                    actor=request.user,
-                )
-            except BillingError as refusal:
-                self.message_user(request, refusal.message, messages.ERROR)
-            else:
-                self.message_user(
-                    request, self._transfer_recorded(invoice, reference), messages.SUCCESS
-                )
-                return redirect("admin:billing_invoice_change", invoice.pk)
-        return self._invoice_page(
+        return action_confirmed(
+            self,
             request,
-            invoice,
-            "invoice_bank_transfer.html",
-            f"Record a bank transfer for {invoice}",
+            original=invoice,
+            template="admin/payments/invoice_bank_transfer.html",
+            title=f"Record a bank transfer for {invoice}",
             form=form,
+            perform=lambda: services.invoice_record_bank_transfer(
+                invoice=invoice,
+                reference=form.cleaned_data["reference"],
+                received_at=dt.datetime.combine(
+                    form.cleaned_data["received_on"], dt.time.min, tzinfo=customer_tz
+                ),
+                actor=request.user,
+            ),
+            done=lambda attempt: self._transfer_recorded(invoice, form.cleaned_data["reference"]),
+            **self._invoice_shown(invoice),
         )
 
     @staticmethod

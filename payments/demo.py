@@ -11,8 +11,7 @@ import dataclasses
 import datetime as dt
 
 from billing.models import Invoice, Organization
-from payments import services
-from payments.gateways.sandbox import SandboxGateway
+from payments import gateways, services
 
 # (card number, years until it expires, expiry month): the default, then a backup.
 DEMO_CARDS = [("4242424242424242", 3, 8), ("5555555555554444", 2, 11)]
@@ -29,7 +28,7 @@ def seed_payments_demo(*, now: dt.datetime, say=print) -> None:
             if not organization.payment_methods.exists():
                 say(f"{organization.name}: sandbox cards…")
                 for number, years, month in DEMO_CARDS:
-                    attached = SandboxGateway.attach_card(number=number)
+                    attached = gateways.sandbox_card_attach(number=number)
                     services.payment_method_add(
                         organization=organization,
                         processor="sandbox",

@@ -8,7 +8,7 @@ import re
 from django import forms
 from django.utils import timezone
 
-from payments.gateways.sandbox import luhn_valid
+from payments.gateways import luhn_valid
 
 
 class PageForm(forms.Form):

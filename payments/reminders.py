@@ -14,9 +14,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing import services as billing_services
 from billing.models import Invoice, Organization, Subscription
 from billing.notifications import invoice_url, send_to_billing_contacts
+from billing.subscriptions import services as subscription_services
 from payments import locks, selectors
 from payments.models import Collection, InvoiceReminder
 
@@ -159,7 +159,7 @@ def _subscription_enforce_status(invoice: Invoice, now: dt.datetime) -> Subscrip
         ),
     }
     while status := _next_status(subscription, owed):
-        subscription = billing_services.subscription_set_status(
+        subscription = subscription_services.subscription_set_status(
             subscription=subscription, status=status, reason=reasons[status], now=now
         )
     return subscription

@@ -10,8 +10,7 @@ from django.conf import settings
 from django.core.paginator import Page, Paginator
 
 from billing.models import Invoice, Organization, Subscription
-from payments.gateways import decline_message
-from payments.gateways.sandbox import TEST_BANK_ACCOUNTS, TEST_CARDS
+from payments.gateways import TEST_BANK_ACCOUNTS, TEST_CARDS, decline_message
 from payments.models import Collection, PaymentAttempt, PaymentMethod
 
 HISTORY_PAGE_SIZE = 25

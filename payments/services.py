@@ -12,10 +12,11 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing import locks as billing_locks
-from billing import services as billing_services
 from billing.errors import BillingError, ErrorCode
+from billing.invoicing import services as invoicing_services
 from billing.models import Invoice, Organization, Subscription
 from billing.money import round_money
+from billing.subscriptions import services as subscription_services
 from payments import locks, notifications, selectors
 from payments.gateways import AttachedMethod, ChargeResult, decline_message, gateway_for
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
@@ -220,7 +221,7 @@ def _reinstate_if_settled(
     owed = selectors.standing_owed(subscription=subscription, now=now)
     if owed == Subscription.Status.SUSPENDED or owed == subscription.status:
         return
-    billing_services.subscription_set_status(
+    subscription_services.subscription_set_status(
         subscription=subscription,
         status=owed or Subscription.Status.ACTIVE,
         reason=f"Payment received for {invoice.number}"
@@ -235,7 +236,7 @@ def invoice_settle(*, attempt: PaymentAttempt, now: dt.datetime) -> None:
     webhook all settle through here."""
     invoice = attempt.invoice
     description = attempt.payment_method.label if attempt.payment_method else "Bank transfer"
-    billing_services.invoice_mark_paid(
+    invoicing_services.invoice_mark_paid(
         invoice=invoice,
         paid_at=now,
         reference=attempt.processor_reference,
@@ -263,7 +264,7 @@ def _record_failure(
             days=schedule[collection.failures - 1]
         )
         if subscription and subscription.status == Subscription.Status.ACTIVE:
-            billing_services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription,
                 status=Subscription.Status.PAST_DUE,
                 reason=f"Payment of {invoice.number} failed: {message}",
@@ -273,7 +274,7 @@ def _record_failure(
         collection.state = Collection.State.EXHAUSTED
         collection.next_retry_at = None
         if subscription and subscription.status == Subscription.Status.ACTIVE:  # no retries set
-            billing_services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription,
                 status=Subscription.Status.PAST_DUE,
                 reason=f"Payment of {invoice.number} failed: {message}",
@@ -281,7 +282,7 @@ def _record_failure(
             )
             subscription.status = Subscription.Status.PAST_DUE
         if subscription and subscription.status == Subscription.Status.PAST_DUE:
-            billing_services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription,
                 status=Subscription.Status.SUSPENDED,
                 reason=f"Every retry to collect {invoice.number} failed",
@@ -404,7 +405,7 @@ def payment_refund(
             ErrorCode.REFUND_TOO_LARGE,
             f"At most {refundable} of this charge can still be refunded.",
         )
-    credit_note = billing_services.credit_note_issue(
+    credit_note = invoicing_services.credit_note_issue(
         invoice=attempt.invoice,
         amount=amount,
         reason=reason,

@@ -1,6 +1,6 @@
 """The payment-methods page, its actions, and "pay now" for an open invoice.
 
-Adapters only: parse the request, call the gateway to validate a new method and one
+Adapters only: parse the request, call the gateway facade to validate a new method and one
 service or selector, render. Every change is a POST form that works without JavaScript
 (except Stripe's own card field), made by the organization's administrators; support staff
 see the page read-only. After a change the browser is sent back (post/redirect/get).
@@ -20,15 +20,13 @@ from django.utils import timezone
 from django.views.decorators.debug import sensitive_post_parameters
 from django.views.decorators.http import require_http_methods, require_POST
 
-from billing import selectors as billing_selectors
+from billing.accounts.selectors import OrgAccess
 from billing.errors import BillingError
+from billing.invoicing import selectors as invoicing_selectors
 from billing.models import Invoice
-from billing.selectors import OrgAccess
-from billing.views import org_page, posts_by_admins_only, render_org_page
-from payments import selectors, services
+from billing.web.pages import org_page, posts_by_admins_only, render_org_page
+from payments import gateways, selectors, services
 from payments.forms import BankAccountForm, BillingDetailsForm, CardForm, StripeMethodForm
-from payments.gateways.sandbox import SandboxGateway
-from payments.gateways.stripe import METHOD_TYPES, StripeGateway
 from payments.models import PaymentMethod
 
 # Never in an error report or a log: what would let someone else pay with the method.
@@ -72,7 +70,7 @@ def _methods_page(
         ),
         "gateway": settings.PAYMENT_GATEWAY,
         "stripe_publishable_key": settings.STRIPE_PUBLISHABLE_KEY,
-        "stripe_method_types": METHOD_TYPES,  # the Payment Element offers what the intent takes
+        "stripe_method_types": gateways.METHOD_TYPES,  # the Payment Element offers what the intent takes
         "card_form": card_form or CardForm(),
         "bank_form": bank_form or BankAccountForm(),
         "test_cards": selectors.sandbox_test_cards(),
@@ -113,7 +111,7 @@ def method_add_card(request: HttpRequest, access: OrgAccess) -> HttpResponse:
         return _methods_page(request, access, card_form=form, status=400)
     details = form.cleaned_data
     try:
-        attached = SandboxGateway.attach_card(number=details["number"])
+        attached = gateways.sandbox_card_attach(number=details["number"])
         method = services.payment_method_add(
             organization=access.organization,
             processor=PaymentMethod.Processor.SANDBOX,
@@ -145,7 +143,7 @@ def method_add_bank_account(request: HttpRequest, access: OrgAccess) -> HttpResp
         return _methods_page(request, access, bank_form=form, status=400)
     details = form.cleaned_data
     try:
-        attached = SandboxGateway.attach_bank_account(
+        attached = gateways.sandbox_bank_account_attach(
             routing_number=details["routing_number"], account_number=details["account_number"]
         )
         method = services.payment_method_add(
@@ -170,9 +168,8 @@ def method_setup_stripe(request: HttpRequest, access: OrgAccess) -> JsonResponse
     """Called by the page when the card is submitted, not when the page is shown: viewing
     the page never reaches Stripe. Answers the client secret of a SetupIntent, which the
     Payment Element confirms in the browser, attaching the method to our Stripe customer."""
-    gateway = StripeGateway()
-    customer_id = gateway.customer_id_for(organization=access.organization)
-    return JsonResponse({"client_secret": gateway.create_setup_intent(customer_id=customer_id)})
+    client_secret = gateways.stripe_setup_intent_create(organization=access.organization)
+    return JsonResponse({"client_secret": client_secret})
 
 
 @require_POST
@@ -186,7 +183,7 @@ def method_add_stripe(request: HttpRequest, access: OrgAccess) -> HttpResponse:
         messages.error(request, "The card details did not reach Stripe: please try again.")
         return _back_to_methods(access)
     try:
-        attached = StripeGateway().retrieve_method(
+        attached = gateways.stripe_method_retrieve(
             organization=access.organization,
             payment_method_id=form.cleaned_data["payment_method_id"],
         )
@@ -302,7 +299,7 @@ def method_remove(request: HttpRequest, access: OrgAccess, method_id: int) -> Ht
 @admins_post_only
 def pay_now(request: HttpRequest, access: OrgAccess, number: str) -> HttpResponse:
     """Charge an open invoice at once: the default method, then the backups."""
-    invoice = billing_selectors.invoice_for(organization=access.organization, number=number)
+    invoice = invoicing_selectors.invoice_for(organization=access.organization, number=number)
     if invoice is None:
         raise Http404("No such invoice.")
     back = redirect("billing:invoice", org_slug=access.organization.slug, number=invoice.number)

@@ -29,8 +29,7 @@ from djmoney.money import Money
 
 from billing.models import Invoice
 from payments import locks, services
-from payments.gateways import DECLINE_MESSAGES, decline_message
-from payments.gateways.stripe import minor_units
+from payments.gateways import DECLINE_MESSAGES, decline_message, minor_units
 from payments.models import (
     Collection,
     PaymentAttempt,

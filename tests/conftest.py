@@ -57,11 +57,11 @@ def fast_password_hashing(settings):
 
 @pytest.fixture
 def staff(client):
-    """A support-staff superuser, signed in on `client`."""
-    from tests.factories import UserFactory
+    """A support-staff superuser, signed in on `client` with the second factor verified."""
+    from tests.factories import UserFactory, sign_in
 
     user = UserFactory(username="support", is_staff=True, is_superuser=True)
-    client.force_login(user)
+    sign_in(client, user)
     return user
 
 

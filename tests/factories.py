@@ -5,8 +5,10 @@ import factory
 from django.contrib.auth import get_user_model
 from djmoney.money import Money
 
-from billing import services
+from billing.invoicing import services as invoicing_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Feature, Membership, Organization, Plan, Subscription
+from billing.subscriptions import services as subscription_services
 from usage.models import AIEmployee, PhoneNumberRate
 
 PASSWORD = "a-long-test-password"
@@ -93,7 +95,7 @@ class SubscriptionFactory(factory.django.DjangoModelFactory):
     @classmethod
     def _create(cls, model_class, **kwargs):
         now = kwargs.pop("now") or dt.datetime.now(dt.UTC)
-        return services.subscription_create(now=now, **kwargs)
+        return subscription_services.subscription_create(now=now, **kwargs)
 
 
 class EmployeeFactory(factory.django.DjangoModelFactory):
@@ -229,15 +231,15 @@ def renewed_invoice(*, organization=None, extra_numbers=0, start=FEB_16, renewed
         percentage=Decimal("2.5"),
         applies_to=["phone_number", "overage_calls"],
     )
-    services.discount_apply(organization=organization, coupon=CouponFactory(), now=start)
-    services.balance_credit_grant(
+    invoicing_services.discount_apply(organization=organization, coupon=CouponFactory(), now=start)
+    invoicing_services.balance_credit_grant(
         organization=organization,
         kind="promotional",
         amount=Money(Decimal("25.00"), organization.currency),
         description="Welcome credit",
         now=start,
     )
-    [invoice] = services.subscription_renew_if_needed(
+    [invoice] = lifecycle_services.subscription_renew_if_needed(
         subscription_id=subscription.pk, now=renewed_at
     )
     return invoice
@@ -272,3 +274,20 @@ def declined_invoice(organization, *, now=None):
     invoice = organization.invoices.get(status="open")
     payment_services.invoice_collect(invoice=invoice, now=now)
     return invoice
+
+
+def sign_in(client, user):
+    """Sign `user` in on the test `client` as the sign-in pages would: for staff, with the
+    second factor verified (an authenticator app, and its code given)."""
+    from django_otp import DEVICE_ID_SESSION_KEY
+    from django_otp.plugins.otp_totp.models import TOTPDevice
+
+    client.force_login(user)
+    if user.is_staff:
+        device, _ = TOTPDevice.objects.get_or_create(
+            user=user, name="Authenticator app", defaults={"confirmed": True}
+        )
+        session = client.session
+        session[DEVICE_ID_SESSION_KEY] = device.persistent_id
+        session.save()
+    return client

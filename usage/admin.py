@@ -8,16 +8,21 @@ over tables that grow with traffic never count them in full.
 
 from __future__ import annotations
 
-from functools import cached_property
-
+from django import forms
 from django.contrib import admin, messages
-from django.core.paginator import Paginator
-from django.db import connections
-from django.http import HttpResponseRedirect
+from django.utils import timezone
 
+from billing.admin.base import (
+    BigTableAdmin,
+    InputFilter,
+    OrganizationFilter,
+    ReadOnlyAdmin,
+    RefusalAsMessage,
+    adopt,
+    null_state_filter,
+)
 from billing.errors import BillingError
-from billing.models import Organization
-from usage import services
+from usage import selectors, services
 from usage.models import (
     AIEmployee,
     Call,
@@ -27,95 +32,8 @@ from usage.models import (
     UsageCounter,
     UsageReport,
 )
-from usage.templatetags.usage_format import gibibytes
 
-# --- shared pieces ------------------------------------------------------------------------
-
-
-class BoundedCountPaginator(Paginator):
-    """Counts at most `limit + 1` rows (`SELECT COUNT(*) FROM (SELECT … LIMIT n)`), so a list
-    over millions of rows never counts them all. Pages stop there too, which also keeps
-    OFFSET small; staff narrow a long list with the filters instead."""
-
-    limit = 10_000
-
-    @cached_property
-    def count(self) -> int:
-        # Unordered, so the database may stop at any `limit + 1` rows.
-        return self.object_list.order_by()[: self.limit + 1].count()
-
-    @property
-    def is_capped(self) -> bool:
-        return self.count > self.limit
-
-    @cached_property
-    def estimated_total(self) -> int | None:
-        """PostgreSQL's planner estimate of the table's rows, for an unfiltered capped list:
-        free to read, and enough to tell thousands from millions."""
-        queryset = self.object_list
-        connection = connections[queryset.db]
-        if connection.vendor != "postgresql" or queryset.query.where or not self.is_capped:
-            return None
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
-                [queryset.model._meta.db_table],
-            )
-            (estimate,) = cursor.fetchone()
-        return estimate if estimate > self.limit else None
-
-
-class InputFilter(admin.ListFilter):
-    """A text box instead of a list of choices, for things too many to list (listing every
-    organization would load them all on each page view)."""
-
-    template = "admin/usage/input_filter.html"
-    parameter_name: str
-    placeholder = ""
-
-    def __init__(self, request, params, model, model_admin):
-        super().__init__(request, params, model, model_admin)
-        if self.parameter_name in params:
-            self.used_parameters[self.parameter_name] = params.pop(self.parameter_name)[-1]
-
-    def value(self) -> str:
-        return self.used_parameters.get(self.parameter_name, "").strip()
-
-    def has_output(self) -> bool:
-        return True
-
-    def expected_parameters(self) -> list[str]:
-        return [self.parameter_name]
-
-    def choices(self, changelist):
-        yield {
-            "parameter_name": self.parameter_name,
-            "value": self.value(),
-            "placeholder": self.placeholder,
-            # The form sends the list's other parameters along, so filters add up.
-            "other_parameters": [
-                (name, value)
-                for name, value in changelist.params.items()
-                if name != self.parameter_name
-            ],
-            "clear_url": changelist.get_query_string(remove=[self.parameter_name]),
-        }
-
-
-class OrganizationFilter(InputFilter):
-    title = "organization"
-    parameter_name = "organization"
-    placeholder = "slug, e.g. acme-dental"
-
-    def queryset(self, request, queryset):
-        if not self.value():
-            return queryset
-        # The slug is resolved first so the list filters on `organization_id`, which the
-        # (organization, …) indexes serve, instead of joining organizations.
-        organization_id = (
-            Organization.objects.filter(slug=self.value()).values_list("pk", flat=True).first()
-        )
-        return queryset.filter(organization_id=organization_id)
+# --- filters ------------------------------------------------------------------------------
 
 
 class EmployeeFilter(InputFilter):
@@ -129,48 +47,6 @@ class EmployeeFilter(InputFilter):
         if not self.value().isdigit():
             return queryset.none()
         return queryset.filter(employee_id=int(self.value()))
-
-
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Facts and the totals derived from them: staff look; nobody adds, edits or deletes."""
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-
-class BigTableAdmin(ReadOnlyAdmin):
-    """A list over a table that grows with traffic: a bounded count, and no facet counts."""
-
-    paginator = BoundedCountPaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-
-
-class RefusalAsMessage:
-    """Saves go through a usage service; its refusal (a quota, a limit, no rate, another
-    organization's employee) reaches staff as a message instead of an error page, and the
-    admin's transaction writes nothing."""
-
-    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
-        try:
-            return super().changeform_view(request, object_id, form_url, extra_context)
-        except BillingError as refusal:
-            self.message_user(request, refusal.message, messages.ERROR)
-            return HttpResponseRedirect(request.get_full_path())
-
-
-def adopt(obj, created) -> None:
-    """Turn the admin's unsaved form instance into the row a service created, for the
-    admin's log entry, message and redirect."""
-    for field in created._meta.concrete_fields:
-        setattr(obj, field.attname, getattr(created, field.attname))
-    obj._state.adding = False
 
 
 # --- AI employees and phone numbers -------------------------------------------------------
@@ -245,25 +121,6 @@ class AIEmployeeAdmin(RefusalAsMessage, admin.ModelAdmin):
                 self.message_user(request, f"{employee}: {refusal.message}", messages.ERROR)
             else:
                 self.message_user(request, f"{employee} is active again.")
-
-
-def null_state_filter(field: str, *, unset: tuple[str, str], done: tuple[str, str]):
-    """A list filter on whether a timestamp like `released_at` is set: ("held", "Provisioned")
-    while empty, ("released", "Released") once set."""
-
-    class StateFilter(admin.SimpleListFilter):
-        title = "state"
-        parameter_name = "state"
-
-        def lookups(self, request, model_admin):
-            return (unset, done)
-
-        def queryset(self, request, queryset):
-            if self.value() in (unset[0], done[0]):
-                return queryset.filter(**{f"{field}__isnull": self.value() == unset[0]})
-            return queryset
-
-    return StateFilter
 
 
 HeldFilter = null_state_filter(
@@ -399,7 +256,7 @@ class PhoneNumberRateAdmin(admin.ModelAdmin):
 
 
 @admin.register(Call)
-class CallAdmin(BigTableAdmin):
+class CallAdmin(ReadOnlyAdmin, BigTableAdmin):
     """Millions of rows: newest first along the `call_newest_first` index, a bounded count,
     filters that the indexes serve, and search by the exact platform call id only."""
 
@@ -450,15 +307,15 @@ class UsageCounterAdmin(ReadOnlyAdmin):
 
     @admin.display(description="Storage (latest)")
     def storage(self, counter):
-        return gibibytes(counter.storage_bytes)
+        return selectors.format_gibibytes(counter.storage_bytes)
 
     @admin.display(description="Storage (peak)")
     def storage_peak(self, counter):
-        return gibibytes(counter.storage_peak_bytes)
+        return selectors.format_gibibytes(counter.storage_peak_bytes)
 
 
 @admin.register(UsageReport)
-class UsageReportAdmin(BigTableAdmin):
+class UsageReportAdmin(ReadOnlyAdmin, BigTableAdmin):
     list_display = (
         "report_id",
         "organization",
@@ -482,22 +339,55 @@ TokenStateFilter = null_state_filter(
 )
 
 
+class ServiceTokenForm(forms.ModelForm):
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get("all_organizations") == bool(cleaned.get("organizations")):
+            raise forms.ValidationError(
+                "Tick “All organizations” (the calling platform's own token) or choose the "
+                "organizations the token reaches: one of the two."
+            )
+        return cleaned
+
+
 @admin.register(ServiceToken)
 class ServiceTokenAdmin(admin.ModelAdmin):
     """Staff name a token; the service makes it and the token is shown once, in a message.
     Only its hash and first characters are stored. Tokens are never edited: revoke one and
     create another."""
 
-    list_display = ("name", "hint_shown", "is_active", "created_by", "created_at", "revoked_at")
+    list_display = (
+        "name",
+        "hint_shown",
+        "is_active",
+        "reaches",
+        "expires_at",
+        "created_by",
+        "created_at",
+        "revoked_at",
+    )
     list_filter = (TokenStateFilter,)
     list_select_related = ("created_by",)
     search_fields = ("name", "^hint")
     actions = ("revoke",)
+    autocomplete_fields = ("organizations",)
+    form = ServiceTokenForm
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).prefetch_related("organizations")
 
     def get_fields(self, request, obj=None):
         if obj is None:
-            return ("name",)
-        return ("name", "hint_shown", "created_by", "created_at", "revoked_at")
+            return ("name", "all_organizations", "organizations", "expires_at")
+        return (
+            "name",
+            "hint_shown",
+            "reaches",
+            "expires_at",
+            "created_by",
+            "created_at",
+            "revoked_at",
+        )
 
     def get_readonly_fields(self, request, obj=None):
         return () if obj is None else self.get_fields(request, obj)
@@ -517,10 +407,28 @@ class ServiceTokenAdmin(admin.ModelAdmin):
 
     @admin.display(description="Active", boolean=True)
     def is_active(self, service_token):
-        return service_token.revoked_at is None
+        expired = service_token.expires_at is not None and service_token.expires_at <= (
+            timezone.now()
+        )
+        return service_token.revoked_at is None and not expired
+
+    @admin.display(description="Reaches")
+    def reaches(self, service_token):
+        if service_token.all_organizations:
+            return "All organizations"
+        return ", ".join(o.name for o in service_token.organizations.all())
+
+    def save_related(self, request, form, formsets, change):
+        """Nothing left to save: the service set the organizations."""
 
     def save_model(self, request, obj, form, change):
-        service_token, token = services.service_token_create(name=obj.name, created_by=request.user)
+        service_token, token = services.service_token_create(
+            name=obj.name,
+            all_organizations=form.cleaned_data["all_organizations"],
+            organizations=list(form.cleaned_data["organizations"]),
+            expires_at=form.cleaned_data["expires_at"],
+            created_by=request.user,
+        )
         adopt(obj, service_token)
         self.message_user(
             request,

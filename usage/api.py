@@ -22,14 +22,10 @@ from ninja.security import HttpBearer
 from pydantic import AwareDatetime, BeforeValidator, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
+from billing.catalog.selectors import FeatureStatus, feature_status, feature_statuses
 from billing.errors import BillingError, ErrorCode
 from billing.models import Organization
-from billing.selectors import (
-    FeatureStatus,
-    feature_status,
-    feature_statuses,
-    subscription_live,
-)
+from billing.subscriptions.selectors import subscription_live
 from usage import selectors, services
 from usage.models import AIEmployee, PhoneNumber, ServiceToken, UsageReport
 
@@ -37,13 +33,16 @@ MAX_BATCH = 1000
 
 
 class ServiceTokenAuth(HttpBearer):
+    """The token, checked against the organization in the path (`{org}`), when there is
+    one: an expired token gets 401 `token_expired`, one that does not reach the
+    organization 403 `token_out_of_scope`."""
+
     def authenticate(self, request: HttpRequest, token: str) -> ServiceToken | None:
-        return (
-            ServiceToken.objects.filter(
-                token_hash=ServiceToken.hash(token), revoked_at__isnull=True
-            )
-            .only("pk")
-            .first()
+        route = request.resolver_match
+        return selectors.service_token_for_request(
+            token=token,
+            organization_slug=route.kwargs.get("org") if route else None,
+            now=timezone.now(),
         )
 
 
@@ -52,7 +51,10 @@ api = NinjaAPI(
     version="1",
     description="Asked by the calling platform before every call and before creating an AI "
     "employee; told about finished calls, phone numbers, storage and API usage. "
-    "Authenticate with `Authorization: Bearer <service token>` (created by staff in the admin).",
+    "Authenticate with `Authorization: Bearer <service token>` (created by staff in the admin). "
+    "A token reaches every organization only when made to (the calling platform's own token); "
+    "otherwise only the organizations it names: any other gets 403 `token_out_of_scope`, in "
+    "the path or in a batch. A token past its expiry gets 401 `token_expired`.",
     auth=ServiceTokenAuth(),
     urls_namespace="api",
 )
@@ -128,6 +130,14 @@ class Message(Schema):
     detail: str
 
 
+class Unauthorized(Schema):
+    """No token, an unknown or revoked one (`detail` only), or an expired one (`code`
+    `token_expired`)."""
+
+    code: str | None = Field(None, description="`token_expired`, or absent.")
+    detail: str
+
+
 class FieldProblem(Schema):
     loc: list[str | int] = Field(
         description="Where: `path` or `body`, then the field (in a batch, `calls` and the "
@@ -168,14 +178,15 @@ class CallConflictRefusal(Refusal):
 
 # The body of a refusal that says more than its code and detail.
 REFUSAL_BODIES: dict[ErrorCode, type[Schema]] = {
+    ErrorCode.TOKEN_EXPIRED: Unauthorized,
     ErrorCode.EMPLOYEE_QUOTA_REACHED: LimitRefusal,
     ErrorCode.PHONE_NUMBER_LIMIT_REACHED: LimitRefusal,
     ErrorCode.CALL_CONFLICT: CallConflictRefusal,
     ErrorCode.INVALID_REPORT: ValidationErrors,
 }
 
-
 # Refusals several endpoints share.
+TOKEN_REFUSALS = (ErrorCode.TOKEN_EXPIRED, ErrorCode.TOKEN_OUT_OF_SCOPE)
 EMPLOYEE_LOOKUP = (ErrorCode.ORGANIZATION_NOT_FOUND, ErrorCode.EMPLOYEE_NOT_FOUND)
 NUMBER_LOOKUP = (ErrorCode.ORGANIZATION_NOT_FOUND, ErrorCode.PHONE_NUMBER_NOT_FOUND)
 EMPLOYEE_QUOTA = (
@@ -193,18 +204,20 @@ REPORT_REFUSALS = (
 
 def _answers(results: dict, *, refusals: tuple[ErrorCode, ...] = (), body: bool = True) -> dict:
     """Every status an endpoint answers, with its body and the codes it may carry: its
-    `results`; 400 for a body that is not JSON; 401 without a valid token; each of its
-    `refusals` with its code's status and body; 422 naming each invalid field. Returns the
-    `response` and `openapi_extra` arguments of the endpoint's decorator."""
+    `results`; 400 for a body that is not JSON; 401 without a valid token, or an expired
+    one; 403 for an organization the token does not reach; each of its `refusals` with its
+    code's status and body; 422 naming each invalid field. Returns the `response` and
+    `openapi_extra` arguments of the endpoint's decorator."""
     bodies: dict[int, set[type[Schema]]] = defaultdict(set)
+    bodies[int(HTTPStatus.UNAUTHORIZED)].add(Unauthorized)
     bodies[int(HTTPStatus.UNPROCESSABLE_ENTITY)].add(ValidationErrors)
     codes: dict[int, list[ErrorCode]] = defaultdict(list)
-    for code in refusals:
+    for code in (*TOKEN_REFUSALS, *refusals):
         schema = REFUSAL_BODIES.get(code, Refusal)
         bodies[int(code.status)].add(schema)
-        if issubclass(schema, Refusal):  # its body carries the code
+        if schema is not ValidationErrors:  # its body carries the code
             codes[int(code.status)].append(code)
-    response = results | ({400: Message} if body else {}) | {401: Message}
+    response = results | ({400: Message} if body else {})
     for status in sorted(bodies):
         schemas = sorted(bodies[status], key=lambda schema: schema.__name__)
         response[status] = functools.reduce(operator.or_, schemas)  # one, or any of them
@@ -356,9 +369,12 @@ class BatchOut(Schema):
     summary="Report up to 1,000 finished calls",
 )
 def record_calls(request, payload: BatchIn):
-    """Accepted or rejected whole: one bad call (422) or one call id already recorded with
-    other content (409 `call_conflict`, naming its index) rejects the batch, and nothing is
-    written."""
+    """Accepted or rejected whole: one bad call (422), one call id already recorded with
+    other content (409 `call_conflict`, naming its index), or one organization the token
+    does not reach (403 `token_out_of_scope`) rejects the batch, and nothing is written."""
+    selectors.service_token_check_reach(
+        service_token=request.auth, organization_slugs={call.org for call in payload.calls}
+    )
     result = services.calls_record(reports=[_report(call.org, call) for call in payload.calls])
     return BatchOut(recorded=len(result.recorded), duplicates=result.duplicates)
 

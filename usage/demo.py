@@ -11,9 +11,9 @@ from decimal import Decimal
 
 from djmoney.money import Money
 
-from billing import periods
 from billing.models import Organization, Subscription
-from billing.selectors import subscription_live
+from billing.subscriptions import periods
+from billing.subscriptions.selectors import subscription_live
 from usage import services
 from usage.models import AIEmployee, PhoneNumber, PhoneNumberRate, UsageReport
 from usage.simulation import calls_simulate, last_simulated_day

@@ -239,7 +239,9 @@ class UsageReport(models.Model):
 
 class ServiceToken(models.Model):
     """A bearer token for the calling platform. Only its SHA-256 is stored; the token is
-    shown once, when staff create it."""
+    shown once, when staff create it. It reaches every organization only when it says so
+    (`all_organizations`: the calling platform's own token); otherwise only the
+    organizations it names. From `expires_at` on it is refused."""
 
     PREFIX = "svc_"
 
@@ -253,6 +255,20 @@ class ServiceToken(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     revoked_at = models.DateTimeField(null=True, blank=True)
+    all_organizations = models.BooleanField(
+        default=False,
+        help_text="Reaches every organization, present and future: the calling platform's "
+        "own token. Otherwise it reaches only the organizations named.",
+    )
+    organizations = models.ManyToManyField(
+        "billing.Organization",
+        blank=True,
+        related_name="service_tokens",
+        help_text="The only organizations this token reaches (when it does not reach all).",
+    )
+    expires_at = models.DateTimeField(
+        null=True, blank=True, help_text="Refused from this moment on. Empty: it never expires."
+    )
 
     class Meta:
         ordering = ["-created_at"]

@@ -6,6 +6,7 @@ import datetime as dt
 import math
 import secrets
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from django.db import IntegrityError, connection, transaction
@@ -13,10 +14,10 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from billing import periods
 from billing.errors import BillingError, ErrorCode
 from billing.models import Organization, Subscription
-from billing.services.subscriptions import subscription_lock_live
+from billing.subscriptions import periods
+from billing.subscriptions.services import subscription_lock_live
 from usage.models import (
     AIEmployee,
     Call,
@@ -687,13 +688,31 @@ def organization_usage_data_delete(*, organization_id: int) -> dict[str, int]:
 # --- service tokens -----------------------------------------------------------------------
 
 
-def service_token_create(*, name: str, created_by=None) -> tuple[ServiceToken, str]:
-    """A new platform token. Returns the token itself, which is not stored and cannot be
+@transaction.atomic
+def service_token_create(
+    *,
+    name: str,
+    all_organizations: bool = False,
+    organizations: Sequence[Organization] = (),
+    expires_at: dt.datetime | None = None,
+    created_by=None,
+) -> tuple[ServiceToken, str]:
+    """A new platform token, reaching every organization (`all_organizations`, said
+    explicitly) or only the `organizations` named, never both and never none; refused from
+    `expires_at` on, when given. Returns the token itself, which is not stored and cannot be
     shown again: only its hash is kept."""
+    if all_organizations == bool(organizations):
+        raise BillingError(ErrorCode.TOKEN_SCOPE_UNCLEAR)
     token = ServiceToken.PREFIX + secrets.token_urlsafe(32)
     service_token = ServiceToken.objects.create(
-        name=name, token_hash=ServiceToken.hash(token), hint=token[:10], created_by=created_by
+        name=name,
+        token_hash=ServiceToken.hash(token),
+        hint=token[:10],
+        all_organizations=all_organizations,
+        expires_at=expires_at,
+        created_by=created_by,
     )
+    service_token.organizations.set(organizations)
     return service_token, token
 
 

@@ -19,10 +19,10 @@ from fractions import Fraction
 
 from django.utils import timezone
 
-from billing import periods
 from billing.errors import BillingError, ErrorCode
 from billing.models import Organization, Plan
-from billing.selectors import subscription_live
+from billing.subscriptions import periods
+from billing.subscriptions.selectors import subscription_live
 from usage import services
 from usage.models import AIEmployee, Call
 

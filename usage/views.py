@@ -16,9 +16,10 @@ from django.template.loader import render_to_string
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
+from billing.accounts.selectors import OrgAccess
+from billing.catalog.selectors import feature_status
 from billing.errors import BillingError
-from billing.selectors import OrgAccess, feature_status
-from billing.views import org_page, posts_by_admins_only, render_org_page
+from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage import selectors, services
 from usage.forms import EmployeeCreateForm, PhoneNumberAssignForm, PhoneNumberProvisionForm
 from usage.models import AIEmployee, PhoneNumber

@@ -8,10 +8,10 @@ from django.db import models
 from django.db.models import F, Q
 from djmoney.models.fields import MoneyField
 
-from billing import periods
 from billing.errors import BillingError, ErrorCode
 from billing.models.accounts import Organization
 from billing.models.subscriptions import Subscription
+from billing.subscriptions import periods
 
 
 class InvoiceLocked(BillingError):

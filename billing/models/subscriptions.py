@@ -11,9 +11,9 @@ from django.db import models
 from django.db.models import F, Q
 from simple_history.models import HistoricalRecords
 
-from billing import periods
 from billing.models.accounts import Organization, timezone_choices
 from billing.models.catalog import Feature, Plan
+from billing.subscriptions import periods
 
 
 class Subscription(models.Model):

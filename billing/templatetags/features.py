@@ -3,8 +3,8 @@
 from django import template
 from django.utils import timezone
 
+from billing.catalog.selectors import FeatureStatus, feature_statuses
 from billing.models import Organization, Plan
-from billing.selectors import FeatureStatus, feature_statuses
 
 register = template.Library()
 

@@ -1,66 +1,45 @@
-"""Payment processors behind one interface. `gateway_for(processor)` picks the implementation."""
+"""The one way to the payment processors. Views, services, webhooks and the demo call what is
+here; the processors behind it (`sandbox`, `stripe`) are imported by this module alone.
+
+Only the configured processor (`PAYMENT_GATEWAY`) charges or refunds a stored method: the
+views offer the ways of adding a method that go with it.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
-
 from django.conf import settings
-from djmoney.money import Money
 
-from billing.errors import BillingError, ErrorCode
-
-
-@dataclass(frozen=True)
-class AttachedMethod:
-    """What the processor tells us about a method it has validated and stored for us."""
-
-    token: str
-    kind: str
-    brand: str
-    last4: str
-    exp_month: int | None = None
-    exp_year: int | None = None
-    fingerprint: str = ""  # the same card or account number gives the same one (Stripe)
-
-
-@dataclass(frozen=True)
-class ChargeResult:
-    succeeded: bool
-    reference: str  # the processor's charge id: the customer's confirmation number
-    failure_code: str = ""
-    failure_message: str = ""
-
-
-class MethodRefused(BillingError):
-    """The processor would not validate the method (declined, expired, blocked...)."""
-
-
-# The processor's decline codes we word for a person; any other reads as a plain decline.
-DECLINES = (
-    ErrorCode.CARD_DECLINED,
-    ErrorCode.INSUFFICIENT_FUNDS,
-    ErrorCode.EXPIRED_CARD,
-    ErrorCode.FRAUDULENT,
-    ErrorCode.PROCESSING_ERROR,
-    ErrorCode.INCORRECT_CVC,
-    ErrorCode.ACCOUNT_CLOSED,
+from billing.errors import ErrorCode
+from billing.models import Organization
+from payments.gateways.base import (
+    DECLINE_MESSAGES,
+    AttachedMethod,
+    ChargeResult,
+    Gateway,
+    MethodRefused,
+    decline_message,
 )
-DECLINE_MESSAGES = {code.value: code.message for code in DECLINES}
+from payments.gateways.sandbox import TEST_BANK_ACCOUNTS, TEST_CARDS, SandboxGateway, luhn_valid
+from payments.gateways.stripe import METHOD_TYPES, StripeGateway, minor_units
 
-
-def decline_message(code: str) -> str:
-    return DECLINE_MESSAGES.get(code, "The payment was declined.")
-
-
-class Gateway(Protocol):
-    processor: str
-
-    def charge(
-        self, *, token: str, amount: Money, idempotency_key: str, description: str
-    ) -> ChargeResult: ...
-
-    def refund(self, *, reference: str, amount: Money, idempotency_key: str) -> str: ...
+__all__ = [
+    "DECLINE_MESSAGES",
+    "METHOD_TYPES",
+    "TEST_BANK_ACCOUNTS",
+    "TEST_CARDS",
+    "AttachedMethod",
+    "ChargeResult",
+    "Gateway",
+    "MethodRefused",
+    "decline_message",
+    "gateway_for",
+    "luhn_valid",
+    "minor_units",
+    "sandbox_bank_account_attach",
+    "sandbox_card_attach",
+    "stripe_method_retrieve",
+    "stripe_setup_intent_create",
+]
 
 
 def gateway_for(processor: str) -> Gateway:
@@ -73,11 +52,33 @@ def gateway_for(processor: str) -> Gateway:
             f"{settings.PAYMENT_GATEWAY}. Add the method again.",
         )
     if processor == "sandbox":
-        from payments.gateways.sandbox import SandboxGateway
-
         return SandboxGateway()
     if processor == "stripe":
-        from payments.gateways.stripe import StripeGateway
-
         return StripeGateway()
     raise ValueError(f"No gateway for processor {processor!r}.")
+
+
+def sandbox_card_attach(*, number: str) -> AttachedMethod:
+    """Validate a test card with the sandbox, as Stripe would; the number goes no further."""
+    return SandboxGateway.attach_card(number=number)
+
+
+def sandbox_bank_account_attach(*, routing_number: str, account_number: str) -> AttachedMethod:
+    return SandboxGateway.attach_bank_account(
+        routing_number=routing_number, account_number=account_number
+    )
+
+
+def stripe_setup_intent_create(*, organization: Organization) -> str:
+    """Start adding a method through Stripe Elements: the client secret of a SetupIntent for
+    the organization's Stripe customer (created on first use)."""
+    gateway = StripeGateway()
+    customer_id = gateway.customer_id_for(organization=organization)
+    return gateway.create_setup_intent(customer_id=customer_id)
+
+
+def stripe_method_retrieve(*, organization: Organization, payment_method_id: str) -> AttachedMethod:
+    """What Stripe says about a method its Payment Element has just set up for `organization`."""
+    return StripeGateway().retrieve_method(
+        organization=organization, payment_method_id=payment_method_id
+    )

@@ -11,7 +11,7 @@ import secrets
 from djmoney.money import Money
 
 from billing.errors import ErrorCode
-from payments.gateways import AttachedMethod, ChargeResult, MethodRefused, decline_message
+from payments.gateways.base import AttachedMethod, ChargeResult, MethodRefused, decline_message
 
 # test card number → (brand, behaviour): "ok"; "decline_on_charge"; otherwise a decline code
 # refused when the card is attached, as Stripe refuses it when a SetupIntent confirms it.

@@ -21,7 +21,7 @@ from djmoney.money import Money
 
 from billing.errors import ErrorCode
 from billing.models import Organization
-from payments.gateways import (
+from payments.gateways.base import (
     DECLINE_MESSAGES,
     AttachedMethod,
     ChargeResult,

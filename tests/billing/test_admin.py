@@ -4,8 +4,9 @@ import pytest
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Plan
+from billing.subscriptions import services as subscription_services
 from tests.factories import MembershipFactory, OrganizationFactory, SubscriptionFactory
 
 pytestmark = pytest.mark.django_db
@@ -13,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def catalog():
-    services.catalog_load()
+    catalog_services.catalog_load()
 
 
 @pytest.fixture
@@ -93,7 +94,7 @@ def test_organization_page_shows_memberships_and_subscription(staff_client, subs
 
 
 def test_subscription_page_shows_its_status_history(staff_client, subscribed, now):
-    services.subscription_set_status(
+    subscription_services.subscription_set_status(
         subscription=subscribed, status="past_due", reason="Card declined", now=now
     )
 

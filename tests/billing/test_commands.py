@@ -1,8 +1,11 @@
 import pytest
 from django.contrib.auth import get_user_model
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
+from django_otp.plugins.otp_totp.models import TOTPDevice
 
+from billing.lifecycle.demo import DEMO_PASSWORD
 from billing.models import Membership, Organization, Plan, Subscription
+from tests.factories import UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -24,6 +27,27 @@ def test_seed_demo_creates_three_organizations_on_different_plans_and_prints_log
     assert "alice    / billing-demo" in output
     assert "staff    / billing-demo" in output
     assert all(now in subscription.billing_period for subscription in subscriptions)
+    assert "manage.py demo_totp_code` prints it" in output
+
+
+def test_the_demo_staff_login_signs_in_with_the_code_demo_totp_code_prints(client, now, capsys):
+    call_command("seed_demo")
+    capsys.readouterr()
+    client.post("/admin/login/", {"username": "staff", "password": DEMO_PASSWORD})
+    assert client.get("/admin/").status_code == 302  # the code first
+
+    call_command("demo_totp_code")
+    code = capsys.readouterr().out.strip()
+    client.post("/accounts/two-factor/", {"code": code})
+
+    assert client.get("/admin/").status_code == 200
+
+
+def test_demo_totp_code_prints_no_code_but_the_demo_one(now):
+    TOTPDevice.objects.create(user=UserFactory(is_staff=True), name="Phone", confirmed=True)
+
+    with pytest.raises(CommandError, match="no demo authenticator"):
+        call_command("demo_totp_code")
 
 
 def test_seed_demo_is_idempotent(now, capsys):

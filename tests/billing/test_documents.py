@@ -8,8 +8,12 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import periods, selectors, services, tasks
-from billing.services.documents import invoice_pdf_render
+from billing import tasks
+from billing.invoicing import pricing as pricing
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing import services as invoicing_services
+from billing.invoicing.selectors import invoice_pdf_render
+from billing.subscriptions import periods
 from tests.factories import MembershipFactory, OrganizationFactory, renewed_invoice
 
 pytestmark = pytest.mark.django_db
@@ -71,7 +75,7 @@ def test_the_invoice_page_and_the_pdf_render_the_same_document(client, invoice):
         reverse("billing:invoice", args=[invoice.organization.slug, invoice.number])
     ).content.decode()
     pdf_html = render_to_string(
-        "billing/invoice_pdf.html", selectors.invoice_document(invoice=invoice)
+        "billing/invoice_pdf.html", invoicing_selectors.invoice_document(invoice=invoice)
     )
 
     def document(html):
@@ -82,7 +86,9 @@ def test_the_invoice_page_and_the_pdf_render_the_same_document(client, invoice):
 
 def test_the_pdf_refers_to_nothing_outside_itself(invoice):
     """weasyprint renders without network access: no stylesheet, font or image to fetch."""
-    html = render_to_string("billing/invoice_pdf.html", selectors.invoice_document(invoice=invoice))
+    html = render_to_string(
+        "billing/invoice_pdf.html", invoicing_selectors.invoice_document(invoice=invoice)
+    )
 
     assert not re.search(r"(href|src)=|url\(|@import", html)
 
@@ -116,14 +122,14 @@ def test_an_invoice_whose_credits_exceed_its_charges_says_where_the_money_went(n
     # Given an invoice of a $120.00 adjustment and a $200.00 proration credit
     organization = OrganizationFactory(name="Acme Dental", slug="acme")
     admin = MembershipFactory(organization=organization).user
-    invoice = services.invoice_issue(
+    invoice = invoicing_services.invoice_issue(
         organization=organization,
         subscription=None,
         kind="plan_change",
         period=periods.Period(now, now + dt.timedelta(days=30)),
         lines=[
-            services.LineDraft("adjustment", "Setup", Money(Decimal("120.00"), "USD")),
-            services.LineDraft("proration", "Unused time", Money(Decimal("-200.00"), "USD")),
+            pricing.LineDraft("adjustment", "Setup", Money(Decimal("120.00"), "USD")),
+            pricing.LineDraft("proration", "Unused time", Money(Decimal("-200.00"), "USD")),
         ],
         now=now,
     )

@@ -7,6 +7,7 @@ from billing.errors import BillingError, ErrorCode
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 STATUSES = {
+    HTTPStatus.UNAUTHORIZED,
     HTTPStatus.FORBIDDEN,
     HTTPStatus.NOT_FOUND,
     HTTPStatus.CONFLICT,

@@ -9,9 +9,9 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
-from billing.exports import organization_export_write
+from billing.invoicing.services import invoice_pdf_if_needed
+from billing.lifecycle.services import organization_export_write
 from billing.models import Membership
-from billing.services.documents import invoice_pdf_if_needed
 from tests.factories import (
     EmployeeFactory,
     MembershipFactory,
@@ -21,6 +21,7 @@ from tests.factories import (
     UserFactory,
     record_call,
     renewed_invoice,
+    sign_in,
 )
 from usage import services as usage_services
 from usage.models import Call
@@ -187,7 +188,7 @@ class TestExport:
         stored = invoice_pdf_if_needed(invoice=invoice)
 
         with mock.patch(
-            "billing.services.documents.invoice_pdf_render", return_value=b"%PDF-fresh"
+            "billing.invoicing.selectors.invoice_pdf_render", return_value=b"%PDF-fresh"
         ) as render:
             archive = export_of(acme)
 
@@ -215,7 +216,7 @@ def export_url(organization):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 

@@ -7,14 +7,16 @@ import re
 import pytest
 from django.urls import reverse
 
-from billing import services
-from billing.models import Feature, Membership, Plan, Subscription
-from billing.selectors import (
+from billing.catalog import services as catalog_services
+from billing.catalog.selectors import (
     feature_access_for,
     feature_status,
     feature_upgrade_plan,
     organization_has_feature,
 )
+from billing.lifecycle import services as lifecycle_services
+from billing.models import Feature, Membership, Plan, Subscription
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
     FeatureFactory,
@@ -24,6 +26,7 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     record_call,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -37,7 +40,7 @@ def utc(*args):
 
 @pytest.fixture
 def catalog():
-    services.catalog_load()
+    catalog_services.catalog_load()
 
 
 def subscribed(plan_code, now, slug="acme"):
@@ -57,13 +60,13 @@ def subscribed(plan_code, now, slug="acme"):
 
 
 def trial(organization, code, now, days=14):
-    return services.feature_trial_grant(
+    return catalog_services.feature_trial_grant(
         organization=organization, feature=Feature.objects.get(code=code), days=days, now=now
     )
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 
@@ -86,7 +89,7 @@ class TestTheCheck:
     def test_an_organization_without_a_live_subscription_has_no_plan_feature(self, catalog, now):
         never = OrganizationFactory()
         canceled = subscribed("business-monthly", now)
-        services.subscription_set_status(
+        subscription_services.subscription_set_status(
             subscription=canceled.subscriptions.get(),
             status=Subscription.Status.CANCELED,
             reason="Closing the account",
@@ -99,7 +102,7 @@ class TestTheCheck:
     def test_a_suspended_subscription_keeps_its_plans_features(self, catalog, now):
         acme = subscribed("professional-monthly", now)
         for status in (Subscription.Status.PAST_DUE, Subscription.Status.SUSPENDED):
-            services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=acme.subscriptions.get(), status=status, reason="Unpaid", now=now
             )
 
@@ -144,7 +147,7 @@ class TestTheCheck:
         acme = subscribed("starter-monthly", now)
         assert not organization_has_feature(organization=acme, code=ANALYTICS, now=now)
 
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=acme.subscriptions.get(),
             plan=Plan.objects.get(code="professional-monthly"),
             now=now,
@@ -363,7 +366,7 @@ class TestOverview:
         url = reverse("billing:overview", args=["acme"])
         before = feature_rows(signed_in(client, "admin").get(url))
 
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=acme.subscriptions.get(),
             plan=Plan.objects.get(code="professional-monthly"),
             now=now,

@@ -7,7 +7,8 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import services
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing import services as invoicing_services
 from billing.models import BalanceEntry, CreditNote, Discount, Invoice, TaxRate
 from tests.factories import (
     CouponFactory,
@@ -98,7 +99,7 @@ def test_staff_void_an_invoice_with_a_reason_through_the_confirmation_page(
 
 
 def test_voiding_an_invoice_that_is_already_void_is_refused_with_a_message(staff_client, invoice):
-    services.invoice_void(invoice=invoice, reason="Billed twice")
+    invoicing_services.invoice_void(invoice=invoice, reason="Billed twice")
 
     response = staff_client.post(
         reverse("admin:billing_invoice_void", args=[invoice.pk]), {"reason": "Again"}
@@ -120,7 +121,9 @@ def test_staff_issue_a_credit_note_that_credits_the_balance(staff_client, staff,
         usd("10.00"),
         staff,
     )
-    assert services.organization_balance(organization=invoice.organization) == usd("10.00")
+    assert invoicing_selectors.organization_balance(organization=invoice.organization) == usd(
+        "10.00"
+    )
     assert f"Credit note {credit_note.number} for $10.00 issued" in messages_of(response)[0]
 
 
@@ -136,7 +139,7 @@ def test_a_credit_note_larger_than_the_invoice_is_refused_with_a_message(staff_c
 
 
 def test_credit_notes_are_listed_read_only(staff_client, invoice):
-    services.credit_note_issue(invoice=invoice, amount=usd("10.00"), reason="Outage")
+    invoicing_services.credit_note_issue(invoice=invoice, amount=usd("10.00"), reason="Outage")
 
     response = staff_client.get(reverse("admin:billing_creditnote_changelist"))
 
@@ -152,7 +155,7 @@ def test_coupon_list_shows_how_many_organizations_use_it(staff_client, now):
     for _ in range(2):
         SubscriptionFactory(plan=PlanFactory(), now=now)
     for organization in OrganizationFactory._meta.model.objects.all():
-        services.discount_apply(organization=organization, coupon=coupon, now=now)
+        invoicing_services.discount_apply(organization=organization, coupon=coupon, now=now)
 
     response = staff_client.get(reverse("admin:billing_coupon_changelist"))
 
@@ -174,7 +177,7 @@ def test_staff_give_a_coupon_to_an_organization(staff_client, now):
 
 def test_a_second_discount_is_refused_with_the_services_message(staff_client, now):
     organization = OrganizationFactory(name="Acme Dental")
-    services.discount_apply(organization=organization, coupon=CouponFactory(), now=now)
+    invoicing_services.discount_apply(organization=organization, coupon=CouponFactory(), now=now)
 
     response = staff_client.post(
         reverse("admin:billing_discount_add"),
@@ -303,8 +306,12 @@ def test_changelists_run_a_constant_number_of_queries(
     for _ in range(15):
         subscription = SubscriptionFactory(plan=PlanFactory(), now=now)
         invoice = subscription.invoices.get()
-        services.credit_note_issue(invoice=invoice, amount=usd("5.00"), reason="Outage", now=now)
-        services.discount_apply(organization=subscription.organization, coupon=coupon, now=now)
+        invoicing_services.credit_note_issue(
+            invoice=invoice, amount=usd("5.00"), reason="Outage", now=now
+        )
+        invoicing_services.discount_apply(
+            organization=subscription.organization, coupon=coupon, now=now
+        )
         CouponFactory()
 
     with django_assert_max_num_queries(12):

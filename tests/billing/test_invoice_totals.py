@@ -11,8 +11,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from billing import periods, services
+from billing.invoicing import pricing as pricing
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing import services as invoicing_services
 from billing.models import BalanceEntry, Coupon, InvoiceLine, TaxRate
+from billing.subscriptions import periods
 from tests.factories import OrganizationFactory
 
 APRIL = periods.Period(
@@ -74,7 +77,7 @@ class TestInvoiceTotals(TestCase):
             )
         if coupon is not None:
             kind, value = coupon
-            services.discount_apply(
+            invoicing_services.discount_apply(
                 organization=organization,
                 coupon=Coupon.objects.create(
                     code=f"c{organization.pk}",
@@ -85,7 +88,7 @@ class TestInvoiceTotals(TestCase):
                 now=APRIL.start,
             )
         if balance:
-            services.balance_credit_grant(
+            invoicing_services.balance_credit_grant(
                 organization=organization,
                 kind="goodwill",
                 amount=Money(balance, "USD"),
@@ -93,16 +96,16 @@ class TestInvoiceTotals(TestCase):
                 now=APRIL.start,
             )
         lines = [
-            services.LineDraft(kind, f"Charge {n}", Money(unit, "USD"), quantity=quantity)
+            pricing.LineDraft(kind, f"Charge {n}", Money(unit, "USD"), quantity=quantity)
             for n, (kind, unit, quantity) in enumerate(drafts)
         ] + [
-            services.LineDraft("proration", f"Unused time {n}", Money(-credit, "USD"))
+            pricing.LineDraft("proration", f"Unused time {n}", Money(-credit, "USD"))
             for n, credit in enumerate(credits)
         ]
         if not lines:
             return
 
-        invoice = services.invoice_issue(
+        invoice = invoicing_services.invoice_issue(
             organization=organization,
             subscription=None,
             kind="plan_change",
@@ -133,7 +136,7 @@ class TestInvoiceTotals(TestCase):
         # Money in = money out: what the lines net to before credit is paid by the total and
         # the balance, or, when the credits win, carried to the balance in full.
         owed = invoice.subtotal + invoice.tax_total
-        after = services.organization_balance(organization=organization)
+        after = invoicing_selectors.organization_balance(organization=organization)
         assert owed == invoice.total + invoice.credit_applied - invoice.credit_carried
         assert after - Money(balance, "USD") == invoice.credit_carried - invoice.credit_applied
         assert not (invoice.credit_applied.amount and invoice.credit_carried.amount)

@@ -6,8 +6,10 @@ import pytest
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import periods, services
+from billing.invoicing import pricing as pricing
+from billing.invoicing import services as invoicing_services
 from billing.models import Invoice, InvoiceLine, Membership
+from billing.subscriptions import periods
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
@@ -15,6 +17,7 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     renewed_invoice,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -52,7 +55,7 @@ def renewal(acme):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 
@@ -146,7 +149,7 @@ def test_list_shows_invoices_newest_first_with_period_total_and_status(client, a
 
 def test_list_shows_the_credit_balance_left_for_the_next_invoices(client, acme, now):
     # Given the welcome credit was spent on the renewal, and support granted goodwill since
-    services.balance_credit_grant(
+    invoicing_services.balance_credit_grant(
         organization=acme,
         kind="goodwill",
         amount=Money(Decimal("25.00"), "USD"),
@@ -169,12 +172,12 @@ def test_list_runs_a_constant_number_of_queries(client, acme, now, django_assert
     # Given 30 more invoices
     for month in range(30):
         start = dt.datetime(2023, 1, 1, tzinfo=dt.UTC) + dt.timedelta(days=31 * month)
-        services.invoice_issue(
+        invoicing_services.invoice_issue(
             organization=acme,
             subscription=None,
             kind=Invoice.Kind.SUBSCRIPTION,
             period=periods.Period(start, start + dt.timedelta(days=31)),
-            lines=[services.LineDraft(InvoiceLine.Kind.ADDON, "Premium support", Money(49, "USD"))],
+            lines=[pricing.LineDraft(InvoiceLine.Kind.ADDON, "Premium support", Money(49, "USD"))],
             now=now,
         )
     client = signed_in(client, "admin")
@@ -223,7 +226,7 @@ def test_invoice_page_shows_payment_method_date_and_confirmation_once_paid(clien
 
 
 def test_a_void_invoice_is_stamped_with_its_reason(client, renewal):
-    services.invoice_void(invoice=renewal, reason="Billed twice by mistake")
+    invoicing_services.invoice_void(invoice=renewal, reason="Billed twice by mistake")
 
     page = signed_in(client, "admin").get(url_of("billing:invoice", renewal)).content.decode()
 
@@ -233,7 +236,7 @@ def test_a_void_invoice_is_stamped_with_its_reason(client, renewal):
 
 
 def test_credit_notes_issued_against_the_invoice_are_listed(client, renewal):
-    credit_note = services.credit_note_issue(
+    credit_note = invoicing_services.credit_note_issue(
         invoice=renewal, amount=Money(Decimal("10.00"), "USD"), reason="Outage on 20 Mar"
     )
 

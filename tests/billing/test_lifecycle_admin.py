@@ -12,8 +12,10 @@ from django.contrib.messages import get_messages
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import services
+from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import FeatureTrial, PendingLine, Plan
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
     FeatureFactory,
@@ -22,6 +24,7 @@ from tests.factories import (
     PlanFactory,
     SubscriptionFactory,
     UserFactory,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -254,7 +257,9 @@ def test_an_over_limit_downgrade_asks_staff_to_choose_who_goes(staff_client):
 
 def test_staff_call_off_a_scheduled_change(staff_client, staff):
     subscription = subscribe(professional())
-    services.subscription_plan_change(subscription=subscription, plan=starter(), now=MID_APRIL)
+    lifecycle_services.subscription_plan_change(
+        subscription=subscription, plan=starter(), now=MID_APRIL
+    )
 
     with time_machine.travel(MID_APRIL, tick=False):
         confirmation = staff_client.get(url("call_off_change", subscription))
@@ -308,11 +313,13 @@ def test_staff_cancel_at_period_end_with_a_reason_then_reactivate(staff_client, 
 
 def test_staff_are_told_a_scheduled_downgrade_waits_through_a_cancellation(staff_client):
     subscription = subscribe(professional())
-    services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+    lifecycle_services.subscription_plan_change(
+        subscription=subscription, plan=starter(), now=APRIL
+    )
 
     with time_machine.travel(MID_APRIL, tick=False):
         cancel_page = staff_client.get(url("cancel", subscription)).content.decode()
-        services.subscription_cancel(subscription=subscription, reason="Budget")
+        subscription_services.subscription_cancel(subscription=subscription, reason="Budget")
         reactivate_page = staff_client.get(url("reactivate", subscription)).content.decode()
 
     assert (
@@ -327,7 +334,7 @@ def test_staff_are_told_a_scheduled_downgrade_waits_through_a_cancellation(staff
 
 def test_a_second_cancellation_is_refused_with_the_services_message(staff_client):
     subscription = subscribe(professional())
-    services.subscription_cancel(subscription=subscription, reason="Budget", now=APRIL)
+    subscription_services.subscription_cancel(subscription=subscription, reason="Budget", now=APRIL)
 
     response = staff_client.post(url("cancel", subscription), {"reason": "Again"})
 
@@ -403,10 +410,10 @@ def test_staff_grant_a_feature_trial_and_not_twice_at_once(staff_client, staff, 
 def test_feature_trials_are_listed_searchable_and_read_only(staff_client, staff, now):
     organization = OrganizationFactory(name="Acme Dental")
     audit_log = FeatureFactory(code="audit_log", name="Audit log")
-    ended = services.feature_trial_grant(
+    ended = catalog_services.feature_trial_grant(
         organization=organization, feature=audit_log, days=7, now=now - dt.timedelta(days=30)
     )
-    active = services.feature_trial_grant(
+    active = catalog_services.feature_trial_grant(
         organization=organization, feature=audit_log, days=7, actor=staff, now=now
     )
     OrganizationFactory(name="Other")
@@ -471,7 +478,7 @@ def test_staff_who_may_only_view_subscriptions_cannot_change_them(client, name):
     subscription = subscribe(professional())
     viewer = UserFactory(is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_subscription"))
-    client.force_login(viewer)
+    sign_in(client, viewer)
 
     assert client.get(url(name, subscription)).status_code == 403
 
@@ -485,10 +492,14 @@ def test_changelists_run_a_constant_number_of_queries(
     for n in range(15):
         subscription = SubscriptionFactory(plan=professional(), now=now)
         if n % 3 == 0:
-            services.subscription_plan_change(subscription=subscription, plan=lower, now=now)
+            lifecycle_services.subscription_plan_change(
+                subscription=subscription, plan=lower, now=now
+            )
         elif n % 3 == 1:
-            services.subscription_cancel(subscription=subscription, reason="Budget", now=now)
-        services.feature_trial_grant(
+            subscription_services.subscription_cancel(
+                subscription=subscription, reason="Budget", now=now
+            )
+        catalog_services.feature_trial_grant(
             organization=subscription.organization, feature=audit_log, days=14, now=now
         )
 

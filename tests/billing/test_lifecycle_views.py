@@ -10,8 +10,9 @@ from django.test import Client
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Membership, Plan, Subscription
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
     FeatureFactory,
@@ -22,6 +23,7 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     record_call,
+    sign_in,
 )
 from usage import services as usage_services
 from usage.models import AIEmployee
@@ -90,7 +92,7 @@ def acme(catalog, mid_april):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 
@@ -107,14 +109,18 @@ def texts(response):
 
 def _schedule_downgrade(acme, catalog):
     subscription = subscription_of(acme)
-    services.subscription_plan_change(subscription=subscription, plan=catalog["professional"])
-    services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
+        subscription=subscription, plan=catalog["professional"]
+    )
+    lifecycle_services.subscription_plan_change(
         subscription=subscription_of(acme), plan=catalog["starter"], now=MID_APRIL
     )
 
 
 def _cancel(acme, catalog):
-    services.subscription_cancel(subscription=subscription_of(acme), reason="Too expensive")
+    subscription_services.subscription_cancel(
+        subscription=subscription_of(acme), reason="Too expensive"
+    )
 
 
 PAGES = {
@@ -301,7 +307,7 @@ def test_confirming_the_upgrade_changes_the_plan_at_once(client, acme, catalog):
 
 def _professional_with_staff(acme, catalog, employees=5, numbers=0):
     """Move Acme to Professional with `employees` active AI employees and `numbers` numbers."""
-    services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
         subscription=subscription_of(acme), plan=catalog["professional"], now=APRIL
     )
     names = ["Ava", "Ben", "Cy", "Dee", "Eve", *[f"Agent {n}" for n in range(employees)]]
@@ -464,8 +470,10 @@ def test_plans_page_offers_downgrades_switches_and_subscribing(client, acme, cat
     assert "Downgrade<span" in monthly
     assert "Downgrade<span" in annual  # Starter annual is a lower tier
 
-    services.subscription_cancel(subscription=subscription_of(acme), reason="Other")
-    services.subscription_renew_if_needed(subscription_id=subscription_of(acme).pk, now=MAY)
+    subscription_services.subscription_cancel(subscription=subscription_of(acme), reason="Other")
+    lifecycle_services.subscription_renew_if_needed(
+        subscription_id=subscription_of(acme).pk, now=MAY
+    )
     with time_machine.travel(MAY, tick=False):
         after = signed_in(client, "admin").get(url, {"interval": "year"}).content.decode()
 
@@ -491,7 +499,7 @@ def test_in_a_trial_every_other_plan_is_a_switch(client, catalog, mid_april):
 
 def test_the_pending_change_panel_says_what_goes_and_can_be_called_off(client, acme, catalog):
     employees, numbers = _professional_with_staff(acme, catalog, employees=5, numbers=3)
-    services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
         subscription=subscription_of(acme),
         plan=catalog["starter"],
         now=MID_APRIL,
@@ -521,7 +529,7 @@ def test_the_pending_change_panel_says_what_goes_and_can_be_called_off(client, a
 
 def test_the_pending_change_panel_warns_of_removals_nobody_chose(client, acme, catalog):
     _professional_with_staff(acme, catalog, employees=3)
-    services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
         subscription=subscription_of(acme), plan=catalog["starter"], now=MID_APRIL
     )
     # a fourth arrives while Professional still applies
@@ -687,7 +695,9 @@ def test_keeping_a_subscription_that_is_not_ending_says_so(client, acme, catalog
 def test_after_the_period_ended_the_org_resubscribes_from_the_same_page(client, acme, catalog):
     # Given Acme cancelled and its period ended
     _cancel(acme, catalog)
-    services.subscription_renew_if_needed(subscription_id=subscription_of(acme).pk, now=MAY)
+    lifecycle_services.subscription_renew_if_needed(
+        subscription_id=subscription_of(acme).pk, now=MAY
+    )
     url = PAGES["plan_change"](acme, catalog)
 
     with time_machine.travel(utc(2026, 5, 4, 15), tick=False):
@@ -752,7 +762,7 @@ def test_in_a_trial_changing_plans_switches_at_once_without_proration(client, ca
 
 def test_a_suspended_subscription_ends_as_soon_as_it_is_cancelled(client, acme, catalog):
     for status in ("past_due", "suspended"):
-        services.subscription_set_status(
+        subscription_services.subscription_set_status(
             subscription=subscription_of(acme), status=status, reason="Card declined"
         )
     client = signed_in(client, "admin")
@@ -788,7 +798,7 @@ def test_a_downgrade_preview_warns_what_recent_usage_would_have_met(client, cata
         record_call(
             employee=ava, seconds=seconds, connected_at=utc(2026, 3, 1) + dt.timedelta(days=day)
         )
-    services.subscription_renew_if_needed(
+    lifecycle_services.subscription_renew_if_needed(
         subscription_id=subscription.pk, now=APRIL
     )  # closes March
     lite = PlanFactory(
@@ -854,7 +864,7 @@ def test_pages_run_a_constant_number_of_queries(
     client, acme, catalog, page, most, django_assert_max_num_queries
 ):
     employees, numbers = _professional_with_staff(acme, catalog, employees=5, numbers=3)
-    services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
         subscription=subscription_of(acme),
         plan=catalog["starter"],
         now=MID_APRIL,

@@ -17,8 +17,11 @@ from django_q.models import Schedule
 from django_q.scheduler import scheduler
 from djmoney.money import Money
 
-from billing import notifications, services, tasks
+from billing import notifications, tasks
+from billing.invoicing import services as invoicing_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Plan
+from billing.subscriptions import services as subscription_services
 from payments import reminders
 from payments import services as payment_services
 from tests.factories import (
@@ -106,7 +109,7 @@ def test_an_invoice_paid_by_card_is_e_mailed_as_a_receipt(mailoutbox, committed)
 
 def test_an_invoice_paid_from_the_credit_balance_says_so(mailoutbox, committed):
     organization = acme()
-    services.balance_credit_grant(
+    invoicing_services.balance_credit_grant(
         organization=organization,
         kind="goodwill",
         amount=Money("500.00", "USD"),
@@ -128,7 +131,7 @@ def test_an_invoice_paid_from_the_credit_balance_says_so(mailoutbox, committed):
 
 def test_an_invoice_with_nothing_to_pay_says_its_total(mailoutbox, committed):
     organization = acme()
-    services.discount_apply(
+    invoicing_services.discount_apply(
         organization=organization, coupon=CouponFactory(percent_off=Decimal("100")), now=APRIL
     )
     with committed():
@@ -153,7 +156,7 @@ def test_an_invoice_whose_credits_exceed_its_charges_says_the_rest_went_to_the_b
     )
 
     # When the upgrade is made half-way through the month
-    services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
         subscription=subscription, plan=cheaper_business, now=days(15)
     )
     invoice = subscription.invoices.get(kind="plan_change")
@@ -235,19 +238,23 @@ def every_email(mailoutbox, committed, monkeypatch):
         subscription = SubscriptionFactory(
             organization=smith, plan=professional, trial=True, start=APRIL, now=APRIL
         )
-        services.trial_reminders_send_if_needed(now=days(12))
-        services.subscription_cancel(
+        subscription_services.trial_reminders_send_if_needed(now=days(12))
+        subscription_services.subscription_cancel(
             subscription=subscription, reason="Too expensive", now=days(13)
         )
-        services.subscription_reactivate(subscription=subscription, now=days(13))
+        subscription_services.subscription_reactivate(subscription=subscription, now=days(13))
         card(smith, now=days(13))
     with time_machine.travel(days(15), tick=False), committed():
-        services.renew_subscriptions_if_needed(now=days(15))  # trial ends: active, invoiced, paid
+        lifecycle_services.renew_subscriptions_if_needed(
+            now=days(15)
+        )  # trial ends: active, invoiced, paid
     subscription.refresh_from_db()
     with committed():
-        services.subscription_plan_change(subscription=subscription, plan=starter, now=days(20))
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter, now=days(20)
+        )
     with time_machine.travel(days(46), tick=False), committed():
-        services.renew_subscriptions_if_needed(now=days(46))  # the downgrade applies
+        lifecycle_services.renew_subscriptions_if_needed(now=days(46))  # the downgrade applies
 
     # A card every charge of which fails
     declining = OrganizationFactory()
@@ -323,7 +330,7 @@ def test_a_mail_server_that_is_down_delays_the_emails_never_the_charge(
 
     # The trial ends while the mail server refuses every message
     with time_machine.travel(trial_end, tick=False), committed():
-        services.renew_subscriptions_if_needed(now=trial_end)
+        lifecycle_services.renew_subscriptions_if_needed(now=trial_end)
 
     # The first invoice is charged all the same; no e-mail went out
     invoice = subscription.invoices.get()
@@ -358,7 +365,9 @@ def test_an_email_is_tried_with_growing_waits_then_given_up(
     subscription = SubscriptionFactory(organization=acme(), now=APRIL)
 
     with time_machine.travel(APRIL, tick=False), committed():
-        services.subscription_cancel(subscription=subscription, reason="Moving on", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Moving on", now=APRIL
+        )
     [retry] = retries()
     assert retry.next_run == APRIL + dt.timedelta(minutes=1)
 

@@ -10,8 +10,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from billing import periods, services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import InvoiceLine, Plan
+from billing.subscriptions import periods
 from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory
 
 UTC = dt.UTC
@@ -77,13 +78,13 @@ class TestTimeWeightedPrice(TestCase):
         events = sorted((START + dt.timedelta(seconds=s), target) for s, target in raw_changes)
 
         for at, target in events:
-            services.subscription_renew_if_needed(subscription_id=subscription.pk, now=at)
+            lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=at)
             subscription.refresh_from_db()
             if plans[target] != subscription.plan:
-                services.subscription_plan_change(
+                lifecycle_services.subscription_plan_change(
                     subscription=subscription, plan=plans[target], now=at
                 )
-        services.subscription_renew_if_needed(subscription_id=subscription.pk, now=END)
+        lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=END)
 
         charged = InvoiceLine.objects.filter(
             invoice__subscription=subscription,

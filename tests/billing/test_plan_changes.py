@@ -4,10 +4,14 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
-from billing import services
+from billing.catalog import services as catalog_services
 from billing.errors import BillingError
+from billing.invoicing import selectors as invoicing_selectors
+from billing.lifecycle import selectors as lifecycle_selectors
+from billing.lifecycle import services as lifecycle_services
 from billing.models import BalanceEntry, Invoice, PendingLine, Plan, Subscription
-from billing.selectors import subscription_status_changes
+from billing.subscriptions import services as subscription_services
+from billing.subscriptions.selectors import subscription_status_changes
 from tests.factories import (
     EmployeeFactory,
     FeatureFactory,
@@ -67,14 +71,14 @@ def subscribe(plan, organization=None, start=APRIL):
 
 
 def renew(subscription, now):
-    return services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
+    return lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
 
 
 @pytest.fixture
 def committed(django_capture_on_commit_callbacks, monkeypatch):
     """Run what waits for the commit (the e-mails) at the end of a `with` block; background
     tasks (invoice delivery, collection) are left out."""
-    monkeypatch.setattr("billing.services.invoices.async_task", lambda *args, **kwargs: None)
+    monkeypatch.setattr("billing.invoicing.services.async_task", lambda *args, **kwargs: None)
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
@@ -94,7 +98,7 @@ class TestUpgrade:
 
         # When the admin upgrades to Professional ($199) at the exact middle
         with committed():
-            services.subscription_plan_change(
+            lifecycle_services.subscription_plan_change(
                 subscription=subscription, plan=professional_plan, now=MID_APRIL
             )
 
@@ -125,7 +129,7 @@ class TestUpgrade:
         for _ in range(3):
             usage_services.employee_create(organization=subscription.organization, name="Agent")
 
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=professional(), now=MID_APRIL
         )
 
@@ -137,7 +141,7 @@ class TestUpgrade:
         settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY = True
         subscription = subscribe(starter())
 
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=professional(), now=MID_APRIL
         )
 
@@ -159,7 +163,7 @@ class TestUpgrade:
         cheaper_business = PlanFactory(name="Business", tier=Plan.Tier.BUSINESS, price=usd("99"))
 
         # When the admin upgrades at the exact middle of April
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=cheaper_business, now=MID_APRIL
         )
 
@@ -180,7 +184,7 @@ class TestUpgrade:
         assert entry.amount == usd("54.44")
         assert entry.invoice == invoice
         assert entry.description == f"Carried from invoice {invoice.number}"
-        assert services.organization_balance(organization=organization) == usd("54.44")
+        assert invoicing_selectors.organization_balance(organization=organization) == usd("54.44")
         # and the next invoice spends it
         [renewal] = renew(subscription, MAY)
         assert renewal.credit_applied == usd("54.44")
@@ -190,7 +194,9 @@ class TestUpgrade:
         subscription = subscribe(starter())
         annual = professional(interval=Plan.Interval.YEAR, price=usd("2029.80"))
 
-        services.subscription_plan_change(subscription=subscription, plan=annual, now=MID_APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=annual, now=MID_APRIL
+        )
 
         subscription.refresh_from_db()
         # The year starts with the current period, on the anchor day
@@ -212,10 +218,14 @@ class TestUpgrade:
 
     def test_an_upgrade_replaces_a_scheduled_downgrade(self):
         subscription = subscribe(professional())
-        services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter(), now=APRIL
+        )
         business = professional(name="Business", tier=Plan.Tier.BUSINESS, price=usd("799.00"))
 
-        services.subscription_plan_change(subscription=subscription, plan=business, now=MID_APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=business, now=MID_APRIL
+        )
 
         subscription.refresh_from_db()
         assert (subscription.plan, subscription.scheduled_plan) == (business, None)
@@ -231,8 +241,12 @@ class TestDowngrade:
         lower.features.set([calling])
         subscription = subscribe(current)
 
-        preview = services.plan_change_preview(subscription=subscription, plan=lower, now=MID_APRIL)
-        services.subscription_plan_change(subscription=subscription, plan=lower, now=MID_APRIL)
+        preview = lifecycle_selectors.plan_change_preview(
+            subscription=subscription, plan=lower, now=MID_APRIL
+        )
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=lower, now=MID_APRIL
+        )
 
         assert (preview.kind, preview.applies_now, preview.effective_at) == (
             "downgrade",
@@ -269,12 +283,14 @@ class TestDowngrade:
             for n in range(3)
         ]
         lower = starter()
-        preview = services.plan_change_preview(subscription=subscription, plan=lower, now=MID_APRIL)
+        preview = lifecycle_selectors.plan_change_preview(
+            subscription=subscription, plan=lower, now=MID_APRIL
+        )
         assert (preview.employees_over, preview.numbers_over) == (2, 1)
 
         # When the admin chooses too few, the change is refused and says what is missing
         with pytest.raises(BillingError) as refused:
-            services.subscription_plan_change(
+            lifecycle_services.subscription_plan_change(
                 subscription=subscription,
                 plan=lower,
                 now=MID_APRIL,
@@ -284,7 +300,7 @@ class TestDowngrade:
         assert refused.value.details == {"employees_over": 2, "numbers_over": 1}
 
         # When they choose Ava, Ben and the last number
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=subscription,
             plan=lower,
             now=MID_APRIL,
@@ -315,7 +331,9 @@ class TestDowngrade:
         organization = subscription.organization
         for name in ["Ava", "Ben", "Cy"]:
             EmployeeFactory(organization=organization, name=name, created_at=APRIL)
-        services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter(), now=APRIL
+        )
         # a fourth arrives while Professional still applies
         usage_services.employee_create(organization=organization, name="Late", now=MID_APRIL)
 
@@ -332,16 +350,22 @@ class TestDowngrade:
         annual = professional(interval=Plan.Interval.YEAR, price=usd("2029.80"))
         subscription = subscribe(annual)
 
-        services.subscription_plan_change(subscription=subscription, plan=starter(), now=MID_APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter(), now=MID_APRIL
+        )
 
         subscription.refresh_from_db()
         assert subscription.scheduled_change_at == utc(2027, 4, 1)
 
     def test_the_pending_change_can_be_called_off(self):
         subscription = subscribe(professional())
-        services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter(), now=APRIL
+        )
 
-        services.subscription_scheduled_change_cancel(subscription=subscription, now=MID_APRIL)
+        subscription_services.subscription_scheduled_change_cancel(
+            subscription=subscription, now=MID_APRIL
+        )
 
         [invoice] = renew(subscription, MAY)
         subscription.refresh_from_db()
@@ -353,12 +377,16 @@ class TestDowngrade:
     def test_refusals_have_stable_codes(self):
         subscription = subscribe(professional())
         with pytest.raises(BillingError) as same:
-            services.subscription_plan_change(subscription=subscription, plan=subscription.plan)
+            lifecycle_services.subscription_plan_change(
+                subscription=subscription, plan=subscription.plan
+            )
         other_org_plan = PlanFactory(is_public=False, organization=OrganizationFactory())
         with pytest.raises(BillingError) as foreign:
-            services.subscription_plan_change(subscription=subscription, plan=other_org_plan)
+            lifecycle_services.subscription_plan_change(
+                subscription=subscription, plan=other_org_plan
+            )
         with pytest.raises(BillingError) as nothing:
-            services.subscription_scheduled_change_cancel(subscription=subscription)
+            subscription_services.subscription_scheduled_change_cancel(subscription=subscription)
         assert (same.value.code, foreign.value.code, nothing.value.code) == (
             "same_plan",
             "plan_not_offered",
@@ -373,7 +401,7 @@ class TestCancellation:
         subscription = subscribe(professional())
 
         with committed():
-            services.subscription_cancel(
+            subscription_services.subscription_cancel(
                 subscription=subscription, reason="Moving to another provider", now=MID_APRIL
             )
 
@@ -393,13 +421,17 @@ class TestCancellation:
         # Given Professional with a downgrade to Starter scheduled for 1 May
         subscription = subscribe(professional())
         starter_plan = starter()
-        services.subscription_plan_change(subscription=subscription, plan=starter_plan, now=APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter_plan, now=APRIL
+        )
 
         # When the admin cancels, then keeps the subscription
-        services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Too expensive", now=APRIL
+        )
         subscription.refresh_from_db()
         on_hold = (subscription.scheduled_plan, subscription.scheduled_change_at)
-        services.subscription_reactivate(subscription=subscription, now=MID_APRIL)
+        subscription_services.subscription_reactivate(subscription=subscription, now=MID_APRIL)
 
         # Then the change was kept, on hold, through the cancellation, and applies on 1 May
         assert on_hold == (starter_plan, MAY)
@@ -410,8 +442,12 @@ class TestCancellation:
 
     def test_a_scheduled_downgrade_never_applies_to_a_subscription_that_ends(self):
         subscription = subscribe(professional())
-        services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
-        services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
+        lifecycle_services.subscription_plan_change(
+            subscription=subscription, plan=starter(), now=APRIL
+        )
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Too expensive", now=APRIL
+        )
 
         renew(subscription, MAY)
 
@@ -422,10 +458,12 @@ class TestCancellation:
 
     def test_can_be_reversed_before_the_period_ends(self, mailoutbox, committed):
         subscription = subscribe(professional())
-        services.subscription_cancel(subscription=subscription, reason="Too expensive", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Too expensive", now=APRIL
+        )
 
         with committed():
-            services.subscription_reactivate(subscription=subscription, now=MID_APRIL)
+            subscription_services.subscription_reactivate(subscription=subscription, now=MID_APRIL)
 
         [renewal] = renew(subscription, MAY)
         subscription.refresh_from_db()
@@ -435,11 +473,13 @@ class TestCancellation:
 
     def test_after_the_end_it_cannot_be_reversed_but_the_org_can_resubscribe(self):
         subscription = subscribe(professional())
-        services.subscription_cancel(subscription=subscription, reason="Closing down", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Closing down", now=APRIL
+        )
         renew(subscription, MAY)
 
         with pytest.raises(BillingError) as refused:
-            services.subscription_reactivate(subscription=subscription, now=MAY)
+            subscription_services.subscription_reactivate(subscription=subscription, now=MAY)
 
         assert refused.value.code == "not_canceling"
         again = subscribe(professional(), organization=subscription.organization, start=MAY)
@@ -449,10 +489,14 @@ class TestCancellation:
     def test_needs_a_reason_and_stops_plan_changes(self):
         subscription = subscribe(professional())
         with pytest.raises(BillingError) as no_reason:
-            services.subscription_cancel(subscription=subscription, reason="  ")
-        services.subscription_cancel(subscription=subscription, reason="Budget", now=APRIL)
+            subscription_services.subscription_cancel(subscription=subscription, reason="  ")
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Budget", now=APRIL
+        )
         with pytest.raises(BillingError) as pending:
-            services.subscription_plan_change(subscription=subscription, plan=starter(), now=APRIL)
+            lifecycle_services.subscription_plan_change(
+                subscription=subscription, plan=starter(), now=APRIL
+            )
         assert (no_reason.value.code, pending.value.code) == (
             "reason_required",
             "cancellation_pending",
@@ -473,7 +517,7 @@ class TestTrial:
         # A reminder goes out three days before, once
         with committed():
             sent = [
-                services.trial_reminders_send_if_needed(now=utc(2026, 4, day))
+                subscription_services.trial_reminders_send_if_needed(now=utc(2026, 4, day))
                 for day in (11, 12, 13)
             ]
         assert sent == [0, 1, 0]
@@ -492,7 +536,7 @@ class TestTrial:
     def test_a_returning_organization_gets_no_second_trial(self):
         plan = professional(trial_days=14)
         first = subscribe(plan)
-        services.subscription_cancel(subscription=first, reason="Not now", now=APRIL)
+        subscription_services.subscription_cancel(subscription=first, reason="Not now", now=APRIL)
         renew(first, utc(2026, 4, 15))
 
         again = subscribe(plan, organization=first.organization, start=MAY)
@@ -502,7 +546,9 @@ class TestTrial:
 
     def test_cancelled_during_the_trial_nothing_is_ever_charged(self):
         subscription = subscribe(professional(trial_days=14))
-        services.subscription_cancel(subscription=subscription, reason="Not for us", now=APRIL)
+        subscription_services.subscription_cancel(
+            subscription=subscription, reason="Not for us", now=APRIL
+        )
 
         assert renew(subscription, utc(2026, 4, 15)) == []
 
@@ -513,7 +559,7 @@ class TestTrial:
     def test_staff_extend_a_trial_and_the_billing_date_follows(self):
         subscription = subscribe(professional(trial_days=14))
 
-        services.subscription_trial_extend(
+        subscription_services.subscription_trial_extend(
             subscription=subscription, ends_on=dt.date(2026, 4, 29), now=utc(2026, 4, 10)
         )
 
@@ -525,7 +571,7 @@ class TestTrial:
         subscription = subscribe(professional(trial_days=14))
         business = professional(name="Business", tier=Plan.Tier.BUSINESS, price=usd("799.00"))
 
-        services.subscription_plan_change(
+        lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=business, now=utc(2026, 4, 5)
         )
 
@@ -541,13 +587,13 @@ class TestFeatureTrial:
         organization = OrganizationFactory()
         feature = FeatureFactory(code="audit_log", name="Audit log")
 
-        trial = services.feature_trial_grant(
+        trial = catalog_services.feature_trial_grant(
             organization=organization, feature=feature, days=14, now=APRIL
         )
 
         assert trial.ends_at == utc(2026, 4, 15)
         with pytest.raises(BillingError) as twice:
-            services.feature_trial_grant(
+            catalog_services.feature_trial_grant(
                 organization=organization, feature=feature, days=7, now=utc(2026, 4, 10)
             )
         assert twice.value.code == "feature_trial_active"
@@ -555,7 +601,9 @@ class TestFeatureTrial:
 
 def test_a_trial_canceled_ends_with_the_reason_recorded():
     subscription = subscribe(professional(trial_days=7))
-    services.subscription_cancel(subscription=subscription, reason="Not for us", now=APRIL)
+    subscription_services.subscription_cancel(
+        subscription=subscription, reason="Not for us", now=APRIL
+    )
     renew(subscription, utc(2026, 4, 8))
 
     changes = subscription_status_changes(subscription=Subscription.objects.get(pk=subscription.pk))

@@ -8,7 +8,8 @@ import pytest
 from dateutil.relativedelta import relativedelta
 from django.urls import reverse
 
-from billing import services
+from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Plan
 from tests.factories import (
     EmployeeFactory,
@@ -32,7 +33,7 @@ SIX_HOURS = 6 * 3600
 
 @pytest.fixture(autouse=True)
 def catalog(now):
-    services.catalog_load()
+    catalog_services.catalog_load()
 
 
 def organization_with(
@@ -77,7 +78,7 @@ def organization_with(
                     measured_at=measured_at,
                     now=measured_at,
                 )
-        services.renew_subscriptions_if_needed(now=month_start + relativedelta(months=1))
+        lifecycle_services.renew_subscriptions_if_needed(now=month_start + relativedelta(months=1))
     PhoneNumberRateFactory()  # $1.75 a month: $1.50 and a $0.25 regulatory fee
     for n in range(numbers):
         usage_services.phone_number_provision(

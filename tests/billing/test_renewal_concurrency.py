@@ -7,8 +7,9 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from billing import services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Invoice
+from billing.subscriptions import services as subscription_services
 from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -35,7 +36,7 @@ def test_two_clusters_renewing_at_once_issue_one_invoice_per_subscription_and_pe
     subscriptions = [SubscriptionFactory(plan=plan, start=APRIL, now=APRIL) for _ in range(20)]
 
     issued = in_threads(
-        lambda _: services.renew_subscriptions_if_needed(
+        lambda _: lifecycle_services.renew_subscriptions_if_needed(
             now=dt.datetime(2026, 6, 15, tzinfo=dt.UTC)
         ),
         range(4),
@@ -59,7 +60,7 @@ def test_concurrent_finalization_never_skips_or_repeats_a_number():
     organizations = [OrganizationFactory() for _ in range(24)]
 
     in_threads(
-        lambda organization: services.subscription_create(
+        lambda organization: subscription_services.subscription_create(
             organization=organization, plan=plan, start=APRIL, now=APRIL
         ),
         organizations,

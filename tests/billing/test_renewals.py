@@ -7,8 +7,10 @@ from django.db import IntegrityError
 from django.template.loader import render_to_string
 from djmoney.money import Money
 
-from billing import selectors, services
 from billing.errors import BillingError
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing import services as invoicing_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import BalanceEntry, Coupon, Invoice, InvoiceLine, Plan, Subscription, TaxRate
 from billing.models.invoices import InvoiceLocked
 from tests.factories import (
@@ -65,7 +67,7 @@ def new_york_taxes():
 
 
 def renew(subscription, now=MAY):
-    return services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
+    return lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
 
 
 def use(subscription, seconds, day=None):
@@ -209,14 +211,14 @@ class TestRenewal:
             "Storage overage 1 Apr – 30 Apr 2026: peak 52.00 GiB of 50 GiB included"
         )
         document = render_to_string(
-            "billing/_invoice_document.html", selectors.invoice_document(invoice=invoice)
+            "billing/_invoice_document.html", invoicing_selectors.invoice_document(invoice=invoice)
         )
         assert re.search(r">2\s+GiB</td>", document)
         assert " GB" not in document
 
     def test_credits_exceeding_the_charges_make_a_zero_invoice_and_the_rest_carries_forward(self):
         subscription = subscribe()
-        services.balance_credit_grant(
+        invoicing_services.balance_credit_grant(
             organization=subscription.organization,
             kind="goodwill",
             amount=usd("500.00"),
@@ -234,9 +236,9 @@ class TestRenewal:
         assert lines(invoice, "credit") == [
             ("Credit from your balance ($301.00 left for later invoices)", usd("-199.00"))
         ]
-        assert services.organization_balance(organization=subscription.organization) == usd(
-            "301.00"
-        )
+        assert invoicing_selectors.organization_balance(
+            organization=subscription.organization
+        ) == usd("301.00")
 
     def test_taxes_by_jurisdiction_each_on_its_line_kinds(self):
         # Given a New York customer: sales tax on everything, a telecom fee on numbers only
@@ -302,7 +304,7 @@ class TestRenewal:
         ]
         assert invoice.tax_total == usd("17.66")
         document = render_to_string(
-            "billing/_invoice_document.html", selectors.invoice_document(invoice=invoice)
+            "billing/_invoice_document.html", invoicing_selectors.invoice_document(invoice=invoice)
         )
         assert "Telecom regulatory fee 5% of $0.00" in document
         assert "Digital services tax 0% of $199.00" in document
@@ -316,7 +318,7 @@ class TestRenewal:
         coupon = Coupon.objects.create(
             code="welcome", name="Welcome", percent_off=Decimal("20"), duration="once"
         )
-        services.discount_apply(organization=organization, coupon=coupon, now=APRIL)
+        invoicing_services.discount_apply(organization=organization, coupon=coupon, now=APRIL)
 
         [discounted] = renew(subscription)
         [full] = renew(subscription, now=utc(2026, 6, 1))
@@ -337,7 +339,9 @@ class TestRenewal:
             duration="repeating",
             duration_in_periods=3,
         )
-        services.discount_apply(organization=subscription.organization, coupon=coupon, now=APRIL)
+        invoicing_services.discount_apply(
+            organization=subscription.organization, coupon=coupon, now=APRIL
+        )
 
         totals = [renew(subscription, now=utc(2026, month, 1))[0].total for month in (5, 6, 7, 8)]
 
@@ -358,7 +362,7 @@ class TestExactlyOnce:
 
         first = renew(subscription)
         again = renew(subscription)
-        services.renew_subscriptions_if_needed(now=MAY)
+        lifecycle_services.renew_subscriptions_if_needed(now=MAY)
 
         assert (len(first), again) == (1, [])
         assert subscription.invoices.count() == 2
@@ -371,7 +375,7 @@ class TestExactlyOnce:
     def test_missed_periods_are_caught_up_one_invoice_each_in_order(self):
         subscription = subscribe()
 
-        issued = services.renew_subscriptions_if_needed(now=utc(2026, 7, 15))
+        issued = lifecycle_services.renew_subscriptions_if_needed(now=utc(2026, 7, 15))
 
         invoices = list(subscription.invoices.order_by("period_start"))
         assert issued == 3
@@ -390,11 +394,11 @@ class TestExactlyOnce:
         [
             "usage.services.usage_period_close",
             "usage.selectors.number_fees_for_period",
-            "billing.services.renewals.invoice_issue",
-            "billing.services.invoices._tax_lines",
-            "billing.services.invoices._credit_line",
-            "billing.services.invoices.get_next_value",
-            "billing.services.invoices.InvoiceLine.objects.bulk_create",
+            "billing.lifecycle.services.invoice_issue",
+            "billing.invoicing.services._tax_lines",
+            "billing.invoicing.services._credit_line",
+            "billing.invoicing.services.get_next_value",
+            "billing.invoicing.services.InvoiceLine.objects.bulk_create",
         ],
     )
     def test_a_crash_at_any_step_leaves_nothing_behind_and_a_rerun_bills_once(
@@ -402,7 +406,7 @@ class TestExactlyOnce:
     ):
         subscription = subscribe()
         use(subscription, 190_000)
-        services.balance_credit_grant(
+        invoicing_services.balance_credit_grant(
             organization=subscription.organization,
             kind="promotional",
             amount=usd("10.00"),
@@ -422,7 +426,9 @@ class TestExactlyOnce:
         assert subscription.current_period_start == APRIL
         assert subscription.invoices.count() == 1
         assert UsageCounter.objects.get().closed_at is None
-        assert services.organization_balance(organization=subscription.organization) == usd("10.00")
+        assert invoicing_selectors.organization_balance(
+            organization=subscription.organization
+        ) == usd("10.00")
 
         [invoice] = renew(subscription)
 
@@ -520,7 +526,7 @@ class TestAnnualPlans:
         use(subscription, 181_000)
 
         [april_usage] = renew(subscription)
-        year = services.renew_subscriptions_if_needed(now=utc(2027, 4, 1))
+        year = lifecycle_services.renew_subscriptions_if_needed(now=utc(2027, 4, 1))
 
         assert april_usage.kind == "usage"
         assert april_usage.period == subscription.usage_period_at(APRIL)
@@ -573,7 +579,7 @@ class TestImmutability:
 class TestCorrections:
     def test_voiding_returns_the_credit_it_used(self):
         subscription = subscribe()
-        services.balance_credit_grant(
+        invoicing_services.balance_credit_grant(
             organization=subscription.organization,
             kind="referral",
             amount=usd("20.00"),
@@ -582,30 +588,34 @@ class TestCorrections:
         )
         [invoice] = renew(subscription)
 
-        services.invoice_void(invoice=invoice, reason="Billed in error", now=MAY)
+        invoicing_services.invoice_void(invoice=invoice, reason="Billed in error", now=MAY)
 
         invoice.refresh_from_db()
         assert (invoice.status, invoice.void_reason) == ("void", "Billed in error")
-        assert services.organization_balance(organization=subscription.organization) == usd("20.00")
+        assert invoicing_selectors.organization_balance(
+            organization=subscription.organization
+        ) == usd("20.00")
 
     def test_a_credit_note_credits_the_balance_and_leaves_the_invoice_as_issued(self):
         invoice = subscribe().invoices.get()
 
-        note = services.credit_note_issue(
+        note = invoicing_services.credit_note_issue(
             invoice=invoice, amount=usd("19.90"), reason="Outage on 3 Apr", now=MAY
         )
 
         assert note.number == "CN-2026-000001"
-        assert services.organization_balance(organization=invoice.organization) == usd("19.90")
+        assert invoicing_selectors.organization_balance(organization=invoice.organization) == usd(
+            "19.90"
+        )
         assert Invoice.objects.get(pk=invoice.pk).total == usd("199.00")
         with pytest.raises(BillingError) as refused:
-            services.credit_note_issue(
+            invoicing_services.credit_note_issue(
                 invoice=invoice, amount=usd("180.00"), reason="Too much", now=MAY
             )
         assert refused.value.code == "credit_note_too_large"
 
     def test_the_ledger_is_append_only(self):
-        entry = services.balance_credit_grant(
+        entry = invoicing_services.balance_credit_grant(
             organization=subscribe().organization,
             kind="goodwill",
             amount=usd("5.00"),
@@ -623,7 +633,7 @@ class TestCorrections:
 def test_plans_keep_one_renewal_per_subscription_with_many_subscriptions():
     subscriptions = [subscribe() for _ in range(5)]
 
-    issued = services.renew_subscriptions_if_needed(now=MAY)
+    issued = lifecycle_services.renew_subscriptions_if_needed(now=MAY)
 
     assert issued == 5
     assert all(s.invoices.count() == 2 for s in subscriptions)
@@ -633,10 +643,10 @@ def test_plans_keep_one_renewal_per_subscription_with_many_subscriptions():
 def test_voiding_clears_the_cached_pdf_so_the_document_is_stamped_void(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     invoice = subscribe().invoices.get()
-    from billing.services.documents import invoice_pdf_if_needed
+    from billing.invoicing.services import invoice_pdf_if_needed
 
     invoice_pdf_if_needed(invoice=invoice)
-    services.invoice_void(invoice=invoice, reason="Duplicate", now=MAY)
+    invoicing_services.invoice_void(invoice=invoice, reason="Duplicate", now=MAY)
 
     invoice.refresh_from_db()
     assert not invoice.pdf

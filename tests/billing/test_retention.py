@@ -9,8 +9,10 @@ import time_machine
 from django.db import connection
 from django_q.models import Schedule
 
-from billing import services, tasks
+from billing import tasks
+from billing.lifecycle import services as lifecycle_services
 from billing.models import BalanceEntry, InvoiceLine, Subscription
+from billing.subscriptions import services as subscription_services
 from payments import services as payment_services
 from payments.models import PaymentAttempt
 from tests.factories import (
@@ -34,7 +36,7 @@ def days_after(moment, days):
 
 
 def cancel(subscription, at=MAR_20):
-    return services.subscription_set_status(
+    return subscription_services.subscription_set_status(
         subscription=subscription, status="canceled", reason="Closing the account", now=at
     )
 
@@ -78,7 +80,7 @@ def customer():
 
 
 def purge(at):
-    return services.usage_data_purge_if_needed(now=at)
+    return lifecycle_services.usage_data_purge_if_needed(now=at)
 
 
 def subscription_of(organization):

@@ -5,9 +5,11 @@ import pytest
 from django.db import IntegrityError
 from djmoney.money import Money
 
-from billing import selectors, services
+from billing.catalog import services as catalog_services
 from billing.errors import BillingError
 from billing.models import Feature, Plan, Subscription
+from billing.subscriptions import selectors as subscription_selectors
+from billing.subscriptions import services as subscription_services
 from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
@@ -21,7 +23,7 @@ class TestSubscriptionCreate:
     def test_anchors_on_local_midnight_of_the_start_day(self, now):
         organization = OrganizationFactory(timezone="America/New_York")
 
-        subscription = services.subscription_create(
+        subscription = subscription_services.subscription_create(
             organization=organization, plan=PlanFactory(), start=utc(2026, 3, 15, 2), now=now
         )
 
@@ -89,7 +91,7 @@ class TestSubscriptionSetStatus:
         subscription = SubscriptionFactory(now=now)
         staff = UserFactory(username="support", is_staff=True)
 
-        services.subscription_set_status(
+        subscription_services.subscription_set_status(
             subscription=subscription,
             status="past_due",
             reason="Card declined",
@@ -97,7 +99,7 @@ class TestSubscriptionSetStatus:
             now=now,
         )
 
-        changes = selectors.subscription_status_changes(subscription=subscription)
+        changes = subscription_selectors.subscription_status_changes(subscription=subscription)
         assert [(c.previous, c.status, c.actor, c.reason) for c in changes] == [
             ("", "Active", "system", "Subscribed"),
             ("Active", "Past due", "support", "Card declined"),
@@ -110,7 +112,7 @@ class TestSubscriptionSetStatus:
         subscription = SubscriptionFactory(now=now)
 
         with django_capture_on_commit_callbacks(execute=True):
-            services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription, status="past_due", reason="Card declined", now=now
             )
 
@@ -125,7 +127,7 @@ class TestSubscriptionSetStatus:
         subscription = SubscriptionFactory(now=now)
 
         with django_capture_on_commit_callbacks(execute=False) as callbacks:
-            services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription, status="past_due", reason="Card declined", now=now
             )
 
@@ -135,7 +137,7 @@ class TestSubscriptionSetStatus:
     def test_cancellation_records_the_end(self, now):
         subscription = SubscriptionFactory(now=now)
 
-        subscription = services.subscription_set_status(
+        subscription = subscription_services.subscription_set_status(
             subscription=subscription, status="canceled", reason="Closing the business", now=now
         )
 
@@ -147,7 +149,7 @@ class TestSubscriptionSetStatus:
         subscription = SubscriptionFactory(now=now)
 
         with pytest.raises(BillingError) as refused:
-            services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription, status=target, reason="x", now=now
             )
 
@@ -162,7 +164,7 @@ class TestPlanNewVersion:
         old = subscription.plan
         old.features.add(Feature.objects.create(code="core_calling", name="Core", category="core"))
 
-        new = services.plan_new_version(
+        new = catalog_services.plan_new_version(
             plan=old, changes={"price": Money(Decimal("219.00"), "USD")}
         )
 
@@ -177,7 +179,7 @@ class TestPlanNewVersion:
 
 class TestCatalogLoad:
     def test_loads_the_demo_catalog_with_annual_plans_at_15_percent_off(self):
-        services.catalog_load()
+        catalog_services.catalog_load()
 
         prices = dict(Plan.objects.values_list("code", "price"))
         assert prices == {
@@ -196,8 +198,8 @@ class TestCatalogLoad:
         assert Feature.objects.count() == 11
 
     def test_is_idempotent(self):
-        services.catalog_load()
-        services.catalog_load()
+        catalog_services.catalog_load()
+        catalog_services.catalog_load()
 
         assert Plan.objects.count() == 6
         assert Feature.objects.count() == 11
@@ -205,7 +207,7 @@ class TestCatalogLoad:
 
 def test_a_retired_plan_version_is_not_offered_to_new_subscriptions(now):
     plan = PlanFactory()
-    services.plan_new_version(plan=plan, changes={"price": Money(Decimal("249.00"), "USD")})
+    catalog_services.plan_new_version(plan=plan, changes={"price": Money(Decimal("249.00"), "USD")})
     plan.refresh_from_db()
 
     with pytest.raises(BillingError) as refused:
@@ -216,10 +218,12 @@ def test_a_retired_plan_version_is_not_offered_to_new_subscriptions(now):
 
 
 def test_catalog_load_returns_the_latest_versions():
-    first = {plan.code: plan for plan in services.catalog_load()}
-    services.plan_new_version(plan=first["starter-monthly"], changes={"price": Money(59, "USD")})
+    first = {plan.code: plan for plan in catalog_services.catalog_load()}
+    catalog_services.plan_new_version(
+        plan=first["starter-monthly"], changes={"price": Money(59, "USD")}
+    )
 
-    again = {plan.code: plan for plan in services.catalog_load()}
+    again = {plan.code: plan for plan in catalog_services.catalog_load()}
 
     assert again["starter-monthly"].version == 2
 
@@ -228,7 +232,7 @@ class TestPlansInOtherCurrencies:
     @pytest.mark.parametrize("currency", ["EUR", "GBP"])
     @pytest.mark.parametrize("cap", [None, Decimal("400.00")])
     def test_plans_in_euros_and_pounds_with_or_without_a_cap(self, now, currency, cap):
-        plan = services.plan_ensure(
+        plan = catalog_services.plan_ensure(
             code=f"pro-{currency.lower()}",
             name="Professional",
             tier="professional",
@@ -256,7 +260,7 @@ class TestPlansInOtherCurrencies:
             overage_rate_per_gb=Money(Decimal("0.25"), "EUR"),
         )
 
-        new = services.plan_new_version(
+        new = catalog_services.plan_new_version(
             plan=plan, changes={"price": Money(Decimal("199.00"), "EUR")}
         )
 

@@ -1,13 +1,15 @@
 import pytest
 from django.urls import reverse
 
-from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Membership, Plan
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     SubscriptionFactory,
     UserFactory,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -16,7 +18,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def acme(now):
     """An organization on Professional monthly with an admin and a member, and a rival org."""
-    services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(name="Acme Dental", slug="acme")
     SubscriptionFactory(
         organization=organization, plan=Plan.objects.get(code="professional-monthly"), now=now
@@ -59,7 +61,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, acme, page):
     ],
 )
 def test_access_matrix(client, acme, page, username, status):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
 
     response = client.get(reverse(page, args=[acme.slug]))
 
@@ -70,7 +72,7 @@ def test_access_matrix(client, acme, page, username, status):
 
 
 def test_a_page_of_an_organization_that_does_not_exist_is_404_even_for_staff(client, acme):
-    client.force_login(UserFactory(username="support"))
+    sign_in(client, UserFactory(username="support"))
 
     assert client.get(reverse("billing:overview", args=["nope"])).status_code == 404
 
@@ -173,7 +175,7 @@ def test_annual_plans_show_what_they_save_against_twelve_monthly_payments(client
 
 def enterprise_plan_of(organization, name):
     """A custom Enterprise plan negotiated with `organization`."""
-    return services.plan_ensure(
+    return catalog_services.plan_ensure(
         code=f"enterprise-{organization.slug}",
         name=f"Enterprise ({name})",
         tier="enterprise",
@@ -199,7 +201,7 @@ def test_custom_plan_is_offered_only_to_its_organization(client, acme):
 
 def test_retired_version_the_org_still_has_is_shown_as_current(client, acme):
     old = Plan.objects.get(code="professional-monthly")
-    services.plan_new_version(plan=old, changes={"price": old.price + old.price})
+    catalog_services.plan_new_version(plan=old, changes={"price": old.price + old.price})
     client.force_login(UserFactory(username="admin"))
 
     offers = client.get(reverse("billing:plans", args=[acme.slug])).context["comparison"].offers
@@ -210,7 +212,7 @@ def test_retired_version_the_org_still_has_is_shown_as_current(client, acme):
 
 
 def test_plans_page_opens_on_the_organizations_own_interval_with_its_plan_marked(client, now):
-    services.catalog_load()
+    catalog_services.catalog_load()
     northwind = OrganizationFactory(slug="northwind")
     annual = Plan.objects.get(code="professional-annual")
     SubscriptionFactory(organization=northwind, plan=annual, now=now)
@@ -231,7 +233,7 @@ def test_plans_page_opens_on_the_organizations_own_interval_with_its_plan_marked
 @pytest.fixture
 def initech(now):
     """An organization on a custom Enterprise plan, with an admin."""
-    services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(name="Initech", slug="initech")
     custom = enterprise_plan_of(organization, "Initech")
     SubscriptionFactory(organization=organization, plan=custom, now=now)
@@ -270,7 +272,9 @@ def test_a_subscription_set_to_end_shows_its_last_day_instead_of_active(client, 
     # Los Angeles: the period ends at local midnight on 16 Apr (07:00 UTC): its last day is 15 Apr.
     organization = OrganizationFactory(slug="acme", timezone="America/Los_Angeles")
     subscription = SubscriptionFactory(organization=organization, now=now)
-    services.subscription_cancel(subscription=subscription, reason="Too expensive", now=now)
+    subscription_services.subscription_cancel(
+        subscription=subscription, reason="Too expensive", now=now
+    )
     client.force_login(MembershipFactory(organization=organization).user)
 
     page = client.get(reverse("billing:overview", args=["acme"])).content.decode()
@@ -281,10 +285,10 @@ def test_a_subscription_set_to_end_shows_its_last_day_instead_of_active(client, 
 
 class TestStaffChooser:
     def test_staff_landing_on_billing_choose_any_organization(self, client, acme):
-        services.subscription_cancel(
+        subscription_services.subscription_cancel(
             subscription=acme.subscriptions.get(), reason="Moving on", now=acme.created_at
         )
-        client.force_login(UserFactory(username="support"))
+        sign_in(client, UserFactory(username="support"))
 
         response = client.get(reverse("billing:home"))
 
@@ -297,7 +301,7 @@ class TestStaffChooser:
         assert "No live subscription" in page  # Rival Corp never subscribed
 
     def test_staff_search_by_name_or_slug(self, client, acme):
-        client.force_login(UserFactory(username="support"))
+        sign_in(client, UserFactory(username="support"))
 
         by_name = client.get(reverse("billing:home"), {"q": "dent"})
         by_slug = client.get(reverse("billing:home"), {"q": "RIVAL"})
@@ -312,10 +316,11 @@ class TestStaffChooser:
     ):
         for n in range(40):
             SubscriptionFactory(organization=OrganizationFactory(name=f"Org {n:02d}"))
-        client.force_login(UserFactory(username="support"))
+        sign_in(client, UserFactory(username="support"))
 
-        # session, user, memberships, count, the page, their live subscriptions
-        with django_assert_max_num_queries(6):
+        # session, user, the second factor's device, memberships, count, the page, their
+        # live subscriptions
+        with django_assert_max_num_queries(7):
             response = client.get(reverse("billing:home"), {"page": "2"})
 
         assert len(response.context["organizations"].object_list) == 17  # 42 in all

@@ -49,6 +49,26 @@ def page(browser, live_server):
 
 
 @pytest.fixture
+def csp_violations(page):
+    """What the browser refuses under the Content-Security-Policy while the test runs: each
+    refusal it reports in the console, and each `securitypolicyviolation` event."""
+    found: list[str] = []
+    page.on(
+        "console",
+        lambda message: (
+            found.append(message.text) if "Content Security Policy" in message.text else None
+        ),
+    )
+    page.expose_function("reportViolation", lambda violation: found.append(violation))
+    page.add_init_script(
+        "document.addEventListener('securitypolicyviolation', (event) => "
+        "window.reportViolation(`${event.violatedDirective}: ${event.blockedURI} "
+        "(${event.sourceFile}:${event.lineNumber})`));"
+    )
+    return found
+
+
+@pytest.fixture
 def screenshot(page):
     """Save a full-page screenshot under var/test-artifacts/ and return its path."""
     ARTIFACTS.mkdir(parents=True, exist_ok=True)

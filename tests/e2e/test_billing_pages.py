@@ -1,7 +1,7 @@
 import pytest
 from playwright.sync_api import expect
 
-from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Membership, Plan
 from tests.factories import (
     PASSWORD,
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 @pytest.fixture
 def acme():
-    services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(
         name="Acme Dental", slug="acme-dental", timezone="America/New_York"
     )

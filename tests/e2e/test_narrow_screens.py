@@ -7,7 +7,8 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from billing import services
+from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Plan
 from tests.e2e.test_billing_pages import sign_in
 from tests.factories import (
@@ -60,7 +61,7 @@ ACTIONS_JS = """() => {
 def acme():
     """Acme Dental on Professional for six weeks: two cards, invoices paid and open, AI
     employees (one deactivated), phone numbers and calls; Alice administers it."""
-    services.catalog_load()
+    catalog_services.catalog_load()
     now = timezone.now()
     start = now - dt.timedelta(days=45)
     organization = OrganizationFactory(
@@ -95,7 +96,7 @@ def acme():
             seconds=600 + 30 * day,
             connected_at=start + dt.timedelta(days=day, hours=15),
         )
-    services.renew_subscriptions_if_needed(now=now)
+    lifecycle_services.renew_subscriptions_if_needed(now=now)
     MembershipFactory(organization=organization, user=UserFactory(username="alice"))
     UserFactory(username="support", is_staff=True)
     subscription.refresh_from_db()

@@ -3,7 +3,7 @@ import re
 import pytest
 from playwright.sync_api import expect
 
-from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Plan
 from tests.factories import (
     PASSWORD,
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def past_due_invoice():
     """Acme Dental's first invoice was charged to 4000 0000 0000 0341 and declined."""
-    services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(
         name="Acme Dental", slug="acme-dental", timezone="America/New_York"
     )

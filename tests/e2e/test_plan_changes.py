@@ -3,8 +3,10 @@ import datetime as dt
 import pytest
 from playwright.sync_api import expect
 
-from billing import services
+from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Plan, Subscription
+from billing.subscriptions import services as subscription_services
 from tests.e2e.test_billing_pages import sign_in
 from tests.factories import EmployeeFactory, MembershipFactory, OrganizationFactory, UserFactory
 from usage.models import AIEmployee
@@ -15,14 +17,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def acme():
     """Acme Dental on Starter since fifteen days ago, with two AI employees."""
-    services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(
         name="Acme Dental",
         slug="acme-dental",
         timezone="America/New_York",
         billing_emails="ap@acme-dental.example.com",
     )
-    services.subscription_create(
+    subscription_services.subscription_create(
         organization=organization,
         plan=Plan.objects.get(code="starter-monthly"),
         start=dt.datetime.now(dt.UTC) - dt.timedelta(days=15),
@@ -96,7 +98,7 @@ def test_admin_upgrades_from_the_plans_page_then_cancels_and_sees_the_end_date(
 def test_admin_downgrades_choosing_who_goes_then_keeps_the_current_plan(page, screenshot, acme):
     # Given Professional with five AI employees (Starter allows three)
     subscription = Subscription.objects.get(organization=acme)
-    services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
         subscription=subscription, plan=Plan.objects.get(code="professional-monthly")
     )
     for name in ("Cy", "Dee", "Eve"):

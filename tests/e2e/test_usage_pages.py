@@ -4,7 +4,7 @@ import pytest
 from dateutil.relativedelta import relativedelta
 from playwright.sync_api import expect
 
-from billing import services
+from billing.catalog import services as catalog_services
 from billing.models import Plan
 from tests.e2e.test_billing_pages import sign_in
 from tests.factories import (
@@ -28,7 +28,7 @@ DAILY_SECONDS = {"Ava": 2_400, "Max": 1_500, "Zoe": 900}
 def acme():
     """Acme Dental on Professional since a month and ten days ago, so the current usage month
     is about ten days old and the one before it is complete; calls on every day of both."""
-    services.catalog_load()
+    catalog_services.catalog_load()
     now = dt.datetime.now(dt.UTC)
     organization = OrganizationFactory(
         name="Acme Dental", slug="acme-dental", timezone="America/New_York"

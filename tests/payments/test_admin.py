@@ -16,7 +16,7 @@ from djmoney.money import Money
 from billing.models import CreditNote
 from payments import reminders, services
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
-from tests.factories import OrganizationFactory, SubscriptionFactory, UserFactory, card
+from tests.factories import OrganizationFactory, SubscriptionFactory, UserFactory, card, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -418,7 +418,7 @@ def test_staff_who_may_only_look_cannot_act(client, paid):
     viewer.user_permissions.set(
         Permission.objects.filter(content_type__app_label="payments", codename__startswith="view_")
     )
-    client.force_login(viewer)
+    sign_in(client, viewer)
     invoice = paid.invoice
 
     assert client.get(reverse("admin:payments_paymentattempt_changelist")).status_code == 200

@@ -10,8 +10,8 @@ from django.template import Context, Template
 from django.template.loader import render_to_string
 from django_q.models import Schedule
 
-from billing import selectors as billing_selectors
-from billing import services as billing_services
+from billing.invoicing import selectors as invoicing_selectors
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Invoice
 from payments import reminders, services, tasks
 from payments.models import InvoiceReminder
@@ -210,7 +210,9 @@ def test_paying_a_later_invoice_does_not_lift_a_suspension_owed_to_an_earlier_on
     subscription, invoice, run
 ):
     # Given the May invoice is issued and April's goes unpaid beyond its grace period
-    [may] = billing_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=DUE)
+    [may] = lifecycle_services.subscription_renew_if_needed(
+        subscription_id=subscription.pk, now=DUE
+    )
     run(days(14))
     assert status(subscription) == "suspended"
 
@@ -270,7 +272,7 @@ class TestBankTransferInstructions:
 
     def test_the_invoice_document_carries_them_for_page_and_pdf(self, invoice):
         document = render_to_string(
-            "billing/_invoice_document.html", billing_selectors.invoice_document(invoice=invoice)
+            "billing/_invoice_document.html", invoicing_selectors.invoice_document(invoice=invoice)
         )
 
         settlement = document[document.index('<section class="inv-settlement">') :]

@@ -5,8 +5,9 @@ from django.db import IntegrityError
 from django_q.conf import Conf
 from djmoney.money import Money
 
-from billing import services as billing_services
 from billing.errors import BillingError
+from billing.invoicing import selectors as invoicing_selectors
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Invoice
 from payments import services
 from payments.gateways import ChargeResult, MethodRefused
@@ -319,7 +320,7 @@ class TestBankTransfersAndRefunds:
 
         assert refund.processor_reference.startswith("re_sandbox_")
         assert refund.credit_note.amount == Money("50.00", "USD")
-        assert billing_services.organization_balance(
+        assert invoicing_selectors.organization_balance(
             organization=subscription.organization
         ) == Money(0, "USD")
         assert Invoice.objects.get(pk=invoice.pk).total == Money("199.00", "USD")
@@ -335,7 +336,7 @@ def test_renewal_invoices_are_collected_automatically(
 
     # When the period renews
     with django_capture_on_commit_callbacks(execute=True):
-        [renewal] = billing_services.subscription_renew_if_needed(
+        [renewal] = lifecycle_services.subscription_renew_if_needed(
             subscription_id=subscription.pk, now=days(31)
         )
 
@@ -401,7 +402,7 @@ class TestReinstatementWithSeveralUnpaidInvoices:
         settings.PAYMENT_RETRY_DAYS = [40]
         card(subscription.organization, "4000000000000341")
         collect(invoice, APRIL)
-        [may] = billing_services.subscription_renew_if_needed(
+        [may] = lifecycle_services.subscription_renew_if_needed(
             subscription_id=subscription.pk, now=days(30)
         )
         collect(may, days(30))

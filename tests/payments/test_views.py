@@ -8,7 +8,8 @@ from django.test import Client
 from django.urls import reverse
 from django.views.debug import SafeExceptionReporterFilter
 
-from billing import services as billing_services
+from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Membership, Organization, Plan, Subscription
 from payments import services
 from payments.gateways import AttachedMethod
@@ -20,6 +21,7 @@ from tests.factories import (
     UserFactory,
     card,
     declined_invoice,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -32,7 +34,7 @@ ALWAYS_DECLINED = "4000000000000341"
 def acme(now):
     """Acme Dental on Professional monthly, its first invoice open, with an admin and a
     member; a rival organization with its own admin; a support person."""
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(name="Acme Dental", slug="acme")
     SubscriptionFactory(
         organization=organization, plan=Plan.objects.get(code="professional-monthly"), now=now
@@ -60,7 +62,7 @@ def wallet(acme):
 
 
 def signed_in(client, username):
-    client.force_login(UserFactory(username=username))
+    sign_in(client, UserFactory(username=username))
     return client
 
 
@@ -1024,7 +1026,7 @@ def test_the_banner_names_exactly_the_invoices_that_restore_service_with_pay_now
     settings.PAYMENT_RETRY_DAYS = [35]
     first = declined_invoice(acme, now=now)
     subscription = Subscription.objects.get(organization=acme)
-    [second] = billing_services.subscription_renew_if_needed(
+    [second] = lifecycle_services.subscription_renew_if_needed(
         subscription_id=subscription.pk, now=subscription.current_period_end
     )
     services.invoice_collect(invoice=second, now=subscription.current_period_end)

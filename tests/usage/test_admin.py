@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from billing.admin.base import BoundedCountPaginator
 from tests.factories import (
     EmployeeFactory,
     PhoneNumberRateFactory,
@@ -14,7 +15,6 @@ from tests.factories import (
     UserFactory,
 )
 from usage import services
-from usage.admin import BoundedCountPaginator
 from usage.models import AIEmployee, Call, PhoneNumber, ServiceToken, UsageReport
 
 pytestmark = pytest.mark.django_db
@@ -74,7 +74,7 @@ def many_rows(subscription, now):
             )
     record_calls(employees, 150)
     for n in range(5):
-        services.service_token_create(name=f"platform {n}")
+        services.service_token_create(name=f"platform {n}", all_organizations=True)
     return employees
 
 
@@ -175,10 +175,31 @@ def test_counters_and_reports_are_read_only(staff_client, many_rows, model):
     assert staff_client.get(reverse(f"admin:usage_{model}_add")).status_code == 403
 
 
+def test_counters_show_storage_in_gib_as_the_usage_page_does(staff_client, subscription, now):
+    # Given 1.25 GiB stored now, after a peak of 2 GiB earlier this month
+    for report_id, quantity, hours_ago in (("s-1", 2 * 2**30, 5), ("s-2", 1_342_177_280, 0)):
+        services.usage_report_record(
+            organization=subscription.organization,
+            kind=UsageReport.Kind.STORAGE,
+            report_id=report_id,
+            quantity=quantity,
+            measured_at=now - dt.timedelta(hours=hours_ago),
+        )
+
+    # When staff open the counters
+    page = staff_client.get(reverse("admin:usage_usagecounter_changelist")).content.decode()
+
+    # Then the latest level and the peak read in GiB
+    assert '<td class="field-storage">1.25 GiB</td>' in page
+    assert '<td class="field-storage_peak">2.00 GiB</td>' in page
+
+
 class TestServiceTokens:
-    def create(self, staff_client, name="calling platform"):
+    def create(self, staff_client, name="calling platform", **fields):
         response = staff_client.post(
-            reverse("admin:usage_servicetoken_add"), {"name": name}, follow=True
+            reverse("admin:usage_servicetoken_add"),
+            {"name": name, "all_organizations": "on"} | fields,
+            follow=True,
         )
         [message] = [str(m) for m in response.context["messages"] if "copy it now" in str(m)]
         return re.search(r"svc_[\w-]+", message)[0], message
@@ -214,6 +235,48 @@ class TestServiceTokens:
 
         assert ServiceToken.objects.get().revoked_at is not None
         assert self.authorize(client, employee, token).status_code == 401
+
+    def test_a_token_for_named_organizations_with_an_expiry(
+        self, staff_client, subscription, client, now
+    ):
+        employee = EmployeeFactory(organization=subscription.organization)
+        other = EmployeeFactory(organization=SubscriptionFactory(now=now).organization)
+        token, _ = self.create(
+            staff_client,
+            name="acme's integration",
+            all_organizations="",
+            organizations=[subscription.organization.pk],
+            expires_at_0="2026-04-01",
+            expires_at_1="00:00:00",
+        )
+
+        stored = ServiceToken.objects.get()
+        assert not stored.all_organizations
+        assert list(stored.organizations.all()) == [subscription.organization]
+        assert stored.expires_at == dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+        assert self.authorize(client, employee, token).status_code == 200
+        assert self.authorize(client, other, token).status_code == 403
+        listed = staff_client.get(reverse("admin:usage_servicetoken_changelist")).content
+        assert subscription.organization.name in listed.decode()
+
+    @pytest.mark.parametrize("all_organizations", ["", "on"])
+    def test_a_token_reaches_all_organizations_or_names_some_never_both_nor_neither(
+        self, staff_client, subscription, all_organizations
+    ):
+        organizations = [subscription.organization.pk] if all_organizations else []
+
+        response = staff_client.post(
+            reverse("admin:usage_servicetoken_add"),
+            {
+                "name": "unclear",
+                "all_organizations": all_organizations,
+                "organizations": organizations,
+            },
+        )
+
+        assert response.status_code == 200
+        assert "one of the two" in response.content.decode()
+        assert not ServiceToken.objects.exists()
 
     def test_tokens_are_never_edited(self, staff_client):
         self.create(staff_client)

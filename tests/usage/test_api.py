@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing import services as billing_services
+from billing.lifecycle import services as lifecycle_services
 from tests.factories import (
     EmployeeFactory,
     MembershipFactory,
@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 
 @pytest.fixture
 def token():
-    return services.service_token_create(name="calling platform")[1]
+    return services.service_token_create(name="calling platform", all_organizations=True)[1]
 
 
 @pytest.fixture
@@ -78,7 +78,7 @@ class TestAuthentication:
         assert response.status_code == 401
 
     def test_a_revoked_token_gets_401(self, client, employee):
-        service_token, token = services.service_token_create(name="old")
+        service_token, token = services.service_token_create(name="old", all_organizations=True)
         services.service_token_revoke(service_token=service_token)
 
         response = client.post(
@@ -476,7 +476,7 @@ class TestCallsDuringATrial:
         assert "Free trial until 24 Mar 2026" in page
         assert "900 s" in page
         # and the first invoice, at the trial's end, charges the plan and nothing of the trial
-        [invoice] = billing_services.subscription_renew_if_needed(
+        [invoice] = lifecycle_services.subscription_renew_if_needed(
             subscription_id=trialing.pk, now=dt.datetime(2026, 3, 24, tzinfo=dt.UTC)
         )
         assert [line.kind for line in invoice.lines.all()] == ["subscription"]
@@ -485,7 +485,7 @@ class TestCallsDuringATrial:
         self, api, trialing, time_machine
     ):
         employee = EmployeeFactory(organization=trialing.organization)
-        billing_services.subscription_renew_if_needed(
+        lifecycle_services.subscription_renew_if_needed(
             subscription_id=trialing.pk, now=dt.datetime(2026, 3, 24, tzinfo=dt.UTC)
         )
         time_machine.move_to(dt.datetime(2026, 3, 25, 12, tzinfo=dt.UTC))

@@ -19,7 +19,8 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from billing import services as billing_services
+from billing.catalog import services as catalog_services
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
     OrganizationFactory,
@@ -146,7 +147,7 @@ def test_nul_in_any_text_field_is_422_naming_the_field_and_writes_nothing(
         for key in parents:
             holder = holder[key]
         holder[name] = with_nul(str(holder[name]))
-    token = services.service_token_create(name="calling platform")[1]
+    token = services.service_token_create(name="calling platform", all_organizations=True)[1]
     before = rows_written()
 
     # When it is sent
@@ -230,7 +231,7 @@ def world(now):
     """Organizations on a plan with room, on a plan at its limits, suspended, and without a
     subscription; AI employees active, deactivated and outbound-only; numbers held and
     released; the price list; and a service token."""
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     acme = SubscriptionFactory(
         organization=OrganizationFactory(slug="acme"),
@@ -249,10 +250,10 @@ def world(now):
     suspended = SubscriptionFactory(
         organization=OrganizationFactory(slug="suspended"), start=start, now=now
     )
-    billing_services.subscription_set_status(
+    subscription_services.subscription_set_status(
         subscription=suspended, status="past_due", reason="Card declined", now=now
     )
-    billing_services.subscription_set_status(
+    subscription_services.subscription_set_status(
         subscription=suspended, status="suspended", reason="Retries exhausted", now=now
     )
     OrganizationFactory(slug="unsubscribed")
@@ -273,7 +274,7 @@ def world(now):
             provisioned_at=now,
         )
     PhoneNumber.objects.filter(id=8002).update(released_at=now)
-    return services.service_token_create(name="calling platform")[1]
+    return services.service_token_create(name="calling platform", all_organizations=True)[1]
 
 
 FUZZER.app = WSGIHandler()

@@ -5,7 +5,8 @@ import datetime as dt
 
 import pytest
 
-from billing import services as billing_services
+from billing.catalog import services as catalog_services
+from billing.lifecycle import services as lifecycle_services
 from billing.models import Feature, Plan
 from tests.factories import OrganizationFactory, SubscriptionFactory
 from usage import services
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def api(client):
     """GET /api/v1/… with a service token."""
-    token = services.service_token_create(name="calling platform")[1]
+    token = services.service_token_create(name="calling platform", all_organizations=True)[1]
 
     def get(path):
         return client.get(f"/api/v1/{path}", HTTP_AUTHORIZATION=f"Bearer {token}")
@@ -27,12 +28,12 @@ def api(client):
 @pytest.fixture
 def acme(now):
     """Acme Dental on Starter, trying the analytics dashboards for a week."""
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     organization = OrganizationFactory(slug="acme")
     SubscriptionFactory(
         organization=organization, plan=Plan.objects.get(code="starter-monthly"), now=now
     )
-    billing_services.feature_trial_grant(
+    catalog_services.feature_trial_grant(
         organization=organization,
         feature=Feature.objects.get(code="analytics_dashboards"),
         days=7,
@@ -115,7 +116,7 @@ def test_without_a_valid_token_the_answer_is_401(client, acme):
 def test_an_upgrade_counts_from_the_next_request(api, acme, now):
     assert api("orgs/acme/features/integrations").json()["enabled"] is False
 
-    billing_services.subscription_plan_change(
+    lifecycle_services.subscription_plan_change(
         subscription=acme.subscriptions.get(),
         plan=Plan.objects.get(code="professional-monthly"),
         now=now,
@@ -140,7 +141,7 @@ def test_a_trial_ends_when_it_says(api, acme, time_machine):
 
 
 def test_an_organization_without_a_subscription_has_only_its_trials(api, now):
-    billing_services.catalog_load()
+    catalog_services.catalog_load()
     OrganizationFactory(slug="newcomer")
 
     features = by_code(api("orgs/newcomer/features").json())

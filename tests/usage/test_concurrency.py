@@ -174,7 +174,7 @@ def test_32_clients_sending_overlapping_batches_all_succeed_and_count_each_call_
         SubscriptionFactory(start=dt.datetime(2026, 2, 1, tzinfo=dt.UTC), now=NOW) for _ in range(3)
     ]
     employees = [EmployeeFactory(organization=s.organization) for s in subscriptions]
-    token = services.service_token_create(name="calling platform")[1]
+    token = services.service_token_create(name="calling platform", all_organizations=True)[1]
     rng = random.Random(11)
     calls, expected = [], Counter()
     for n in range(1_500):

@@ -4,7 +4,7 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
-from billing import services as billing_services
+from billing.subscriptions import services as subscription_services
 from tests.factories import EmployeeFactory, PlanFactory, SubscriptionFactory, record_call
 from usage import selectors, services
 
@@ -94,10 +94,10 @@ class TestCallAuthorize:
         employee = subscribed_employee(now)
         subscription = employee.organization.subscriptions.get()
         if path == ["suspended"]:
-            billing_services.subscription_set_status(
+            subscription_services.subscription_set_status(
                 subscription=subscription, status="past_due", reason="Declined", now=now
             )
-        billing_services.subscription_set_status(
+        subscription_services.subscription_set_status(
             subscription=subscription, status=path[0], reason="x", now=now
         )
 
@@ -105,7 +105,7 @@ class TestCallAuthorize:
 
     def test_past_due_keeps_service_on_during_retries(self, now):
         employee = subscribed_employee(now)
-        billing_services.subscription_set_status(
+        subscription_services.subscription_set_status(
             subscription=employee.organization.subscriptions.get(),
             status="past_due",
             reason="Declined",

@@ -4,8 +4,8 @@ from decimal import Decimal
 import pytest
 from djmoney.money import Money
 
-from billing import services as billing_services
 from billing.errors import BillingError
+from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
     OrganizationFactory,
@@ -284,10 +284,10 @@ class TestEmployees:
 
     def test_no_employees_while_suspended(self, now):
         subscription = SubscriptionFactory(now=now)
-        billing_services.subscription_set_status(
+        subscription_services.subscription_set_status(
             subscription=subscription, status="past_due", reason="Declined", now=now
         )
-        billing_services.subscription_set_status(
+        subscription_services.subscription_set_status(
             subscription=subscription, status="suspended", reason="Retries failed", now=now
         )
 

@@ -4,7 +4,7 @@ import datetime as dt
 
 from django import template
 
-from billing.templatetags.billing_format import seconds_and_minutes
+from billing.web.formatting import seconds_and_minutes
 from usage import charts
 from usage.templatetags.usage_format import minutes
 

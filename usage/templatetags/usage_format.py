@@ -28,7 +28,7 @@ def gibibytes(size_in_bytes: int | None) -> str:
     """`1.25 GiB`, two decimals, in the unit storage is sold and billed in."""
     if size_in_bytes is None:
         return ""
-    return f"{selectors.gibibytes(size_in_bytes):,} GiB"
+    return selectors.format_gibibytes(size_in_bytes)
 
 
 @register.filter

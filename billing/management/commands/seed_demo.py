@@ -2,7 +2,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from billing.demo import DEMO_PASSWORD, renewals_replay, seed_demo
+from billing.lifecycle.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, renewals_replay, seed_demo
 
 
 class Command(BaseCommand):
@@ -28,4 +28,9 @@ class Command(BaseCommand):
         call_command("seed_payments_demo", stdout=self.stdout, stderr=self.stderr)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with any of:"))
         for username, role, organization in logins:
-            self.stdout.write(f"  {username:<8} / {DEMO_PASSWORD}   {role:<28} {organization}")
+            self.stdout.write(f"  {username:<8} / {DEMO_PASSWORD}   {role:<32} {organization}")
+        self.stdout.write(
+            "  staff gives a code after the password: `.venv/bin/python manage.py "
+            f"demo_totp_code` prints it, or add the secret {DEMO_TOTP_SECRET} to an "
+            "authenticator app."
+        )

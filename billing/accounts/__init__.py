@@ -1,0 +1,1 @@
+"""Organizations and the people in them: memberships, roles, and who may see what."""

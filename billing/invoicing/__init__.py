@@ -1,0 +1,1 @@
+"""Invoices and their lines, credits, coupons, taxes, and the invoice document (PDF)."""

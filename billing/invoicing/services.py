@@ -1,0 +1,404 @@
+"""Writes of invoices: issuing and finalizing (discounts, taxes, credits, a gapless number),
+voiding, settling, credit notes, credits and coupons given, and the stored PDF. The amounts
+and texts of the lines come from `pricing`."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import Q, Sum
+from django.utils import timezone
+from django_q.tasks import async_task
+from djmoney.money import Money
+from sequences import get_next_value
+
+from billing import locks
+from billing.errors import BillingError, ErrorCode
+from billing.invoicing import pricing
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing.pricing import LineDraft
+from billing.models import (
+    BalanceEntry,
+    Coupon,
+    CreditNote,
+    Discount,
+    Invoice,
+    InvoiceLine,
+    Organization,
+    Subscription,
+    TaxRate,
+)
+from billing.money import round_money
+from billing.subscriptions import periods
+
+CHARGES = InvoiceLine.CHARGES
+
+
+def _zero(currency: str) -> Money:
+    return Money(0, currency)
+
+
+def _gapless_number(prefix: str, now: dt.datetime) -> str:
+    """`INV-2026-000123`: consecutive within a year. Drawn inside the caller's transaction,
+    so a rollback returns the number and none is ever skipped or used twice."""
+    year = now.astimezone(dt.UTC).year
+    return f"{prefix}-{year}-{get_next_value(f'{prefix.lower()}-{year}'):06d}"
+
+
+# --- drafting and finalizing ----------------------------------------------------------
+
+
+def _discount_line(invoice: Invoice, charges: Money, now: dt.datetime) -> LineDraft | None:
+    """The organization's coupon, on the charges, before tax."""
+    discount = (
+        locks.discount_lock()
+        .select_related("coupon")
+        .filter(organization=invoice.organization_id, ended_at__isnull=True)
+        .first()
+    )
+    if discount is None or charges.amount <= 0:
+        return None
+    line = pricing.discount_line(coupon=discount.coupon, charges=charges)
+    discount.periods_used += 1
+    if discount.coupon.periods is not None and discount.periods_used >= discount.coupon.periods:
+        discount.ended_at = now
+    discount.save(update_fields=["periods_used", "ended_at"])
+    return line
+
+
+def _tax_lines(
+    organization: Organization, lines: list[InvoiceLine], charges: Money, discount: Money
+) -> list[LineDraft]:
+    """One line per active tax rate of the billing address."""
+    rates = TaxRate.objects.filter(
+        Q(region="") | Q(region__iexact=organization.region),
+        country=organization.country,
+        is_active=True,
+    ).order_by("name", "pk")
+    return pricing.tax_lines(
+        rates=rates,
+        lines=lines,
+        charges=charges,
+        discount=discount,
+        currency=organization.currency,
+    )
+
+
+def _credit_line(invoice: Invoice, owed: Money, now: dt.datetime) -> LineDraft | None:
+    """Credits pay the total after tax; what is not needed carries forward."""
+    organization = invoice.organization
+    if invoicing_selectors.organization_balance(organization=organization).amount <= 0:
+        return None
+    # The organization's row serializes spending its balance: no credit is spent twice.
+    locks.organization_lock().filter(pk=organization.pk).first()
+    available = invoicing_selectors.organization_balance(organization=organization)
+    credit = min(available, owed)
+    if credit.amount <= 0:
+        return None
+    BalanceEntry.objects.create(
+        organization=organization,
+        kind=BalanceEntry.Kind.APPLIED,
+        amount=-credit,
+        description=f"Applied to the invoice for {invoice.period.label(organization.tzinfo)}",
+        invoice=invoice,
+        created_at=now,
+    )
+    return pricing.credit_line(credit=credit, left=available - credit)
+
+
+def _carried_line(invoice: Invoice, surplus: Money, now: dt.datetime) -> LineDraft:
+    """The invoice's credits exceed its charges: the surplus is the customer's money, so it
+    goes to the balance and pays the next invoices, and this one's total is zero."""
+    BalanceEntry.objects.create(
+        organization=invoice.organization,
+        kind=BalanceEntry.Kind.CARRIED,
+        amount=surplus,
+        description=f"Carried from invoice {invoice.number}",
+        invoice=invoice,
+        created_at=now,
+    )
+    return pricing.carried_line(surplus=surplus)
+
+
+def _finalize(
+    invoice: Invoice, drafts: list[LineDraft], now: dt.datetime, existing: list[InvoiceLine]
+) -> Invoice:
+    """Complete the invoice with discount, taxes and credit, give it its number, freeze the
+    customer's details, and open it (or mark it paid when nothing is owed)."""
+    organization = invoice.organization
+    currency = organization.currency
+    lines = existing + [draft.build(invoice, len(existing) + n) for n, draft in enumerate(drafts)]
+    charges = pricing.lines_total((line for line in lines if line.kind in CHARGES), currency)
+    discount_draft = _discount_line(invoice, charges, now)
+    discount = discount_draft.unit_price if discount_draft else _zero(currency)
+    extra = ([discount_draft] if discount_draft else []) + _tax_lines(
+        organization, lines, charges, discount
+    )
+    lines += [draft.build(invoice, len(lines) + n) for n, draft in enumerate(extra)]
+    subtotal = charges + discount
+    tax_total = pricing.lines_total(
+        (line for line in lines if line.kind == InvoiceLine.Kind.TAX), currency
+    )
+    invoice.number = _gapless_number("INV", now)
+    owed = subtotal + tax_total
+    if owed.amount < 0:
+        balance_draft = _carried_line(invoice, -owed, now)
+    else:
+        balance_draft = _credit_line(invoice, owed, now)
+    if balance_draft:
+        lines.append(balance_draft.build(invoice, len(lines)))
+    InvoiceLine.objects.bulk_create([line for line in lines if line.pk is None])
+
+    invoice.subtotal = subtotal
+    invoice.tax_total = tax_total
+    invoice.credit_applied = invoice.credit_carried = _zero(currency)
+    if balance_draft and balance_draft.kind == InvoiceLine.Kind.CREDIT:
+        invoice.credit_applied = -balance_draft.unit_price
+    elif balance_draft:
+        invoice.credit_carried = balance_draft.unit_price
+    invoice.total = pricing.lines_total(lines, currency)
+    invoice.customer_name = organization.name
+    invoice.customer_address = "\n".join(organization.address_lines)
+    invoice.customer_tax_id = organization.tax_id
+    invoice.customer_emails = ", ".join(organization.billing_email_list)
+    invoice.customer_timezone = organization.timezone
+    invoice.issued_at = now
+    invoice.due_at = (
+        now + dt.timedelta(days=organization.net_days)
+        if organization.payment_terms == Organization.PaymentTerms.INVOICE
+        else now
+    )
+    if invoice.total.amount > 0:
+        invoice.status = Invoice.Status.OPEN
+    else:
+        invoice.status = Invoice.Status.PAID
+        invoice.paid_at = now
+        if invoice.credit_applied.amount:
+            invoice.payment_method_description = "Customer balance"
+    invoice.save()
+    transaction.on_commit(lambda: async_task("billing.tasks.invoice_deliver", invoice.pk))
+    if (
+        invoice.status == Invoice.Status.OPEN
+        and organization.payment_terms == Organization.PaymentTerms.AUTOMATIC
+    ):
+        # By name: the payments app builds on billing, not the other way round.
+        transaction.on_commit(lambda: async_task("payments.tasks.invoice_collect", invoice.pk))
+    return invoice
+
+
+def invoice_issue(
+    *,
+    organization: Organization,
+    subscription: Subscription | None,
+    kind: str,
+    period: periods.Period,
+    lines: list[LineDraft],
+    now: dt.datetime,
+) -> Invoice | None:
+    """Write and finalize an invoice of `lines` in the caller's transaction. None when there
+    is nothing to invoice."""
+    if not lines:
+        return None
+    zero = _zero(organization.currency)
+    invoice = Invoice.objects.create(
+        organization=organization,
+        subscription=subscription,
+        kind=kind,
+        period_start=period.start,
+        period_end=period.end,
+        subtotal=zero,
+        tax_total=zero,
+        total=zero,
+        credit_applied=zero,
+        credit_carried=zero,
+        created_at=now,
+    )
+    return _finalize(invoice, lines, now, existing=[])
+
+
+@transaction.atomic
+def invoice_finalize(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
+    """Finalize a draft invoice that staff put together line by line."""
+    now = now or timezone.now()
+    invoice = locks.invoice_lock().select_related("organization").get(pk=invoice.pk)
+    if invoice.is_finalized:
+        raise BillingError(ErrorCode.INVOICE_FINALIZED, f"{invoice} is already finalized.")
+    return _finalize(invoice, [], now, existing=list(invoice.lines.all()))
+
+
+# --- corrections ------------------------------------------------------------------------
+
+
+@transaction.atomic
+def invoice_void(
+    *, invoice: Invoice, reason: str, actor=None, now: dt.datetime | None = None
+) -> Invoice:
+    """Cancel an open invoice. Credit it had used goes back to the balance."""
+    now = now or timezone.now()
+    invoice = locks.invoice_lock().get(pk=invoice.pk)
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
+        raise BillingError(
+            ErrorCode.INVOICE_NOT_VOIDABLE,
+            f"Only open invoices can be voided; {invoice} is {invoice.get_status_display().lower()}.",
+        )
+    if not reason.strip():
+        raise BillingError(ErrorCode.REASON_REQUIRED, "Say why the invoice is voided.")
+    invoice.status = Invoice.Status.VOID
+    invoice.voided_at = now
+    invoice.void_reason = reason
+    invoice.pdf = ""  # the cached document says "amount due": render it again, stamped void
+    invoice.save(update_fields=["status", "voided_at", "void_reason", "pdf"])
+    if invoice.credit_applied.amount > 0:
+        BalanceEntry.objects.create(
+            organization=invoice.organization,
+            kind=BalanceEntry.Kind.RETURNED,
+            amount=invoice.credit_applied,
+            description=f"Credit returned from voided invoice {invoice.number}",
+            invoice=invoice,
+            created_at=now,
+            created_by=actor,
+        )
+    return invoice
+
+
+@transaction.atomic
+def invoice_mark_paid(
+    *, invoice: Invoice, paid_at: dt.datetime, reference: str, method_description: str
+) -> Invoice:
+    """Settle an open invoice: when, how, and the confirmation number to show."""
+    invoice = locks.invoice_lock().get(pk=invoice.pk)
+    if invoice.status == Invoice.Status.PAID:
+        return invoice
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
+        raise BillingError(
+            ErrorCode.INVOICE_NOT_PAYABLE, f"{invoice} is {invoice.get_status_display().lower()}."
+        )
+    invoice.status = Invoice.Status.PAID
+    invoice.paid_at = paid_at
+    invoice.payment_reference = reference
+    invoice.payment_method_description = method_description
+    invoice.pdf = ""  # the cached document says "amount due": render it again as paid
+    invoice.save(
+        update_fields=[
+            "status",
+            "paid_at",
+            "payment_reference",
+            "payment_method_description",
+            "pdf",
+        ]
+    )
+    return invoice
+
+
+@transaction.atomic
+def credit_note_issue(
+    *,
+    invoice: Invoice,
+    amount: Money,
+    reason: str,
+    actor=None,
+    now: dt.datetime | None = None,
+    credit_balance: bool = True,
+) -> CreditNote:
+    """Correct a finalized invoice. The amount is credited to the customer's balance, to pay
+    future invoices, unless it documents a refund (`credit_balance=False`): then the money
+    goes back through the processor instead. The invoice itself stays exactly as issued."""
+    now = now or timezone.now()
+    invoice = locks.invoice_lock().get(pk=invoice.pk)
+    if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.PAID):
+        raise BillingError(ErrorCode.INVOICE_NOT_CREDITABLE)
+    credited = invoice.credit_notes.aggregate(total=Sum("amount"))["total"] or 0
+    creditable = invoice.total + invoice.credit_applied - Money(credited, invoice.currency)
+    if amount.amount <= 0 or amount > creditable:
+        raise BillingError(
+            ErrorCode.CREDIT_NOTE_TOO_LARGE,
+            f"A credit note for {invoice} can be at most {creditable}.",
+            creditable=str(creditable.amount),
+        )
+    if not reason.strip():
+        raise BillingError(ErrorCode.REASON_REQUIRED, "Say why the invoice is corrected.")
+    credit_note = CreditNote.objects.create(
+        number=_gapless_number("CN", now),
+        invoice=invoice,
+        amount=round_money(amount),
+        reason=reason,
+        issued_at=now,
+        created_by=actor,
+    )
+    if not credit_balance:
+        return credit_note
+    BalanceEntry.objects.create(
+        organization=invoice.organization,
+        kind=BalanceEntry.Kind.CREDIT_NOTE,
+        amount=credit_note.amount,
+        description=f"Credit note {credit_note.number} for {invoice.number}: {reason}",
+        invoice=invoice,
+        credit_note=credit_note,
+        created_at=now,
+        created_by=actor,
+    )
+    return credit_note
+
+
+def balance_credit_grant(
+    *,
+    organization: Organization,
+    kind: str,
+    amount: Money,
+    description: str,
+    actor=None,
+    now: dt.datetime | None = None,
+) -> BalanceEntry:
+    """Give an organization credit (promotional, referral, goodwill) for future invoices."""
+    if kind not in (
+        BalanceEntry.Kind.PROMOTIONAL,
+        BalanceEntry.Kind.REFERRAL,
+        BalanceEntry.Kind.GOODWILL,
+    ):
+        raise BillingError(ErrorCode.INVALID_CREDIT_KIND)
+    if str(amount.currency) != organization.currency:
+        raise BillingError(
+            ErrorCode.CURRENCY_MISMATCH, f"{organization} bills in {organization.currency}."
+        )
+    return BalanceEntry.objects.create(
+        organization=organization,
+        kind=kind,
+        amount=round_money(amount),
+        description=description,
+        created_at=now or timezone.now(),
+        created_by=actor,
+    )
+
+
+@transaction.atomic
+def discount_apply(
+    *, organization: Organization, coupon: Coupon, now: dt.datetime | None = None
+) -> Discount:
+    """Give `coupon` to an organization: it discounts its next invoices, before tax."""
+    if not coupon.is_active:
+        raise BillingError(ErrorCode.COUPON_INACTIVE, f"{coupon.code} can no longer be given.")
+    if coupon.amount_off is not None and str(coupon.amount_off.currency) != organization.currency:
+        raise BillingError(
+            ErrorCode.CURRENCY_MISMATCH, f"{organization} bills in {organization.currency}."
+        )
+    if Discount.objects.filter(organization=organization, ended_at__isnull=True).exists():
+        raise BillingError(ErrorCode.DISCOUNT_EXISTS, f"{organization} already has a discount.")
+    return Discount.objects.create(
+        organization=organization, coupon=coupon, created_at=now or timezone.now()
+    )
+
+
+# --- the document -------------------------------------------------------------------------
+
+
+def invoice_pdf_if_needed(*, invoice: Invoice) -> bytes:
+    """The cached PDF of a finalized invoice, rendered and stored the first time."""
+    if invoice.pdf:
+        with invoice.pdf.open("rb") as stored:
+            return stored.read()
+    content = invoicing_selectors.invoice_pdf_render(invoice=invoice)
+    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(content), save=False)
+    invoice.save(update_fields=["pdf"])
+    return content

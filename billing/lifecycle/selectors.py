@@ -1,0 +1,183 @@
+"""Reads that combine billing with the usage app: a plan change's preview with what the
+organization holds, the scheduled change as the billing page announces it, and the pages
+that show billing beside usage (the overview, the plans, the change of plan)."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+
+from django.conf import settings
+
+from billing.catalog.selectors import PlanComparison, plan_comparison, plans_offered
+from billing.models import Organization, Plan, Subscription
+from billing.subscriptions import periods
+from billing.subscriptions import selectors as subscription_selectors
+from billing.subscriptions.selectors import (
+    BillingSummary,
+    Holdings,
+    PendingChange,
+    PlanChangePreview,
+    plan_change_action,
+    subscription_live,
+    trial_days_offered,
+)
+from usage import selectors as usage_selectors
+from usage.models import AIEmployee, PhoneNumber
+from usage.selectors import MonthBeyondPlan, PlanFit, UsageSummary
+
+
+def holdings_for(*, organization_id: int) -> Holdings:
+    """The organization's active AI employees and held phone numbers, oldest first."""
+    return Holdings(
+        employees=list(
+            AIEmployee.objects.filter(organization_id=organization_id, is_active=True).order_by(
+                "created_at", "pk"
+            )
+        ),
+        numbers=list(
+            PhoneNumber.objects.filter(organization_id=organization_id, released_at__isnull=True)
+            .select_related("employee")
+            .order_by("provisioned_at", "pk")
+        ),
+    )
+
+
+def plan_change_preview(
+    *,
+    subscription: Subscription,
+    plan: Plan,
+    now: dt.datetime | None = None,
+    at_period_end: bool = False,
+) -> PlanChangePreview:
+    """What changing `subscription` to `plan` at `now` does, with what the organization
+    holds today."""
+    return subscription_selectors.plan_change_preview(
+        subscription=subscription,
+        plan=plan,
+        holdings=holdings_for(organization_id=subscription.organization_id),
+        now=now,
+        at_period_end=at_period_end,
+    )
+
+
+def pending_change(*, subscription: Subscription) -> PendingChange:
+    """The subscription's scheduled plan change, with what it takes out of service then."""
+    preview = plan_change_preview(
+        subscription=subscription, plan=subscription.scheduled_plan, at_period_end=True
+    )
+    return subscription_selectors.pending_change(subscription=subscription, preview=preview)
+
+
+# --- pages -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class OverviewPage:
+    summary: BillingSummary  # with the scheduled change, if there is one
+    usage: UsageSummary | None  # the usage month so far, for those who see finances
+
+
+def overview_page(
+    *, organization: Organization, with_usage: bool, now: dt.datetime
+) -> OverviewPage:
+    """The billing overview: the subscription's summary with its scheduled change, and the
+    usage month so far when `with_usage` (administrators and staff)."""
+    summary = subscription_selectors.billing_summary(organization=organization)
+    subscription = summary.subscription
+    if subscription is not None and subscription.scheduled_plan is not None:
+        summary = dataclasses.replace(
+            summary, pending_change=pending_change(subscription=subscription)
+        )
+    usage = (
+        usage_selectors.usage_summary(subscription=subscription, now=now)
+        if subscription is not None and with_usage
+        else None
+    )
+    return OverviewPage(summary=summary, usage=usage)
+
+
+@dataclass(frozen=True)
+class PlansPage:
+    comparison: PlanComparison
+    fit: PlanFit  # what the last usage months would have cost on each plan compared
+
+
+def plans_page(*, organization: Organization, interval: str | None) -> PlansPage:
+    """The plans side by side for one interval, each priced on the organization's usage."""
+    comparison = plan_comparison(organization=organization, interval=interval)
+    fit = usage_selectors.plan_fit(
+        organization=organization,
+        current_plan=comparison.current_plan,
+        plans=[offer.plan for offer in comparison.offers],
+    )
+    return PlansPage(comparison=comparison, fit=fit)
+
+
+@dataclass(frozen=True)
+class PlanChoice:
+    """The change-plan page: what choosing `plan` does for the organization at `now`."""
+
+    plan: Plan
+    action: str
+    subscription: Subscription | None
+    preview: PlanChangePreview | None = None  # with a live subscription
+    next_invoice_on: dt.date | None = None  # where the proration goes, unless invoiced now
+    prorations_invoiced_now: bool = False
+    # Subscribing: the trial, if any, and the first period invoiced (at once, or at its end)
+    trial_days: int = 0
+    first_period: periods.Period | None = None
+
+
+def plan_choice(*, organization: Organization, plan_id: int, now: dt.datetime) -> PlanChoice | None:
+    """Changing the live subscription to plan `plan_id`, or subscribing to it; None when the
+    plan is not offered to the organization."""
+    subscription = subscription_live(organization=organization)
+    if subscription is not None and subscription.plan_id == plan_id:
+        return PlanChoice(plan=subscription.plan, action="current", subscription=subscription)
+    plan = next((p for p in plans_offered(organization=organization) if p.pk == plan_id), None)
+    if plan is None:
+        return None
+    if subscription is None:
+        tz = organization.tzinfo
+        trial_days = trial_days_offered(organization=organization, plan=plan)
+        # As subscribing does: a trial to local midnight `trial_days` on, then the first period.
+        anchor = periods.days_after(periods.anchor_for(now, tz), tz, trial_days)
+        return PlanChoice(
+            plan=plan,
+            action="subscribe",
+            subscription=None,
+            trial_days=trial_days,
+            first_period=periods.nth_period(anchor, tz, plan.months, 0),
+        )
+    return PlanChoice(
+        plan=plan,
+        action=plan_change_action(
+            current=subscription.plan, plan=plan, trialing=subscription.is_trialing
+        ),
+        subscription=subscription,
+        preview=plan_change_preview(subscription=subscription, plan=plan, now=now),
+        next_invoice_on=subscription.usage_period_end.astimezone(organization.tzinfo).date(),
+        prorations_invoiced_now=settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY,
+    )
+
+
+@dataclass(frozen=True)
+class PlanChangePage:
+    choice: PlanChoice
+    # The last usage months that would have gone past the new plan: refusals or overage.
+    usage_beyond: list[MonthBeyondPlan]
+
+
+def plan_change_page(
+    *, organization: Organization, choice: PlanChoice, now: dt.datetime
+) -> PlanChangePage:
+    """The change-plan page: what choosing the plan does, and what recent usage would have
+    met on it."""
+    return PlanChangePage(
+        choice=choice,
+        usage_beyond=usage_selectors.usage_beyond_plan(
+            organization=organization, plan=choice.plan, now=now
+        ),
+    )

@@ -1,0 +1,516 @@
+"""Writes that reach into the usage app, and the jobs of a subscription's life.
+
+- Plan changes that let AI employees and phone numbers go: at once, or, for a scheduled
+  change, when renewal applies it.
+- Renewal: the scheduled job that closes usage periods, applies scheduled changes, opens
+  the next period and issues its invoice. Safe to run twice, concurrently, or after a crash.
+- Retention: an organization's usage data and AI employees are kept for
+  `DATA_RETENTION_DAYS` after its subscription ends, so it can resubscribe and find them,
+  then deleted. Invoices, credits and payments are kept for good.
+- The data export an organization downloads before it leaves.
+
+Usage is read, closed and changed through the usage app's services and selectors.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+import logging
+from dataclasses import dataclass
+from typing import IO
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.utils import timezone
+
+from billing import locks, notifications
+from billing.accounts.services import Actor
+from billing.errors import BillingError, ErrorCode
+from billing.invoicing import pricing
+from billing.invoicing.pricing import LineDraft, subscription_fee_line
+from billing.invoicing.services import invoice_issue, invoice_pdf_if_needed
+from billing.lifecycle import exports
+from billing.lifecycle.selectors import plan_change_preview
+from billing.models import Invoice, Organization, PendingLine, Plan, Subscription
+from billing.subscriptions import periods
+from billing.subscriptions import services as subscription_services
+from billing.subscriptions.selectors import PlanChangePreview
+from billing.subscriptions.services import (
+    history_reason,
+    pending_lines_take,
+    scheduled_change_drop,
+    subscription_set_status,
+)
+from usage import selectors as usage_selectors
+from usage import services as usage_services
+from usage.models import AIEmployee, PhoneNumber
+
+logger = logging.getLogger(__name__)
+
+
+# --- plan changes ---------------------------------------------------------------------------
+
+
+def _chosen_removals(
+    preview: PlanChangePreview, employee_ids: list[int], number_ids: list[int]
+) -> dict[str, list[int]]:
+    """The AI employees and numbers the admin chose to let go, checked to bring the
+    organization within the new plan's limits."""
+    active = {employee.pk for employee in preview.active_employees}
+    held = {number.pk for number in preview.held_numbers}
+    employees = sorted(set(employee_ids) & active)
+    numbers = sorted(set(number_ids) & held)
+    short_employees = preview.employees_over - len(employees)
+    short_numbers = preview.numbers_over - len(numbers)
+    if short_employees > 0 or short_numbers > 0:
+        plan = preview.new_plan
+        missing = []
+        if short_employees > 0:
+            missing.append(
+                f"{short_employees} more AI employee{'s' if short_employees > 1 else ''} to "
+                f"deactivate ({plan.name} allows {plan.max_active_employees})"
+            )
+        if short_numbers > 0:
+            missing.append(
+                f"{short_numbers} more phone number{'s' if short_numbers > 1 else ''} to "
+                f"release ({plan.name} allows {plan.max_phone_numbers})"
+            )
+        raise BillingError(
+            ErrorCode.OVER_NEW_LIMITS,
+            "Choose " + " and ".join(missing) + ".",
+            employees_over=preview.employees_over,
+            numbers_over=preview.numbers_over,
+        )
+    return {"employees": employees, "phone_numbers": numbers} if employees or numbers else {}
+
+
+@transaction.atomic
+def subscription_plan_change(
+    *,
+    subscription: Subscription,
+    plan: Plan,
+    actor: Actor = None,
+    now: dt.datetime | None = None,
+    at_period_end: bool = False,
+    deactivate_employee_ids: list[int] = (),
+    release_number_ids: list[int] = (),
+) -> Subscription:
+    """Change plans. An upgrade applies at once, its proration on the next invoice (or on
+    an invoice of its own, `BILLING_INVOICE_PRORATIONS_IMMEDIATELY`); a downgrade, or any
+    change `at_period_end`, is scheduled for the end of the period or of the commitment,
+    with the AI employees and numbers chosen to go when it takes effect."""
+    now = now or timezone.now()
+    subscription = subscription_services.subscription_lock_for_plan_change(
+        subscription=subscription, plan=plan
+    )
+    preview = plan_change_preview(
+        subscription=subscription, plan=plan, now=now, at_period_end=at_period_end
+    )
+    removals = _chosen_removals(preview, list(deactivate_employee_ids), list(release_number_ids))
+    if preview.applies_now and removals:
+        _removals_apply(subscription, plan, removals, at=now)
+    return subscription_services.subscription_plan_change_record(
+        subscription=subscription, preview=preview, removals=removals, actor=actor, now=now
+    )
+
+
+@dataclass(frozen=True)
+class Removals:
+    """What a plan change took out of service: chosen by the admin, or, when they were
+    not enough, the most recently added beyond the new limits."""
+
+    employees: list[str]
+    numbers: list[str]
+    automatic: bool
+
+    def __bool__(self) -> bool:
+        return bool(self.employees or self.numbers)
+
+
+def _removals_apply(
+    subscription: Subscription, plan: Plan, chosen: dict, at: dt.datetime
+) -> Removals:
+    organization_id = subscription.organization_id
+    employees = AIEmployee.objects.filter(organization_id=organization_id, is_active=True)
+    numbers = PhoneNumber.objects.filter(organization_id=organization_id, released_at__isnull=True)
+    let_go = list(employees.filter(pk__in=chosen.get("employees", [])))
+    released = list(numbers.filter(pk__in=chosen.get("phone_numbers", [])))
+    automatic = False
+    # Added since the choice was made, or never chosen: the newest go first, never silently.
+    if plan.max_active_employees is not None:
+        staying = employees.exclude(pk__in=[e.pk for e in let_go]).order_by("created_at", "pk")
+        extra = list(staying[plan.max_active_employees :])
+        automatic |= bool(extra)
+        let_go += extra
+    if plan.max_phone_numbers is not None:
+        kept = numbers.exclude(pk__in=[n.pk for n in released]).order_by("provisioned_at", "pk")
+        extra = list(kept[plan.max_phone_numbers :])
+        automatic |= bool(extra)
+        released += extra
+    for employee in let_go:
+        usage_services.employee_deactivate(employee=employee, now=at)
+    for number in released:
+        usage_services.phone_number_release(phone_number=number, now=at)
+    return Removals(
+        employees=[employee.name for employee in let_go],
+        numbers=[number.number for number in released],
+        automatic=automatic,
+    )
+
+
+def scheduled_change_apply(*, subscription: Subscription, at: dt.datetime) -> Removals:
+    """Take out of service what the scheduled plan leaves no room for, at the moment the
+    change takes effect. Called by renewal, under the subscription's lock."""
+    removals = _removals_apply(
+        subscription, subscription.scheduled_plan, subscription.scheduled_removals, at
+    )
+    subscription.scheduled_removals = {}
+    return removals
+
+
+# --- renewals -----------------------------------------------------------------------------
+
+
+RENEWING = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+
+
+def _usage_lines(
+    subscription: Subscription, plan: Plan, period: periods.Period, now
+) -> list[LineDraft]:
+    """Usage of a usage month, in arrears: call and storage overage, one line per number.
+    Closes the month, so calls reported for it later count in the open one."""
+    totals = usage_services.usage_period_close(
+        organization_id=subscription.organization_id, period=period, now=now
+    )
+    tz = subscription.tzinfo
+    label = period.label(tz)
+    included = plan.included_call_seconds
+    overage_seconds = totals.call_seconds - included if included is not None else 0
+    call_line = pricing.call_overage_line(
+        plan=plan,
+        period=period,
+        label=label,
+        used_seconds=totals.call_seconds,
+        cost=usage_selectors.call_overage_cost(plan=plan, overage_seconds=overage_seconds),
+    )
+    lines = [call_line] if call_line else []
+    overage_gib = usage_selectors.storage_overage_gib(
+        plan=plan, peak_bytes=totals.storage_peak_bytes
+    )
+    if overage_gib:
+        lines.append(
+            pricing.storage_overage_line(
+                plan=plan,
+                period=period,
+                label=label,
+                peak_bytes=totals.storage_peak_bytes,
+                peak_gib=usage_selectors.gibibytes(totals.storage_peak_bytes),
+                overage_gib=overage_gib,
+            )
+        )
+    for fee in usage_selectors.number_fees_for_period(
+        organization=subscription.organization, plan=plan, period=period
+    ):
+        number = fee.phone_number
+        lines.append(
+            pricing.phone_number_line(
+                number=number.number,
+                type_label=number.get_number_type_display(),
+                is_vanity=number.is_vanity,
+                monthly_fee=number.monthly_fee,
+                amount=fee.amount,
+                charged=fee.charged,
+                is_free=fee.is_free,
+                is_prorated=fee.is_prorated,
+                label=label,
+                tz=tz,
+            )
+        )
+    return lines
+
+
+def _lock_due(subscription_id: int, now: dt.datetime) -> Subscription | None:
+    """The subscription, locked, if one of its periods has ended; None if it is not due or
+    another worker holds it (that worker renews it)."""
+    due = Q(current_period_end__lte=now) | Q(usage_period_end__lte=now)
+    query = Subscription.objects.filter(due, pk=subscription_id, status__in=RENEWING).annotate(
+        # Read with the lock, so the common renewal without a plan change costs no query more.
+        has_pending_lines=Exists(
+            PendingLine.objects.filter(subscription=OuterRef("pk"), invoice__isnull=True)
+        )
+    )
+    query = locks.subscription_lock(query, skip_locked=True)
+    return query.select_related("plan", "scheduled_plan", "organization").first()
+
+
+def _save(subscription: Subscription, reason: str, now: dt.datetime) -> None:
+    subscription._change_reason = history_reason(reason)
+    subscription._history_date = now
+    subscription.save()
+
+
+def _trial_end(subscription: Subscription, now: dt.datetime) -> Invoice | None:
+    """The trial is over: nothing is charged for it (usage beyond the allowance included);
+    the subscription ends if it was canceled, otherwise its first period is invoiced."""
+    trial = subscription.billing_period
+    usage_services.usage_period_close(
+        organization_id=subscription.organization_id, period=trial, now=now
+    )
+    if subscription.cancel_at_period_end:
+        subscription_set_status(
+            subscription=subscription,
+            status=Subscription.Status.CANCELED,
+            reason=subscription.cancel_reason or "Canceled during the trial",
+            now=trial.end,
+        )
+        return None
+    tz, plan = subscription.tzinfo, subscription.plan
+    first = periods.nth_period(subscription.anchor, tz, plan.months, 0)
+    first_usage = periods.nth_period(subscription.anchor, tz, 1, 0)
+    subscription.current_period_start, subscription.current_period_end = first.start, first.end
+    subscription.usage_period_start, subscription.usage_period_end = (
+        first_usage.start,
+        first_usage.end,
+    )
+    _save(subscription, "Trial period recorded", now)
+    subscription_set_status(
+        subscription=subscription,
+        status=Subscription.Status.ACTIVE,
+        reason=f"Trial ended: {plan} from {first.label(tz)}",
+        now=trial.end,
+    )
+    return invoice_issue(
+        organization=subscription.organization,
+        subscription=subscription,
+        kind=Invoice.Kind.SUBSCRIPTION,
+        period=first,
+        lines=[subscription_fee_line(plan=plan, period=first, tz=tz)],
+        now=now,
+    )
+
+
+def _issue_with_pending(
+    subscription: Subscription, now: dt.datetime, *, kind: str, period, lines: list[LineDraft]
+) -> Invoice | None:
+    """Issue the invoice with the lines waiting for it (a plan change's proration)."""
+    pending = (
+        pending_lines_take(subscription=subscription) if subscription.has_pending_lines else []
+    )
+    invoice = invoice_issue(
+        organization=subscription.organization,
+        subscription=subscription,
+        kind=kind,
+        period=period,
+        lines=lines + [LineDraft.of_pending(line) for line in pending],
+        now=now,
+    )
+    if pending:
+        PendingLine.objects.filter(pk__in=[line.pk for line in pending]).update(invoice=invoice)
+    return invoice
+
+
+def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice | None:
+    """Advance `subscription` by one usage month or billing period, under its lock."""
+    if subscription.is_trialing:
+        return _trial_end(subscription, now)
+    plan = subscription.plan
+    usage_period = subscription.usage_period
+    tz = subscription.tzinfo
+    issue = functools.partial(_issue_with_pending, subscription, now)
+    if usage_period.end < subscription.current_period_end:
+        # An annual plan's usage month ended: invoice its usage, open the next month.
+        lines = _usage_lines(subscription, plan, usage_period, now)
+        next_usage = periods.period_at(subscription.anchor, tz, 1, usage_period.end)
+        subscription.usage_period_start, subscription.usage_period_end = (
+            next_usage.start,
+            next_usage.end,
+        )
+        _save(subscription, f"Usage month {usage_period.label(tz)} closed", now)
+        return issue(kind=Invoice.Kind.USAGE, period=usage_period, lines=lines)
+
+    ended = subscription.billing_period
+    if subscription.cancel_at_period_end:
+        lines = _usage_lines(subscription, plan, usage_period, now)
+        if subscription.scheduled_plan_id:
+            # The change was on hold while the subscription could still be kept: it never applies.
+            scheduled_change_drop(subscription=subscription)
+            _save(subscription, "Scheduled plan change dropped: the subscription ended", now)
+        subscription_set_status(
+            subscription=subscription,
+            status=Subscription.Status.CANCELED,
+            reason=subscription.cancel_reason or "Canceled at the end of the period",
+            now=ended.end,
+        )
+        return issue(kind=Invoice.Kind.FINAL, period=ended, lines=lines)
+
+    next_plan = plan
+    reason = "Renewed"
+    if subscription.scheduled_plan_id and subscription.scheduled_change_at <= ended.end:
+        next_plan = subscription.scheduled_plan
+        reason = f"Changed from {plan} to {next_plan} and renewed"
+        removals = scheduled_change_apply(subscription=subscription, at=ended.end)
+        subscription.plan, subscription.scheduled_plan, subscription.scheduled_change_at = (
+            next_plan,
+            None,
+            None,
+        )
+        notifications.send_plan_change_applied(
+            subscription=subscription, previous=plan, removals=removals
+        )
+    # Periods count whole months from the anchor, so a change of interval keeps the day.
+    months_elapsed = periods.period_index_at(subscription.anchor, tz, 1, ended.end)
+    next_period = periods.Period(
+        ended.end, periods.boundary(subscription.anchor, tz, months_elapsed + next_plan.months)
+    )
+    next_usage = periods.nth_period(subscription.anchor, tz, 1, months_elapsed)
+    lines = [subscription_fee_line(plan=next_plan, period=next_period, tz=tz)]
+    lines += _usage_lines(subscription, plan, usage_period, now)
+    subscription.current_period_start, subscription.current_period_end = (
+        next_period.start,
+        next_period.end,
+    )
+    subscription.usage_period_start, subscription.usage_period_end = (
+        next_usage.start,
+        next_usage.end,
+    )
+    _save(subscription, f"{reason} for {next_period.label(tz)}", now)
+    return issue(kind=Invoice.Kind.SUBSCRIPTION, period=next_period, lines=lines)
+
+
+def subscription_renew_if_needed(
+    *, subscription_id: int, now: dt.datetime | None = None
+) -> list[Invoice]:
+    """Bring one subscription up to date, one period per transaction. Returns the invoices
+    issued: none when it is not due, already renewed, or being renewed by another worker."""
+    now = now or timezone.now()
+    issued = []
+    while True:
+        with transaction.atomic():
+            subscription = _lock_due(subscription_id, now)
+            if subscription is None:
+                return issued
+            invoice = _renew_one_period(subscription, now)
+        if invoice is not None:
+            issued.append(invoice)
+        if not _is_due(subscription, now):
+            return issued
+
+
+def _is_due(subscription: Subscription, now: dt.datetime) -> bool:
+    return subscription.is_live and now >= min(
+        subscription.current_period_end, subscription.usage_period_end
+    )
+
+
+def renew_subscriptions_if_needed(*, now: dt.datetime | None = None) -> int:
+    """The scheduled job: renew every subscription with an ended period. Returns how many
+    invoices were issued. One subscription failing is logged and does not stop the others."""
+    now = now or timezone.now()
+    due = (
+        Subscription.objects.filter(
+            Q(current_period_end__lte=now) | Q(usage_period_end__lte=now), status__in=RENEWING
+        )
+        .order_by("pk")
+        .values_list("pk", flat=True)
+    )
+    issued = 0
+    for subscription_id in list(due):
+        try:
+            issued += len(subscription_renew_if_needed(subscription_id=subscription_id, now=now))
+        except Exception:
+            logger.exception(
+                "Renewing subscription %s failed; the next run retries it", subscription_id
+            )
+    return issued
+
+
+# --- retention ----------------------------------------------------------------------------
+
+
+CANCELED = Subscription.Status.CANCELED
+
+
+def _purgeable(cutoff: dt.datetime) -> QuerySet[Subscription]:
+    """Canceled, unpurged subscriptions of organizations whose latest subscription ended by
+    `cutoff`: none live, none ended more recently."""
+    kept = Subscription.objects.filter(
+        ~Q(status=CANCELED) | Q(ended_at__gt=cutoff), organization=OuterRef("organization")
+    )
+    return Subscription.objects.filter(
+        status=CANCELED, data_purged_at__isnull=True, ended_at__lte=cutoff
+    ).exclude(Exists(kept))
+
+
+def _lock_purgeable(organization_id: int, cutoff: dt.datetime) -> list[Subscription]:
+    """The organization's subscriptions to mark purged, locked; empty if it is no longer due
+    or another worker holds them (that worker purges it)."""
+    query = _purgeable(cutoff).filter(organization_id=organization_id)
+    return list(locks.subscription_lock(query, skip_locked=True))
+
+
+def _organization_purge(organization_id: int, cutoff: dt.datetime, now: dt.datetime) -> bool:
+    with transaction.atomic():
+        subscriptions = _lock_purgeable(organization_id, cutoff)
+        if not subscriptions:
+            return False
+        deleted = usage_services.organization_usage_data_delete(organization_id=organization_id)
+        # Subscribing takes none of these locks: had the organization resubscribed since it
+        # was found due, the deletes may have taken the new subscription's data, so undo them.
+        if (
+            Subscription.objects.filter(organization_id=organization_id)
+            .exclude(status=CANCELED)
+            .exists()
+        ):
+            transaction.set_rollback(True)
+            return False
+        reason = f"Usage data and AI employees deleted after {settings.DATA_RETENTION_DAYS} days"
+        for subscription in subscriptions:
+            subscription.data_purged_at = now
+            subscription._change_reason = history_reason(reason)
+            subscription._history_date = now
+            subscription.save(update_fields=["data_purged_at"])
+    logger.info("Purged the usage data of organization %s: %s", organization_id, deleted)
+    return True
+
+
+def usage_data_purge_if_needed(*, now: dt.datetime | None = None) -> int:
+    """The scheduled job: delete the usage data and AI employees of every organization whose
+    last subscription ended `DATA_RETENTION_DAYS` ago, one organization per transaction.
+    Returns how many organizations were purged. One failing is logged and does not stop the
+    others; a re-run finds nothing left to do."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.DATA_RETENTION_DAYS)
+    due = (
+        _purgeable(cutoff)
+        .order_by("organization_id")
+        .values_list("organization_id", flat=True)
+        .distinct()
+    )
+    purged = 0
+    for organization_id in list(due):
+        try:
+            purged += _organization_purge(organization_id, cutoff, now)
+        except Exception:
+            logger.exception(
+                "Purging the data of organization %s failed; the next run retries it",
+                organization_id,
+            )
+    return purged
+
+
+# --- the data export ------------------------------------------------------------------------
+
+
+def organization_export_write(
+    *, organization: Organization, out: IO[bytes], now: dt.datetime | None = None
+) -> None:
+    """Write the organization's export, a zip of CSVs and invoice PDFs, to the binary file
+    `out`. Invoice PDFs are rendered once and kept, like those the invoice pages serve."""
+    exports.archive_write(
+        organization=organization,
+        out=out,
+        now=now or timezone.now(),
+        invoice_pdf=lambda invoice: invoice_pdf_if_needed(invoice=invoice),
+    )

@@ -1,0 +1,1 @@
+"""Subscriptions: the status machine, billing and usage periods, trials, plan changes and their previews, cancellation."""

@@ -1,0 +1,199 @@
+"""Service tokens reach every organization only when made to; otherwise the organizations
+they name, and none after their expiry."""
+
+import datetime as dt
+
+import pytest
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
+
+from billing.errors import BillingError
+from tests.factories import EmployeeFactory, SubscriptionFactory
+from usage import services
+from usage.models import AIEmployee, Call, ServiceToken
+
+pytestmark = pytest.mark.django_db
+
+CONNECTED = dt.datetime(2026, 3, 16, 9, 0, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def acme(now):
+    return EmployeeFactory(organization=SubscriptionFactory(now=now).organization)
+
+
+@pytest.fixture
+def globex(now):
+    return EmployeeFactory(organization=SubscriptionFactory(now=now).organization)
+
+
+def post(client, token, path, body=None):
+    return client.post(
+        f"/api/v1/{path}",
+        body or {},
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+
+
+def authorize(client, token, employee):
+    return post(
+        client,
+        token,
+        f"orgs/{employee.organization.slug}/calls/authorize",
+        {"employee_id": employee.pk},
+    )
+
+
+def a_call(employee, call_id):
+    return {
+        "org": employee.organization.slug,
+        "call_id": call_id,
+        "employee_id": employee.pk,
+        "direction": "outbound",
+        "connected_at": CONNECTED.isoformat(),
+        "ended_at": (CONNECTED + dt.timedelta(seconds=60)).isoformat(),
+    }
+
+
+class TestScope:
+    def test_a_token_for_one_organization_is_refused_for_another(self, client, acme, globex):
+        _, token = services.service_token_create(name="acme", organizations=[acme.organization])
+
+        assert authorize(client, token, acme).status_code == 200
+        refused = authorize(client, token, globex)
+
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "token_out_of_scope"
+        assert globex.organization.slug in refused.json()["detail"]
+
+    def test_nothing_is_written_for_an_organization_outside_the_scope(self, client, acme, globex):
+        _, token = services.service_token_create(name="acme", organizations=[acme.organization])
+
+        created = post(client, token, f"orgs/{globex.organization.slug}/employees", {"name": "X"})
+        reported = post(
+            client,
+            token,
+            f"orgs/{globex.organization.slug}/calls",
+            {k: v for k, v in a_call(globex, "call-1").items() if k != "org"},
+        )
+        usage = client.get(
+            f"/api/v1/orgs/{globex.organization.slug}/usage",
+            HTTP_AUTHORIZATION=f"Bearer {token}",
+        )
+
+        assert [created.status_code, reported.status_code, usage.status_code] == [403] * 3
+        assert not AIEmployee.objects.filter(name="X").exists()
+        assert not Call.objects.exists()
+
+    def test_an_unknown_organization_is_out_of_scope_not_missing(self, client, acme):
+        _, token = services.service_token_create(name="acme", organizations=[acme.organization])
+
+        response = client.get("/api/v1/orgs/nowhere/usage", HTTP_AUTHORIZATION=f"Bearer {token}")
+
+        assert response.status_code == 403
+        assert response.json()["code"] == "token_out_of_scope"
+
+    def test_a_batch_with_one_call_outside_the_scope_is_refused_whole(self, client, acme, globex):
+        _, token = services.service_token_create(name="acme", organizations=[acme.organization])
+
+        refused = post(
+            client, token, "calls/batch", {"calls": [a_call(acme, "a-1"), a_call(globex, "g-1")]}
+        )
+        accepted = post(client, token, "calls/batch", {"calls": [a_call(acme, "a-1")]})
+
+        assert refused.status_code == 403
+        assert refused.json()["code"] == "token_out_of_scope"
+        assert accepted.status_code == 200
+        assert list(Call.objects.values_list("platform_call_id", flat=True)) == ["a-1"]
+
+    def test_the_platforms_token_reaches_every_organization(self, client, acme, globex):
+        _, token = services.service_token_create(name="platform", all_organizations=True)
+
+        assert authorize(client, token, acme).status_code == 200
+        assert authorize(client, token, globex).status_code == 200
+        batch = post(
+            client, token, "calls/batch", {"calls": [a_call(acme, "a-1"), a_call(globex, "g-1")]}
+        )
+        assert batch.status_code == 200
+
+    @pytest.mark.parametrize("all_organizations", [True, False])
+    def test_a_token_reaches_all_or_names_some_never_both_nor_neither(
+        self, acme, all_organizations
+    ):
+        organizations = [acme.organization] if all_organizations else []
+
+        with pytest.raises(BillingError) as refusal:
+            services.service_token_create(
+                name="unclear", all_organizations=all_organizations, organizations=organizations
+            )
+
+        assert refusal.value.code == "token_scope_unclear"
+        assert not ServiceToken.objects.exists()
+
+    def test_authorizing_with_a_scoped_token_stays_within_two_queries(
+        self, client, acme, django_assert_max_num_queries
+    ):
+        _, token = services.service_token_create(name="acme", organizations=[acme.organization])
+
+        with django_assert_max_num_queries(2):
+            response = authorize(client, token, acme)
+
+        assert response.json()["allowed"] is True
+
+
+class TestExpiry:
+    def test_a_token_works_until_its_expiry_then_gets_401(self, client, acme, time_machine):
+        expiry = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+        _, token = services.service_token_create(
+            name="temporary", all_organizations=True, expires_at=expiry
+        )
+        time_machine.move_to(expiry - dt.timedelta(seconds=1), tick=False)
+        assert authorize(client, token, acme).status_code == 200
+
+        time_machine.move_to(expiry, tick=False)
+        response = authorize(client, token, acme)
+
+        assert response.status_code == 401
+        assert response.json()["code"] == "token_expired"
+        assert "2026-04-01T00:00:00+00:00" in response.json()["detail"]
+
+    def test_an_expired_batch_gets_401_and_writes_nothing(self, client, acme, now):
+        _, token = services.service_token_create(
+            name="old", all_organizations=True, expires_at=now - dt.timedelta(days=1)
+        )
+
+        response = post(client, token, "calls/batch", {"calls": [a_call(acme, "a-1")]})
+
+        assert response.status_code == 401
+        assert not Call.objects.exists()
+
+
+def test_the_openapi_document_lists_403_and_the_expired_token(client):
+    document = client.get("/api/v1/openapi.json").json()
+
+    for path, operations in document["paths"].items():
+        for operation in operations.values():
+            assert "403" in operation["responses"], path
+            assert "401" in operation["responses"], path
+    assert "token_out_of_scope" in document["info"]["description"]
+    assert "token_expired" in document["info"]["description"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_tokens_made_before_scopes_keep_reaching_every_organization():
+    executor = MigrationExecutor(connection)
+    before = [("usage", "0003_call_facts_protected")]
+    after = [("usage", "0004_service_token_scope_and_expiry")]
+    executor.migrate(before)
+    old_apps = executor.loader.project_state(before).apps
+    old_apps.get_model("usage", "ServiceToken").objects.create(
+        name="platform", token_hash="a" * 64, hint="svc_aaaaaa"
+    )
+
+    executor.loader.build_graph()
+    executor.migrate(after)
+    executor.loader.build_graph()
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert ServiceToken.objects.get(name="platform").all_organizations
