@@ -220,6 +220,14 @@ class ErrorCode(StrEnum):
         "A call id stands for one call: report it again only unchanged.",
     )
 
+    # --- notifications and usage alerts -----------------------------------------------------
+    WEBHOOK_URL_REFUSED = (
+        "webhook_url_refused",
+        INVALID,
+        "Webhooks go to a public HTTPS address.",
+    )
+    THRESHOLD_INVALID = ("threshold_invalid", INVALID, "A threshold is more than zero.")
+
     # --- signing in ---------------------------------------------------------------------
     WRONG_CODE = (
         "wrong_code",

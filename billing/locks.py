@@ -11,13 +11,16 @@ it only; taking again a row it already holds is always fine.
 3. payments.PaymentMethod: an organization's methods, made default, reordered or removed.
 4. billing.Invoice: finalized, voided, paid or credited.
 5. billing.Subscription: its status, plan and periods: quota checks, renewals, plan
-   changes, cancellation, the retention purge. (The usage counters come next: they are
-   not locked here but written by single UPDATEs in (organization, month) order, after the
-   subscription when a renewal closes a month.)
-6. billing.Discount: a coupon's use, counted on an invoice.
-7. billing.Organization: its credit balance, spent by an invoice; its list of payment
-   methods, grown by one.
-8. billing.Plan: the latest version of a plan, while a new version is published.
+   changes, cancellation, the retention purge.
+6. usage.UsageCounter: a month's storage level, read before and after a storage report so
+   the alerts see what it crossed. (Otherwise counters are written by single UPDATEs in
+   (organization, month) order, after the subscription when a renewal closes a month.)
+7. billing.Discount: a coupon's use, counted on an invoice.
+8. billing.Organization: its credit balance, spent by an invoice; its list of payment
+   methods, grown by one; its billing details, changed by an administrator.
+9. billing.Plan: the latest version of a plan, while a new version is published.
+10. billing.WebhookEndpoint: its signing secret, while it is rotated.
+11. billing.Delivery: notices waiting for a daily digest, taken by one worker.
 
 Why this way round: a transaction starts from the row its work is about and takes the rows
 that many transactions share (the subscription every quota check takes, the organization)
@@ -45,7 +48,15 @@ from django.db import connections
 from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, QuerySet
 
-from billing.models import Discount, Invoice, Organization, Plan, Subscription
+from billing.models import (
+    Delivery,
+    Discount,
+    Invoice,
+    Organization,
+    Plan,
+    Subscription,
+    WebhookEndpoint,
+)
 
 LOCK_ORDER = (
     "payments.Collection",
@@ -53,9 +64,12 @@ LOCK_ORDER = (
     "payments.PaymentMethod",
     "billing.Invoice",
     "billing.Subscription",
+    "usage.UsageCounter",
     "billing.Discount",
     "billing.Organization",
     "billing.Plan",
+    "billing.WebhookEndpoint",
+    "billing.Delivery",
 )
 RANK = {label: rank for rank, label in enumerate(LOCK_ORDER)}
 
@@ -86,6 +100,18 @@ def invoice_lock(rows: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
 
 def discount_lock(rows: QuerySet[Discount] | None = None) -> QuerySet[Discount]:
     return rows_lock(Discount.objects.all() if rows is None else rows)
+
+
+def webhook_endpoint_lock(
+    rows: QuerySet[WebhookEndpoint] | None = None,
+) -> QuerySet[WebhookEndpoint]:
+    return rows_lock(WebhookEndpoint.objects.all() if rows is None else rows)
+
+
+def delivery_lock(
+    rows: QuerySet[Delivery] | None = None, *, skip_locked: bool = False
+) -> QuerySet[Delivery]:
+    return rows_lock(Delivery.objects.all() if rows is None else rows, skip_locked=skip_locked)
 
 
 def rows_lock(rows: QuerySet[M], *, skip_locked: bool = False) -> QuerySet[M]:

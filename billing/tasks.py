@@ -2,24 +2,21 @@
 
 import datetime as dt
 import logging
-import smtplib
 
 from django.conf import settings
 from django.utils import timezone
 from django_q.models import Schedule
 from django_q.tasks import schedule
 
-from billing import notifications
-from billing.invoicing.services import invoice_pdf_if_needed
+from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
 from billing.lifecycle.services import renew_subscriptions_if_needed, usage_data_purge_if_needed
-from billing.models import Invoice
+from billing.models import Channel, Delivery
+from billing.notifications import emails
+from billing.notifications import services as notification_services
+from billing.notifications.digests import digests_send_if_needed
 from billing.subscriptions.services import trial_reminders_send_if_needed
 
 logger = logging.getLogger(__name__)
-
-# What a mail server that is down or refusing raises: worth another try later. Anything else
-# (a template error, say) is a bug that retrying would only repeat.
-MAIL_ERRORS = (smtplib.SMTPException, OSError)
 
 
 def renew_subscriptions() -> int:
@@ -27,37 +24,51 @@ def renew_subscriptions() -> int:
 
 
 def email_send(message: dict, attempt: int = 1) -> str:
-    """Send an e-mail rendered by `notifications.send_to_billing_contacts`."""
+    """Send an e-mail that belongs to no single notice (the daily digest)."""
     try:
-        notifications.email_send(message=message)
-    except MAIL_ERRORS as error:
-        return _try_again_later("billing.tasks.email_send", attempt, error, message=message)
-    return "sent"
-
-
-def invoice_deliver(invoice_id: int, attempt: int = 1) -> str:
-    """Render (once) and e-mail a finalized invoice with its PDF to the billing contacts. The
-    e-mail is rendered when it is sent, so it tells how the invoice stands then."""
-    invoice = Invoice.objects.select_related("organization").get(pk=invoice_id)
-    pdf = invoice_pdf_if_needed(invoice=invoice)
-    try:
-        notifications.email_send(
-            message=notifications.invoice_email(invoice=invoice),
-            attachments=[(f"{invoice.number}.pdf", pdf, "application/pdf")],
-        )
-    except MAIL_ERRORS as error:
+        emails.email_send(message=message)
+    except emails.MAIL_ERRORS as error:
         return _try_again_later(
-            "billing.tasks.invoice_deliver", attempt, error, invoice_id=invoice_id
+            "billing.tasks.email_send",
+            attempt,
+            error,
+            settings.EMAIL_RETRY_MINUTES,
+            message=message,
         )
     return "sent"
 
 
-def _try_again_later(task: str, attempt: int, error: Exception, **kwargs) -> str:
-    """Run `task` again after the next wait of `EMAIL_RETRY_MINUTES`, as a one-off django-q2
-    schedule (its own retry would repeat every failed task of the cluster, at one fixed
-    interval); after the last one, give up and log it. Returns what happened, which
-    django-q2 keeps as the task's result."""
-    waits = settings.EMAIL_RETRY_MINUTES
+def notification_deliver(delivery_id: int, attempt: int = 1) -> str:
+    """One attempt at delivering a notice on one channel; a failure that may pass (a mail
+    server or receiver that is down) is tried again after the channel's next wait."""
+    channel = Delivery.objects.values_list("channel", flat=True).get(pk=delivery_id)
+    waits = (
+        settings.WEBHOOK_RETRY_MINUTES
+        if channel == Channel.WEBHOOK
+        else settings.EMAIL_RETRY_MINUTES
+    )
+    now = timezone.now()
+    outcome = notification_services.delivery_attempt(
+        delivery_id=delivery_id, attempts_left=attempt <= len(waits), now=now
+    )
+    if outcome.sent:
+        return "sent"
+    if not outcome.worth_retrying:
+        return f"failed: {outcome.error}"
+    if attempt <= len(waits):
+        notification_services.delivery_next_attempt_set(
+            delivery_id=delivery_id, at=now + dt.timedelta(minutes=waits[attempt - 1])
+        )
+    return _try_again_later(
+        "billing.tasks.notification_deliver", attempt, outcome.error, waits, delivery_id=delivery_id
+    )
+
+
+def _try_again_later(task: str, attempt: int, error, waits: list[int], **kwargs) -> str:
+    """Run `task` again after the next of `waits` (minutes), as a one-off django-q2 schedule
+    (its own retry would repeat every failed task of the cluster, at one fixed interval);
+    after the last one, give up and log it. Returns what happened, which django-q2 keeps as
+    the task's result."""
     if attempt > len(waits):
         logger.error("Giving up %s after %d attempts: %s", task, attempt, error)
         return f"given up after {attempt} attempts: {error}"
@@ -80,3 +91,11 @@ def trial_reminders_send() -> int:
 
 def usage_data_purge() -> int:
     return usage_data_purge_if_needed(now=timezone.now())
+
+
+def notification_digests_send() -> int:
+    return digests_send_if_needed(now=timezone.now())
+
+
+def renewal_reminders_send() -> int:
+    return renewal_reminders_send_if_needed(now=timezone.now())

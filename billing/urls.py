@@ -12,6 +12,7 @@ urlpatterns = [
     path("<slug:org_slug>/invoices/<str:number>/", views.invoice, name="invoice"),
     path("<slug:org_slug>/invoices/<str:number>/pdf/", views.invoice_pdf, name="invoice_pdf"),
     path("<slug:org_slug>/export/", views.export, name="export"),
+    path("<slug:org_slug>/settings/", views.billing_settings, name="settings"),
     path("<slug:org_slug>/plans/<int:plan_id>/change/", views.plan_change, name="plan_change"),
     path(
         "<slug:org_slug>/plans/scheduled-change/cancel/",

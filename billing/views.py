@@ -5,12 +5,15 @@ import tempfile
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from billing.accounts import selectors as account_selectors
+from billing.accounts import services as account_services
+from billing.accounts.forms import BillingDetailsForm
 from billing.accounts.selectors import OrgAccess
 from billing.errors import BillingError
 from billing.forms import CancellationForm, PlanChangeForm
@@ -322,3 +325,41 @@ def cancel(request: HttpRequest, access: OrgAccess) -> HttpResponse:
         f"{', '.join(organization.billing_email_list)}.",
     )
     return _back_to_overview(access)
+
+
+# --- billing settings -----------------------------------------------------------------------
+
+
+def _billing_settings_page(request, access, form, status=200) -> HttpResponse:
+    context = {
+        "form": form,
+        "changes": account_selectors.billing_details_changes(organization=access.organization),
+    }
+    return render_org_page(request, access, "billing/settings.html", context, status=status)
+
+
+@require_http_methods(["GET", "POST"])
+@org_page(finances=True)
+@admins_post_only
+def billing_settings(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    organization = access.organization
+    if request.method == "GET":
+        return _billing_settings_page(request, access, BillingDetailsForm(instance=organization))
+    form = BillingDetailsForm(request.POST, instance=organization)
+    if not form.is_valid():
+        return _billing_settings_page(request, access, form, status=400)
+    try:
+        account_services.organization_billing_details_update(
+            organization=organization,
+            actor=request.user,
+            **{name: form.cleaned_data[name] for name in account_selectors.BILLING_DETAILS},
+        )
+    except ValidationError as error:
+        form.add_error(None, error)
+        return _billing_settings_page(request, access, form, status=400)
+    messages.success(
+        request,
+        "Your billing details are saved. Invoices issued from now on use them; earlier "
+        "invoices keep the details they were issued with.",
+    )
+    return redirect("billing:settings", org_slug=organization.slug)

@@ -321,3 +321,21 @@ BANK_TRANSFER_INSTRUCTIONS = {
     "swift": env.str("BANK_TRANSFER_SWIFT", default="DEMOGB2L"),
     "reference": env.str("BANK_TRANSFER_REFERENCE", default="{invoice_number}"),
 }
+
+# Notifications: webhook deliveries that fail are tried again after each of these waits, in
+# minutes, then given up (the delivery log shows each attempt).
+WEBHOOK_RETRY_MINUTES = env.list("WEBHOOK_RETRY_MINUTES", cast=int, default=[1, 5, 30, 120, 720])
+# After a signing secret is rotated, deliveries are signed with the old one too this long.
+WEBHOOK_SECRET_GRACE_HOURS = env.int("WEBHOOK_SECRET_GRACE_HOURS", default=24)
+# Development and tests only: let webhooks reach a receiver on this machine (loopback).
+WEBHOOK_ALLOW_LOOPBACK = env.bool("WEBHOOK_ALLOW_LOOPBACK", default=False)
+# Certificate authorities webhook receivers are verified against. Default: certifi's bundle.
+WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
+# Usage alerts: the thresholds, in percent of each allowance (and of the overage cap), every
+# organization starts with; each can be switched off and others added on its settings page.
+USAGE_ALERT_DEFAULT_PERCENTS = env.list(
+    "USAGE_ALERT_DEFAULT_PERCENTS", cast=int, default=[50, 75, 90, 100]
+)
+# Renewal reminders: days before a renewal when the billing contacts are told what it costs.
+RENEWAL_REMINDER_DAYS_MONTHLY = env.int("RENEWAL_REMINDER_DAYS_MONTHLY", default=7)
+RENEWAL_REMINDER_DAYS_ANNUAL = env.int("RENEWAL_REMINDER_DAYS_ANNUAL", default=30)

@@ -23,6 +23,7 @@ urlpatterns = [
     path("accounts/logout/", security_views.logout, name="logout"),
     path("accounts/", include("billing.security.urls")),
     path("billing/", include("billing.urls")),
+    path("billing/", include("billing.notifications.urls")),
     path("billing/", include("usage.urls")),
     path("billing/", include("payments.urls")),
     path("api/v1/", api.urls),

@@ -14,8 +14,9 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from billing.models import Invoice, Organization, Subscription
-from billing.notifications import invoice_url, send_to_billing_contacts
+from billing.models import Invoice, Notification, Organization, Subscription
+from billing.notifications.emails import invoice_url
+from billing.notifications.services import notification_send
 from billing.subscriptions import services as subscription_services
 from payments import locks, selectors
 from payments.models import Collection, InvoiceReminder
@@ -173,8 +174,10 @@ def _due_on(invoice: Invoice) -> str:
 
 def _send_notice(*, invoice: Invoice, notice: Notice, subscription: Subscription | None) -> None:
     suspended = subscription is not None and subscription.status == Subscription.Status.SUSPENDED
-    send_to_billing_contacts(
+    notification_send(
         organization=invoice.organization,
+        kind=Notification.Kind.INVOICE_REMINDER,
+        dedup_key=f"invoice:{invoice.pk}:reminder:{notice.kind}",
         template=notice.template,
         context=lambda: {
             "invoice": invoice,
@@ -185,4 +188,5 @@ def _send_notice(*, invoice: Invoice, notice: Notice, subscription: Subscription
         },
         link=invoice_url(invoice),
         link_label=f"View invoice {invoice.number}",
+        data={"invoice_id": invoice.pk, "invoice_number": invoice.number, "notice": notice.kind},
     )

@@ -45,6 +45,28 @@ def tasks_run_at_once(monkeypatch):
 
 
 @pytest.fixture
+def email_invoice(django_capture_on_commit_callbacks):
+    """E-mail an invoice's notice (again) as the task queue does: rendered as the invoice
+    stands at that moment, with its PDF."""
+
+    from billing.models import Delivery
+    from billing.notifications.invoice_notices import send_invoice_issued
+    from billing.notifications.services import delivery_redeliver
+
+    def send(invoice):
+        delivery = Delivery.objects.filter(
+            notification__dedup_key=f"invoice:{invoice.pk}:issued", channel="email"
+        ).first()
+        with django_capture_on_commit_callbacks(execute=True):
+            if delivery is None:
+                send_invoice_issued(invoice=invoice)
+            else:
+                delivery_redeliver(delivery=delivery)
+
+    return send
+
+
+@pytest.fixture
 def mailoutbox_clear(mailoutbox):
     mailoutbox.clear()
     return mailoutbox

@@ -27,6 +27,7 @@ from billing.errors import BillingError, ErrorCode
 from billing.models import Organization
 from billing.subscriptions.selectors import subscription_live
 from usage import selectors, services
+from usage.alerts import selectors as alert_selectors
 from usage.models import AIEmployee, PhoneNumber, ServiceToken, UsageReport
 
 MAX_BATCH = 1000
@@ -276,6 +277,16 @@ class AuthorizeOut(Schema):
     reason: str = Field(description="`ok`, or why the call is refused (a stable code).")
     remaining_seconds: int | None = Field(
         description="Seconds left before calls are refused; null when there is no limit."
+    )
+    usage_percent: int | None = Field(
+        description="Percent of the included call time used this usage month (may pass 100); "
+        "null when call time is unlimited."
+    )
+    warning: Literal["approaching_allowance", "allowance_used", "overage_cap_near"] | None = Field(
+        description="The alert state, to warn before calls must be refused: "
+        "`approaching_allowance` (a call-time alert threshold was crossed this month), "
+        "`allowance_used` (the included call time is used: on a `charge` plan calls go on "
+        "as overage), `overage_cap_near` (an overage-cap alert was crossed); null otherwise."
     )
 
 
@@ -647,6 +658,99 @@ def get_usage(request, org: PathText):
         phone_numbers=vars(summary.phone_numbers),
         storage_bytes=vars(summary.storage_bytes),
         api_calls=vars(summary.api_calls),
+    )
+
+
+class ThresholdOut(Schema):
+    unit: Literal["percent", "absolute"] = Field(
+        description="`percent` of the limit, or an `absolute` amount: minutes of call time, "
+        "GiB of storage, money of overage in `currency`, a count otherwise."
+    )
+    value: str = Field(description="A decimal, as text.")
+    is_default: bool = Field(description="One of the default percents every plan starts with.")
+    enabled: bool
+    level: str | None = Field(
+        description="Where it is crossed, in the metric's base unit (seconds, bytes, money, "
+        "a count); null for a percent of an unlimited allowance."
+    )
+    crossed_at: dt.datetime | None = Field(description="When it was crossed this period.")
+
+
+class MetricAlertsOut(Schema):
+    metric: Literal[
+        "call_seconds",
+        "active_employees",
+        "phone_numbers",
+        "storage",
+        "api_calls",
+        "overage_spend",
+        "overage_cap",
+    ]
+    used: str = Field(description="This period, in the metric's base unit.")
+    limit: str | None = Field(
+        description="The plan's limit in the base unit (overage spend: the plan's monthly "
+        "price; overage cap: the cap); null when unlimited."
+    )
+    percent: int | None
+    snoozed: bool = Field(description="No notices about it until the period ends.")
+    thresholds: list[ThresholdOut]
+
+
+class AlertsOut(Schema):
+    period_start: dt.datetime
+    period_end: dt.datetime
+    currency: str
+    metrics: list[MetricAlertsOut]
+
+
+@usage.get(
+    "orgs/{org}/alerts",
+    **_answers(
+        {200: AlertsOut},
+        refusals=(ErrorCode.ORGANIZATION_NOT_FOUND, ErrorCode.NO_SUBSCRIPTION),
+        body=False,
+    ),
+    summary="Usage alert thresholds and their state this month",
+)
+def get_alerts(request, org: PathText):
+    """Each metric the plan watches, its thresholds (default and the organization's own, on
+    or off) and which were crossed this usage month. Crossed thresholds send notices (in
+    the app, by e-mail, and to the organization's webhooks: see the README for the webhook
+    events, their payload and the `Billing-Signature` header)."""
+    organization = _organization(org)
+    subscription = subscription_live(organization=organization)
+    if subscription is None:
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION)
+    now = timezone.now()
+    summary = selectors.usage_summary(subscription=subscription, now=now)
+    states = alert_selectors.alert_states(
+        subscription=subscription, used=alert_selectors.metric_values(summary), now=now
+    )
+    return AlertsOut(
+        period_start=summary.period.start,
+        period_end=summary.period.end,
+        currency=summary.plan.currency,
+        metrics=[
+            MetricAlertsOut(
+                metric=state.metric,
+                used=str(state.used),
+                limit=str(state.limit) if state.limit is not None else None,
+                percent=state.percent,
+                snoozed=state.snoozed,
+                thresholds=[
+                    ThresholdOut(
+                        unit=item.threshold.unit,
+                        value=f"{item.threshold.value.normalize():f}",
+                        is_default=item.threshold.is_default,
+                        enabled=item.threshold.is_enabled,
+                        level=str(item.level) if item.level is not None else None,
+                        crossed_at=item.fired_at,
+                    )
+                    for item in state.thresholds
+                ],
+            )
+            for state in states
+        ],
     )
 
 

@@ -18,7 +18,7 @@ from billing.models import Organization, Plan, Subscription
 from billing.money import round_money
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
-from usage.models import AIEmployee, Call, PhoneNumber, ServiceToken, UsageCounter
+from usage.models import AIEmployee, Call, PhoneNumber, ServiceToken, UsageAlert, UsageCounter
 
 # Storage is sold, measured and billed in GiB: 2^30 bytes, the unit every page names.
 GIB = 1024**3
@@ -32,6 +32,29 @@ class CallAuthorization:
     allowed: bool
     reason: str
     remaining_seconds: int | None  # seconds until calls are refused; None: no limit
+    usage_percent: int | None = None  # of the included call time; None: unlimited
+    warning: str | None = None  # see `_warning`
+
+
+def _percent(used: int, included: int | None) -> int | None:
+    if included is None:
+        return None
+    if included == 0:
+        return 100 if used else 0
+    return used * 100 // included
+
+
+def _warning(*, percent: int | None, call_time_alerted: bool, cap_alerted: bool) -> str | None:
+    """The alert state the calling platform may warn with before it must refuse: the overage
+    cap nearly reached, the included call time used up, or a call-time alert crossed this
+    period (the organization's own thresholds)."""
+    if cap_alerted:
+        return "overage_cap_near"
+    if percent is not None and percent >= 100:
+        return "allowance_used"
+    if call_time_alerted:
+        return "approaching_allowance"
+    return None
 
 
 def _authorization(
@@ -65,10 +88,11 @@ def _authorize_sql() -> str:
     Decimals come back as text, so no float ever carries a rate."""
     quote = connection.ops.quote_name
     subscription, organization = Subscription._meta.db_table, Organization._meta.db_table
-    plan, counter, employee = (
+    plan, counter, employee, alert = (
         Plan._meta.db_table,
         UsageCounter._meta.db_table,
         AIEmployee._meta.db_table,
+        UsageAlert._meta.db_table,
     )
     return f"""
         SELECT s.status, p.included_call_seconds, p.overage_policy,
@@ -78,7 +102,13 @@ def _authorize_sql() -> str:
                (SELECT e.is_active FROM {quote(employee)} e
                  WHERE e.id = %s AND e.organization_id = s.organization_id),
                CASE WHEN s.usage_period_end <= %s THEN 1 ELSE 0 END,
-               s.id
+               s.id,
+               (SELECT COUNT(*) FROM {quote(alert)} a
+                 WHERE a.organization_id = s.organization_id
+                   AND a.period_start = s.usage_period_start AND a.metric = 'call_seconds'),
+               (SELECT COUNT(*) FROM {quote(alert)} a
+                 WHERE a.organization_id = s.organization_id
+                   AND a.period_start = s.usage_period_start AND a.metric = 'overage_cap')
           FROM {quote(subscription)} s
           JOIN {quote(organization)} o ON o.id = s.organization_id
           JOIN {quote(plan)} p ON p.id = s.plan_id
@@ -89,7 +119,8 @@ def _authorize_sql() -> str:
 def call_authorize(
     *, organization_slug: str, employee_id: int, now: dt.datetime
 ) -> CallAuthorization:
-    """May this AI employee place or take a call now? One query on the normal path."""
+    """May this AI employee place or take a call now, and how close is the organization to
+    its limits? One query on the normal path."""
     with connection.cursor() as cursor:
         cursor.execute(
             _authorize_sql(),
@@ -98,9 +129,19 @@ def call_authorize(
         row = cursor.fetchone()
     if row is None:
         return CallAuthorization(False, "no_subscription", 0)
-    status, included, policy, rate, cap, used, employee_active, renewal_pending, subscription_id = (
-        row
-    )
+    (
+        status,
+        included,
+        policy,
+        rate,
+        cap,
+        used,
+        employee_active,
+        renewal_pending,
+        subscription_id,
+        call_time_alerts,
+        cap_alerts,
+    ) = row
     if renewal_pending:
         # Renewal has not opened the new usage month yet: count what is already in it.
         subscription = Subscription.objects.get(pk=subscription_id)
@@ -112,14 +153,24 @@ def call_authorize(
             .values_list("call_seconds", flat=True)
             .first()
         )
-    return _authorization(
+        call_time_alerts = cap_alerts = 0  # the new month has none yet
+    used = used or 0
+    percent = _percent(used, included)
+    authorization = _authorization(
         status=status,
         included=included,
-        used=used or 0,
+        used=used,
         policy=policy,
         rate=Decimal(rate),
         cap=Decimal(cap) if cap is not None else None,
         employee_active=None if employee_active is None else bool(employee_active),
+    )
+    return replace(
+        authorization,
+        usage_percent=percent,
+        warning=_warning(
+            percent=percent, call_time_alerted=bool(call_time_alerts), cap_alerted=bool(cap_alerts)
+        ),
     )
 
 

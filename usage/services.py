@@ -8,6 +8,7 @@ import secrets
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 
 from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
@@ -18,6 +19,14 @@ from billing.errors import BillingError, ErrorCode
 from billing.models import Organization, Subscription
 from billing.subscriptions import periods
 from billing.subscriptions.services import subscription_lock_live
+from usage.alerts.selectors import Metric, threshold_rows
+from usage.alerts.services import (
+    Change,
+    call_time_changes,
+    usage_alert_notices_queue,
+    usage_alerts_evaluate,
+)
+from usage.locks import usage_counter_lock
 from usage.models import (
     AIEmployee,
     Call,
@@ -104,6 +113,7 @@ def employee_create(
     )
     employee.full_clean()
     employee.save()
+    _count_alerts(subscription, Metric.ACTIVE_EMPLOYEES, now)
     return employee
 
 
@@ -130,7 +140,29 @@ def employee_reactivate(*, employee: AIEmployee) -> AIEmployee:
     employee.is_active = True
     employee.deactivated_at = None
     employee.save(update_fields=["is_active", "deactivated_at"])
+    _count_alerts(subscription, Metric.ACTIVE_EMPLOYEES, timezone.now())
     return employee
+
+
+def _count_alerts(subscription: Subscription, metric: str, now: dt.datetime) -> None:
+    """Usage alerts on a count that just went up by one (the subscription row is locked, so
+    counts change one at a time)."""
+    if metric == Metric.ACTIVE_EMPLOYEES:
+        count = AIEmployee.objects.filter(
+            organization_id=subscription.organization_id, is_active=True
+        ).count()
+    else:
+        count = PhoneNumber.objects.filter(
+            organization_id=subscription.organization_id, released_at__isnull=True
+        ).count()
+    usage_alert_notices_queue(
+        alerts=usage_alerts_evaluate(
+            subscription=subscription,
+            period=usage_period_for(subscription, now),
+            changes=[Change(metric, Decimal(count - 1), Decimal(count))],
+            now=now,
+        )
+    )
 
 
 # --- phone numbers ------------------------------------------------------------------------
@@ -233,6 +265,7 @@ def phone_number_provision(
             phone_number.save()
     except IntegrityError as error:  # another request took the number first
         raise BillingError(ErrorCode.NUMBER_UNAVAILABLE, f"{number} is not available.") from error
+    _count_alerts(subscription, Metric.PHONE_NUMBERS, now)
     return phone_number
 
 
@@ -456,16 +489,40 @@ def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -
             if report.call_id in inserted:
                 totals[organization_id, period][0] += seconds
                 totals[organization_id, period][1] += 1
-        _counters_add(
+        after = _counters_add(
             {
                 key: {"call_seconds": seconds, "calls": count}
                 for key, (seconds, count) in totals.items()
             }
         )
+        _call_time_alerts(subscriptions.values(), totals, after, now)
     return RecordResult(
         recorded=[report.call_id for report, *_ in rows if report.call_id in inserted],
         duplicates=[report.call_id for report, *_ in rows if report.call_id not in inserted],
     )
+
+
+def _call_time_alerts(subscriptions, totals, after, now: dt.datetime) -> None:
+    """Usage alerts on the call time (and overage) these calls added, in their transaction."""
+    by_organization = {subscription.organization_id: subscription for subscription in subscriptions}
+    rows = threshold_rows(organization_ids={organization_id for organization_id, _ in after})
+    crossed = []
+    for (organization_id, period), (seconds_after, _) in after.items():
+        subscription = by_organization[organization_id]
+        crossed += usage_alerts_evaluate(
+            subscription=subscription,
+            period=period,
+            changes=call_time_changes(
+                plan=subscription.plan,
+                period=period,
+                trial=period == subscription.trial_period,
+                before=seconds_after - totals[organization_id, period][0],
+                after=seconds_after,
+            ),
+            rows=rows[organization_id],
+            now=now,
+        )
+    usage_alert_notices_queue(alerts=crossed)
 
 
 def _conflicts(rows, inserted: set[str], *, in_batch: bool) -> list[Conflict]:
@@ -559,10 +616,14 @@ def _insert_new_calls(rows, now) -> set[str]:
         return {row[0] for row in cursor.fetchall()}
 
 
-def _counters_add(increments: dict[tuple[int, periods.Period], dict[str, int]]) -> None:
-    """Add to usage counters, creating missing ones, locking them in a fixed order."""
+def _counters_add(
+    increments: dict[tuple[int, periods.Period], dict[str, int]],
+) -> dict[tuple[int, periods.Period], tuple[int, int]]:
+    """Add to usage counters, creating missing ones, locking them in a fixed order. Returns
+    each counter's call seconds and API calls after the addition, as this transaction made
+    them (`RETURNING`): what usage alerts compare with the value before."""
     if not increments:
-        return
+        return {}
     in_order = sorted(increments.items(), key=lambda item: (item[0][0], item[0][1].start))
     UsageCounter.objects.bulk_create(
         [
@@ -573,10 +634,26 @@ def _counters_add(increments: dict[tuple[int, periods.Period], dict[str, int]]) 
         ],
         ignore_conflicts=True,
     )
-    for (organization_id, period), amounts in in_order:
-        UsageCounter.objects.filter(
-            organization_id=organization_id, period_start=period.start
-        ).update(**{name: F(name) + amount for name, amount in amounts.items()})
+    quote = connection.ops.quote_name
+    table = quote(UsageCounter._meta.db_table)
+    after = {}
+    with connection.cursor() as cursor:
+        for (organization_id, period), amounts in in_order:
+            if not amounts:
+                continue
+            additions = ", ".join(f"{quote(name)} = {quote(name)} + %s" for name in amounts)
+            cursor.execute(
+                f"UPDATE {table} SET {additions} "  # noqa: S608 - fixed identifiers
+                "WHERE organization_id = %s AND period_start = %s "
+                "RETURNING call_seconds, api_calls",
+                [
+                    *amounts.values(),
+                    organization_id,
+                    connection.ops.adapt_datetimefield_value(period.start),
+                ],
+            )
+            after[organization_id, period] = cursor.fetchone()
+    return after
 
 
 # --- storage and API usage ----------------------------------------------------------------
@@ -621,15 +698,35 @@ def usage_report_record(
     except IntegrityError:
         return False
     if kind == UsageReport.Kind.API_CALLS:
-        _counters_add({(organization.pk, period): {"api_calls": quantity}})
+        after = _counters_add({(organization.pk, period): {"api_calls": quantity}})
+        api_calls_after = after[organization.pk, period][1]
+        change = Change(
+            Metric.API_CALLS, Decimal(api_calls_after - quantity), Decimal(api_calls_after)
+        )
+        usage_alert_notices_queue(
+            alerts=usage_alerts_evaluate(
+                subscription=subscription, period=period, changes=[change], now=now
+            )
+        )
         return True
     _counters_add({(organization.pk, period): {}})
+    counter = usage_counter_lock().filter(organization=organization, period_start=period.start)
+    before = counter.values_list("storage_bytes", flat=True).get()
     latest_level = UsageReport.objects.filter(
         organization=organization, kind=UsageReport.Kind.STORAGE, period_start=period.start
     ).order_by("-measured_at", "-pk")[:1]
-    UsageCounter.objects.filter(organization=organization, period_start=period.start).update(
+    counter.update(
         storage_bytes=latest_level.values("quantity"),
         storage_peak_bytes=Greatest(F("storage_peak_bytes"), quantity),
+    )
+    after = counter.values_list("storage_bytes", flat=True).get()
+    usage_alert_notices_queue(
+        alerts=usage_alerts_evaluate(
+            subscription=subscription,
+            period=period,
+            changes=[Change(Metric.STORAGE, Decimal(before), Decimal(after))],
+            now=now,
+        )
     )
     return True
 

@@ -1,11 +1,20 @@
 from django.urls import path
 
 from usage import views
+from usage.alerts import views as alert_views
 
 app_name = "usage"
 
 urlpatterns = [
     path("<slug:org_slug>/usage/", views.dashboard, name="dashboard"),
+    path("<slug:org_slug>/usage/alerts/", alert_views.alerts, name="alerts"),
+    path("<slug:org_slug>/usage/alerts/add/", alert_views.threshold_add, name="alert_add"),
+    path(
+        "<slug:org_slug>/usage/alerts/threshold/",
+        alert_views.threshold_change,
+        name="alert_threshold",
+    ),
+    path("<slug:org_slug>/usage/alerts/snooze/", alert_views.snooze, name="alert_snooze"),
     path("<slug:org_slug>/employees/", views.employees, name="employees"),
     path("<slug:org_slug>/employees/new/", views.employee_create, name="employee_create"),
     path(

@@ -3,6 +3,8 @@ and which organizations a person or support staff can open."""
 
 from __future__ import annotations
 
+import datetime as dt
+import itertools
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -10,6 +12,18 @@ from django.core.paginator import Page, Paginator
 from django.db.models import OuterRef, Prefetch, Q, Subquery
 
 from billing.models import Membership, Organization, Subscription
+
+# What an organization's administrators change themselves (the billing settings page).
+BILLING_DETAILS = (
+    "billing_emails",
+    "address_line1",
+    "address_line2",
+    "city",
+    "region",
+    "postal_code",
+    "country",
+    "tax_id",
+)
 
 
 @dataclass(frozen=True)
@@ -104,3 +118,38 @@ def organization_admins(*, organization: Organization) -> list[AbstractBaseUser]
         .select_related("user")
         .order_by("user__first_name", "user__username")
     ]
+
+
+@dataclass(frozen=True)
+class DetailsChange:
+    changed_at: dt.datetime
+    changed_by: str
+    fields: list[tuple[str, str, str]]  # label, before, after
+
+
+def billing_details_changes(*, organization: Organization, limit: int = 20) -> list[DetailsChange]:
+    """The latest changes of the billing details, newest first (two queries)."""
+    records = list(
+        organization.history.select_related("history_user").order_by("-history_date")[: limit + 1]
+    )
+    changes = []
+    for newer, older in itertools.pairwise(records):
+        differing = [
+            (
+                str(Organization._meta.get_field(name).verbose_name).capitalize(),
+                getattr(older, name),
+                getattr(newer, name),
+            )
+            for name in BILLING_DETAILS
+            if getattr(older, name) != getattr(newer, name)
+        ]
+        if differing:
+            user = newer.history_user
+            changes.append(
+                DetailsChange(
+                    newer.history_date,
+                    (user.get_full_name() or user.username) if user else "Support staff",
+                    differing,
+                )
+            )
+    return changes

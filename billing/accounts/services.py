@@ -7,6 +7,8 @@ from typing import Any
 from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
+from billing.accounts.selectors import BILLING_DETAILS
+from billing.locks import organization_lock
 from billing.models import Membership, Organization
 
 # Who made a change: a person, or None for the system (a scheduled job, a webhook).
@@ -30,3 +32,23 @@ def membership_set(*, organization: Organization, user: AbstractBaseUser, role: 
         organization=organization, user=user, defaults={"role": role}
     )
     return membership
+
+
+def organization_billing_details_update(
+    *, organization: Organization, actor: Actor, **details: str
+) -> Organization:
+    """Change the billing details named in `details` (any of `BILLING_DETAILS`: the billing
+    contacts, address and tax ID), validated as the model validates them, and record who
+    changed them (the organization's history). Invoices copy them when finalized, so the
+    change applies to invoices finalized afterwards and never to those before."""
+    unknown = set(details) - set(BILLING_DETAILS)
+    if unknown:
+        raise TypeError(f"Not billing details: {', '.join(sorted(unknown))}")
+    with transaction.atomic():
+        organization = organization_lock().get(pk=organization.pk)
+        for name, value in details.items():
+            setattr(organization, name, value)
+        organization.full_clean()
+        organization._history_user = actor
+        organization.save(update_fields=list(details))
+    return organization

@@ -31,6 +31,7 @@ from billing.models import (
     TaxRate,
 )
 from billing.money import round_money
+from billing.notifications.invoice_notices import send_invoice_issued
 from billing.subscriptions import periods
 
 CHARGES = InvoiceLine.CHARGES
@@ -178,7 +179,7 @@ def _finalize(
         if invoice.credit_applied.amount:
             invoice.payment_method_description = "Customer balance"
     invoice.save()
-    transaction.on_commit(lambda: async_task("billing.tasks.invoice_deliver", invoice.pk))
+    send_invoice_issued(invoice=invoice)
     if (
         invoice.status == Invoice.Status.OPEN
         and organization.payment_terms == Organization.PaymentTerms.AUTOMATIC

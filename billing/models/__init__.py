@@ -11,23 +11,39 @@ from billing.models.accounts import (
 from billing.models.catalog import Feature, Plan
 from billing.models.credits import BalanceEntry, Coupon, Discount, TaxRate
 from billing.models.invoices import CreditNote, Invoice, InvoiceLine, PendingLine
+from billing.models.notifications import (
+    Channel,
+    Delivery,
+    Notification,
+    NotificationPreference,
+    NotificationRead,
+    NotificationRecipient,
+    WebhookEndpoint,
+)
 from billing.models.subscriptions import FeatureTrial, Subscription
 
 __all__ = [
     "BalanceEntry",
+    "Channel",
     "Coupon",
     "CreditNote",
+    "Delivery",
     "Discount",
     "Feature",
     "FeatureTrial",
     "Invoice",
     "InvoiceLine",
     "Membership",
+    "Notification",
+    "NotificationPreference",
+    "NotificationRead",
+    "NotificationRecipient",
     "Organization",
     "PendingLine",
     "Plan",
     "Subscription",
     "TaxRate",
+    "WebhookEndpoint",
     "split_emails",
     "timezone_choices",
     "validate_email_list",

@@ -8,6 +8,7 @@ from zoneinfo import ZoneInfo, available_timezones
 from django.conf import settings
 from django.core.validators import validate_email
 from django.db import models
+from simple_history.models import HistoricalRecords
 
 
 @functools.cache
@@ -57,6 +58,8 @@ class Organization(models.Model):
         default=30, help_text="Days to pay an invoice, for organizations paying by invoice."
     )
     created_at = models.DateTimeField(auto_now_add=True)
+    # Who changed the billing details and when: invoices copy them when finalized.
+    history = HistoricalRecords(excluded_fields=["created_at"])
 
     class Meta:
         ordering = ["name"]

@@ -8,7 +8,6 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing import tasks
 from billing.invoicing import pricing as pricing
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing import services as invoicing_services
@@ -93,14 +92,16 @@ def test_the_pdf_refers_to_nothing_outside_itself(invoice):
     assert not re.search(r"(href|src)=|url\(|@import", html)
 
 
-def test_the_invoice_email_goes_to_the_billing_contacts_with_the_pdf(now, mailoutbox):
+def test_the_invoice_email_goes_to_the_billing_contacts_with_the_pdf(
+    now, mailoutbox, email_invoice
+):
     organization = OrganizationFactory(
         name="Acme Dental", billing_emails="ap@acme.example.com, cfo@acme.example.com"
     )
     invoice = renewed_invoice(organization=organization)
     mailoutbox.clear()
 
-    tasks.invoice_deliver(invoice.pk)
+    email_invoice(invoice)
 
     [email] = mailoutbox
     assert email.to == ["ap@acme.example.com", "cfo@acme.example.com"]

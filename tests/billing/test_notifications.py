@@ -17,20 +17,26 @@ from django_q.models import Schedule
 from django_q.scheduler import scheduler
 from djmoney.money import Money
 
-from billing import notifications, tasks
 from billing.invoicing import services as invoicing_services
 from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
 from billing.models import Plan
+from billing.notifications import emails
+from billing.notifications.digests import digests_send_if_needed
+from billing.notifications.services import notification_preferences_set
 from billing.subscriptions import services as subscription_services
 from payments import reminders
 from payments import services as payment_services
 from tests.factories import (
     CouponFactory,
+    EmployeeFactory,
     OrganizationFactory,
     PlanFactory,
     SubscriptionFactory,
     card,
+    record_call,
 )
+from usage.alerts.projection import projected_overage_alerts_if_needed
 
 pytestmark = pytest.mark.django_db
 
@@ -80,7 +86,7 @@ def acme():
 # --- the invoice e-mail says how the invoice stands --------------------------------------
 
 
-def test_an_invoice_paid_by_card_is_e_mailed_as_a_receipt(mailoutbox, committed):
+def test_an_invoice_paid_by_card_is_e_mailed_as_a_receipt(mailoutbox, committed, email_invoice):
     organization = acme()
     card(organization, now=APRIL)
     with time_machine.travel(APRIL, tick=False), committed():
@@ -91,7 +97,7 @@ def test_an_invoice_paid_by_card_is_e_mailed_as_a_receipt(mailoutbox, committed)
     assert invoice.status == "paid"
     mailoutbox.clear()
 
-    tasks.invoice_deliver(invoice.pk)  # rendered once the charge has gone through
+    email_invoice(invoice)  # rendered once the charge has gone through
 
     [email] = mailoutbox
     assert email.subject == (
@@ -144,7 +150,7 @@ def test_an_invoice_with_nothing_to_pay_says_its_total(mailoutbox, committed):
 
 
 def test_an_invoice_whose_credits_exceed_its_charges_says_the_rest_went_to_the_balance(
-    mailoutbox, settings
+    mailoutbox, settings, email_invoice
 ):
     # Given an organization on a $199 plan, upgrading to a higher tier priced at $99, its
     # prorations invoiced at once
@@ -160,7 +166,7 @@ def test_an_invoice_whose_credits_exceed_its_charges_says_the_rest_went_to_the_b
         subscription=subscription, plan=cheaper_business, now=days(15)
     )
     invoice = subscription.invoices.get(kind="plan_change")
-    tasks.invoice_deliver(invoice.pk)
+    email_invoice(invoice)
 
     # Then its e-mail says nothing is due and where the surplus credit went
     [email] = [mail for mail in mailoutbox if invoice.number in mail.subject]
@@ -171,13 +177,15 @@ def test_an_invoice_whose_credits_exceed_its_charges_says_the_rest_went_to_the_b
     )
 
 
-def test_an_invoice_being_charged_says_it_is_charged_and_a_receipt_follows(mailoutbox):
+def test_an_invoice_being_charged_says_it_is_charged_and_a_receipt_follows(
+    mailoutbox, email_invoice
+):
     organization = acme()
     subscription = SubscriptionFactory(organization=organization, now=APRIL)
     invoice = subscription.invoices.get()
     assert invoice.status == "open"
 
-    tasks.invoice_deliver(invoice.pk)
+    email_invoice(invoice)
 
     [email] = mailoutbox
     assert email.subject == (
@@ -187,7 +195,9 @@ def test_an_invoice_being_charged_says_it_is_charged_and_a_receipt_follows(mailo
     assert "a receipt follows once it is paid" in email.body
 
 
-def test_an_invoice_paid_by_transfer_gives_the_due_date_and_the_bank_details(mailoutbox):
+def test_an_invoice_paid_by_transfer_gives_the_due_date_and_the_bank_details(
+    mailoutbox, email_invoice
+):
     organization = OrganizationFactory(
         name="Initech", timezone="America/Chicago", payment_terms="invoice", net_days=30
     )
@@ -195,7 +205,7 @@ def test_an_invoice_paid_by_transfer_gives_the_due_date_and_the_bank_details(mai
     subscription = SubscriptionFactory(organization=organization, plan=plan, now=APRIL)
     invoice = subscription.invoices.get()
 
-    tasks.invoice_deliver(invoice.pk)
+    email_invoice(invoice)
 
     [email] = mailoutbox
     assert email.subject == (f"Invoice {invoice.number} – $4,500.00 due on 1 May 2026 – Initech")
@@ -221,14 +231,14 @@ def every_email(mailoutbox, committed, monkeypatch):
     """Each e-mail the product sends, from the flows that send them; returns the e-mails with
     the template each was rendered from."""
     rendered = []
-    render = notifications.email_render
+    render = emails.email_render
 
     def spy(**kwargs):
         message = render(**kwargs)
         rendered.append((message["subject"], kwargs["template"]))
         return message
 
-    monkeypatch.setattr(notifications, "email_render", spy)
+    monkeypatch.setattr(emails, "email_render", spy)
 
     # A name that HTML escapes, on a plan with a trial, a cheaper plan to go down to
     smith = OrganizationFactory(name="Smith & Sons", slug="smith-sons", timezone="America/New_York")
@@ -262,8 +272,14 @@ def every_email(mailoutbox, committed, monkeypatch):
     with time_machine.travel(APRIL, tick=False), committed():
         SubscriptionFactory(organization=declining, now=APRIL)
 
-    # An organization paying by transfer: reminded, overdue, then paid
+    # An organization paying by transfer: reminded, overdue, then paid, its receipts gathered
+    # in the daily digest
     initech = OrganizationFactory(name="O'Brien Realty", payment_terms="invoice", net_days=30)
+    notification_preferences_set(
+        organization=initech,
+        modes={("payment_succeeded", "email"): "digest"},
+        recipient_ids=[],
+    )
     invoice = SubscriptionFactory(organization=initech, now=APRIL).invoices.get()
     for day in (23, 31, 44):
         with committed():
@@ -272,6 +288,20 @@ def every_email(mailoutbox, committed, monkeypatch):
         payment_services.invoice_record_bank_transfer(
             invoice=invoice, reference="SEPA-1", received_at=days(45), now=days(45)
         )
+    with committed():
+        digests_send_if_needed(now=days(46))
+
+    # An organization using its call time fast: a usage alert, a projected overage, and the
+    # reminder before it renews
+    busy = SubscriptionFactory(start=APRIL, now=APRIL)
+    employee = EmployeeFactory(organization=busy.organization)
+    with time_machine.travel(days(9), tick=False), committed():
+        record_call(employee=employee, seconds=50_000, connected_at=days(8))
+        record_call(employee=employee, seconds=50_000, connected_at=days(7))
+    with time_machine.travel(days(9), tick=False), committed():
+        projected_overage_alerts_if_needed(now=days(9))
+    with time_machine.travel(days(24), tick=False), committed():
+        renewal_reminders_send_if_needed(now=days(24))
 
     templates = dict(rendered)
     return [(mail, templates[mail.subject]) for mail in mailoutbox]
@@ -337,11 +367,7 @@ def test_a_mail_server_that_is_down_delays_the_emails_never_the_charge(
     assert invoice.status == "paid"
     assert mailoutbox == []
     # Each e-mail (the status change, the invoice, the receipt) waits for its second try
-    assert [retry.func for retry in retries()] == [
-        "billing.tasks.email_send",
-        "billing.tasks.invoice_deliver",
-        "billing.tasks.email_send",
-    ]
+    assert [retry.func for retry in retries()] == ["billing.tasks.notification_deliver"] * 3
     assert {retry.next_run for retry in retries()} == {trial_end + dt.timedelta(minutes=1)}
 
     # The server is back; the scheduler runs them
@@ -381,6 +407,6 @@ def test_an_email_is_tried_with_growing_waits_then_given_up(
     assert not retries().exists()  # three tries: given up
     assert mailoutbox == []
     assert (
-        "Giving up billing.tasks.email_send after 3 attempts: Connection unexpectedly closed"
-        in caplog.messages
+        "Giving up billing.tasks.notification_deliver after 3 attempts: "
+        "Connection unexpectedly closed" in caplog.messages
     )

@@ -108,7 +108,13 @@ class TestCalls:
             )
 
         assert response.status_code == 200
-        assert response.json() == {"allowed": True, "reason": "ok", "remaining_seconds": None}
+        assert response.json() == {
+            "allowed": True,
+            "reason": "ok",
+            "remaining_seconds": None,
+            "usage_percent": 0,
+            "warning": None,
+        }
 
     def test_a_finished_call_is_recorded_once(self, api, employee):
         first = api.post(f"orgs/{employee.organization.slug}/calls", call(employee))

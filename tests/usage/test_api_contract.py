@@ -116,6 +116,7 @@ def valid_requests(now):
         f"{prefix}/storage": (org, {"report_id": "s1", "bytes": 5, "measured_at": measured_at}),
         f"{prefix}/api-usage": (org, {"report_id": "a1", "count": 5, "measured_at": measured_at}),
         "GET /api/v1/orgs/{org}/usage": (org, None),
+        "GET /api/v1/orgs/{org}/alerts": (org, None),
         "GET /api/v1/orgs/{org}/features": (org, None),
         "GET /api/v1/orgs/{org}/features/{code}": (org | {"code": "core_calling"}, None),
     }

@@ -1,0 +1,58 @@
+"""Forms of the notification pages. They parse input; the services decide."""
+
+from __future__ import annotations
+
+from django import forms
+
+from billing.models import Channel, NotificationPreference, WebhookEndpoint
+from billing.notifications import kinds
+
+Mode = NotificationPreference.Mode
+
+
+def preference_field_name(kind: str, channel: str) -> str:
+    return f"{kind}__{channel}"
+
+
+class PreferencesForm(forms.Form):
+    """A mode per kind and channel (a daily digest by e-mail only), and the members who
+    receive the e-mails besides the billing contacts."""
+
+    recipients = forms.TypedMultipleChoiceField(
+        coerce=int, required=False, widget=forms.CheckboxSelectMultiple
+    )
+
+    def __init__(self, *args, recipient_choices, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["recipients"].choices = [
+            (choice.user_id, f"{choice.name} ({choice.email})") for choice in recipient_choices
+        ]
+        for kind in kinds.CHOOSABLE:
+            for channel in Channel:
+                modes = [Mode.OFF, Mode.ON] + ([Mode.DIGEST] if channel == Channel.EMAIL else [])
+                self.fields[preference_field_name(kind, channel)] = forms.ChoiceField(
+                    choices=[(mode.value, mode.label) for mode in modes]
+                )
+
+    def modes(self) -> dict[tuple[str, str], str]:
+        return {
+            (kind.value, channel.value): self.cleaned_data[preference_field_name(kind, channel)]
+            for kind in kinds.CHOOSABLE
+            for channel in Channel
+        }
+
+
+class WebhookEndpointForm(forms.Form):
+    url = forms.URLField(
+        label="HTTPS address",
+        max_length=500,
+        assume_scheme="https",
+        widget=forms.URLInput(attrs={"placeholder": "https://example.com/billing-events"}),
+    )
+    format = forms.ChoiceField(choices=WebhookEndpoint.Format.choices)
+
+
+class MarkReadForm(forms.Form):
+    """One notice (`notification`), or every one when it is empty."""
+
+    notification = forms.IntegerField(required=False, min_value=1)

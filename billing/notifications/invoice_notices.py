@@ -1,0 +1,28 @@
+"""The invoice's notice: sent when an invoice is finalized, with its PDF by e-mail."""
+
+from __future__ import annotations
+
+from billing.models import Invoice, Notification
+from billing.notifications.emails import invoice_email_context, invoice_url
+from billing.notifications.services import notification_send
+
+
+def send_invoice_issued(*, invoice: Invoice) -> None:
+    """The invoice with its PDF, rendered when it is sent: it tells how the invoice stands
+    then (paid by the charge queued with it, say)."""
+    notification_send(
+        organization=invoice.organization,
+        kind=Notification.Kind.INVOICE_ISSUED,
+        dedup_key=f"invoice:{invoice.pk}:issued",
+        template="invoice_issued",
+        context=lambda: invoice_email_context(invoice=invoice),
+        link=invoice_url(invoice),
+        link_label=f"View invoice {invoice.number}",
+        data=lambda: {
+            "invoice_id": invoice.pk,
+            "invoice_number": invoice.number,
+            "total": str(invoice.total.amount),
+            "currency": str(invoice.total.currency),
+        },
+        rendered_when_sent=True,
+    )
