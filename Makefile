@@ -57,6 +57,7 @@ test: install test-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(LINT_IMPORTS)
+	$(BIN)/python manage.py makemigrations --check --dry-run
 	$(BIN)/pytest -n $(PYTEST_WORKERS)
 
 # PostgreSQL by default (`make bench BENCH_DATABASE_URL=` for SQLite); the name must say "bench".
@@ -73,6 +74,7 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(LINT_IMPORTS)
+	$(BIN)/python manage.py makemigrations --check --dry-run
 
 format: install
 	$(BIN)/ruff check --fix .

@@ -191,6 +191,10 @@ EMAIL_RETRY_MINUTES = env.list("EMAIL_RETRY_MINUTES", cast=int, default=[1, 5, 3
 CURRENCIES = ("USD", "EUR", "GBP")
 DEFAULT_CURRENCY = "USD"
 
+# Every row lock is checked against the lock order of billing/locks.py, and one taken out
+# of order raises: on in development (and always in the test suite), off in production.
+BILLING_CHECK_LOCK_ORDER = env.bool("BILLING_CHECK_LOCK_ORDER", default=DEBUG)
+
 # Who issues invoices, as printed on them.
 BILLING_SELLER = {
     "name": env.str("BILLING_SELLER_NAME", default="AI Employees Inc."),

@@ -1,13 +1,14 @@
 """Demo payment methods and payment history for `seed_demo`: the past invoices paid when
 they would have been, so the demo starts in good standing and shows what a payment history
-looks like."""
+looks like. Each card and each payment is a transaction of its own, as it would have been: a
+person adds a card, the task queue charges later (one transaction may not lock the
+organization for a card, then an invoice's collection: see the lock order in
+billing/locks.py)."""
 
 from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-
-from django.db import transaction
 
 from billing.models import Invoice, Organization
 from payments import gateways, services
@@ -18,7 +19,6 @@ DEMO_CARDS = [("4242424242424242", 3, 8), ("5555555555554444", 2, 11)]
 TRANSFER_DAYS_BEFORE_DUE = 3
 
 
-@transaction.atomic
 def seed_payments_demo(*, now: dt.datetime, say=print) -> None:
     for organization in Organization.objects.order_by("name"):
         first = organization.subscriptions.order_by("pk").first()

@@ -18,7 +18,7 @@ from billing.models import Invoice, Notification, Organization, Subscription
 from billing.notifications.emails import invoice_url
 from billing.notifications.services import notification_send
 from billing.subscriptions import services as subscription_services
-from payments import selectors
+from payments import locks, selectors
 from payments.models import Collection, InvoiceReminder
 
 
@@ -129,7 +129,7 @@ def _invoice_remind(*, invoice_id: int, now: dt.datetime) -> bool:
     # The lock every payment of the invoice takes first: a transfer recorded meanwhile waits,
     # then finds the suspension and lifts it; this run, once it has the lock, finds it paid.
     collection, _ = Collection.objects.get_or_create(invoice_id=invoice_id)
-    Collection.objects.select_for_update().filter(pk=collection.pk).first()
+    locks.collection_lock().filter(pk=collection.pk).first()
     invoice = Invoice.objects.select_related("organization", "subscription").get(pk=invoice_id)
     if (
         invoice.status != Invoice.Status.OPEN

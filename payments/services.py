@@ -11,12 +11,13 @@ from django.db.models import Max, Sum
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing.errors import BillingError
+from billing import locks as billing_locks
+from billing.errors import BillingError, ErrorCode
 from billing.invoicing import services as invoicing_services
 from billing.models import Invoice, Organization, Subscription
 from billing.money import round_money
 from billing.subscriptions import services as subscription_services
-from payments import notifications, selectors
+from payments import locks, notifications, selectors
 from payments.gateways import AttachedMethod, ChargeResult, decline_message, gateway_for
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
 
@@ -44,12 +45,12 @@ def payment_method_add(
     others are backups, tried in the order they were added until reordered. The same method
     twice is refused: a backup identical to the default would only be declined twice."""
     now = now or timezone.now()
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    billing_locks.organization_lock().filter(pk=organization.pk).first()
     existing = _live_methods(organization.pk)
     duplicate = _same_method(existing.filter(processor=processor), attached)
     if duplicate is not None:
         raise BillingError(
-            "duplicate_method",
+            ErrorCode.DUPLICATE_METHOD,
             f"{duplicate.label}{f' (expires {duplicate.expiry})' if duplicate.expiry else ''} "
             "is already on file: nothing was added.",
             payment_method_id=duplicate.pk,
@@ -93,9 +94,9 @@ def _same_method(methods, attached: AttachedMethod) -> PaymentMethod | None:
 
 @transaction.atomic
 def payment_method_set_default(*, payment_method: PaymentMethod) -> PaymentMethod:
-    methods = _live_methods(payment_method.organization_id).select_for_update()
+    methods = locks.payment_method_lock(_live_methods(payment_method.organization_id))
     if not methods.filter(pk=payment_method.pk).exists():
-        raise BillingError("method_removed", "That payment method has been removed.")
+        raise BillingError(ErrorCode.METHOD_REMOVED)
     methods.filter(is_default=True).exclude(pk=payment_method.pk).update(is_default=False)
     methods.filter(pk=payment_method.pk).update(is_default=True)
     payment_method.refresh_from_db()
@@ -105,9 +106,11 @@ def payment_method_set_default(*, payment_method: PaymentMethod) -> PaymentMetho
 @transaction.atomic
 def payment_method_reorder(*, organization: Organization, method_ids: list[int]) -> None:
     """Set the order in which backups are tried: `method_ids` first to last."""
-    methods = {method.pk: method for method in _live_methods(organization.pk).select_for_update()}
+    methods = {
+        method.pk: method for method in locks.payment_method_lock(_live_methods(organization.pk))
+    }
     if set(method_ids) != set(methods):
-        raise BillingError("invalid_order", "List every payment method exactly once.")
+        raise BillingError(ErrorCode.INVALID_ORDER)
     for priority, method_id in enumerate(method_ids, start=1):
         PaymentMethod.objects.filter(pk=method_id).update(priority=priority)
 
@@ -125,7 +128,7 @@ def payment_method_update(
 ) -> PaymentMethod:
     """Change the expiry or billing address in place; a new number is a new method."""
     if payment_method.kind == PaymentMethod.Kind.CARD and (not exp_month or not exp_year):
-        raise BillingError("expiry_required", "A card needs its expiry month and year.")
+        raise BillingError(ErrorCode.EXPIRY_REQUIRED)
     payment_method.exp_month, payment_method.exp_year = exp_month, exp_year
     payment_method.billing_name = billing_name
     payment_method.billing_address = billing_address
@@ -149,20 +152,13 @@ def _needs_payment(organization_id: int) -> bool:
 def payment_method_remove(*, payment_method: PaymentMethod, now: dt.datetime | None = None) -> None:
     """Remove a method. Refused for the last one while a subscription needs paying, and for
     the default while others remain (choose the new default first)."""
-    methods = _live_methods(payment_method.organization_id).select_for_update()
+    methods = locks.payment_method_lock(_live_methods(payment_method.organization_id))
     payment_method = methods.get(pk=payment_method.pk)  # as stored now, not as first read
     others = methods.exclude(pk=payment_method.pk)
     if not others.exists() and _needs_payment(payment_method.organization_id):
-        raise BillingError(
-            "last_method",
-            "This is your only payment method and your subscription renews automatically. "
-            "Add another method before removing this one.",
-        )
+        raise BillingError(ErrorCode.LAST_METHOD)
     if payment_method.is_default and others.exists():
-        raise BillingError(
-            "default_method",
-            "This is your default payment method: make another one the default first.",
-        )
+        raise BillingError(ErrorCode.DEFAULT_METHOD)
     methods.filter(pk=payment_method.pk).update(removed_at=now or timezone.now(), is_default=False)
 
 
@@ -309,7 +305,7 @@ def invoice_collect(
     """
     now = now or timezone.now()
     collection, _ = Collection.objects.get_or_create(invoice=invoice)
-    collection = Collection.objects.select_for_update().get(pk=collection.pk)
+    collection = locks.collection_lock().get(pk=collection.pk)
     invoice = Invoice.objects.select_related("organization", "subscription").get(pk=invoice.pk)
     paid = invoice.payment_attempts.filter(status=PaymentAttempt.Status.SUCCEEDED).first()
     if paid is not None or invoice.status != Invoice.Status.OPEN:
@@ -365,13 +361,13 @@ def invoice_record_bank_transfer(
     """Staff record a bank transfer that paid an invoice (organizations paying by invoice)."""
     now = now or timezone.now()
     if not reference.strip():
-        raise BillingError("reference_required", "Enter the transfer's reference.")
+        raise BillingError(ErrorCode.REFERENCE_REQUIRED)
     collection, _ = Collection.objects.get_or_create(invoice=invoice)
-    collection = Collection.objects.select_for_update().get(pk=collection.pk)
+    collection = locks.collection_lock().get(pk=collection.pk)
     invoice = Invoice.objects.select_related("subscription").get(pk=invoice.pk)
     if invoice.status != Invoice.Status.OPEN:
         raise BillingError(
-            "invoice_not_open", f"{invoice} is {invoice.get_status_display().lower()}."
+            ErrorCode.INVOICE_NOT_OPEN, f"{invoice} is {invoice.get_status_display().lower()}."
         )
     attempt = PaymentAttempt.objects.create(
         invoice=invoice,
@@ -399,20 +395,15 @@ def payment_refund(
 ) -> Refund:
     """Give money back through the processor, documented by a credit note on the invoice."""
     now = now or timezone.now()
-    attempt = (
-        PaymentAttempt.objects.select_for_update(of=("self",))
-        .select_related("payment_method")
-        .get(pk=attempt.pk)
-    )
+    attempt = locks.payment_attempt_lock().select_related("payment_method").get(pk=attempt.pk)
     if attempt.status != PaymentAttempt.Status.SUCCEEDED or attempt.payment_method is None:
-        raise BillingError(
-            "not_refundable", "Only a successful card or bank charge can be refunded."
-        )
+        raise BillingError(ErrorCode.NOT_REFUNDABLE)
     refunded = attempt.refunds.aggregate(total=Sum("amount"))["total"] or 0
     refundable = round_money(attempt.amount - Money(refunded, attempt.amount.currency))
     if amount.amount <= 0 or amount > refundable:
         raise BillingError(
-            "refund_too_large", f"At most {refundable} of this charge can still be refunded."
+            ErrorCode.REFUND_TOO_LARGE,
+            f"At most {refundable} of this charge can still be refunded.",
         )
     credit_note = invoicing_services.credit_note_issue(
         invoice=attempt.invoice,

@@ -28,7 +28,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.models import Invoice
-from payments import services
+from payments import locks, services
 from payments.gateways import DECLINE_MESSAGES, decline_message, minor_units
 from payments.models import (
     Collection,
@@ -102,7 +102,7 @@ def _attempt_locked(intent: dict, event: dict) -> PaymentAttempt | None:
     invoice_id = ours.values_list("invoice_id", flat=True).first() or _invoice_charged(key)
     if invoice_id is not None:
         collection, _ = Collection.objects.get_or_create(invoice_id=invoice_id)
-        Collection.objects.select_for_update().get(pk=collection.pk)
+        locks.collection_lock().get(pk=collection.pk)
         attempt = ours.select_related(
             "invoice__organization", "invoice__subscription", "payment_method"
         ).first()

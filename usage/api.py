@@ -7,6 +7,10 @@ carry a stable `code`; bad input gets 422 naming each field and problem, and wri
 from __future__ import annotations
 
 import datetime as dt
+import functools
+import operator
+from collections import defaultdict
+from http import HTTPStatus
 from typing import Annotated, Literal
 
 from django.core.exceptions import ValidationError
@@ -19,7 +23,7 @@ from pydantic import AwareDatetime, BeforeValidator, StringConstraints, field_va
 from pydantic_core import PydanticCustomError
 
 from billing.catalog.selectors import FeatureStatus, feature_status, feature_statuses
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import Organization
 from billing.subscriptions.selectors import subscription_live
 from usage import selectors, services
@@ -57,21 +61,14 @@ api = NinjaAPI(
 )
 
 
-class NotFound(BillingError):
-    """An organization, AI employee, phone number or feature that is not there: 404."""
-
-
 @api.exception_handler(BillingError)
 def refused(request, error: BillingError):
+    """Every refusal, with its code's status from the registry."""
     if isinstance(error, services.ReportRejected):
-        return api.create_response(request, {"detail": _problems(error.problems)}, status=422)
-    if isinstance(error, selectors.ServiceTokenRefused):
-        status = error.status
+        body = {"detail": _problems(error.problems)}
     else:
-        status = 404 if isinstance(error, NotFound) else 409
-    return api.create_response(
-        request, {"code": error.code, "detail": error.message, **error.details}, status=status
-    )
+        body = {"code": error.code, "detail": error.message, **error.details}
+    return api.create_response(request, body, status=error.status)
 
 
 @api.exception_handler(ValidationError)
@@ -96,17 +93,17 @@ def _problems(problems: list[services.Problem]) -> list[dict]:
     ]
 
 
-def _found(rows, code: str, detail: str):
+def _found(rows, code: ErrorCode, detail: str):
     found = rows.first()
     if found is None:
-        raise NotFound(code, detail)
+        raise BillingError(code, detail)
     return found
 
 
 def _organization(slug: str) -> Organization:
     return _found(
         Organization.objects.filter(slug=slug),
-        "organization_not_found",
+        ErrorCode.ORGANIZATION_NOT_FOUND,
         f"There is no organization with the id {slug!r}.",
     )
 
@@ -114,7 +111,7 @@ def _organization(slug: str) -> Organization:
 def _employee(organization: Organization, employee_id: int) -> AIEmployee:
     return _found(
         organization.employees.filter(pk=employee_id),
-        "employee_not_found",
+        ErrorCode.EMPLOYEE_NOT_FOUND,
         f"{organization} has no AI employee with the id {employee_id}.",
     )
 
@@ -122,7 +119,7 @@ def _employee(organization: Organization, employee_id: int) -> AIEmployee:
 def _number(organization: Organization, number_id: int) -> PhoneNumber:
     return _found(
         organization.phone_numbers.filter(pk=number_id),
-        "phone_number_not_found",
+        ErrorCode.PHONE_NUMBER_NOT_FOUND,
         f"{organization} has no phone number with the id {number_id}.",
     )
 
@@ -180,21 +177,59 @@ class CallConflictRefusal(Refusal):
     conflicts: list[ConflictingCall]
 
 
-def _answers(
-    results: dict, *, refusal: type[Refusal] | None = None, body: bool = True, lookup: bool = True
-) -> dict:
-    """Every status an endpoint answers, with its body: its `results`; 400 for a body that is
-    not JSON; 401 without a valid token, or an expired one; 403 for an organization the
-    token does not reach; 404 for an unknown organization, AI employee or number
-    (`lookup`); 409 for a `refusal`; 422 naming each invalid field."""
-    return (
-        results
-        | ({400: Message} if body else {})
-        | {401: Unauthorized, 403: Refusal}
-        | ({404: Refusal} if lookup else {})
-        | ({409: refusal} if refusal else {})
-        | {422: ValidationErrors}
-    )
+# The body of a refusal that says more than its code and detail.
+REFUSAL_BODIES: dict[ErrorCode, type[Schema]] = {
+    ErrorCode.TOKEN_EXPIRED: Unauthorized,
+    ErrorCode.EMPLOYEE_QUOTA_REACHED: LimitRefusal,
+    ErrorCode.PHONE_NUMBER_LIMIT_REACHED: LimitRefusal,
+    ErrorCode.CALL_CONFLICT: CallConflictRefusal,
+    ErrorCode.INVALID_REPORT: ValidationErrors,
+}
+
+# Refusals several endpoints share.
+TOKEN_REFUSALS = (ErrorCode.TOKEN_EXPIRED, ErrorCode.TOKEN_OUT_OF_SCOPE)
+EMPLOYEE_LOOKUP = (ErrorCode.ORGANIZATION_NOT_FOUND, ErrorCode.EMPLOYEE_NOT_FOUND)
+NUMBER_LOOKUP = (ErrorCode.ORGANIZATION_NOT_FOUND, ErrorCode.PHONE_NUMBER_NOT_FOUND)
+EMPLOYEE_QUOTA = (
+    ErrorCode.NO_SUBSCRIPTION,
+    ErrorCode.SUBSCRIPTION_SUSPENDED,
+    ErrorCode.EMPLOYEE_QUOTA_REACHED,
+)
+ANSWERING = (ErrorCode.EMPLOYEE_INACTIVE, ErrorCode.EMPLOYEE_OUTBOUND_ONLY)
+REPORT_REFUSALS = (
+    ErrorCode.ORGANIZATION_NOT_FOUND,
+    ErrorCode.NO_SUBSCRIPTION,
+    ErrorCode.INVALID_REPORT,
+)
+
+
+def _answers(results: dict, *, refusals: tuple[ErrorCode, ...] = (), body: bool = True) -> dict:
+    """Every status an endpoint answers, with its body and the codes it may carry: its
+    `results`; 400 for a body that is not JSON; 401 without a valid token, or an expired
+    one; 403 for an organization the token does not reach; each of its `refusals` with its
+    code's status and body; 422 naming each invalid field. Returns the `response` and
+    `openapi_extra` arguments of the endpoint's decorator."""
+    bodies: dict[int, set[type[Schema]]] = defaultdict(set)
+    bodies[int(HTTPStatus.UNAUTHORIZED)].add(Unauthorized)
+    bodies[int(HTTPStatus.UNPROCESSABLE_ENTITY)].add(ValidationErrors)
+    codes: dict[int, list[ErrorCode]] = defaultdict(list)
+    for code in (*TOKEN_REFUSALS, *refusals):
+        schema = REFUSAL_BODIES.get(code, Refusal)
+        bodies[int(code.status)].add(schema)
+        if schema is not ValidationErrors:  # its body carries the code
+            codes[int(code.status)].append(code)
+    response = results | ({400: Message} if body else {})
+    for status in sorted(bodies):
+        schemas = sorted(bodies[status], key=lambda schema: schema.__name__)
+        response[status] = functools.reduce(operator.or_, schemas)  # one, or any of them
+    described = {
+        status: {
+            "description": f"{HTTPStatus(status).phrase}: "
+            + ", ".join(f"`{code}`" for code in sorted(listed))
+        }
+        for status, listed in codes.items()
+    }
+    return {"response": response, "openapi_extra": {"responses": described}}
 
 
 def _refuse_nul(value):
@@ -257,7 +292,7 @@ class AuthorizeOut(Schema):
 
 @calls.post(
     "orgs/{org}/calls/authorize",
-    response=_answers({200: AuthorizeOut}, lookup=False),
+    **_answers({200: AuthorizeOut}),
     summary="May this call start?",
 )
 def authorize_call(request, org: PathText, payload: AuthorizeIn):
@@ -301,7 +336,14 @@ def _report(org: str, call: CallIn) -> services.CallReport:
 
 @calls.post(
     "orgs/{org}/calls",
-    response=_answers({200: CallOut, 201: CallOut}, refusal=CallConflictRefusal),
+    **_answers(
+        {200: CallOut, 201: CallOut},
+        refusals=(
+            ErrorCode.ORGANIZATION_NOT_FOUND,
+            ErrorCode.INVALID_REPORT,
+            ErrorCode.CALL_CONFLICT,
+        ),
+    ),
     summary="Report a finished call",
 )
 def record_call(request, org: PathText, payload: CallIn):
@@ -334,7 +376,7 @@ class BatchOut(Schema):
 
 @calls.post(
     "calls/batch",
-    response=_answers({200: BatchOut}, refusal=CallConflictRefusal, lookup=False),
+    **_answers({200: BatchOut}, refusals=(ErrorCode.INVALID_REPORT, ErrorCode.CALL_CONFLICT)),
     summary="Report up to 1,000 finished calls",
 )
 def record_calls(request, payload: BatchIn):
@@ -369,7 +411,7 @@ class EmployeeOut(Schema):
 
 @employees.post(
     "orgs/{org}/employees",
-    response=_answers({201: EmployeeOut}, refusal=LimitRefusal),
+    **_answers({201: EmployeeOut}, refusals=(ErrorCode.ORGANIZATION_NOT_FOUND, *EMPLOYEE_QUOTA)),
     summary="Create an AI employee",
 )
 def create_employee(request, org: PathText, payload: EmployeeIn):
@@ -381,7 +423,7 @@ def create_employee(request, org: PathText, payload: EmployeeIn):
 
 @employees.post(
     "orgs/{org}/employees/{employee_id}/deactivate",
-    response=_answers({200: EmployeeOut}, body=False),
+    **_answers({200: EmployeeOut}, refusals=EMPLOYEE_LOOKUP, body=False),
 )
 def deactivate_employee(request, org: PathText, employee_id: Id):
     employee = _employee(_organization(org), employee_id)
@@ -390,7 +432,7 @@ def deactivate_employee(request, org: PathText, employee_id: Id):
 
 @employees.post(
     "orgs/{org}/employees/{employee_id}/reactivate",
-    response=_answers({200: EmployeeOut}, refusal=LimitRefusal, body=False),
+    **_answers({200: EmployeeOut}, refusals=(*EMPLOYEE_LOOKUP, *EMPLOYEE_QUOTA), body=False),
 )
 def reactivate_employee(request, org: PathText, employee_id: Id):
     employee = _employee(_organization(org), employee_id)
@@ -435,7 +477,20 @@ class PhoneNumberOut(Schema):
 
 @numbers.post(
     "orgs/{org}/phone-numbers",
-    response=_answers({201: PhoneNumberOut}, refusal=LimitRefusal),
+    **_answers(
+        {201: PhoneNumberOut},
+        refusals=(
+            *EMPLOYEE_LOOKUP,
+            ErrorCode.NO_SUBSCRIPTION,
+            ErrorCode.SUBSCRIPTION_SUSPENDED,
+            ErrorCode.PHONE_NUMBER_LIMIT_REACHED,
+            ErrorCode.NUMBER_ALREADY_HELD,
+            ErrorCode.NUMBER_RELEASED,
+            ErrorCode.NUMBER_UNAVAILABLE,
+            ErrorCode.NO_RATE,
+            *ANSWERING,
+        ),
+    ),
     summary="Provision a number",
 )
 def provision_number(request, org: PathText, payload: PhoneNumberIn):
@@ -459,7 +514,15 @@ class AssignIn(Input):
 
 @numbers.post(
     "orgs/{org}/phone-numbers/{number_id}/assign",
-    response=_answers({200: PhoneNumberOut}, refusal=Refusal),
+    **_answers(
+        {200: PhoneNumberOut},
+        refusals=(
+            *NUMBER_LOOKUP,
+            ErrorCode.EMPLOYEE_NOT_FOUND,
+            ErrorCode.NUMBER_RELEASED,
+            *ANSWERING,
+        ),
+    ),
 )
 def assign_number(request, org: PathText, number_id: Id, payload: AssignIn):
     organization = _organization(org)
@@ -470,7 +533,7 @@ def assign_number(request, org: PathText, number_id: Id, payload: AssignIn):
 
 @numbers.post(
     "orgs/{org}/phone-numbers/{number_id}/release",
-    response=_answers({200: PhoneNumberOut}, body=False),
+    **_answers({200: PhoneNumberOut}, refusals=NUMBER_LOOKUP, body=False),
 )
 def release_number(request, org: PathText, number_id: Id):
     """Stops future charges; no refund for the partial month; the number cannot come back."""
@@ -505,7 +568,7 @@ class ReportOut(Schema):
 
 @usage.post(
     "orgs/{org}/storage",
-    response=_answers({200: ReportOut, 201: ReportOut}, refusal=Refusal),
+    **_answers({200: ReportOut, 201: ReportOut}, refusals=REPORT_REFUSALS),
     summary="Report stored bytes",
 )
 def report_storage(request, org: PathText, payload: StorageIn):
@@ -521,7 +584,7 @@ def report_storage(request, org: PathText, payload: StorageIn):
 
 @usage.post(
     "orgs/{org}/api-usage",
-    response=_answers({200: ReportOut, 201: ReportOut}, refusal=Refusal),
+    **_answers({200: ReportOut, 201: ReportOut}, refusals=REPORT_REFUSALS),
     summary="Report API calls",
 )
 def report_api_usage(request, org: PathText, payload: ApiUsageIn):
@@ -565,14 +628,18 @@ class UsageOut(Schema):
 
 @usage.get(
     "orgs/{org}/usage",
-    response=_answers({200: UsageOut}, refusal=Refusal, body=False),
+    **_answers(
+        {200: UsageOut},
+        refusals=(ErrorCode.ORGANIZATION_NOT_FOUND, ErrorCode.NO_SUBSCRIPTION),
+        body=False,
+    ),
     summary="Usage this month",
 )
 def get_usage(request, org: PathText):
     organization = _organization(org)
     subscription = subscription_live(organization=organization)
     if subscription is None:
-        raise BillingError("no_subscription", "The organization has no live subscription.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION)
     summary = selectors.usage_summary(subscription=subscription, now=timezone.now())
     return UsageOut(
         period_start=summary.period.start,
@@ -638,7 +705,11 @@ class AlertsOut(Schema):
 
 @usage.get(
     "orgs/{org}/alerts",
-    response=_answers({200: AlertsOut}, refusal=Refusal, body=False),
+    **_answers(
+        {200: AlertsOut},
+        refusals=(ErrorCode.ORGANIZATION_NOT_FOUND, ErrorCode.NO_SUBSCRIPTION),
+        body=False,
+    ),
     summary="Usage alert thresholds and their state this month",
 )
 def get_alerts(request, org: PathText):
@@ -649,7 +720,7 @@ def get_alerts(request, org: PathText):
     organization = _organization(org)
     subscription = subscription_live(organization=organization)
     if subscription is None:
-        raise BillingError("no_subscription", "The organization has no live subscription.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION)
     now = timezone.now()
     summary = selectors.usage_summary(subscription=subscription, now=now)
     states = alert_selectors.alert_states(
@@ -716,7 +787,7 @@ def _feature_out(status: FeatureStatus) -> FeatureOut:
 
 @features.get(
     "orgs/{org}/features",
-    response=_answers({200: list[FeatureOut]}, body=False),
+    **_answers({200: list[FeatureOut]}, refusals=(ErrorCode.ORGANIZATION_NOT_FOUND,), body=False),
     summary="Every feature, enabled or not",
 )
 def list_features(request, org: PathText):
@@ -728,14 +799,20 @@ def list_features(request, org: PathText):
 
 @features.get(
     "orgs/{org}/features/{code}",
-    response=_answers({200: FeatureOut}, body=False),
+    **_answers(
+        {200: FeatureOut},
+        refusals=(ErrorCode.ORGANIZATION_NOT_FOUND, ErrorCode.UNKNOWN_FEATURE),
+        body=False,
+    ),
     summary="May the organization use this feature?",
 )
 def get_feature(request, org: PathText, code: PathText):
     """404 `unknown_feature` for a code that is not a feature."""
     status = feature_status(organization=_organization(org), code=code, now=timezone.now())
     if status is None:
-        raise NotFound("unknown_feature", f"There is no feature with the code {code!r}.")
+        raise BillingError(
+            ErrorCode.UNKNOWN_FEATURE, f"There is no feature with the code {code!r}."
+        )
     return _feature_out(status)
 
 

@@ -13,7 +13,7 @@ from django.db.models import Count, Exists, F, OuterRef, Q, QuerySet, Subquery, 
 from django.db.models.functions import TruncDate
 from djmoney.money import Money
 
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import Organization, Plan, Subscription
 from billing.money import round_money
 from billing.subscriptions import periods
@@ -924,10 +924,6 @@ class ServiceTokenRefused(BillingError):
     """A valid service token that may not be used here: expired (401 `token_expired`), or
     for an organization it does not reach (403 `token_out_of_scope`)."""
 
-    def __init__(self, code: str, message: str, *, status: int):
-        super().__init__(code, message)
-        self.status = status
-
 
 def service_token_for_request(
     *, token: str, organization_slug: str | None, now: dt.datetime
@@ -951,10 +947,9 @@ def service_token_for_request(
         return None
     if service_token.expires_at is not None and service_token.expires_at <= now:
         raise ServiceTokenRefused(
-            "token_expired",
+            ErrorCode.TOKEN_EXPIRED,
             f"This service token expired at {service_token.expires_at.isoformat()}: ask "
             "for a new one.",
-            status=401,
         )
     if organization_slug is not None and not (
         service_token.all_organizations or service_token.reaches
@@ -980,8 +975,7 @@ def service_token_check_reach(*, service_token: ServiceToken, organization_slugs
 
 def _out_of_scope(slugs: list[str]) -> ServiceTokenRefused:
     return ServiceTokenRefused(
-        "token_out_of_scope",
+        ErrorCode.TOKEN_OUT_OF_SCOPE,
         f"This service token does not reach {', '.join(map(repr, slugs))}: it reaches only "
         "the organizations it was made for.",
-        status=403,
     )

@@ -15,7 +15,7 @@ from django.db.models import F, Q
 from django.db.models.functions import Greatest
 from django.utils import timezone
 
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import Organization, Subscription
 from billing.subscriptions import periods
 from billing.subscriptions.services import subscription_lock_live
@@ -26,6 +26,7 @@ from usage.alerts.services import (
     usage_alert_notices_queue,
     usage_alerts_evaluate,
 )
+from usage.locks import usage_counter_lock
 from usage.models import (
     AIEmployee,
     Call,
@@ -44,7 +45,7 @@ BLOCKED_STATUSES = (Subscription.Status.SUSPENDED,)
 def _refuse_when_suspended(subscription: Subscription, action: str) -> None:
     if subscription.status in BLOCKED_STATUSES:
         raise BillingError(
-            "subscription_suspended",
+            ErrorCode.SUBSCRIPTION_SUSPENDED,
             f"The subscription is suspended for non-payment, so {action}. "
             "Update the payment method or pay the open invoice to restore service.",
         )
@@ -80,7 +81,7 @@ def _check_employee_quota(subscription: Subscription) -> None:
     ).count()
     if active >= limit:
         raise BillingError(
-            "employee_quota_reached",
+            ErrorCode.EMPLOYEE_QUOTA_REACHED,
             f"{active} of {limit} AI employees active: the {subscription.plan.name} plan allows "
             f"{limit}. Upgrade to a plan with more AI employees, or deactivate one to free a place.",
             limit=limit,
@@ -170,12 +171,15 @@ def _count_alerts(subscription: Subscription, metric: str, now: dt.datetime) -> 
 def _check_can_answer(employee: AIEmployee, organization_id: int) -> None:
     """Only an active AI employee of the organization that takes inbound calls answers a number."""
     if employee.organization_id != organization_id:
-        raise BillingError("unknown_employee", "That AI employee belongs to another organization.")
+        raise BillingError(ErrorCode.UNKNOWN_EMPLOYEE)
     if not employee.is_active:
-        raise BillingError("employee_inactive", f"{employee} is deactivated; reactivate it first.")
+        raise BillingError(
+            ErrorCode.EMPLOYEE_INACTIVE, f"{employee} is deactivated; reactivate it first."
+        )
     if not employee.inbound_capable:
         raise BillingError(
-            "employee_outbound_only", f"{employee} only places calls and cannot answer a number."
+            ErrorCode.EMPLOYEE_OUTBOUND_ONLY,
+            f"{employee} only places calls and cannot answer a number.",
         )
 
 
@@ -195,7 +199,7 @@ def phone_number_rate(
     )
     if rate is None:
         raise BillingError(
-            "no_rate",
+            ErrorCode.NO_RATE,
             f"No {number_type.replace('_', '-')} numbers are offered in {country} {region}".strip()
             + f" in {currency}.",
         )
@@ -221,7 +225,7 @@ def phone_number_provision(
     active = PhoneNumber.objects.filter(organization=organization, released_at__isnull=True)
     if limit is not None and active.count() >= limit:
         raise BillingError(
-            "phone_number_limit_reached",
+            ErrorCode.PHONE_NUMBER_LIMIT_REACHED,
             f"{limit} of {limit} phone numbers in use: the {subscription.plan.name} plan allows "
             f"{limit}. Release a number or upgrade for more.",
             limit=limit,
@@ -229,14 +233,16 @@ def phone_number_provision(
     held = PhoneNumber.objects.filter(number=number).values_list("organization_id", "released_at")
     for holder, released_at in held:
         if holder == organization.pk and released_at is None:
-            raise BillingError("number_already_held", f"{number} is already one of your numbers.")
+            raise BillingError(
+                ErrorCode.NUMBER_ALREADY_HELD, f"{number} is already one of your numbers."
+            )
         if holder == organization.pk:
             raise BillingError(
-                "number_released",
+                ErrorCode.NUMBER_RELEASED,
                 f"{number} was released by this organization and cannot be provisioned again.",
             )
         if released_at is None:
-            raise BillingError("number_unavailable", f"{number} is not available.")
+            raise BillingError(ErrorCode.NUMBER_UNAVAILABLE, f"{number} is not available.")
     if employee is not None:
         _check_can_answer(employee, organization.pk)
     rate = phone_number_rate(
@@ -258,7 +264,7 @@ def phone_number_provision(
         with transaction.atomic():
             phone_number.save()
     except IntegrityError as error:  # another request took the number first
-        raise BillingError("number_unavailable", f"{number} is not available.") from error
+        raise BillingError(ErrorCode.NUMBER_UNAVAILABLE, f"{number} is not available.") from error
     _count_alerts(subscription, Metric.PHONE_NUMBERS, now)
     return phone_number
 
@@ -266,7 +272,7 @@ def phone_number_provision(
 @transaction.atomic
 def phone_number_assign(*, phone_number: PhoneNumber, employee: AIEmployee | None) -> PhoneNumber:
     if phone_number.released_at is not None:
-        raise BillingError("number_released", f"{phone_number} has been released.")
+        raise BillingError(ErrorCode.NUMBER_RELEASED, f"{phone_number} has been released.")
     if employee is not None:
         _check_can_answer(employee, phone_number.organization_id)
     phone_number.employee = employee
@@ -312,7 +318,7 @@ class Problem:
 
 class ReportRejected(BillingError):
     def __init__(self, problems: list[Problem]):
-        super().__init__("invalid_report", problems[0].message, problems=problems)
+        super().__init__(ErrorCode.INVALID_REPORT, problems[0].message, problems=problems)
         self.problems = problems
 
 
@@ -350,8 +356,8 @@ class CallConflict(BillingError):
             for conflict in conflicts
         )
         super().__init__(
-            "call_conflict",
-            f"{message} A call id stands for one call: report it again only unchanged.",
+            ErrorCode.CALL_CONFLICT,
+            f"{message} {ErrorCode.CALL_CONFLICT.message}",
             conflicts=[vars(conflict) for conflict in conflicts],
         )
 
@@ -671,7 +677,7 @@ def usage_report_record(
         .first()
     )
     if subscription is None:
-        raise BillingError("no_subscription", "The organization has no live subscription.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION)
     if measured_at > now + CLOCK_SKEW:
         raise ReportRejected([Problem("measured_at", "in_future", "measured_at is in the future.")])
     period = usage_period_for(subscription, measured_at)
@@ -704,9 +710,7 @@ def usage_report_record(
         )
         return True
     _counters_add({(organization.pk, period): {}})
-    counter = UsageCounter.objects.select_for_update().filter(
-        organization=organization, period_start=period.start
-    )
+    counter = usage_counter_lock().filter(organization=organization, period_start=period.start)
     before = counter.values_list("storage_bytes", flat=True).get()
     latest_level = UsageReport.objects.filter(
         organization=organization, kind=UsageReport.Kind.STORAGE, period_start=period.start
@@ -795,10 +799,7 @@ def service_token_create(
     `expires_at` on, when given. Returns the token itself, which is not stored and cannot be
     shown again: only its hash is kept."""
     if all_organizations == bool(organizations):
-        raise BillingError(
-            "token_scope_unclear",
-            "A token reaches every organization or names the ones it reaches: one of the two.",
-        )
+        raise BillingError(ErrorCode.TOKEN_SCOPE_UNCLEAR)
     token = ServiceToken.PREFIX + secrets.token_urlsafe(32)
     service_token = ServiceToken.objects.create(
         name=name,

@@ -19,7 +19,7 @@ from fractions import Fraction
 
 from django.utils import timezone
 
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import Organization, Plan
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
@@ -100,11 +100,11 @@ def calls_simulate(
     until = until or now.astimezone(tz).date()
     subscription = subscription_live(organization=organization)
     if subscription is None:
-        raise BillingError("no_subscription", f"{organization} has no live subscription.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION, f"{organization} has no live subscription.")
     if seconds_per_month is None:
         if subscription.plan.included_call_seconds is None:
             raise BillingError(
-                "unlimited_allowance",
+                ErrorCode.UNLIMITED_ALLOWANCE,
                 f"{subscription.plan} includes unlimited seconds: give the seconds per month.",
             )
         seconds_per_month = int(subscription.plan.included_call_seconds * share_of_allowance)
@@ -112,7 +112,7 @@ def calls_simulate(
         AIEmployee.objects.filter(organization=organization, is_active=True).order_by("pk")
     )
     if not employees:
-        raise BillingError("no_employees", f"{organization} has no active AI employees.")
+        raise BillingError(ErrorCode.NO_EMPLOYEES, f"{organization} has no active AI employees.")
 
     mean_call_seconds = _mean_call_seconds(employees)
     plan = subscription.plan

@@ -8,6 +8,7 @@ from django.contrib.auth.models import AbstractBaseUser
 from django.db import transaction
 
 from billing.accounts.selectors import BILLING_DETAILS
+from billing.locks import organization_lock
 from billing.models import Membership, Organization
 
 # Who made a change: a person, or None for the system (a scheduled job, a webhook).
@@ -44,7 +45,7 @@ def organization_billing_details_update(
     if unknown:
         raise TypeError(f"Not billing details: {', '.join(sorted(unknown))}")
     with transaction.atomic():
-        organization = Organization.objects.select_for_update().get(pk=organization.pk)
+        organization = organization_lock().get(pk=organization.pk)
         for name, value in details.items():
             setattr(organization, name, value)
         organization.full_clean()

@@ -11,9 +11,10 @@ from django.db import transaction
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing import locks
 from billing.accounts.services import Actor
 from billing.catalog import definitions
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import Feature, FeatureTrial, Organization, Plan
 from billing.money import round_money
 
@@ -87,7 +88,7 @@ def plan_new_version(*, plan: Plan, changes: dict[str, Any]) -> Plan:
 
     The old version stops being offered; its subscribers keep it until they change plans.
     """
-    latest = Plan.objects.select_for_update().filter(code=plan.code).order_by("-version").first()
+    latest = locks.plan_lock().filter(code=plan.code).order_by("-version").first()
     new = Plan.objects.get(pk=plan.pk)
     features = list(plan.features.all())
     new.pk = None
@@ -118,12 +119,12 @@ def feature_trial_grant(
     """Let an organization try one feature its plan does not include, for `days` days."""
     now = now or timezone.now()
     if days < 1:
-        raise BillingError("invalid_trial_length", "A feature trial lasts at least one day.")
+        raise BillingError(ErrorCode.INVALID_TRIAL_LENGTH)
     if FeatureTrial.objects.filter(
         organization=organization, feature=feature, starts_at__lte=now, ends_at__gt=now
     ).exists():
         raise BillingError(
-            "feature_trial_active", f"{organization} is already trying {feature.name}."
+            ErrorCode.FEATURE_TRIAL_ACTIVE, f"{organization} is already trying {feature.name}."
         )
     return FeatureTrial.objects.create(
         organization=organization,

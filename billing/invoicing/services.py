@@ -14,7 +14,8 @@ from django_q.tasks import async_task
 from djmoney.money import Money
 from sequences import get_next_value
 
-from billing.errors import BillingError
+from billing import locks
+from billing.errors import BillingError, ErrorCode
 from billing.invoicing import pricing
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing.pricing import LineDraft
@@ -53,7 +54,7 @@ def _gapless_number(prefix: str, now: dt.datetime) -> str:
 def _discount_line(invoice: Invoice, charges: Money, now: dt.datetime) -> LineDraft | None:
     """The organization's coupon, on the charges, before tax."""
     discount = (
-        Discount.objects.select_for_update()
+        locks.discount_lock()
         .select_related("coupon")
         .filter(organization=invoice.organization_id, ended_at__isnull=True)
         .first()
@@ -92,7 +93,7 @@ def _credit_line(invoice: Invoice, owed: Money, now: dt.datetime) -> LineDraft |
     if invoicing_selectors.organization_balance(organization=organization).amount <= 0:
         return None
     # The organization's row serializes spending its balance: no credit is spent twice.
-    Organization.objects.select_for_update().filter(pk=organization.pk).first()
+    locks.organization_lock().filter(pk=organization.pk).first()
     available = invoicing_selectors.organization_balance(organization=organization)
     credit = min(available, owed)
     if credit.amount <= 0:
@@ -222,9 +223,9 @@ def invoice_issue(
 def invoice_finalize(*, invoice: Invoice, now: dt.datetime | None = None) -> Invoice:
     """Finalize a draft invoice that staff put together line by line."""
     now = now or timezone.now()
-    invoice = Invoice.objects.select_for_update().select_related("organization").get(pk=invoice.pk)
+    invoice = locks.invoice_lock().select_related("organization").get(pk=invoice.pk)
     if invoice.is_finalized:
-        raise BillingError("invoice_finalized", f"{invoice} is already finalized.")
+        raise BillingError(ErrorCode.INVOICE_FINALIZED, f"{invoice} is already finalized.")
     return _finalize(invoice, [], now, existing=list(invoice.lines.all()))
 
 
@@ -237,14 +238,14 @@ def invoice_void(
 ) -> Invoice:
     """Cancel an open invoice. Credit it had used goes back to the balance."""
     now = now or timezone.now()
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = locks.invoice_lock().get(pk=invoice.pk)
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
         raise BillingError(
-            "invoice_not_voidable",
+            ErrorCode.INVOICE_NOT_VOIDABLE,
             f"Only open invoices can be voided; {invoice} is {invoice.get_status_display().lower()}.",
         )
     if not reason.strip():
-        raise BillingError("reason_required", "Say why the invoice is voided.")
+        raise BillingError(ErrorCode.REASON_REQUIRED, "Say why the invoice is voided.")
     invoice.status = Invoice.Status.VOID
     invoice.voided_at = now
     invoice.void_reason = reason
@@ -268,12 +269,12 @@ def invoice_mark_paid(
     *, invoice: Invoice, paid_at: dt.datetime, reference: str, method_description: str
 ) -> Invoice:
     """Settle an open invoice: when, how, and the confirmation number to show."""
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = locks.invoice_lock().get(pk=invoice.pk)
     if invoice.status == Invoice.Status.PAID:
         return invoice
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
         raise BillingError(
-            "invoice_not_payable", f"{invoice} is {invoice.get_status_display().lower()}."
+            ErrorCode.INVOICE_NOT_PAYABLE, f"{invoice} is {invoice.get_status_display().lower()}."
         )
     invoice.status = Invoice.Status.PAID
     invoice.paid_at = paid_at
@@ -306,19 +307,19 @@ def credit_note_issue(
     future invoices, unless it documents a refund (`credit_balance=False`): then the money
     goes back through the processor instead. The invoice itself stays exactly as issued."""
     now = now or timezone.now()
-    invoice = Invoice.objects.select_for_update().get(pk=invoice.pk)
+    invoice = locks.invoice_lock().get(pk=invoice.pk)
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.PAID):
-        raise BillingError("invoice_not_creditable", "Credit notes correct open or paid invoices.")
+        raise BillingError(ErrorCode.INVOICE_NOT_CREDITABLE)
     credited = invoice.credit_notes.aggregate(total=Sum("amount"))["total"] or 0
     creditable = invoice.total + invoice.credit_applied - Money(credited, invoice.currency)
     if amount.amount <= 0 or amount > creditable:
         raise BillingError(
-            "credit_note_too_large",
+            ErrorCode.CREDIT_NOTE_TOO_LARGE,
             f"A credit note for {invoice} can be at most {creditable}.",
             creditable=str(creditable.amount),
         )
     if not reason.strip():
-        raise BillingError("reason_required", "Say why the invoice is corrected.")
+        raise BillingError(ErrorCode.REASON_REQUIRED, "Say why the invoice is corrected.")
     credit_note = CreditNote.objects.create(
         number=_gapless_number("CN", now),
         invoice=invoice,
@@ -357,11 +358,11 @@ def balance_credit_grant(
         BalanceEntry.Kind.REFERRAL,
         BalanceEntry.Kind.GOODWILL,
     ):
-        raise BillingError(
-            "invalid_credit_kind", "Credits granted are promotional, referral or goodwill."
-        )
+        raise BillingError(ErrorCode.INVALID_CREDIT_KIND)
     if str(amount.currency) != organization.currency:
-        raise BillingError("currency_mismatch", f"{organization} bills in {organization.currency}.")
+        raise BillingError(
+            ErrorCode.CURRENCY_MISMATCH, f"{organization} bills in {organization.currency}."
+        )
     return BalanceEntry.objects.create(
         organization=organization,
         kind=kind,
@@ -378,11 +379,13 @@ def discount_apply(
 ) -> Discount:
     """Give `coupon` to an organization: it discounts its next invoices, before tax."""
     if not coupon.is_active:
-        raise BillingError("coupon_inactive", f"{coupon.code} can no longer be given.")
+        raise BillingError(ErrorCode.COUPON_INACTIVE, f"{coupon.code} can no longer be given.")
     if coupon.amount_off is not None and str(coupon.amount_off.currency) != organization.currency:
-        raise BillingError("currency_mismatch", f"{organization} bills in {organization.currency}.")
+        raise BillingError(
+            ErrorCode.CURRENCY_MISMATCH, f"{organization} bills in {organization.currency}."
+        )
     if Discount.objects.filter(organization=organization, ended_at__isnull=True).exists():
-        raise BillingError("discount_exists", f"{organization} already has a discount.")
+        raise BillingError(ErrorCode.DISCOUNT_EXISTS, f"{organization} already has a discount.")
     return Discount.objects.create(
         organization=organization, coupon=coupon, created_at=now or timezone.now()
     )

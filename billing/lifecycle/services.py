@@ -21,13 +21,13 @@ from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from billing import notifications
+from billing import locks, notifications
 from billing.accounts.services import Actor
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.invoicing import pricing
 from billing.invoicing.pricing import LineDraft, subscription_fee_line
 from billing.invoicing.services import invoice_issue, invoice_pdf_if_needed
@@ -78,7 +78,7 @@ def _chosen_removals(
                 f"release ({plan.name} allows {plan.max_phone_numbers})"
             )
         raise BillingError(
-            "over_new_limits",
+            ErrorCode.OVER_NEW_LIMITS,
             "Choose " + " and ".join(missing) + ".",
             employees_over=preview.employees_over,
             numbers_over=preview.numbers_over,
@@ -241,8 +241,7 @@ def _lock_due(subscription_id: int, now: dt.datetime) -> Subscription | None:
             PendingLine.objects.filter(subscription=OuterRef("pk"), invoice__isnull=True)
         )
     )
-    if connection.features.has_select_for_update_skip_locked:
-        query = query.select_for_update(skip_locked=True, of=("self",))
+    query = locks.subscription_lock(query, skip_locked=True)
     return query.select_related("plan", "scheduled_plan", "organization").first()
 
 
@@ -448,9 +447,7 @@ def _lock_purgeable(organization_id: int, cutoff: dt.datetime) -> list[Subscript
     """The organization's subscriptions to mark purged, locked; empty if it is no longer due
     or another worker holds them (that worker purges it)."""
     query = _purgeable(cutoff).filter(organization_id=organization_id)
-    if connection.features.has_select_for_update_skip_locked:
-        query = query.select_for_update(skip_locked=True)
-    return list(query)
+    return list(locks.subscription_lock(query, skip_locked=True))
 
 
 def _organization_purge(organization_id: int, cutoff: dt.datetime, now: dt.datetime) -> bool:

@@ -1,3 +1,14 @@
+"""Billing's models by domain; every one is importable from here, as migrations and the apps
+refer to them."""
+
+from billing.models.accounts import (
+    Membership,
+    Organization,
+    split_emails,
+    timezone_choices,
+    validate_email_list,
+)
+from billing.models.catalog import Feature, Plan
 from billing.models.credits import BalanceEntry, Coupon, Discount, TaxRate
 from billing.models.invoices import CreditNote, Invoice, InvoiceLine, PendingLine
 from billing.models.notifications import (
@@ -9,20 +20,9 @@ from billing.models.notifications import (
     NotificationRecipient,
     WebhookEndpoint,
 )
-from billing.models.subscriptions import (
-    TIMEZONE_CHOICES,
-    Feature,
-    FeatureTrial,
-    Membership,
-    Organization,
-    Plan,
-    Subscription,
-    split_emails,
-    validate_email_list,
-)
+from billing.models.subscriptions import FeatureTrial, Subscription
 
 __all__ = [
-    "TIMEZONE_CHOICES",
     "BalanceEntry",
     "Channel",
     "Coupon",
@@ -45,5 +45,6 @@ __all__ = [
     "TaxRate",
     "WebhookEndpoint",
     "split_emails",
+    "timezone_choices",
     "validate_email_list",
 ]

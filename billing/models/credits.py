@@ -10,8 +10,8 @@ from django.db import models
 from django.db.models import Q
 from djmoney.models.fields import MoneyField
 
-from billing.errors import BillingError
-from billing.models.subscriptions import Organization
+from billing.errors import BillingError, ErrorCode
+from billing.models.accounts import Organization
 from billing.money import format_percent
 
 
@@ -82,12 +82,14 @@ class BalanceEntry(models.Model):
     def save(self, *args, **kwargs):
         if self.pk:
             raise BillingError(
-                "ledger_append_only", "Balance entries are never changed; add another."
+                ErrorCode.LEDGER_APPEND_ONLY, "Balance entries are never changed; add another."
             )
         super().save(*args, **kwargs)
 
     def delete(self, *args, **kwargs):
-        raise BillingError("ledger_append_only", "Balance entries are never deleted; add another.")
+        raise BillingError(
+            ErrorCode.LEDGER_APPEND_ONLY, "Balance entries are never deleted; add another."
+        )
 
 
 class Coupon(models.Model):

@@ -8,8 +8,9 @@ from django.db import models
 from django.db.models import F, Q
 from djmoney.models.fields import MoneyField
 
-from billing.errors import BillingError
-from billing.models.subscriptions import Organization, Subscription
+from billing.errors import BillingError, ErrorCode
+from billing.models.accounts import Organization
+from billing.models.subscriptions import Subscription
 from billing.subscriptions import periods
 
 
@@ -17,7 +18,7 @@ class InvoiceLocked(BillingError):
     """A finalized invoice, or one of its lines, was about to change."""
 
     def __init__(self, message: str):
-        super().__init__("invoice_finalized", message)
+        super().__init__(ErrorCode.INVOICE_FINALIZED, message)
 
 
 class Invoice(models.Model):

@@ -8,6 +8,7 @@ import datetime as dt
 from django.db import transaction
 from django_q.tasks import async_task
 
+from billing.locks import delivery_lock
 from billing.models import Channel, Delivery, Notification, Organization
 from billing.notifications import emails
 
@@ -26,7 +27,7 @@ def digests_send_if_needed(*, now: dt.datetime) -> int:
 @transaction.atomic
 def _digest_send(*, organization_id: int, now: dt.datetime) -> bool:
     deliveries = list(
-        Delivery.objects.select_for_update(skip_locked=True)
+        delivery_lock(skip_locked=True)
         .filter(
             status=Delivery.Status.DIGEST,
             channel=Channel.EMAIL,

@@ -22,7 +22,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
+from billing.locks import webhook_endpoint_lock
 from billing.models import (
     Channel,
     Delivery,
@@ -339,7 +340,7 @@ def webhook_endpoint_create(
     try:
         webhooks.destination_check(url)
     except webhooks.DestinationRefused as error:
-        raise BillingError("webhook_url_refused", str(error), field="url") from error
+        raise BillingError(ErrorCode.WEBHOOK_URL_REFUSED, str(error), field="url") from error
     return WebhookEndpoint.objects.create(
         organization=organization,
         url=url,
@@ -362,7 +363,7 @@ def webhook_secret_rotate(
     `WEBHOOK_SECRET_GRACE_HOURS`, while the receiver switches."""
     now = now or timezone.now()
     with transaction.atomic():
-        endpoint = WebhookEndpoint.objects.select_for_update().get(pk=endpoint.pk)
+        endpoint = webhook_endpoint_lock().get(pk=endpoint.pk)
         endpoint.previous_secret = endpoint.secret
         endpoint.previous_secret_expires_at = now + dt.timedelta(
             hours=settings.WEBHOOK_SECRET_GRACE_HOURS

@@ -9,7 +9,7 @@ from django_otp.models import Device
 from django_otp.plugins.otp_static.models import StaticDevice, StaticToken
 from django_otp.plugins.otp_totp.models import TOTPDevice
 
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 
 AUTHENTICATOR_NAME = "Authenticator app"
 RECOVERY_CODES_NAME = "Recovery codes"
@@ -33,9 +33,7 @@ def authenticator_confirm(*, device: TOTPDevice, code: str) -> list[str]:
     and comes with new recovery codes, returned to be shown once. A wrong code counts
     towards the device's throttling (kept: it is saved before the refusal)."""
     if not device.verify_token(_normalized(code)):
-        raise BillingError(
-            "wrong_code", "That code is not the one your authenticator app shows now."
-        )
+        raise BillingError(ErrorCode.WRONG_CODE)
     with transaction.atomic():
         TOTPDevice.objects.filter(user=device.user_id).exclude(pk=device.pk).delete()
         TOTPDevice.objects.filter(pk=device.pk).update(confirmed=True)

@@ -18,9 +18,9 @@ from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from billing import notifications
+from billing import locks, notifications
 from billing.accounts.services import Actor
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.invoicing.pricing import LineDraft, subscription_fee_line
 from billing.invoicing.services import invoice_issue
 from billing.models import Invoice, Organization, PendingLine, Plan, Subscription
@@ -34,13 +34,17 @@ def check_plan_offered(*, organization: Organization, plan: Plan) -> None:
     organization's custom plan, or a version no longer offered."""
     if plan.currency != organization.currency:
         raise BillingError(
-            "currency_mismatch",
+            ErrorCode.CURRENCY_MISMATCH,
             f"{organization} bills in {organization.currency}; this plan is in {plan.currency}.",
         )
     if not plan.is_public and plan.organization_id != organization.pk:
-        raise BillingError("plan_not_offered", "This custom plan belongs to another organization.")
+        raise BillingError(
+            ErrorCode.PLAN_NOT_OFFERED, "This custom plan belongs to another organization."
+        )
     if not plan.is_available:
-        raise BillingError("plan_not_offered", f"{plan} is no longer offered to new subscriptions.")
+        raise BillingError(
+            ErrorCode.PLAN_NOT_OFFERED, f"{plan} is no longer offered to new subscriptions."
+        )
 
 
 @transaction.atomic
@@ -63,7 +67,9 @@ def subscription_create(
     now = now or timezone.now()
     start = start or now
     check_plan_offered(organization=organization, plan=plan)
-    already = BillingError("already_subscribed", f"{organization} already has a live subscription.")
+    already = BillingError(
+        ErrorCode.ALREADY_SUBSCRIBED, f"{organization} already has a live subscription."
+    )
     if Subscription.objects.filter(organization=organization).exclude(status="canceled").exists():
         raise already
 
@@ -129,14 +135,14 @@ def subscription_lock_live(*, organization_id: int) -> Subscription:
     requests cannot both pass a check that only one of them may pass.
     """
     subscription = (
-        Subscription.objects.select_for_update(of=("self",))
+        locks.subscription_lock()
         .select_related("plan", "organization")
         .filter(organization_id=organization_id)
         .exclude(status=Subscription.Status.CANCELED)
         .first()
     )
     if subscription is None:
-        raise BillingError("no_subscription", "The organization has no live subscription.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION)
     return subscription
 
 
@@ -166,13 +172,13 @@ def subscription_set_status(
 ) -> Subscription:
     """The one way a subscription changes status: recorded (who, when, why) and announced."""
     now = now or timezone.now()
-    subscription = Subscription.objects.select_for_update().get(pk=subscription.pk)
+    subscription = locks.subscription_lock().get(pk=subscription.pk)
     previous = subscription.status
     if status == previous:
         return subscription
     if status not in ALLOWED_TRANSITIONS[previous]:
         raise BillingError(
-            "invalid_status_transition",
+            ErrorCode.INVALID_STATUS_TRANSITION,
             f"A {subscription.get_status_display().lower()} subscription cannot become {status}.",
         )
     subscription.status = status
@@ -191,7 +197,7 @@ def subscription_set_status(
 
 def _lock(subscription: Subscription) -> Subscription:
     return (
-        Subscription.objects.select_for_update(of=("self",))
+        locks.subscription_lock()
         .select_related("plan", "organization", "scheduled_plan")
         .get(pk=subscription.pk)
     )
@@ -206,18 +212,15 @@ def _save(subscription: Subscription, reason: str, actor: Actor, now: dt.datetim
 
 def _check_changeable(subscription: Subscription) -> None:
     if subscription.status == Subscription.Status.CANCELED:
-        raise BillingError("no_subscription", "The subscription has ended.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION, "The subscription has ended.")
     if subscription.status == Subscription.Status.SUSPENDED:
         raise BillingError(
-            "subscription_suspended",
+            ErrorCode.SUBSCRIPTION_SUSPENDED,
             "The subscription is suspended for non-payment: pay the open invoice before "
             "changing plans.",
         )
     if subscription.cancel_at_period_end:
-        raise BillingError(
-            "cancellation_pending",
-            "The subscription is set to end with this period: keep it before changing plans.",
-        )
+        raise BillingError(ErrorCode.CANCELLATION_PENDING)
 
 
 def subscription_lock_for_plan_change(*, subscription: Subscription, plan: Plan) -> Subscription:
@@ -227,7 +230,7 @@ def subscription_lock_for_plan_change(*, subscription: Subscription, plan: Plan)
     _check_changeable(subscription)
     check_plan_offered(organization=subscription.organization, plan=plan)
     if plan.pk == subscription.plan_id:
-        raise BillingError("same_plan", f"The subscription is already on {plan}.")
+        raise BillingError(ErrorCode.SAME_PLAN, f"The subscription is already on {plan}.")
     return subscription
 
 
@@ -314,7 +317,7 @@ def subscription_scheduled_change_cancel(
     now = now or timezone.now()
     subscription = _lock(subscription)
     if subscription.scheduled_plan is None:
-        raise BillingError("no_scheduled_change", "No plan change is scheduled.")
+        raise BillingError(ErrorCode.NO_SCHEDULED_CHANGE)
     dropped = subscription.scheduled_plan
     scheduled_change_drop(subscription=subscription)
     _save(subscription, f"Scheduled change to {dropped} called off", actor, now)
@@ -344,12 +347,12 @@ def subscription_cancel(
     suspended subscription, which has no paid period left, ends at once."""
     now = now or timezone.now()
     if not reason.strip():
-        raise BillingError("reason_required", "Tell us why you are cancelling.")
+        raise BillingError(ErrorCode.REASON_REQUIRED, "Tell us why you are cancelling.")
     subscription = _lock(subscription)
     if subscription.status == Subscription.Status.CANCELED:
-        raise BillingError("no_subscription", "The subscription has already ended.")
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION, "The subscription has already ended.")
     if subscription.cancel_at_period_end:
-        raise BillingError("already_canceling", "The subscription already ends with this period.")
+        raise BillingError(ErrorCode.ALREADY_CANCELING)
     subscription.cancel_reason = reason.strip()
     subscription.cancel_requested_at = now
     if subscription.status == Subscription.Status.SUSPENDED:
@@ -376,11 +379,9 @@ def subscription_reactivate(
     now = now or timezone.now()
     subscription = _lock(subscription)
     if not subscription.cancel_at_period_end or subscription.status == "canceled":
-        raise BillingError("not_canceling", "The subscription is not set to end.")
+        raise BillingError(ErrorCode.NOT_CANCELING)
     if now >= subscription.current_period_end:
-        raise BillingError(
-            "period_ended", "The period has ended: choose a plan to subscribe again."
-        )
+        raise BillingError(ErrorCode.PERIOD_ENDED)
     subscription.cancel_at_period_end = False
     subscription.cancel_requested_at = None
     reason = "Cancellation reversed: the subscription renews again"
@@ -407,11 +408,11 @@ def subscription_trial_extend(
     now = now or timezone.now()
     subscription = _lock(subscription)
     if not subscription.is_trialing:
-        raise BillingError("not_trialing", "Only a subscription in its trial can be extended.")
+        raise BillingError(ErrorCode.NOT_TRIALING)
     tz = subscription.tzinfo
     ends_at = periods.day_start(ends_on, tz)
     if ends_at <= subscription.trial_ends_at:
-        raise BillingError("trial_not_extended", "The new end must be after the current one.")
+        raise BillingError(ErrorCode.TRIAL_NOT_EXTENDED)
     subscription.trial_ends_at = subscription.anchor = ends_at
     subscription.current_period_end = subscription.usage_period_end = ends_at
     if subscription.plan.interval == Plan.Interval.YEAR:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from billing.errors import ErrorCode
 from billing.models import Organization
 from payments.gateways.base import (
     DECLINE_MESSAGES,
@@ -46,7 +47,7 @@ def gateway_for(processor: str) -> Gateway:
     left over after switching to Stripe must never "pay" an invoice with no money."""
     if processor != settings.PAYMENT_GATEWAY:
         raise MethodRefused(
-            "processor_not_configured",
+            ErrorCode.PROCESSOR_NOT_CONFIGURED,
             f"This {processor} payment method cannot be charged: payments go through "
             f"{settings.PAYMENT_GATEWAY}. Add the method again.",
         )

@@ -8,7 +8,7 @@ from typing import Protocol
 
 from djmoney.money import Money
 
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 
 
 @dataclass(frozen=True)
@@ -35,20 +35,18 @@ class ChargeResult:
 class MethodRefused(BillingError):
     """The processor would not validate the method (declined, expired, blocked...)."""
 
-    def __init__(self, code: str, message: str):
-        super().__init__(code, message)
 
-
-# What a person is told for each processor decline code.
-DECLINE_MESSAGES = {
-    "card_declined": "The card was declined by its bank.",
-    "insufficient_funds": "The card has insufficient funds.",
-    "expired_card": "The card has expired.",
-    "fraudulent": "The bank blocked the charge as possibly fraudulent; the card holder should call the bank.",
-    "processing_error": "The card could not be processed because of an error at the processor; try again later.",
-    "incorrect_cvc": "The card's security code is incorrect.",
-    "account_closed": "The bank account is closed.",
-}
+# The processor's decline codes we word for a person; any other reads as a plain decline.
+DECLINES = (
+    ErrorCode.CARD_DECLINED,
+    ErrorCode.INSUFFICIENT_FUNDS,
+    ErrorCode.EXPIRED_CARD,
+    ErrorCode.FRAUDULENT,
+    ErrorCode.PROCESSING_ERROR,
+    ErrorCode.INCORRECT_CVC,
+    ErrorCode.ACCOUNT_CLOSED,
+)
+DECLINE_MESSAGES = {code.value: code.message for code in DECLINES}
 
 
 def decline_message(code: str) -> str:

@@ -10,6 +10,7 @@ import secrets
 
 from djmoney.money import Money
 
+from billing.errors import ErrorCode
 from payments.gateways.base import AttachedMethod, ChargeResult, MethodRefused, decline_message
 
 # test card number → (brand, behaviour): "ok"; "decline_on_charge"; otherwise a decline code
@@ -48,11 +49,11 @@ class SandboxGateway:
         brand, behaviour = TEST_CARDS.get(number, ("", "not_a_test_card"))
         if behaviour == "not_a_test_card":
             raise MethodRefused(
-                "card_declined",
+                ErrorCode.CARD_DECLINED,
                 "The sandbox accepts only test cards, such as 4242 4242 4242 4242.",
             )
         if behaviour not in ("ok", "decline_on_charge"):
-            raise MethodRefused(behaviour, decline_message(behaviour))
+            raise MethodRefused(ErrorCode(behaviour))
         return AttachedMethod(
             token=f"pm_sandbox_{behaviour}_{secrets.token_hex(8)}",
             kind="card",
@@ -65,11 +66,11 @@ class SandboxGateway:
         behaviour = TEST_BANK_ACCOUNTS.get(account_number, "not_a_test_account")
         if routing_number != "110000000" or behaviour == "not_a_test_account":
             raise MethodRefused(
-                "account_invalid",
+                ErrorCode.ACCOUNT_INVALID,
                 "The sandbox accepts only test bank accounts: routing 110000000, account 000123456789.",
             )
         if behaviour not in ("ok", "decline_on_charge"):
-            raise MethodRefused(behaviour, decline_message(behaviour))
+            raise MethodRefused(ErrorCode(behaviour))
         return AttachedMethod(
             token=f"pm_sandbox_{behaviour}_{secrets.token_hex(8)}",
             kind="bank_account",

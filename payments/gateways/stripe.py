@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 from djmoney.money import Money
 
+from billing.errors import ErrorCode
 from billing.models import Organization
 from payments.gateways.base import (
     DECLINE_MESSAGES,
@@ -116,15 +117,16 @@ class StripeGateway:
         try:
             method = self.client.v1.payment_methods.retrieve(payment_method_id).to_dict()
         except stripe.InvalidRequestError as refused:
-            raise MethodRefused(
-                refused.code or "invalid_request", "Stripe does not know that payment method."
-            ) from refused
+            code = (
+                ErrorCode.RESOURCE_MISSING
+                if refused.code == ErrorCode.RESOURCE_MISSING
+                else ErrorCode.INVALID_REQUEST
+            )
+            raise MethodRefused(code, "Stripe does not know that payment method.") from refused
         if not StripeCustomer.objects.filter(
             customer_id=method["customer"], organization=organization
         ).exists():
-            raise MethodRefused(
-                "setup_incomplete", "The payment method was not set up; please add it again."
-            )
+            raise MethodRefused(ErrorCode.SETUP_INCOMPLETE)
         if method["type"] == "card":
             card = method["card"]
             return AttachedMethod(
@@ -145,9 +147,7 @@ class StripeGateway:
                 last4=bank_account["last4"],
                 fingerprint=bank_account.get("fingerprint") or "",
             )
-        raise MethodRefused(
-            "unsupported_method", "Only a card or a US bank account can pay invoices."
-        )
+        raise MethodRefused(ErrorCode.UNSUPPORTED_METHOD)
 
     def charge(
         self, *, token: str, amount: Money, idempotency_key: str, description: str

@@ -74,3 +74,14 @@ def test_annual_plan_monthly_equivalent_is_rounded_half_up():
 
 def test_18000_seconds_are_300_minutes():
     assert PlanFactory.build(included_call_seconds=18_000).included_call_minutes == 300
+
+
+def test_an_organization_time_zone_is_one_the_system_knows():
+    organization = OrganizationFactory.build(timezone="Europe/Lisbon")
+    organization.full_clean()
+
+    organization.timezone = "Europe/Atlantis"
+    with pytest.raises(ValidationError) as refused:
+        organization.full_clean()
+
+    assert refused.value.error_dict["timezone"][0].code == "invalid_choice"

@@ -297,8 +297,7 @@ class TestDowngrade:
                 deactivate_employee_ids=[employees[0].pk],
             )
         assert refused.value.code == "over_new_limits"
-        assert "1 more AI employee to deactivate" in refused.value.message
-        assert "1 more phone number to release" in refused.value.message
+        assert refused.value.details == {"employees_over": 2, "numbers_over": 1}
 
         # When they choose Ava, Ben and the last number
         lifecycle_services.subscription_plan_change(

@@ -1,5 +1,6 @@
 """The platform API against its OpenAPI document: every text field refuses NUL, and a fuzzer
-finds no server error, no status the document does not list, and no write on a refusal."""
+finds no server error, no status the document does not list, no refusal code it does not list
+with its status, and no write on a refusal."""
 
 import datetime as dt
 
@@ -314,3 +315,11 @@ def test_the_api_answers_only_what_its_document_says_and_refusals_write_nothing(
 
     if 400 <= response.status_code < 500:
         assert rows_written() == before, f"{response.status_code} after writing"
+    is_json = response.headers.get("content-type") == ["application/json; charset=utf-8"]
+    refusal = response.json() if response.status_code >= 400 and is_json else {}
+    if "code" in refusal:
+        answers = SPEC["paths"][case.path][case.method.lower()]["responses"]
+        listed = {str(status): answer["description"] for status, answer in answers.items()}
+        assert f"`{refusal['code']}`" in listed[str(response.status_code)], (
+            f"{refusal['code']} is not listed with {response.status_code}"
+        )

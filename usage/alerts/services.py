@@ -21,7 +21,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import Organization, Plan, Subscription
 from billing.subscriptions import periods
 from usage.alerts import notices
@@ -182,7 +182,7 @@ def alert_threshold_add(
     """A threshold of the organization's own, switched on (again, if it was switched off)."""
     now = now or timezone.now()
     if value <= 0:
-        raise BillingError("threshold_invalid", "A threshold is more than zero.", field="value")
+        raise BillingError(ErrorCode.THRESHOLD_INVALID, field="value")
     if unit == Unit.PERCENT and value > 1000:
         raise BillingError(
             "threshold_invalid", "A percent threshold is at most 1,000%.", field="value"

@@ -11,7 +11,7 @@ from django.contrib.messages.storage.cookie import CookieStorage
 from django.urls import reverse
 
 from billing.admin.base import action_confirmed
-from billing.errors import BillingError
+from billing.errors import BillingError, ErrorCode
 from billing.models import Organization
 from payments import services as payment_services
 from tests.factories import (
@@ -71,7 +71,7 @@ class Performed:
         self.calls += 1
         OrganizationFactory(name="Written before the refusal")
         if self.refusal:
-            raise BillingError("refused", self.refusal)
+            raise BillingError(ErrorCode.ALREADY_SUBSCRIBED, self.refusal)
         return self.result
 
 
