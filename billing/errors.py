@@ -228,6 +228,43 @@ class ErrorCode(StrEnum):
     )
     THRESHOLD_INVALID = ("threshold_invalid", INVALID, "A threshold is more than zero.")
 
+    # --- spend caps ---------------------------------------------------------------------
+    SPEND_CAP_REACHED = (
+        "spend_cap_reached",
+        CONFLICT,
+        "The organization's monthly overage spend cap is reached: an administrator can raise it.",
+    )
+    EMPLOYEE_CAP_REACHED = (
+        "employee_cap_reached",
+        CONFLICT,
+        "The AI employee's monthly call-time cap is reached: an administrator can raise it.",
+    )
+    COST_CENTER_CAP_REACHED = (
+        "cost_center_cap_reached",
+        CONFLICT,
+        "The cost center's monthly call-time cap is reached: an administrator can raise it.",
+    )
+    CAP_ABOVE_PLAN_CAP = (
+        "cap_above_plan_cap",
+        INVALID,
+        "An overage spend cap is at most the plan's own overage cap.",
+    )
+    CAP_INVALID = (
+        "cap_invalid",
+        INVALID,
+        "A call-time cap is more than zero; an overage spend cap is zero or more.",
+    )
+    COST_CENTER_NOT_FOUND = (
+        "cost_center_not_found",
+        NOT_FOUND,
+        "No AI employee of the organization is in that cost center.",
+    )
+    NO_OVERAGE_TO_CAP = (
+        "no_overage_to_cap",
+        CONFLICT,
+        "The plan does not charge overage, so there is no overage spend to cap.",
+    )
+
     # --- signing in ---------------------------------------------------------------------
     WRONG_CODE = (
         "wrong_code",
