@@ -10,6 +10,7 @@ import datetime as dt
 import functools
 import operator
 from collections import defaultdict
+from decimal import Decimal
 from http import HTTPStatus
 from typing import Annotated, Literal
 
@@ -28,6 +29,8 @@ from billing.models import Organization
 from billing.subscriptions.selectors import subscription_live
 from usage import selectors, services
 from usage.alerts import selectors as alert_selectors
+from usage.caps import selectors as cap_selectors
+from usage.caps import services as cap_services
 from usage.models import AIEmployee, PhoneNumber, ServiceToken, UsageReport
 
 MAX_BATCH = 1000
@@ -277,7 +280,13 @@ class AuthorizeIn(Input):
 
 class AuthorizeOut(Schema):
     allowed: bool
-    reason: str = Field(description="`ok`, or why the call is refused (a stable code).")
+    reason: str = Field(
+        description="`ok`, or why the call is refused (a stable code): "
+        "`subscription_suspended`, `no_subscription`, `employee_not_found`, "
+        "`employee_inactive`, `balance_exhausted`, `overage_cap_reached` (the plan's), "
+        "`spend_cap_reached` (the organization's own overage cap), `employee_cap_reached`, "
+        "`cost_center_cap_reached` (call-time caps the organization set)."
+    )
     remaining_seconds: int | None = Field(
         description="Seconds left before calls are refused; null when there is no limit."
     )
@@ -300,8 +309,9 @@ class AuthorizeOut(Schema):
 )
 def authorize_call(request, org: PathText, payload: AuthorizeIn):
     """Refused when the subscription is suspended or canceled, the AI employee is inactive or
-    not the organization's, the allowance is used up on a `block` plan, or the overage cap is
-    reached; an unknown organization or AI employee is refused too (200, `allowed: false`).
+    not the organization's, the allowance is used up on a `block` plan, the overage cap is
+    reached (the plan's, or the organization's own), or the AI employee's or its cost
+    center's monthly call-time cap is reached; an unknown organization or AI employee is refused too (200, `allowed: false`).
     An allowed call always completes: report it when it ends."""
     return selectors.call_authorize(
         organization_slug=org, employee_id=payload.employee_id, now=timezone.now()
@@ -757,6 +767,150 @@ def get_alerts(request, org: PathText):
     )
 
 
+# --- spend caps ---------------------------------------------------------------------------
+
+caps = Router(tags=["spend caps"])
+
+CallSeconds = Annotated[int, Field(gt=0, le=2**31 - 1)]
+CostCenter = Annotated[str, StringConstraints(min_length=1, max_length=100, strip_whitespace=True)]
+
+
+class EmployeeCapIn(Input):
+    employee_id: Id
+    call_seconds: CallSeconds = Field(description="Call seconds per usage month.")
+
+
+class CostCenterCapIn(Input):
+    cost_center: CostCenter
+    call_seconds: CallSeconds = Field(description="Call seconds per usage month.")
+
+
+class CapsIn(Input):
+    overage_spend: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=2)] | None = Field(
+        None,
+        description="At most this much overage a usage month, in the organization's "
+        "currency, and at most the plan's own overage cap; null: no cap of its own.",
+    )
+    employees: list[EmployeeCapIn] = Field(
+        default_factory=list, description="Every AI employee capped; the others have no cap."
+    )
+    cost_centers: list[CostCenterCapIn] = Field(
+        default_factory=list, description="Every cost center capped; the others have no cap."
+    )
+
+    @field_validator("employees")
+    @classmethod
+    def _employees_once(cls, caps: list[EmployeeCapIn]) -> list[EmployeeCapIn]:
+        if len({cap.employee_id for cap in caps}) < len(caps):
+            raise PydanticCustomError("repeated", "Each AI employee appears at most once.")
+        return caps
+
+    @field_validator("cost_centers")
+    @classmethod
+    def _cost_centers_once(cls, caps: list[CostCenterCapIn]) -> list[CostCenterCapIn]:
+        if len({cap.cost_center for cap in caps}) < len(caps):
+            raise PydanticCustomError("repeated", "Each cost center appears at most once.")
+        return caps
+
+
+class CallTimeCapOut(Schema):
+    call_seconds: int | None = Field(description="The cap per usage month; null: none.")
+    used_seconds: int = Field(description="Call seconds this usage month.")
+
+
+class EmployeeCapOut(CallTimeCapOut):
+    employee_id: int
+    name: str
+
+
+class CostCenterCapOut(CallTimeCapOut):
+    cost_center: str
+
+
+class CapsOut(Schema):
+    currency: str
+    period_start: dt.datetime | None
+    period_end: dt.datetime | None
+    overage_spend: str | None = Field(description="The organization's own cap; null: none.")
+    plan_overage_cap: str | None = Field(description="The plan's cap; null: none.")
+    overage_spent: str | None = Field(description="Overage this usage month so far.")
+    employees: list[EmployeeCapOut] = Field(description="Active AI employees, and capped ones.")
+    cost_centers: list[CostCenterCapOut]
+
+
+CAP_REFUSALS = (
+    ErrorCode.ORGANIZATION_NOT_FOUND,
+    ErrorCode.NO_SUBSCRIPTION,
+    ErrorCode.NO_OVERAGE_TO_CAP,
+    ErrorCode.CAP_ABOVE_PLAN_CAP,
+    ErrorCode.CAP_INVALID,
+    ErrorCode.EMPLOYEE_NOT_FOUND,
+    ErrorCode.COST_CENTER_NOT_FOUND,
+)
+
+
+def _money_text(money) -> str | None:
+    return None if money is None else str(money.amount)
+
+
+def _caps_out(organization: Organization) -> CapsOut:
+    overview = cap_selectors.spend_caps_overview(organization=organization, now=timezone.now())
+    return CapsOut(
+        currency=organization.currency,
+        period_start=overview.period.start if overview.period else None,
+        period_end=overview.period.end if overview.period else None,
+        overage_spend=_money_text(overview.overage_spend_cap),
+        plan_overage_cap=_money_text(overview.plan_overage_cap),
+        overage_spent=_money_text(overview.overage_spent),
+        employees=[
+            EmployeeCapOut(
+                employee_id=state.key,
+                name=state.name,
+                call_seconds=state.limit,
+                used_seconds=state.used,
+            )
+            for state in overview.employees
+        ],
+        cost_centers=[
+            CostCenterCapOut(
+                cost_center=state.key, call_seconds=state.limit, used_seconds=state.used
+            )
+            for state in overview.cost_centers
+        ],
+    )
+
+
+@caps.get(
+    "orgs/{org}/caps",
+    **_answers({200: CapsOut}, refusals=(ErrorCode.ORGANIZATION_NOT_FOUND,), body=False),
+    summary="Spend caps and their use this month",
+)
+def get_caps(request, org: PathText):
+    """The organization's own hard monthly limits, checked by `calls/authorize`: its overage
+    spend (refused with `spend_cap_reached`), each AI employee's call time
+    (`employee_cap_reached`) and each cost center's (`cost_center_cap_reached`)."""
+    return _caps_out(_organization(org))
+
+
+@caps.put(
+    "orgs/{org}/caps",
+    **_answers({200: CapsOut}, refusals=CAP_REFUSALS),
+    summary="Set the spend caps",
+)
+def put_caps(request, org: PathText, payload: CapsIn):
+    """Replaces every cap: what the body leaves out has no cap. Each change is recorded (with
+    this token) and applies from the next authorization. A refusal names its `field`."""
+    organization = _organization(org)
+    cap_services.spend_caps_replace(
+        organization=organization,
+        overage_spend=payload.overage_spend,
+        employees={cap.employee_id: cap.call_seconds for cap in payload.employees},
+        cost_centers={cap.cost_center: cap.call_seconds for cap in payload.cost_centers},
+        token=request.auth,
+    )
+    return _caps_out(organization)
+
+
 # --- features -----------------------------------------------------------------------------
 
 features = Router(tags=["features"])
@@ -819,5 +973,5 @@ def get_feature(request, org: PathText, code: PathText):
     return _feature_out(status)
 
 
-for router in (calls, employees, numbers, usage, features):
+for router in (calls, employees, numbers, usage, caps, features):
     api.add_router("", router)
