@@ -2,6 +2,7 @@ from django.urls import path
 
 from usage import views
 from usage.alerts import views as alert_views
+from usage.caps import views as cap_views
 
 app_name = "usage"
 
@@ -15,6 +16,7 @@ urlpatterns = [
         name="alert_threshold",
     ),
     path("<slug:org_slug>/usage/alerts/snooze/", alert_views.snooze, name="alert_snooze"),
+    path("<slug:org_slug>/usage/caps/", cap_views.caps, name="caps"),
     path("<slug:org_slug>/employees/", views.employees, name="employees"),
     path("<slug:org_slug>/employees/new/", views.employee_create, name="employee_create"),
     path(

@@ -36,7 +36,7 @@ def _check_overage_spend(organization: Organization, amount: Decimal) -> None:
     if plan.overage_cap is not None and amount > plan.overage_cap.amount:
         raise BillingError(
             ErrorCode.CAP_ABOVE_PLAN_CAP,
-            f"overage_spend: the cap is at most the {plan.name} plan's own overage cap of "
+            f"The overage spend cap is at most the {plan.name} plan's own overage cap of "
             f"{plan.overage_cap}.",
             field="overage_spend",
         )
@@ -54,7 +54,7 @@ def _check_targets(
         if employee_id not in found:
             raise BillingError(
                 ErrorCode.EMPLOYEE_NOT_FOUND,
-                f"employees: {organization} has no AI employee with the id {employee_id}.",
+                f"{organization} has no AI employee with the id {employee_id}.",
                 field="employees",
             )
     known = set(
@@ -66,8 +66,7 @@ def _check_targets(
         if cost_center not in known:
             raise BillingError(
                 ErrorCode.COST_CENTER_NOT_FOUND,
-                f"cost_centers: no AI employee of {organization} is in the cost center "
-                f"{cost_center!r}.",
+                f"No AI employee of {organization} is in the cost center {cost_center!r}.",
                 field="cost_centers",
             )
     return found
@@ -100,7 +99,7 @@ def spend_caps_replace(
         if overage_spend < 0:
             raise BillingError(
                 ErrorCode.CAP_INVALID,
-                "overage_spend: a cap is zero or more.",
+                "The overage spend cap is zero or more.",
                 field="overage_spend",
             )
         _check_overage_spend(organization, overage_spend)
