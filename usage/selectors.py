@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass, replace
 from decimal import Decimal
@@ -139,10 +140,12 @@ def _authorization(
     return CallAuthorization(True, "ok", remaining)
 
 
-def _authorize_sql() -> str:
-    """One statement for the question asked before every call. Written in SQL because the ORM
-    spends several times longer compiling it than the database does answering it (bench/).
-    Decimals come back as text, so no float ever carries a rate."""
+@functools.cache
+def _authorize_sql(vendor: str) -> str:
+    """One statement for the question asked before every call, built once per database
+    vendor. Written in SQL because the ORM spends several times longer compiling it than the
+    database does answering it (bench/). Decimals come back as text, so no float ever
+    carries a rate."""
     quote = connection.ops.quote_name
     subscription, organization = Subscription._meta.db_table, Organization._meta.db_table
     plan, counter, employee, alert = (
@@ -208,7 +211,7 @@ def call_authorize(
     its limits (the plan's, and the spend caps it set itself)? One query on the normal path."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _authorize_sql(),
+            _authorize_sql(connection.vendor),
             [connection.ops.adapt_datetimefield_value(now), employee_id, organization_slug],
         )
         row = cursor.fetchone()
