@@ -259,6 +259,7 @@ class ErrorCode(StrEnum):
         NOT_FOUND,
         "No AI employee of the organization is in that cost center.",
     )
+    BUDGET_INVALID = ("budget_invalid", INVALID, "A budget is more than zero.")
     NO_OVERAGE_TO_CAP = (
         "no_overage_to_cap",
         CONFLICT,

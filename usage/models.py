@@ -550,3 +550,30 @@ class SpendCapChange(models.Model):
         raise BillingError(
             ErrorCode.LEDGER_APPEND_ONLY, "Cap changes are never deleted; add another."
         )
+
+
+class Budget(models.Model):
+    """Money the organization means to spend in a usage month: as a whole (no cost center)
+    or for one cost center. Alerts fire at its thresholds, once per threshold and month."""
+
+    organization = models.ForeignKey(Organization, on_delete=models.CASCADE, related_name="budgets")
+    cost_center = models.CharField(
+        max_length=100, blank=True, help_text="Empty: the organization as a whole."
+    )
+    amount = MoneyField(max_digits=12, decimal_places=2)
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["cost_center"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["organization", "cost_center"], name="one_budget_per_cost_center"
+            ),
+            models.CheckConstraint(condition=Q(amount__gt=0), name="budget_positive"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.cost_center or 'Organization'}: {self.amount} a month"

@@ -2,6 +2,7 @@ from django.urls import path
 
 from usage import views
 from usage.alerts import views as alert_views
+from usage.budgets import views as budget_views
 from usage.caps import views as cap_views
 
 app_name = "usage"
@@ -17,6 +18,7 @@ urlpatterns = [
     ),
     path("<slug:org_slug>/usage/alerts/snooze/", alert_views.snooze, name="alert_snooze"),
     path("<slug:org_slug>/usage/caps/", cap_views.caps, name="caps"),
+    path("<slug:org_slug>/budgets/", budget_views.budgets, name="budgets"),
     path("<slug:org_slug>/employees/", views.employees, name="employees"),
     path("<slug:org_slug>/employees/new/", views.employee_create, name="employee_create"),
     path(
