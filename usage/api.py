@@ -29,6 +29,8 @@ from billing.models import Organization
 from billing.subscriptions.selectors import subscription_live
 from usage import selectors, services
 from usage.alerts import selectors as alert_selectors
+from usage.budgets import selectors as budget_selectors
+from usage.budgets import services as budget_services
 from usage.caps import selectors as cap_selectors
 from usage.caps import services as cap_services
 from usage.models import AIEmployee, PhoneNumber, ServiceToken, UsageReport
@@ -911,6 +913,88 @@ def put_caps(request, org: PathText, payload: CapsIn):
     return _caps_out(organization)
 
 
+# --- budgets ------------------------------------------------------------------------------
+
+budgets = Router(tags=["budgets"])
+
+
+class BudgetIn(Input):
+    monthly_budget: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)] | None = Field(
+        description="Money a usage month, in the organization's currency; null: none."
+    )
+
+
+class BudgetOut(Schema):
+    currency: str
+    period_start: dt.datetime
+    period_end: dt.datetime
+    is_trial: bool = Field(description="A free trial: nothing of it is charged.")
+    monthly_budget: str | None
+    spent: str = Field(
+        description="This usage month so far, before discounts, taxes and credits: the plan's "
+        "and the phone numbers' fees, the call and storage overage."
+    )
+    percent: int | None = Field(description="Of the budget spent; null without a budget.")
+    forecast: str = Field(description="The month's spend at this pace.")
+    forecast_low: str = Field(description="The band: four months in five end within it.")
+    forecast_high: str
+    forecast_exceeds_budget: bool
+    weighted: bool = Field(
+        description="The pace is weighed by the organization's day-of-week pattern of the "
+        "earlier months; false: the plain pace."
+    )
+    days_left: int
+
+
+def _budget_out(organization: Organization) -> BudgetOut:
+    state = budget_selectors.budget_state(organization=organization, now=timezone.now())
+    if state is None:
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION)
+    forecast = state.forecast
+    return BudgetOut(
+        currency=forecast.total.currency.code,
+        period_start=forecast.spend.period.start,
+        period_end=forecast.spend.period.end,
+        is_trial=forecast.spend.is_trial,
+        monthly_budget=_money_text(state.budget.amount) if state.budget else None,
+        spent=str(forecast.spend.total.amount),
+        percent=state.percent,
+        forecast=str(forecast.total.amount),
+        forecast_low=str(forecast.low.amount),
+        forecast_high=str(forecast.high.amount),
+        forecast_exceeds_budget=state.forecast_exceeds,
+        weighted=forecast.weighted,
+        days_left=forecast.days_left,
+    )
+
+
+BUDGET_LOOKUP = (ErrorCode.ORGANIZATION_NOT_FOUND, ErrorCode.NO_SUBSCRIPTION)
+
+
+@budgets.get(
+    "orgs/{org}/budgets",
+    **_answers({200: BudgetOut}, refusals=BUDGET_LOOKUP, body=False),
+    summary="The monthly budget, the spend so far and the forecast",
+)
+def get_budgets(request, org: PathText):
+    """Budget alerts (`budget_alert` notices and webhook events) fire once a usage month at
+    each of `BUDGET_ALERT_PERCENTS` (80% and 100%) spent, and when the forecast passes it."""
+    return _budget_out(_organization(org))
+
+
+@budgets.put(
+    "orgs/{org}/budgets",
+    **_answers({200: BudgetOut}, refusals=(*BUDGET_LOOKUP, ErrorCode.BUDGET_INVALID)),
+    summary="Set the monthly budget",
+)
+def put_budgets(request, org: PathText, payload: BudgetIn):
+    organization = _organization(org)
+    if subscription_live(organization=organization) is None:
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION)
+    budget_services.budget_set(organization=organization, amount=payload.monthly_budget)
+    return _budget_out(organization)
+
+
 # --- features -----------------------------------------------------------------------------
 
 features = Router(tags=["features"])
@@ -973,5 +1057,5 @@ def get_feature(request, org: PathText, code: PathText):
     return _feature_out(status)
 
 
-for router in (calls, employees, numbers, usage, caps, features):
+for router in (calls, employees, numbers, usage, caps, budgets, features):
     api.add_router("", router)

@@ -144,3 +144,4 @@ def test_no_budget_no_alert(now, committed):
 
     with committed():
         assert budget_alerts_if_needed(now=now) == 0
+    assert notices(organization) == []
