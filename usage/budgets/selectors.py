@@ -25,12 +25,20 @@ from django.db.models import Sum
 from django.db.models.functions import TruncDate
 from djmoney.money import Money
 
+from billing.catalog.selectors import plans_offered
 from billing.models import Organization, Subscription
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
 from usage.alerts.projection import call_time_projection, hour_of_week_weights
 from usage.models import Budget, Call, UsageCounter
-from usage.selectors import call_overage_cost, number_fees_for_period, storage_overage_cost
+from usage.selectors import (
+    PlanFit,
+    Scenario,
+    call_overage_cost,
+    number_fees_for_period,
+    plan_fit,
+    storage_overage_cost,
+)
 
 DAY = dt.timedelta(days=1)
 # Two-sided 80% range of a normal spread: the band holds the month's end four times in five.
@@ -235,4 +243,17 @@ def budget_state(*, organization: Organization, now: dt.datetime) -> BudgetState
     return BudgetState(
         budget=organization_budget(organization=organization),
         forecast=spend_forecast(subscription=subscription, now=now),
+    )
+
+
+def scenario_costs(*, organization: Organization, scenario: Scenario) -> PlanFit:
+    """What the organization's last three closed usage months would cost, grown as
+    `scenario` says, on its current plan and on each plan offered to it (the plans page's
+    comparison, with the growth applied)."""
+    subscription = subscription_live(organization=organization)
+    return plan_fit(
+        organization=organization,
+        current_plan=subscription.plan if subscription else None,
+        plans=plans_offered(organization=organization),
+        scenario=scenario,
     )

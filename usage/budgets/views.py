@@ -3,6 +3,8 @@ the days left, the budget form, and scenarios. Administrators change; staff look
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
@@ -14,14 +16,30 @@ from billing.accounts.selectors import OrgAccess
 from billing.errors import BillingError
 from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage.budgets import forms, selectors, services
+from usage.selectors import Scenario
 
 
 def _page(request, access, form, status=200) -> HttpResponse:
     state = selectors.budget_state(organization=access.organization, now=timezone.now())
+    scenario_form = forms.ScenarioForm(request.GET if "calls_percent" in request.GET else None)
+    scenario = None
+    if scenario_form.is_bound:
+        if scenario_form.is_valid():
+            scenario = selectors.scenario_costs(
+                organization=access.organization,
+                scenario=Scenario(
+                    calls_percent=scenario_form.cleaned_data["calls_percent"] or Decimal(0),
+                    more_employees=scenario_form.cleaned_data["more_employees"] or 0,
+                ),
+            )
+        elif status == 200:
+            status = 400
     context = {
         "state": state,
         "form": form,
         "budget_percents": sorted(settings.BUDGET_ALERT_PERCENTS),
+        "scenario_form": scenario_form,
+        "scenario": scenario,
     }
     return render_org_page(request, access, "usage/budgets.html", context, status=status)
 
