@@ -159,6 +159,41 @@ class ErrorCode(StrEnum):
     COUPON_INACTIVE = ("coupon_inactive", CONFLICT, "The coupon can no longer be given.")
     DISCOUNT_EXISTS = ("discount_exists", CONFLICT, "The organization already has a discount.")
 
+    # --- promotions and referrals -------------------------------------------------------
+    PROMOTION_CODE_UNKNOWN = (
+        "promotion_code_unknown",
+        NOT_FOUND,
+        "There is no promotion with that code.",
+    )
+    PROMOTION_NOT_STARTED = (
+        "promotion_not_started",
+        CONFLICT,
+        "The promotion has not started yet.",
+    )
+    PROMOTION_ENDED = ("promotion_ended", CONFLICT, "The promotion has ended.")
+    PROMOTION_ALREADY_REDEEMED = (
+        "promotion_already_redeemed",
+        CONFLICT,
+        "The organization has already redeemed this promotion code.",
+    )
+    PROMOTION_LIMIT_REACHED = (
+        "promotion_limit_reached",
+        CONFLICT,
+        "The promotion has been redeemed as many times as it may be.",
+    )
+    REFERRAL_LINK_INVALID = ("referral_link_invalid", NOT_FOUND, "That referral link is not valid.")
+    SELF_REFERRAL = ("self_referral", FORBIDDEN, "An organization cannot refer itself.")
+    ALREADY_REFERRED = (
+        "already_referred",
+        CONFLICT,
+        "The organization was already referred: a referral counts once.",
+    )
+    REFERRAL_TOO_LATE = (
+        "referral_too_late",
+        CONFLICT,
+        "Referrals are for organizations that have not paid an invoice yet.",
+    )
+
     # --- AI employees, phone numbers and usage --------------------------------------------
     EMPLOYEE_NOT_FOUND = (
         "employee_not_found",

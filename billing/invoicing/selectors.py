@@ -7,11 +7,12 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core import signing
 from django.db.models import Sum
 from django.template.loader import render_to_string
 from djmoney.money import Money
 
-from billing.models import BalanceEntry, Invoice, InvoiceLine, Organization
+from billing.models import BalanceEntry, Invoice, InvoiceLine, Organization, Referral
 from billing.money import round_money
 
 
@@ -105,3 +106,41 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
 
     html = render_to_string("billing/invoice_pdf.html", invoice_document(invoice=invoice))
     return HTML(string=html).write_pdf()
+
+
+# --- referrals ----------------------------------------------------------------------------
+
+_REFERRAL_SALT = "billing.referral"
+
+
+def referral_code(*, organization: Organization) -> str:
+    """The organization's referral code: its id, signed, so codes cannot be made up."""
+    return signing.Signer(salt=_REFERRAL_SALT).sign(organization.slug)
+
+
+def referral_organization(*, code: str) -> Organization | None:
+    """The organization a referral code stands for, or None for a code not ours."""
+    try:
+        slug = signing.Signer(salt=_REFERRAL_SALT).unsign(code)
+    except signing.BadSignature:
+        return None
+    return Organization.objects.filter(slug=slug).first()
+
+
+@dataclass(frozen=True)
+class ReferralSummary:
+    code: str
+    referred: list[Referral]  # the organizations it referred, newest first
+    referred_by: Referral | None  # how the organization itself joined, if referred
+
+
+def referral_summary(*, organization: Organization) -> ReferralSummary:
+    return ReferralSummary(
+        code=referral_code(organization=organization),
+        referred=list(
+            Referral.objects.filter(referrer=organization).select_related("referred")[:50]
+        ),
+        referred_by=Referral.objects.filter(referred=organization)
+        .select_related("referrer")
+        .first(),
+    )
