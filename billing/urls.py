@@ -1,6 +1,7 @@
 from django.urls import path
 
 from billing import views
+from billing.support import views as support_views
 
 app_name = "billing"
 
@@ -21,4 +22,5 @@ urlpatterns = [
     ),
     path("<slug:org_slug>/cancel/", views.cancel, name="cancel"),
     path("<slug:org_slug>/reactivate/", views.reactivate, name="reactivate"),
+    path("<slug:org_slug>/support/", support_views.support, name="support"),
 ]
