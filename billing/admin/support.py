@@ -28,8 +28,8 @@ from billing.lifecycle.disputes import billing_request_resolve
 from billing.models import BillingRequest, BillingRequestMessage, DisputedCall, Subscription
 from billing.support import services as support_services
 from billing.support import targets
-from billing.support.forms import ApprovalForm, DeclineForm, StaffReplyForm, attachment_of
-from billing.web.attachments import attachment_response
+from billing.support.forms import ApprovalForm, DeclineForm, StaffReplyForm
+from billing.web.attachments import attachment_of, attachment_response
 
 BREACHING_SOON = dt.timedelta(hours=4)
 

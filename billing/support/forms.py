@@ -8,30 +8,9 @@ from decimal import Decimal
 from django import forms
 
 from billing.models import BillingRequest
-from billing.support.services import Attachment
+from billing.web.attachments import AttachmentField
 
 MESSAGE = forms.Textarea(attrs={"rows": 5, "cols": 60})
-
-
-class AttachmentField(forms.FileField):
-    """An optional file, read whole; the service checks its type by content and its size."""
-
-    def __init__(self, **kwargs):
-        super().__init__(
-            required=False,
-            help_text="Optional: a PDF, PNG or JPEG of at most 5 MB.",
-            widget=forms.ClearableFileInput(
-                attrs={"accept": "application/pdf,image/png,image/jpeg"}
-            ),
-            **kwargs,
-        )
-
-
-def attachment_of(form: forms.Form) -> Attachment | None:
-    upload = form.cleaned_data.get("attachment")
-    if not upload:
-        return None
-    return Attachment(name=upload.name, content=upload.read())
 
 
 class BillingRequestForm(forms.Form):
@@ -60,19 +39,6 @@ class BillingRequestForm(forms.Form):
     subject = forms.CharField(required=False, max_length=200)
     body = forms.CharField(label="Your message", widget=MESSAGE, max_length=10_000)
     attachment = AttachmentField()
-
-
-class CallDisputeForm(forms.Form):
-    """Chosen calls of a call overage line, disputed with one reason."""
-
-    calls = forms.MultipleChoiceField(label="Calls", widget=forms.CheckboxSelectMultiple)
-    reason = forms.ChoiceField(choices=BillingRequest.Reason.choices)
-    body = forms.CharField(label="Your message", widget=MESSAGE, max_length=10_000)
-    attachment = AttachmentField()
-
-    def __init__(self, *args, call_ids: list[str], **kwargs):
-        super().__init__(*args, **kwargs)
-        self.fields["calls"].choices = [(call_id, call_id) for call_id in call_ids]
 
 
 class CustomerReplyForm(forms.Form):

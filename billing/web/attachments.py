@@ -2,9 +2,33 @@
 
 from __future__ import annotations
 
+from django import forms
 from django.http import FileResponse
 
 from billing.models import BillingRequestMessage
+from billing.support.services import Attachment
+
+
+class AttachmentField(forms.FileField):
+    """An optional file, read whole; the service checks its type by content and its size."""
+
+    def __init__(self, **kwargs):
+        super().__init__(
+            required=False,
+            help_text="Optional: a PDF, PNG or JPEG of at most 5 MB.",
+            widget=forms.ClearableFileInput(
+                attrs={"accept": "application/pdf,image/png,image/jpeg"}
+            ),
+            **kwargs,
+        )
+
+
+def attachment_of(form: forms.Form) -> Attachment | None:
+    """The file a valid form carries, as the services take it."""
+    upload = form.cleaned_data.get("attachment")
+    if not upload:
+        return None
+    return Attachment(name=upload.name, content=upload.read())
 
 
 def attachment_response(message: BillingRequestMessage) -> FileResponse:
