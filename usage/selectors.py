@@ -996,18 +996,18 @@ class CallFilters:
 
 
 def call_line_for(*, organization: Organization, number: str, line_id: int) -> InvoiceLine:
-    """The organization's issued invoice's call overage line; refused as not found for any
-    other organization's invoice."""
-    line = (
-        InvoiceLine.objects.select_related("invoice")
-        .filter(
-            pk=line_id,
-            invoice__organization=organization,
-            invoice__number=number,
-        )
-        .exclude(invoice__status=Invoice.Status.DRAFT)
+    """The organization's issued invoice's call overage line; another organization's
+    invoice is not found."""
+    invoice = (
+        Invoice.objects.filter(organization=organization, number=number)
+        .exclude(status=Invoice.Status.DRAFT)
         .first()
     )
+    if invoice is None:
+        raise BillingError(
+            ErrorCode.INVOICE_NOT_FOUND, f"{organization} has no invoice {number}.", field="number"
+        )
+    line = invoice.lines.filter(pk=line_id).first()
     if line is None:
         raise BillingError(ErrorCode.LINE_NOT_FOUND, field="line")
     if line.kind != InvoiceLine.Kind.OVERAGE_CALLS or line.period_start is None:
