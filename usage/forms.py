@@ -74,7 +74,10 @@ class CallFilterForm(PageForm):
     """The drill-down's filters; every field optional, each checked."""
 
     employee = forms.ModelChoiceField(
-        queryset=AIEmployee.objects.none(), required=False, empty_label="Every AI employee"
+        queryset=AIEmployee.objects.none(),
+        required=False,
+        empty_label="Every AI employee",
+        label="AI employee",
     )
     number = forms.CharField(
         required=False, max_length=16, validators=[E164], help_text="E.164, e.g. +14155550100"

@@ -514,7 +514,9 @@ def _supervisors_email(request_id: int) -> None:
         "billing.tasks.email_send",
         {
             "subject": " ".join(
-                render_to_string("emails/staff/billing_request_escalated_subject.txt", context).split()
+                render_to_string(
+                    "emails/staff/billing_request_escalated_subject.txt", context
+                ).split()
             ),
             "body": render_to_string("emails/staff/billing_request_escalated.txt", context),
             "html": render_to_string("emails/staff/billing_request_escalated.html", context),
