@@ -144,6 +144,13 @@ class Arrear:
     def suspends(self) -> bool:
         return self.status == Subscription.Status.SUSPENDED
 
+    @property
+    def on_hold(self) -> bool:
+        """Under dispute: not retried, and suspending nothing, until it is decided."""
+        return support_selectors.invoice_payment_on_hold(
+            invoice_id=self.invoice.pk, on_hold=getattr(self.invoice, "payment_on_hold", None)
+        )
+
 
 def arrears(
     *, organization: Organization, now: dt.datetime, subscription: Subscription | None = None

@@ -13,8 +13,10 @@ from tests.factories import (
     OrganizationFactory,
     PlanFactory,
     SubscriptionFactory,
+    MembershipFactory,
     UserFactory,
     card,
+    sign_in,
 )
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +88,18 @@ def test_retries_wait_while_the_dispute_is_open_and_resume_once_it_is_decided(
     assert declined.payment_attempts.count() == 2
     assert Collection.objects.get(invoice=declined).state == "exhausted"
     assert status(subscription) == "suspended"
+
+
+def test_the_banner_says_the_disputed_invoice_waits(subscription, declined, client):
+    admin = UserFactory()
+    MembershipFactory(organization=subscription.organization, user=admin)
+    dispute(declined, days(0.5))
+    sign_in(client, admin)
+
+    page = client.get(f"/billing/{subscription.organization.slug}/").content.decode()
+
+    assert "Under dispute: it is not retried, and suspends nothing" in page
+    assert "We will try again on" not in page
 
 
 def test_with_the_setting_off_a_dispute_holds_nothing_back(subscription, declined, settings):
