@@ -23,6 +23,13 @@ def delete_schedules(apps, schema_editor):
     apps.get_model("django_q", "Schedule").objects.filter(name__in=SCHEDULES).delete()
 
 
+def create_supervisors_group(apps, schema_editor):
+    """The staff group escalations are e-mailed to: staff are added to it in the admin."""
+    apps.get_model("auth", "Group").objects.get_or_create(
+        name=settings.BILLING_SUPPORT_SUPERVISORS_GROUP
+    )
+
+
 class Migration(migrations.Migration):
     dependencies = [
         ("billing", "0012_renewal_reminder_schedule"),
@@ -342,4 +349,5 @@ class Migration(migrations.Migration):
             ),
         ),
         migrations.RunPython(create_schedules, delete_schedules),
+        migrations.RunPython(create_supervisors_group, migrations.RunPython.noop),
     ]

@@ -418,7 +418,7 @@ class TestEscalation:
     @pytest.fixture
     def supervisor(self):
         supervisor = UserFactory(username="sue", is_staff=True, email="sue@example.com")
-        supervisor.groups.add(Group.objects.create(name="Billing supervisors"))
+        supervisor.groups.add(Group.objects.get(name="Billing supervisors"))  # made by a migration
         return supervisor
 
     def test_an_unanswered_request_past_its_target_is_escalated_once(
