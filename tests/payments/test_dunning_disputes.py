@@ -10,10 +10,10 @@ from billing.support import services as support_services
 from payments import reminders, selectors, services
 from payments.models import Collection
 from tests.factories import (
+    MembershipFactory,
     OrganizationFactory,
     PlanFactory,
     SubscriptionFactory,
-    MembershipFactory,
     UserFactory,
     card,
     sign_in,
