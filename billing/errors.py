@@ -362,6 +362,11 @@ class ErrorCode(StrEnum):
         CONFLICT,
         "The request is decided: open a new one to ask again.",
     )
+    REFUND_NOT_PERMITTED = (
+        "refund_not_permitted",
+        FORBIDDEN,
+        "Refunding to a card needs the permission to make refunds: credit the balance instead.",
+    )
     APPROVAL_TOO_LARGE = (
         "approval_too_large",
         INVALID,

@@ -24,6 +24,7 @@ from billing.admin.base import (
     action_confirmed,
     invoice_link,
 )
+from billing.errors import BillingError, ErrorCode
 from billing.lifecycle.disputes import billing_request_resolve
 from billing.models import BillingRequest, BillingRequestMessage, DisputedCall, Subscription
 from billing.support import services as support_services
@@ -239,18 +240,24 @@ class BillingRequestAdmin(admin.ModelAdmin):
             template="admin/billing/billingrequest/approve.html",
             title=f"Approve {billing_request}",
             form=form,
-            perform=lambda: billing_request_resolve(
-                request=billing_request,
-                amount=Money(form.cleaned_data["amount"], in_question.currency),
-                reason=form.cleaned_data["reason"],
-                refund=form.cleaned_data["refund"],
-                actor=request.user,
-            ),
+            perform=lambda: self._approve(request, billing_request, form.cleaned_data),
             done=lambda approved: (
                 f"Approved: credit note {approved.credit_note} for {approved.approved_amount} "
                 + ("refunded to the customer's card." if approved.refunded else "on the balance.")
             ),
             can_submit=billing_request.is_open and in_question is not None,
+        )
+
+    @staticmethod
+    def _approve(request, billing_request: BillingRequest, data: dict) -> BillingRequest:
+        if data["refund"] and not request.user.has_perm("payments.add_refund"):
+            raise BillingError(ErrorCode.REFUND_NOT_PERMITTED)
+        return billing_request_resolve(
+            request=billing_request,
+            amount=Money(data["amount"], billing_request.amount_in_question.currency),
+            reason=data["reason"],
+            refund=data["refund"],
+            actor=request.user,
         )
 
     def decline_view(self, request, request_id):

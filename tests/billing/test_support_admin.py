@@ -11,7 +11,7 @@ from djmoney.money import Money
 from billing.models import BillingRequest, CreditNote, Notification
 from billing.support import services
 from tests.billing.support_helpers import MAR_16, overage_month
-from tests.factories import OrganizationFactory, UserFactory
+from tests.factories import OrganizationFactory, UserFactory, sign_in
 
 pytestmark = pytest.mark.django_db
 
@@ -175,3 +175,20 @@ def test_a_request_is_never_added_nor_deleted_by_hand(staff_client, dispute):
     assert staff_client.get(url("add")).status_code == 403
     assert staff_client.get(url("delete", dispute.pk)).status_code == 403
     assert BillingRequest.objects.count() == 1
+
+
+def test_a_refund_needs_the_permission_to_make_refunds(client, dispute):
+    from django.contrib.auth.models import Permission
+
+    clerk = UserFactory(username="clerk", is_staff=True)
+    clerk.user_permissions.add(
+        *Permission.objects.filter(codename__in=["view_billingrequest", "change_billingrequest"])
+    )
+    sign_in(client, clerk)
+
+    response = client.post(
+        url("approve", dispute.pk), {"amount": "0.10", "refund": "true", "reason": "Fair."}
+    )
+
+    assert "needs the permission to make refunds" in messages_of(response)[0]
+    assert not CreditNote.objects.exists()

@@ -56,6 +56,22 @@ def dispute(month, admin):
     )
 
 
+def overage_calls(request):
+    """The calls of the request's line, as a dispute copies them."""
+    from usage.selectors import line_calls
+
+    return [
+        services.CallInQuestion(
+            call.platform_call_id,
+            call.employee.name,
+            call.direction,
+            call.connected_at,
+            call.billable_seconds,
+        )
+        for call in line_calls(line=request.line)
+    ]
+
+
 def support_url(slug="acme"):
     return reverse("billing:support", args=[slug])
 
@@ -87,6 +103,21 @@ class TestSupportPage:
         services.billing_request_reply(
             request=dispute, author=staff, body="We are checking.", kind="staff"
         )
+
+        more = [
+            services.billing_request_open(
+                organization=dispute.organization,
+                kind="dispute",
+                body=f"Also this one ({n}).",
+                actor=dispute.opened_by,
+                invoice=dispute.invoice,
+                line=dispute.line,
+                calls=[list(overage_calls(dispute))[n]],
+                reason="spam",
+            )
+            for n in range(3)
+        ]
+        assert len(more) == 3  # four requests, calls and messages: the same queries as one
 
         with django_assert_max_num_queries(16):
             page = admin_client.get(support_url()).content.decode()
@@ -190,8 +221,11 @@ class TestSupportPage:
 
 
 class TestCallsOfAnOverageLine:
-    def test_lists_the_months_calls_with_filters(self, admin_client, month):
-        page = admin_client.get(calls_url(month)).content.decode()
+    def test_lists_the_months_calls_with_filters(
+        self, admin_client, month, django_assert_max_num_queries
+    ):
+        with django_assert_max_num_queries(12):
+            page = admin_client.get(calls_url(month)).content.decode()
         assert "4 calls" in page and "acme-call-1" in page
 
         short = admin_client.get(calls_url(month), {"max_seconds": 30}).content.decode()
