@@ -261,15 +261,23 @@ def billing_request_open(
     )
     if calls and _small_enough(in_question):
         limit = Money(settings.BILLING_DISPUTE_AUTO_APPROVE_UP_TO, in_question.currency)
-        logger.info("Billing request %s approved at once: %s in question", request.pk, in_question)
-        return billing_request_approve(
-            request=request,
-            amount=in_question,
-            reason=f"Disputed calls worth at most {limit} are credited at once.",
-            actor=None,
-            now=now,
-            automatic=True,
-        )
+        try:
+            with transaction.atomic():
+                approved = billing_request_approve(
+                    request=request,
+                    amount=in_question,
+                    reason=f"Disputed calls worth at most {limit} are credited at once.",
+                    actor=None,
+                    now=now,
+                    automatic=True,
+                )
+        except BillingError as refusal:
+            # The invoice cannot take this credit note (voided, already credited in full):
+            # the request waits for staff like any other.
+            logger.warning("Billing request %s left for staff: %s", request.pk, refusal.message)
+        else:
+            logger.info("Billing request %s approved at once: %s", request.pk, in_question)
+            return approved
     return request
 
 

@@ -7,6 +7,7 @@ from djmoney.money import Money
 
 from billing.errors import BillingError
 from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing import services as invoicing_services
 from billing.lifecycle.disputes import billing_request_resolve
 from billing.models import BillingRequest, BillingRequestMessage, CreditNote, Notification
 from billing.support import services
@@ -384,6 +385,20 @@ class TestDecisions:
         assert (small.status, small.auto_approved, small.decided_by) == ("approved", True, None)
         assert small.credit_note.amount == usd("0.12")
         assert larger.status == "open"
+
+    def test_a_small_dispute_the_invoice_cannot_credit_waits_for_staff(
+        self, month, alice, settings
+    ):
+        settings.BILLING_DISPUTE_AUTO_APPROVE_UP_TO = Decimal("0.50")
+        invoice = month.invoice
+        invoicing_services.credit_note_issue(
+            invoice=invoice, amount=invoice.total + invoice.credit_applied, reason="Goodwill"
+        )
+
+        request = open_dispute(month, alice, calls=[month.calls["call-3"]], reason="spam")
+
+        assert (request.status, request.credit_note) == ("open", None)
+        assert CreditNote.objects.count() == 1
 
     def test_without_the_setting_nothing_is_approved_at_once(self, month, alice):
         request = open_dispute(month, alice, calls=[month.calls["call-3"]], reason="spam")
