@@ -19,6 +19,11 @@ urlpatterns = [
     path("<slug:org_slug>/usage/alerts/snooze/", alert_views.snooze, name="alert_snooze"),
     path("<slug:org_slug>/usage/caps/", cap_views.caps, name="caps"),
     path("<slug:org_slug>/budgets/", budget_views.budgets, name="budgets"),
+    path(
+        "<slug:org_slug>/invoices/<str:number>/lines/<int:line_id>/calls/",
+        views.line_calls,
+        name="line_calls",
+    ),
     path("<slug:org_slug>/employees/", views.employees, name="employees"),
     path("<slug:org_slug>/employees/new/", views.employee_create, name="employee_create"),
     path(

@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0012_renewal_reminder_schedule"),
+        ("billing", "0015_billing_requests"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
