@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.core import signing
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.template.loader import render_to_string
 from djmoney.money import Money
 
@@ -135,12 +135,14 @@ class ReferralSummary:
 
 
 def referral_summary(*, organization: Organization) -> ReferralSummary:
+    """One query: the referrals the organization made, and the one that brought it."""
+    rows = list(
+        Referral.objects.filter(Q(referrer=organization) | Q(referred=organization))
+        .select_related("referrer", "referred")
+        .order_by("-created_at", "-pk")
+    )
     return ReferralSummary(
         code=referral_code(organization=organization),
-        referred=list(
-            Referral.objects.filter(referrer=organization).select_related("referred")[:50]
-        ),
-        referred_by=Referral.objects.filter(referred=organization)
-        .select_related("referrer")
-        .first(),
+        referred=[row for row in rows if row.referrer_id == organization.pk],
+        referred_by=next((row for row in rows if row.referred_id == organization.pk), None),
     )
