@@ -919,10 +919,44 @@ def put_caps(request, org: PathText, payload: CapsIn):
 budgets = Router(tags=["budgets"])
 
 
+BudgetAmount = Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)]
+
+
+class CostCenterBudgetIn(Input):
+    cost_center: CostCenter
+    monthly_budget: BudgetAmount
+
+
 class BudgetIn(Input):
-    monthly_budget: Annotated[Decimal, Field(gt=0, max_digits=12, decimal_places=2)] | None = Field(
+    monthly_budget: BudgetAmount | None = Field(
         description="Money a usage month, in the organization's currency; null: none."
     )
+    cost_centers: list[CostCenterBudgetIn] = Field(
+        default_factory=list,
+        description="Every cost center with a budget; the others have none.",
+    )
+
+    @field_validator("cost_centers")
+    @classmethod
+    def _cost_centers_once(cls, budgets: list[CostCenterBudgetIn]) -> list[CostCenterBudgetIn]:
+        if len({budget.cost_center for budget in budgets}) < len(budgets):
+            raise PydanticCustomError("repeated", "Each cost center appears at most once.")
+        return budgets
+
+
+class CostCenterBudgetOut(Schema):
+    cost_center: str
+    monthly_budget: str | None
+    call_seconds: int = Field(description="This usage month, by its AI employees.")
+    spent: str = Field(
+        description="Its share of the call seconds times the usage charges so far (call and "
+        "storage overage; the fees are the organization's)."
+    )
+    percent: int | None
+    forecast: str
+    forecast_low: str
+    forecast_high: str
+    forecast_exceeds_budget: bool
 
 
 class BudgetOut(Schema):
@@ -945,6 +979,7 @@ class BudgetOut(Schema):
         "earlier months; false: the plain pace."
     )
     days_left: int
+    cost_centers: list[CostCenterBudgetOut]
 
 
 def _budget_out(organization: Organization) -> BudgetOut:
@@ -966,6 +1001,22 @@ def _budget_out(organization: Organization) -> BudgetOut:
         forecast_exceeds_budget=state.forecast_exceeds,
         weighted=forecast.weighted,
         days_left=forecast.days_left,
+        cost_centers=[
+            CostCenterBudgetOut(
+                cost_center=item.cost_center,
+                monthly_budget=_money_text(item.budget.amount) if item.budget else None,
+                call_seconds=item.call_seconds,
+                spent=str(item.spent.amount),
+                percent=item.percent,
+                forecast=str(item.forecast.amount),
+                forecast_low=str(item.low.amount),
+                forecast_high=str(item.high.amount),
+                forecast_exceeds_budget=item.forecast_exceeds,
+            )
+            for item in budget_selectors.cost_center_budgets(
+                organization=organization, forecast=forecast
+            )
+        ],
     )
 
 
@@ -985,14 +1036,22 @@ def get_budgets(request, org: PathText):
 
 @budgets.put(
     "orgs/{org}/budgets",
-    **_answers({200: BudgetOut}, refusals=(*BUDGET_LOOKUP, ErrorCode.BUDGET_INVALID)),
-    summary="Set the monthly budget",
+    **_answers(
+        {200: BudgetOut},
+        refusals=(*BUDGET_LOOKUP, ErrorCode.BUDGET_INVALID, ErrorCode.COST_CENTER_NOT_FOUND),
+    ),
+    summary="Set the monthly budgets",
 )
 def put_budgets(request, org: PathText, payload: BudgetIn):
+    """Replaces every budget: the organization's, and its cost centers' (left out: none)."""
     organization = _organization(org)
     if subscription_live(organization=organization) is None:
         raise BillingError(ErrorCode.NO_SUBSCRIPTION)
-    budget_services.budget_set(organization=organization, amount=payload.monthly_budget)
+    budget_services.budgets_replace(
+        organization=organization,
+        amount=payload.monthly_budget,
+        cost_centers={item.cost_center: item.monthly_budget for item in payload.cost_centers},
+    )
     return _budget_out(organization)
 
 

@@ -27,10 +27,11 @@ from djmoney.money import Money
 
 from billing.catalog.selectors import plans_offered
 from billing.models import Organization, Subscription
+from billing.money import round_money
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
 from usage.alerts.projection import call_time_projection, hour_of_week_weights
-from usage.models import Budget, Call, UsageCounter
+from usage.models import AIEmployee, Budget, Call, EmployeeUsageCounter, UsageCounter
 from usage.selectors import (
     PlanFit,
     Scenario,
@@ -244,6 +245,76 @@ def budget_state(*, organization: Organization, now: dt.datetime) -> BudgetState
         budget=organization_budget(organization=organization),
         forecast=spend_forecast(subscription=subscription, now=now),
     )
+
+
+@dataclass(frozen=True)
+class CostCenterBudget:
+    """A cost center's share of the month: its share of the call seconds, times the usage
+    charges (call and storage overage; the fees stay the organization's), so far and at
+    this pace, against its budget (if any)."""
+
+    cost_center: str
+    budget: Budget | None
+    call_seconds: int
+    spent: Money
+    forecast: Money
+    low: Money
+    high: Money
+
+    @property
+    def percent(self) -> int | None:
+        if self.budget is None:
+            return None
+        return int(self.spent.amount * 100 / self.budget.amount.amount)
+
+    @property
+    def forecast_exceeds(self) -> bool:
+        return self.budget is not None and self.forecast > self.budget.amount
+
+
+def cost_center_budgets(
+    *, organization: Organization, forecast: Forecast
+) -> list[CostCenterBudget]:
+    """Every cost center of the organization's AI employees (and any with a budget), by
+    name. Three queries."""
+    spend = forecast.spend
+    seconds = dict(
+        EmployeeUsageCounter.objects.filter(
+            organization=organization, period_start=spend.period.start
+        )
+        .values("cost_center")
+        .annotate(seconds=Sum("call_seconds"))
+        .values_list("cost_center", "seconds")
+    )
+    total = sum(seconds.values())  # calls of AI employees without a cost center included
+    budgets = {
+        budget.cost_center: budget
+        for budget in Budget.objects.filter(organization=organization).exclude(cost_center="")
+    }
+    names = set(budgets) | set(
+        AIEmployee.objects.filter(organization=organization)
+        .exclude(cost_center="")
+        .values_list("cost_center", flat=True)
+    )
+
+    def share(amount: Money, name: str) -> Money:
+        if not total:
+            return amount * 0
+        return round_money(amount * Decimal(seconds.get(name, 0)) / Decimal(total))
+
+    usage_so_far = spend.call_overage + spend.storage_overage
+    return [
+        CostCenterBudget(
+            cost_center=name,
+            budget=budgets.get(name),
+            call_seconds=seconds.get(name, 0),
+            spent=share(usage_so_far, name),
+            forecast=share(forecast.total - spend.fees, name),
+            low=share(forecast.low - spend.fees, name),
+            high=share(forecast.high - spend.fees, name),
+        )
+        for name in sorted(names)
+    ]
 
 
 def scenario_costs(*, organization: Organization, scenario: Scenario) -> PlanFit:

@@ -19,8 +19,16 @@ from usage.budgets import forms, selectors, services
 from usage.selectors import Scenario
 
 
-def _page(request, access, form, status=200) -> HttpResponse:
+def _page(request, access, form=None, status=200) -> HttpResponse:
     state = selectors.budget_state(organization=access.organization, now=timezone.now())
+    cost_centers = (
+        selectors.cost_center_budgets(organization=access.organization, forecast=state.forecast)
+        if state
+        else []
+    )
+    if form is None:
+        initial = {"monthly_budget": state.budget.amount.amount if state and state.budget else None}
+        form = forms.BudgetForm(initial=initial, cost_centers=cost_centers)
     scenario_form = forms.ScenarioForm(request.GET if "calls_percent" in request.GET else None)
     scenario = None
     if scenario_form.is_bound:
@@ -49,25 +57,29 @@ def _page(request, access, form, status=200) -> HttpResponse:
 @posts_by_admins_only("usage/admins_change_only.html")
 def budgets(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     if request.method == "GET":
-        budget = selectors.organization_budget(organization=access.organization)
-        initial = {"monthly_budget": budget.amount.amount if budget else None}
-        return _page(request, access, forms.BudgetForm(initial=initial))
-    form = forms.BudgetForm(request.POST)
+        return _page(request, access)
+    state = selectors.budget_state(organization=access.organization, now=timezone.now())
+    if state is None:
+        messages.error(request, "Without a live subscription there is nothing to budget.")
+        return redirect("usage:budgets", org_slug=access.organization.slug)
+    form = forms.BudgetForm(
+        request.POST,
+        cost_centers=selectors.cost_center_budgets(
+            organization=access.organization, forecast=state.forecast
+        ),
+    )
     if not form.is_valid():
         return _page(request, access, form, status=400)
     try:
-        budget = services.budget_set(
+        services.budgets_replace(
             organization=access.organization,
             amount=form.cleaned_data["monthly_budget"],
+            cost_centers=form.cost_center_amounts(),
             actor=request.user,
         )
     except BillingError as error:
-        form.add_error("monthly_budget", error.message)
+        field = error.details.get("field")
+        form.add_error(field if field in form.fields else None, error.message)
         return _page(request, access, form, status=400)
-    messages.success(
-        request,
-        f"The monthly budget is {budget.amount}: you are alerted as spending nears it."
-        if budget
-        else "The monthly budget is removed.",
-    )
+    messages.success(request, "The budgets are saved: you are alerted as spending nears them.")
     return redirect("usage:budgets", org_slug=access.organization.slug)

@@ -83,3 +83,51 @@ def test_without_a_subscription_there_is_nothing_to_budget(api):
     assert api.get(f"orgs/{organization.slug}/budgets").json()["code"] == "no_subscription"
     assert api.put(f"orgs/{organization.slug}/budgets", {"monthly_budget": "5"}).status_code == 409
     assert api.get("orgs/nobody/budgets").status_code == 404
+
+
+def test_cost_center_budgets_are_set_whole_and_answered_with_their_share(api, organization):
+    body = api.put(
+        f"orgs/{organization.slug}/budgets",
+        {
+            "monthly_budget": None,
+            "cost_centers": [{"cost_center": "Support", "monthly_budget": "50"}],
+        },
+    ).json()
+
+    assert body["cost_centers"][0] | {
+        "forecast": None,
+        "forecast_low": None,
+        "forecast_high": None,
+    } == {
+        "cost_center": "Support",
+        "monthly_budget": "50.00",
+        "call_seconds": 15_000,
+        "spent": "60.00",
+        "percent": 120,
+        "forecast": None,
+        "forecast_low": None,
+        "forecast_high": None,
+        "forecast_exceeds_budget": True,
+    }
+    api.put(f"orgs/{organization.slug}/budgets", {"monthly_budget": None})
+    assert not Budget.objects.exists()
+
+
+@pytest.mark.parametrize(
+    ("cost_centers", "status"),
+    [
+        ([{"cost_center": "Nobody", "monthly_budget": "5"}], 404),
+        ([{"cost_center": "Support", "monthly_budget": "5"}] * 2, 422),
+        ([{"cost_center": "", "monthly_budget": "5"}], 422),
+        ([{"cost_center": "Support", "monthly_budget": "0"}], 422),
+    ],
+)
+def test_bad_cost_center_budgets_are_refused_and_nothing_is_written(
+    api, organization, cost_centers, status
+):
+    response = api.put(
+        f"orgs/{organization.slug}/budgets", {"monthly_budget": "200", "cost_centers": cost_centers}
+    )
+
+    assert response.status_code == status
+    assert not Budget.objects.exists()

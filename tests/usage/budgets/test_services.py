@@ -91,11 +91,11 @@ def test_crossing_80_percent_and_the_forecast_at_once_sends_one_notice_once(now,
 
     # Then one notice tells both, and is not repeated
     assert notices(organization) == [
-        ("80", ["80", "forecast"], "Budget: 80% spent"),
+        ("80", ["80", "forecast"], "Budget: 80% of your monthly budget spent"),
     ]
     notice = Notification.objects.get()
     assert notice.data["spent"] == "160.00" and notice.data["budget"] == "200.00"
-    assert "You have spent $160.00 of your $200.00 monthly budget (80%)" in notice.summary
+    assert "You have spent $160.00 of your monthly budget of $200.00 (80%)" in notice.summary
     assert "over the budget" in notice.summary and "16 days left" in notice.summary
 
 
@@ -145,3 +145,31 @@ def test_no_budget_no_alert(now, committed):
     with committed():
         assert budget_alerts_if_needed(now=now) == 0
     assert notices(organization) == []
+
+
+def test_a_cost_center_budget_alerts_on_its_share_of_the_usage_charges(now, committed):
+    # Given Sales made 3/4 of the month's 15,000 s ($60 of usage) and has a $40 budget
+    organization, support = practice(now)
+    sales = EmployeeFactory(organization=organization, cost_center="Sales")
+    record_call(employee=sales, seconds=11_250, connected_at=now - dt.timedelta(hours=5))
+    record_call(employee=support, seconds=3_750, connected_at=now - dt.timedelta(hours=4))
+    budget_set(organization=organization, amount=Decimal("40"), cost_center="Sales", now=now)
+
+    # When the job runs, then Sales is alerted at 100% ($45 of $40), once
+    with committed():
+        assert budget_alerts_if_needed(now=now) == 1
+    with committed():
+        assert budget_alerts_if_needed(now=now) == 0
+    notice = Notification.objects.get()
+    assert notice.title == "Budget: 100% of the Sales monthly budget spent"
+    assert (notice.data["budget_of"], notice.data["spent"]) == ("cost_center:Sales", "45.00")
+
+
+def test_a_budget_for_a_cost_center_no_employee_has_is_refused(now):
+    organization, _ = practice(now)
+
+    with pytest.raises(BillingError) as refused:
+        budget_set(organization=organization, amount=Decimal("40"), cost_center="Nobody", now=now)
+
+    assert refused.value.code == "cost_center_not_found"
+    assert not Budget.objects.exists()

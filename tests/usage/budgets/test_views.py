@@ -40,6 +40,11 @@ def url(organization):
     return reverse("usage:budgets", args=[organization.slug])
 
 
+def posted(**values):
+    """What the page posts: the organization's budget, and its one cost center's."""
+    return {"monthly_budget": "", "cost_center_0": "", "cost_center_0_name": "Support"} | values
+
+
 def user(username):
     return UserFactory._meta.model.objects.get(username=username)
 
@@ -47,11 +52,11 @@ def user(username):
 def test_an_administrator_sets_a_budget_and_sees_spend_forecast_and_days_left(client, organization):
     sign_in(client, user("admin"))
 
-    response = client.post(url(organization), {"monthly_budget": "200"})
+    response = client.post(url(organization), posted(monthly_budget="200"))
 
     assert response.status_code == 302
     page = client.get(url(organization)).text
-    assert "The monthly budget is $200.00" in page
+    assert "The budgets are saved" in page
     assert "$160.00 of $200.00 (80%)" in page
     assert "At this pace the month ends over the budget" in page
     assert "<dt>Days left</dt><dd>16</dd>" in page
@@ -70,7 +75,7 @@ def test_an_administrator_sets_a_budget_and_sees_spend_forecast_and_days_left(cl
 def test_bad_input_is_refused_naming_the_field(client, organization, value, message):
     sign_in(client, user("admin"))
 
-    response = client.post(url(organization), {"monthly_budget": value})
+    response = client.post(url(organization), posted(monthly_budget=value))
 
     assert response.status_code == 400
     assert message in " ".join(response.context["form"].errors["monthly_budget"])
@@ -80,9 +85,9 @@ def test_bad_input_is_refused_naming_the_field(client, organization, value, mess
 
 def test_an_empty_budget_removes_it(client, organization):
     sign_in(client, user("admin"))
-    client.post(url(organization), {"monthly_budget": "200"})
+    client.post(url(organization), posted(monthly_budget="200", cost_center_0="50"))
 
-    client.post(url(organization), {"monthly_budget": ""})
+    client.post(url(organization), posted())
 
     assert not Budget.objects.exists()
 
@@ -99,14 +104,14 @@ def test_who_sees_the_budget_page(client, organization, username, status):
 
     assert response.status_code == status
     if status == 200:
-        assert ("Save budget" in response.text) == (username == "admin")
+        assert ("Save budgets" in response.text) == (username == "admin")
 
 
 def test_support_staff_cannot_set_a_budget(client, organization):
     UserFactory(username="support", is_staff=True)
     sign_in(client, user("support"))
 
-    response = client.post(url(organization), {"monthly_budget": "200"})
+    response = client.post(url(organization), posted(monthly_budget="200"))
 
     assert response.status_code == 403
     assert not Budget.objects.exists()
@@ -114,3 +119,25 @@ def test_support_staff_cannot_set_a_budget(client, organization):
 
 def test_anonymous_visitors_are_sent_to_sign_in(client, organization):
     assert "/accounts/login/" in client.get(url(organization))["Location"]
+
+
+def test_a_cost_center_budget_shows_its_share_of_the_usage_charges(client, organization):
+    # Given Support made every call of the month: $60 of the $160 is usage
+    sign_in(client, user("admin"))
+
+    response = client.post(url(organization), posted(cost_center_0="50"))
+
+    assert response.status_code == 302
+    assert str(Budget.objects.get()) == "Support: $50.00 a month"
+    page = client.get(url(organization)).text
+    assert "$60.00 (120%)" in page
+
+
+def test_a_cost_center_that_no_longer_exists_is_refused(client, organization):
+    sign_in(client, user("admin"))
+
+    response = client.post(url(organization), posted(cost_center_0="50", cost_center_0_name="Gone"))
+
+    assert response.status_code == 400
+    assert "cost center &#x27;Gone&#x27;" in response.text
+    assert not Budget.objects.exists()
