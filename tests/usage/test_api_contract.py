@@ -152,7 +152,13 @@ def valid_requests(now):
             },
         ),
         "GET /api/v1/orgs/{org}/budgets": (org, None),
-        "PUT /api/v1/orgs/{org}/budgets": (org, {"monthly_budget": "500.00"}),
+        "PUT /api/v1/orgs/{org}/budgets": (
+            org,
+            {
+                "monthly_budget": "500.00",
+                "cost_centers": [{"cost_center": employee.cost_center, "monthly_budget": "50"}],
+            },
+        ),
     }
 
 
