@@ -21,6 +21,7 @@ from billing.catalog.selectors import feature_status
 from billing.errors import BillingError
 from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage import selectors, services
+from usage.dashboard import selectors as dashboard_selectors
 from usage.forms import EmployeeCreateForm, PhoneNumberAssignForm, PhoneNumberProvisionForm
 from usage.models import AIEmployee, PhoneNumber
 
@@ -59,7 +60,7 @@ ANALYTICS = "analytics_dashboards"
 def dashboard(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     now = timezone.now()
     analytics = feature_status(organization=access.organization, code=ANALYTICS, now=now)
-    dashboard = selectors.usage_dashboard(
+    dashboard = dashboard_selectors.usage_dashboard(
         organization=access.organization,
         now=now,
         period_start=_period_start(request.GET.get("period")),

@@ -1,7 +1,6 @@
 """Feature access: one check, "may this organization use feature X now?", from its live
 plan or a running trial, on the usage page, the overview and (tests/usage) the API."""
 
-import datetime as dt
 import re
 
 import pytest
@@ -28,14 +27,11 @@ from tests.factories import (
     record_call,
     sign_in,
 )
+from tests.helpers import utc
 
 pytestmark = pytest.mark.django_db
 
 ANALYTICS = "analytics_dashboards"
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 @pytest.fixture

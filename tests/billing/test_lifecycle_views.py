@@ -25,24 +25,11 @@ from tests.factories import (
     record_call,
     sign_in,
 )
+from tests.helpers import APRIL, MAY, MID_APRIL, starter, usd, utc
 from usage import services as usage_services
 from usage.models import AIEmployee
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
-
-
-# April has 30 days: its exact middle is 16 Apr 00:00.
-APRIL = utc(2026, 4, 1)
-MID_APRIL = utc(2026, 4, 16)
-MAY = utc(2026, 5, 1)
-
-
-def usd(amount):
-    return Money(Decimal(amount), "USD")
 
 
 @pytest.fixture
@@ -56,21 +43,11 @@ def catalog():
     """Starter $49 and Professional $199, monthly, with a feature only Professional has."""
     analytics = FeatureFactory(code="analytics", name="Analytics dashboards")
     calling = FeatureFactory(code="calling", name="Core calling")
-    starter = PlanFactory(
-        code="starter",
-        name="Starter",
-        tier=Plan.Tier.STARTER,
-        price=usd("49.00"),
-        included_call_seconds=18_000,
-        max_active_employees=3,
-        max_phone_numbers=2,
-        free_phone_numbers=1,
-        overage_policy=Plan.OveragePolicy.BLOCK,
-    )
-    starter.features.set([calling])
+    starter_plan = starter(code="starter")
+    starter_plan.features.set([calling])
     professional = PlanFactory(code="professional")
     professional.features.set([calling, analytics])
-    return {"starter": starter, "professional": professional}
+    return {"starter": starter_plan, "professional": professional}
 
 
 @pytest.fixture

@@ -26,11 +26,6 @@ pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def acme(now):
     """Acme Dental, subscribed, with an administrator, a member and a rival organization."""
     organization = OrganizationFactory(

@@ -18,14 +18,12 @@ from tests.factories import (
     record_call,
     sign_in,
 )
+from tests.helpers import utc
 from usage import services
+from usage.metering import services as metering
 from usage.models import AIEmployee, PhoneNumber
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 def subscribe(organization, plan_code, now):
@@ -351,14 +349,14 @@ def test_allowances_are_shown_against_the_plan(client, acme, now):
     for name in ("Ava", "Ben", "Cleo"):
         EmployeeFactory(organization=acme, name=name)
     EmployeeFactory(organization=acme, name="Dan", is_active=False)
-    services.usage_report_record(
+    metering.usage_report_record(
         organization=acme,
         kind="storage",
         report_id="s-1",
         quantity=1_342_177_280,  # 1.25 GiB: 1.25 × 2^30 bytes
         measured_at=now,
     )
-    services.usage_report_record(
+    metering.usage_report_record(
         organization=acme, kind="api_calls", report_id="a-1", quantity=1_234, measured_at=now
     )
 
