@@ -1,6 +1,6 @@
 """What many test modules share: moments and money written short, the guide's Starter plan
 beside the factory's Professional, a subscription made through the service, a renewal run,
-and an invoice's lines as its reader sees them."""
+an invoice's lines as its reader sees them, and the people pages are tested with."""
 
 import datetime as dt
 from decimal import Decimal
@@ -8,8 +8,15 @@ from decimal import Decimal
 from djmoney.money import Money
 
 from billing.lifecycle import services as lifecycle_services
-from billing.models import Plan
-from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory
+from billing.models import Membership, Plan
+from tests.factories import (
+    MembershipFactory,
+    OrganizationFactory,
+    PlanFactory,
+    SubscriptionFactory,
+    UserFactory,
+    sign_in,
+)
 
 
 def utc(*args) -> dt.datetime:
@@ -76,3 +83,22 @@ def invoice_lines(invoice, kind=None) -> list[tuple[str, Money]]:
     return [
         (line.description, line.amount) for line in invoice.lines.all() if kind in (None, line.kind)
     ]
+
+
+def people_of(organization, *, rival=None):
+    """The people every page's access is tested with, as usernames to sign in with
+    `signed_in`: the organization's `admin` and `member`, `rival_admin` of another
+    organization (`rival`, Rival Corp by default) and `support` staff. Returns the rival."""
+    MembershipFactory(organization=organization, user=UserFactory(username="admin"))
+    MembershipFactory(
+        organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER
+    )
+    rival = rival or OrganizationFactory(name="Rival Corp", slug="rival")
+    MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
+    UserFactory(username="support", is_staff=True)
+    return rival
+
+
+def signed_in(client, username):
+    """`client`, signed in as `username` (staff with the second factor verified)."""
+    return sign_in(client, UserFactory(username=username))

@@ -25,9 +25,8 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     record_call,
-    sign_in,
 )
-from tests.helpers import utc
+from tests.helpers import signed_in, utc
 
 pytestmark = pytest.mark.django_db
 
@@ -59,11 +58,6 @@ def trial(organization, code, now, days=14):
     return catalog_services.feature_trial_grant(
         organization=organization, feature=Feature.objects.get(code=code), days=days, now=now
     )
-
-
-def signed_in(client, username):
-    sign_in(client, UserFactory(username=username))
-    return client
 
 
 # --- the check ----------------------------------------------------------------------------

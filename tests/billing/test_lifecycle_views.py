@@ -11,7 +11,7 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing.lifecycle import services as lifecycle_services
-from billing.models import Membership, Plan, Subscription
+from billing.models import Plan, Subscription
 from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
@@ -23,9 +23,8 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     record_call,
-    sign_in,
 )
-from tests.helpers import APRIL, MAY, MID_APRIL, starter, usd, utc
+from tests.helpers import APRIL, MAY, MID_APRIL, people_of, signed_in, starter, usd, utc
 from usage import services as usage_services
 from usage.models import AIEmployee
 
@@ -58,19 +57,8 @@ def acme(catalog, mid_april):
         name="Acme Dental", slug="acme", billing_emails="ap@acme.example.com"
     )
     SubscriptionFactory(organization=organization, plan=catalog["starter"], start=APRIL, now=APRIL)
-    MembershipFactory(organization=organization, user=UserFactory(username="admin"))
-    MembershipFactory(
-        organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER
-    )
-    rival = OrganizationFactory(name="Rival Corp", slug="rival")
-    MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    UserFactory(username="support", is_staff=True)
+    people_of(organization)
     return organization
-
-
-def signed_in(client, username):
-    sign_in(client, UserFactory(username=username))
-    return client
 
 
 def subscription_of(organization):
