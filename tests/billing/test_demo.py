@@ -10,6 +10,7 @@ from django.core.management import call_command
 from billing.lifecycle.demo import DEMO_PASSWORD
 from billing.models import (
     BalanceEntry,
+    BillingRequest,
     Discount,
     Invoice,
     InvoiceLine,
@@ -90,6 +91,17 @@ def test_the_demo_shows_a_tax_a_discount_a_credit_and_an_overage_line(demo):
     assert anchor < discount.created_at < discounted.issued_at <= demo
 
 
+def test_the_demo_has_a_billing_request_in_the_queue(demo):
+    request = BillingRequest.objects.get()
+
+    assert (request.organization.slug, request.kind, request.status) == (
+        "northwind",
+        "dispute",
+        "answered",
+    )
+    assert request.line.kind == "overage_calls" and request.created_at <= demo
+
+
 def test_a_second_seed_demo_adds_nothing(demo):
     def counts():
         return [
@@ -105,6 +117,7 @@ def test_a_second_seed_demo_adds_nothing(demo):
                 PaymentMethod,
                 BalanceEntry,
                 Discount,
+                BillingRequest,
             )
         ]
 

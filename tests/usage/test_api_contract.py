@@ -93,6 +93,8 @@ def valid_requests(now):
     employee_path = org | {"employee_id": employee.pk}
     number_path = org | {"number_id": number.pk}
     measured_at = "2026-03-16T09:30:00+00:00"
+    invoice = subscription.invoices.get()
+    line_path = org | {"number": invoice.number, "line_id": invoice.lines.first().pk}
     prefix = "POST /api/v1/orgs/{org}"
     return {
         f"{prefix}/calls/authorize": (org, {"employee_id": employee.pk, "direction": "inbound"}),
@@ -120,6 +122,7 @@ def valid_requests(now):
         "GET /api/v1/orgs/{org}/alerts": (org, None),
         "GET /api/v1/orgs/{org}/features": (org, None),
         "GET /api/v1/orgs/{org}/features/{code}": (org | {"code": "core_calling"}, None),
+        "GET /api/v1/orgs/{org}/invoices/{number}/lines/{line_id}/calls": (line_path, None),
     }
 
 
@@ -209,6 +212,7 @@ def test_operation_ids_name_the_endpoint_not_the_module_it_is_written_in():
             "get_alerts",
             "list_features",
             "get_feature",
+            "list_line_calls",
         )
     )
 
