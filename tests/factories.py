@@ -125,9 +125,9 @@ class PhoneNumberRateFactory(factory.django.DjangoModelFactory):
 
 def record_call(*, employee, seconds, connected_at, call_id=None, direction="outbound"):
     """Report one finished call of `seconds` through the service, as the platform would."""
-    from usage import services as usage_services
+    from usage.metering import services as metering
 
-    report = usage_services.CallReport(
+    report = metering.CallReport(
         call_id=call_id or f"call-{employee.pk}-{connected_at.isoformat()}-{seconds}",
         organization=employee.organization.slug,
         employee_id=employee.pk,
@@ -135,7 +135,7 @@ def record_call(*, employee, seconds, connected_at, call_id=None, direction="out
         connected_at=connected_at,
         ended_at=connected_at + dt.timedelta(seconds=seconds),
     )
-    return usage_services.calls_record(reports=[report], now=report.ended_at)
+    return metering.calls_record(reports=[report], now=report.ended_at)
 
 
 class TaxRateFactory(factory.django.DjangoModelFactory):

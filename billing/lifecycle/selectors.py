@@ -25,7 +25,9 @@ from billing.subscriptions.selectors import (
 )
 from usage import selectors as usage_selectors
 from usage.models import AIEmployee, PhoneNumber
-from usage.selectors import MonthBeyondPlan, PlanFit, UsageSummary
+from usage.plan_fit import selectors as plan_fit_selectors
+from usage.plan_fit.selectors import MonthBeyondPlan, PlanFit
+from usage.selectors import UsageSummary
 
 
 def holdings_for(*, organization_id: int) -> Holdings:
@@ -107,7 +109,7 @@ class PlansPage:
 def plans_page(*, organization: Organization, interval: str | None) -> PlansPage:
     """The plans side by side for one interval, each priced on the organization's usage."""
     comparison = plan_comparison(organization=organization, interval=interval)
-    fit = usage_selectors.plan_fit(
+    fit = plan_fit_selectors.plan_fit(
         organization=organization,
         current_plan=comparison.current_plan,
         plans=[offer.plan for offer in comparison.offers],
@@ -177,7 +179,7 @@ def plan_change_page(
     met on it."""
     return PlanChangePage(
         choice=choice,
-        usage_beyond=usage_selectors.usage_beyond_plan(
+        usage_beyond=plan_fit_selectors.usage_beyond_plan(
             organization=organization, plan=choice.plan, now=now
         ),
     )

@@ -45,6 +45,7 @@ from billing.subscriptions.services import (
 )
 from usage import selectors as usage_selectors
 from usage import services as usage_services
+from usage.metering import services as metering
 from usage.models import AIEmployee, PhoneNumber
 
 logger = logging.getLogger(__name__)
@@ -181,7 +182,7 @@ def _usage_lines(
 ) -> list[LineDraft]:
     """Usage of a usage month, in arrears: call and storage overage, one line per number.
     Closes the month, so calls reported for it later count in the open one."""
-    totals = usage_services.usage_period_close(
+    totals = metering.usage_period_close(
         organization_id=subscription.organization_id, period=period, now=now
     )
     tz = subscription.tzinfo
@@ -255,9 +256,7 @@ def _trial_end(subscription: Subscription, now: dt.datetime) -> Invoice | None:
     """The trial is over: nothing is charged for it (usage beyond the allowance included);
     the subscription ends if it was canceled, otherwise its first period is invoiced."""
     trial = subscription.billing_period
-    usage_services.usage_period_close(
-        organization_id=subscription.organization_id, period=trial, now=now
-    )
+    metering.usage_period_close(organization_id=subscription.organization_id, period=trial, now=now)
     if subscription.cancel_at_period_end:
         subscription_set_status(
             subscription=subscription,

@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from billing.catalog import services as catalog_services
-from billing.models import Membership, Plan
+from billing.models import Plan
 from billing.subscriptions import services as subscription_services
 from tests.factories import (
     MembershipFactory,
@@ -11,6 +11,7 @@ from tests.factories import (
     UserFactory,
     sign_in,
 )
+from tests.helpers import people_of
 
 pytestmark = pytest.mark.django_db
 
@@ -23,13 +24,7 @@ def acme(now):
     SubscriptionFactory(
         organization=organization, plan=Plan.objects.get(code="professional-monthly"), now=now
     )
-    MembershipFactory(organization=organization, user=UserFactory(username="admin"))
-    MembershipFactory(
-        organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER
-    )
-    rival = OrganizationFactory(name="Rival Corp", slug="rival")
-    MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    UserFactory(username="support", is_staff=True)
+    people_of(organization)
     return organization
 
 

@@ -6,7 +6,7 @@ from django.test import Client
 from django.urls import reverse
 
 from billing.catalog import services as catalog_services
-from billing.models import Membership, Plan
+from billing.models import Plan
 from tests.factories import (
     EmployeeFactory,
     MembershipFactory,
@@ -16,16 +16,13 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     record_call,
-    sign_in,
 )
+from tests.helpers import people_of, signed_in, utc
 from usage import services
+from usage.metering import services as metering
 from usage.models import AIEmployee, PhoneNumber
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 def subscribe(organization, plan_code, now):
@@ -45,13 +42,7 @@ def acme(now):
     catalog_services.catalog_load()
     organization = OrganizationFactory(name="Acme Dental", slug="acme")
     subscribe(organization, "professional-monthly", now)
-    MembershipFactory(organization=organization, user=UserFactory(username="admin"))
-    MembershipFactory(
-        organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER
-    )
-    rival = OrganizationFactory(name="Rival Corp", slug="rival")
-    MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    UserFactory(username="support", is_staff=True)
+    people_of(organization)
     return organization
 
 
@@ -67,11 +58,6 @@ def staff_and_numbers(acme, now):
         organization=acme, number="+14155550100", number_type="local", country="US", employee=ava
     )
     return SimpleNamespace(ava=ava, ben=ben, number=number)
-
-
-def signed_in(client, username):
-    sign_in(client, UserFactory(username=username))
-    return client
 
 
 # --- access -------------------------------------------------------------------------------
@@ -351,14 +337,14 @@ def test_allowances_are_shown_against_the_plan(client, acme, now):
     for name in ("Ava", "Ben", "Cleo"):
         EmployeeFactory(organization=acme, name=name)
     EmployeeFactory(organization=acme, name="Dan", is_active=False)
-    services.usage_report_record(
+    metering.usage_report_record(
         organization=acme,
         kind="storage",
         report_id="s-1",
         quantity=1_342_177_280,  # 1.25 GiB: 1.25 × 2^30 bytes
         measured_at=now,
     )
-    services.usage_report_record(
+    metering.usage_report_record(
         organization=acme, kind="api_calls", report_id="a-1", quantity=1_234, measured_at=now
     )
 
