@@ -17,7 +17,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.invoicing.pricing import LineDraft, proration_lines, subscription_fee_line
-from billing.models import Feature, Invoice, Organization, Plan, Subscription
+from billing.models import Feature, Invoice, Organization, PendingLine, Plan, Subscription
 from billing.subscriptions import periods
 
 
@@ -66,6 +66,11 @@ def billing_summary(*, organization: Organization) -> BillingSummary:
         renewal_amount=renewal_plan.price if renews else None,
         renewal_plan=renewal_plan if renews else None,
     )
+
+
+def pending_lines_for(*, subscription: Subscription) -> list[PendingLine]:
+    """The lines waiting for the subscription's next invoice (a plan change's proration)."""
+    return list(PendingLine.objects.filter(subscription=subscription, invoice__isnull=True))
 
 
 @dataclass(frozen=True)

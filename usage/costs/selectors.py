@@ -1,0 +1,201 @@
+"""Reads of what the organization's usage costs: the upcoming invoice, line by line, so far
+and projected to the end of the usage month, and the spend it adds up to.
+
+The lines are priced by the code renewal issues invoices with (`billing.invoicing`), from the
+same measures, so the projection of a finished month is the invoice it becomes.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from djmoney.money import Money
+
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing.selectors import InvoicePreview, LineDraft
+from billing.models import InvoiceLine, Organization, Plan, Subscription
+from billing.subscriptions import periods
+from billing.subscriptions.selectors import pending_lines_for as subscription_pending_lines
+from billing.subscriptions.selectors import renewal_step, subscription_live
+from usage import selectors as usage_selectors
+from usage.selectors import UsageSummary
+
+
+def usage_month_drafts(
+    *,
+    subscription: Subscription,
+    plan: Plan,
+    period: periods.Period,
+    call_seconds: int,
+    storage_peak_bytes: int,
+) -> list[LineDraft]:
+    """The lines a usage month is invoiced with in arrears, on `plan`, for the measures
+    given: the month's totals when renewal closes it, or its use so far (or projected)."""
+    included = plan.included_call_seconds
+    overage_seconds = call_seconds - included if included is not None else 0
+    return invoicing_selectors.usage_month_lines(
+        plan=plan,
+        period=period,
+        tz=subscription.tzinfo,
+        used_seconds=call_seconds,
+        call_overage_cost=usage_selectors.call_overage_cost(
+            plan=plan, overage_seconds=overage_seconds
+        ),
+        storage_peak_bytes=storage_peak_bytes,
+        storage_peak_gib=usage_selectors.gibibytes(storage_peak_bytes),
+        storage_overage_gib=usage_selectors.storage_overage_gib(
+            plan=plan, peak_bytes=storage_peak_bytes
+        ),
+        number_fees=usage_selectors.number_fees_for_period(
+            organization=subscription.organization, plan=plan, period=period
+        ),
+    )
+
+
+# --- the upcoming invoice -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class UpcomingRow:
+    """One line of the upcoming invoice: its amount as usage stands now, and projected to the
+    end of the usage month (None where the line is not there)."""
+
+    kind: str
+    description: str
+    so_far: Money | None
+    projected: Money | None
+
+
+def _row_key(line: InvoiceLine) -> tuple:
+    """What makes a line the same line in both versions of the invoice: the numbers and tax
+    rates by name, the usage lines by kind (their texts tell the seconds used)."""
+    if line.kind == InvoiceLine.Kind.PHONE_NUMBER:
+        return (line.kind, line.details["number"])
+    if line.kind == InvoiceLine.Kind.TAX:
+        return (line.kind, line.tax_rate.pk)
+    if line.kind in (InvoiceLine.Kind.OVERAGE_CALLS, InvoiceLine.Kind.OVERAGE_STORAGE):
+        return (line.kind,)
+    if line.kind in (InvoiceLine.Kind.DISCOUNT, InvoiceLine.Kind.CREDIT):
+        return (line.kind,)
+    return (line.kind, line.description)
+
+
+@dataclass(frozen=True)
+class UpcomingInvoice:
+    """The organization's next invoice as it stands at `now`: what renewal would issue if the
+    usage month ended now (`so_far`), and with the month's calls projected at their pace to
+    its end (`projected`, the overage cap applied). Both are complete invoices: fee in
+    advance, usage in arrears, pending prorations, discount, taxes and credits."""
+
+    subscription: Subscription
+    kind: str
+    period: periods.Period  # of the invoice
+    issued_at: dt.datetime  # when renewal issues it
+    usage: UsageSummary | None  # the usage month it invoices in arrears, so far and projected
+    so_far: InvoicePreview
+    projected: InvoicePreview
+
+    @property
+    def period_label(self) -> str:
+        return self.period.label(self.subscription.tzinfo)
+
+    @property
+    def rows(self) -> list[UpcomingRow]:
+        so_far = {_row_key(line): line for line in self.so_far.lines}
+        projected = {_row_key(line): line for line in self.projected.lines}
+        keys = list(projected) + [key for key in so_far if key not in projected]
+        return [
+            UpcomingRow(
+                kind=(so_far.get(key) or projected[key]).kind,
+                description=(so_far.get(key) or projected[key]).description,
+                so_far=so_far[key].amount if key in so_far else None,
+                projected=projected[key].amount if key in projected else None,
+            )
+            for key in keys
+        ]
+
+
+def upcoming_invoice_for(*, subscription: Subscription, now: dt.datetime) -> UpcomingInvoice | None:
+    """The next invoice of a live subscription (see `UpcomingInvoice`), priced by the code
+    renewal issues it with. None when the subscription ends without another invoice (a trial
+    canceled before it ends). A fixed number of queries."""
+    step = renewal_step(subscription=subscription)
+    if step.kind is None:
+        return None
+    organization = subscription.organization
+    terms = invoicing_selectors.pricing_terms_for(organization=organization)
+    pending = [
+        LineDraft.of_pending(line) for line in subscription_pending_lines(subscription=subscription)
+    ]
+    usage = (
+        usage_selectors.usage_summary(subscription=subscription, now=now, period=step.usage_period)
+        if step.usage_period is not None
+        else None
+    )
+
+    def preview(call_seconds: int) -> InvoicePreview:
+        drafts = [step.fee] if step.fee else []
+        if usage is not None:
+            drafts += usage_month_drafts(
+                subscription=subscription,
+                plan=step.usage_plan,
+                period=step.usage_period,
+                call_seconds=call_seconds,
+                storage_peak_bytes=usage.storage_peak_bytes,
+            )
+        return invoicing_selectors.invoice_preview(
+            organization=organization, drafts=drafts + pending, terms=terms
+        )
+
+    so_far = preview(usage.call_seconds.used if usage else 0)
+    projected = (
+        preview(usage.projected_seconds)
+        if usage is not None and usage.projected_seconds != usage.call_seconds.used
+        else so_far
+    )
+    return UpcomingInvoice(
+        subscription=subscription,
+        kind=step.kind,
+        period=step.period,
+        issued_at=step.at,
+        usage=usage,
+        so_far=so_far,
+        projected=projected,
+    )
+
+
+def upcoming_invoice(*, organization: Organization, now: dt.datetime) -> UpcomingInvoice | None:
+    """The organization's next invoice; None without a live subscription or another invoice."""
+    subscription = subscription_live(organization=organization)
+    if subscription is None:
+        return None
+    return upcoming_invoice_for(subscription=subscription, now=now)
+
+
+@dataclass(frozen=True)
+class PeriodSpend:
+    """What the organization spends on the invoice that ends its current usage month."""
+
+    period: periods.Period  # the usage month (the billing period during a free trial)
+    so_far: Money
+    projected: Money
+
+
+def organization_period_spend(
+    *, organization: Organization, now: dt.datetime
+) -> PeriodSpend | None:
+    """The organization's spend this usage month, so far and projected to the month's end:
+    the total of the invoice that ends the month (the fee in advance, usage, number fees,
+    prorations, after the discount and with taxes), before credits from the balance, which
+    pay spend rather than reduce it. The number budgets and forecasts compare against.
+    None without a live subscription or another invoice."""
+    upcoming = upcoming_invoice(organization=organization, now=now)
+    if upcoming is None:
+        return None
+    step_period = upcoming.usage.period if upcoming.usage else upcoming.subscription.billing_period
+    return PeriodSpend(
+        period=step_period,
+        so_far=upcoming.so_far.owed_before_credits,
+        projected=upcoming.projected.owed_before_credits,
+    )
