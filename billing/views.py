@@ -49,7 +49,7 @@ def overview(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     page = lifecycle_selectors.overview_page(
         organization=access.organization, with_usage=access.sees_finances, now=timezone.now()
     )
-    context = {"summary": page.summary, "usage": page.usage}
+    context = {"summary": page.summary, "usage": page.usage, "upcoming": page.upcoming}
     return render_org_page(request, access, "billing/overview.html", context)
 
 

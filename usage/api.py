@@ -28,6 +28,7 @@ from billing.models import Organization
 from billing.subscriptions.selectors import subscription_live
 from usage import selectors, services
 from usage.alerts import selectors as alert_selectors
+from usage.costs import selectors as cost_selectors
 from usage.models import AIEmployee, PhoneNumber, ServiceToken, UsageReport
 
 MAX_BATCH = 1000
@@ -819,5 +820,93 @@ def get_feature(request, org: PathText, code: PathText):
     return _feature_out(status)
 
 
-for router in (calls, employees, numbers, usage, features):
+# --- costs ---------------------------------------------------------------------------------
+
+costs = Router(tags=["costs"])
+
+
+class UpcomingLineOut(Schema):
+    kind: str = Field(
+        description="The invoice line's kind: `subscription`, `proration`, "
+        "`overage_calls`, `overage_storage`, `phone_number`, `discount`, `tax`, `credit`, "
+        "`carried`, ..."
+    )
+    description: str
+    so_far: str | None = Field(
+        description="The amount as usage stands now; null when the line is only projected."
+    )
+    projected: str | None = Field(
+        description="The amount with the month's calls projected at their pace to its end "
+        "(the overage cap applied); null when the line is there only so far."
+    )
+
+
+class UpcomingTotalsOut(Schema):
+    subtotal: str = Field(description="The charges after the discount, before tax.")
+    tax_total: str
+    credit_applied: str = Field(description="Paid from the organization's credit balance.")
+    total: str = Field(description="What will be owed.")
+
+
+def _totals_out(preview) -> UpcomingTotalsOut:
+    return UpcomingTotalsOut(
+        subtotal=str(preview.subtotal.amount),
+        tax_total=str(preview.tax_total.amount),
+        credit_applied=str(preview.credit_applied.amount),
+        total=str(preview.total.amount),
+    )
+
+
+class UpcomingInvoiceOut(Schema):
+    kind: Literal["subscription", "usage", "final"] = Field(
+        description="`subscription`: the next period's fee in advance with the usage month in "
+        "arrears; `usage`: an annual plan's usage month; `final`: the last usage of a "
+        "subscription set to end."
+    )
+    period_start: dt.datetime
+    period_end: dt.datetime
+    issued_at: dt.datetime = Field(description="When renewal issues it.")
+    currency: str
+    lines: list[UpcomingLineOut]
+    so_far: UpcomingTotalsOut
+    projected: UpcomingTotalsOut
+
+
+@costs.get(
+    "orgs/{org}/upcoming-invoice",
+    **_answers(
+        {200: UpcomingInvoiceOut},
+        refusals=(ErrorCode.ORGANIZATION_NOT_FOUND, ErrorCode.NO_SUBSCRIPTION),
+        body=False,
+    ),
+    summary="The next invoice, so far and projected",
+)
+def get_upcoming_invoice(request, org: PathText):
+    """The organization's next invoice as it stands now, line by line, priced exactly as
+    renewal will issue it. 409 `no_subscription` without a live subscription, or when it
+    ends without another invoice."""
+    upcoming = cost_selectors.upcoming_invoice(organization=_organization(org), now=timezone.now())
+    if upcoming is None:
+        raise BillingError(ErrorCode.NO_SUBSCRIPTION)
+    return UpcomingInvoiceOut(
+        kind=upcoming.kind,
+        period_start=upcoming.period.start,
+        period_end=upcoming.period.end,
+        issued_at=upcoming.issued_at,
+        currency=upcoming.subscription.organization.currency,
+        lines=[
+            UpcomingLineOut(
+                kind=row.kind,
+                description=row.description,
+                so_far=str(row.so_far.amount) if row.so_far is not None else None,
+                projected=str(row.projected.amount) if row.projected is not None else None,
+            )
+            for row in upcoming.rows
+        ],
+        so_far=_totals_out(upcoming.so_far),
+        projected=_totals_out(upcoming.projected),
+    )
+
+
+for router in (calls, employees, numbers, usage, features, costs):
     api.add_router("", router)

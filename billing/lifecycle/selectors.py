@@ -24,6 +24,8 @@ from billing.subscriptions.selectors import (
     trial_days_offered,
 )
 from usage import selectors as usage_selectors
+from usage.costs import selectors as cost_selectors
+from usage.costs.selectors import UpcomingInvoice
 from usage.models import AIEmployee, PhoneNumber
 from usage.selectors import MonthBeyondPlan, PlanFit, UsageSummary
 
@@ -77,13 +79,14 @@ def pending_change(*, subscription: Subscription) -> PendingChange:
 class OverviewPage:
     summary: BillingSummary  # with the scheduled change, if there is one
     usage: UsageSummary | None  # the usage month so far, for those who see finances
+    upcoming: UpcomingInvoice | None  # the next invoice so far and projected, likewise
 
 
 def overview_page(
     *, organization: Organization, with_usage: bool, now: dt.datetime
 ) -> OverviewPage:
-    """The billing overview: the subscription's summary with its scheduled change, and the
-    usage month so far when `with_usage` (administrators and staff)."""
+    """The billing overview: the subscription's summary with its scheduled change, and, when
+    `with_usage` (administrators and staff), the usage month so far and the next invoice."""
     summary = subscription_selectors.billing_summary(organization=organization)
     subscription = summary.subscription
     if subscription is not None and subscription.scheduled_plan is not None:
@@ -95,7 +98,12 @@ def overview_page(
         if subscription is not None and with_usage
         else None
     )
-    return OverviewPage(summary=summary, usage=usage)
+    upcoming = (
+        cost_selectors.upcoming_invoice_for(subscription=subscription, now=now, usage=usage)
+        if usage is not None
+        else None
+    )
+    return OverviewPage(summary=summary, usage=usage, upcoming=upcoming)
 
 
 @dataclass(frozen=True)

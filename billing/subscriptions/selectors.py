@@ -25,7 +25,7 @@ def subscription_live(*, organization: Organization) -> Subscription | None:
     return (
         Subscription.objects.filter(organization=organization)
         .exclude(status=Subscription.Status.CANCELED)
-        .select_related("plan", "scheduled_plan")
+        .select_related("plan", "scheduled_plan", "organization")
         .first()
     )
 

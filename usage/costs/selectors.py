@@ -14,7 +14,7 @@ from djmoney.money import Money
 
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing.selectors import InvoicePreview, LineDraft
-from billing.models import InvoiceLine, Organization, Plan, Subscription
+from billing.models import Invoice, InvoiceLine, Organization, Plan, Subscription
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import pending_lines_for as subscription_pending_lines
 from billing.subscriptions.selectors import renewal_step, subscription_live
@@ -29,9 +29,15 @@ def usage_month_drafts(
     period: periods.Period,
     call_seconds: int,
     storage_peak_bytes: int,
+    number_fees: list[usage_selectors.NumberFee] | None = None,
 ) -> list[LineDraft]:
     """The lines a usage month is invoiced with in arrears, on `plan`, for the measures
-    given: the month's totals when renewal closes it, or its use so far (or projected)."""
+    given: the month's totals when renewal closes it, or its use so far (or projected).
+    `number_fees` are read when not given."""
+    if number_fees is None:
+        number_fees = usage_selectors.number_fees_for_period(
+            organization=subscription.organization, plan=plan, period=period
+        )
     included = plan.included_call_seconds
     overage_seconds = call_seconds - included if included is not None else 0
     return invoicing_selectors.usage_month_lines(
@@ -47,9 +53,7 @@ def usage_month_drafts(
         storage_overage_gib=usage_selectors.storage_overage_gib(
             plan=plan, peak_bytes=storage_peak_bytes
         ),
-        number_fees=usage_selectors.number_fees_for_period(
-            organization=subscription.organization, plan=plan, period=period
-        ),
+        number_fees=number_fees,
     )
 
 
@@ -67,6 +71,16 @@ class UpcomingRow:
     projected: Money | None
 
 
+# Lines an invoice has at most one of, whose texts change with the amounts.
+ONE_OF_A_KIND = (
+    InvoiceLine.Kind.OVERAGE_CALLS,
+    InvoiceLine.Kind.OVERAGE_STORAGE,
+    InvoiceLine.Kind.DISCOUNT,
+    InvoiceLine.Kind.CREDIT,
+    InvoiceLine.Kind.CARRIED,
+)
+
+
 def _row_key(line: InvoiceLine) -> tuple:
     """What makes a line the same line in both versions of the invoice: the numbers and tax
     rates by name, the usage lines by kind (their texts tell the seconds used)."""
@@ -74,9 +88,7 @@ def _row_key(line: InvoiceLine) -> tuple:
         return (line.kind, line.details["number"])
     if line.kind == InvoiceLine.Kind.TAX:
         return (line.kind, line.tax_rate.pk)
-    if line.kind in (InvoiceLine.Kind.OVERAGE_CALLS, InvoiceLine.Kind.OVERAGE_STORAGE):
-        return (line.kind,)
-    if line.kind in (InvoiceLine.Kind.DISCOUNT, InvoiceLine.Kind.CREDIT):
+    if line.kind in ONE_OF_A_KIND:
         return (line.kind,)
     return (line.kind, line.description)
 
@@ -101,6 +113,10 @@ class UpcomingInvoice:
         return self.period.label(self.subscription.tzinfo)
 
     @property
+    def kind_label(self) -> str:
+        return Invoice.Kind(self.kind).label
+
+    @property
     def rows(self) -> list[UpcomingRow]:
         so_far = {_row_key(line): line for line in self.so_far.lines}
         projected = {_row_key(line): line for line in self.projected.lines}
@@ -116,10 +132,13 @@ class UpcomingInvoice:
         ]
 
 
-def upcoming_invoice_for(*, subscription: Subscription, now: dt.datetime) -> UpcomingInvoice | None:
+def upcoming_invoice_for(
+    *, subscription: Subscription, now: dt.datetime, usage: UsageSummary | None = None
+) -> UpcomingInvoice | None:
     """The next invoice of a live subscription (see `UpcomingInvoice`), priced by the code
     renewal issues it with. None when the subscription ends without another invoice (a trial
-    canceled before it ends). A fixed number of queries."""
+    canceled before it ends). `usage`, the usage month's summary when the caller has it,
+    saves reading it again. A fixed number of queries."""
     step = renewal_step(subscription=subscription)
     if step.kind is None:
         return None
@@ -128,11 +147,16 @@ def upcoming_invoice_for(*, subscription: Subscription, now: dt.datetime) -> Upc
     pending = [
         LineDraft.of_pending(line) for line in subscription_pending_lines(subscription=subscription)
     ]
-    usage = (
-        usage_selectors.usage_summary(subscription=subscription, now=now, period=step.usage_period)
-        if step.usage_period is not None
-        else None
-    )
+    if step.usage_period is None:
+        usage = number_fees = None
+    else:
+        if usage is None or usage.period != step.usage_period:
+            usage = usage_selectors.usage_summary(
+                subscription=subscription, now=now, period=step.usage_period
+            )
+        number_fees = usage_selectors.number_fees_for_period(
+            organization=organization, plan=step.usage_plan, period=step.usage_period
+        )
 
     def preview(call_seconds: int) -> InvoicePreview:
         drafts = [step.fee] if step.fee else []
@@ -143,6 +167,7 @@ def upcoming_invoice_for(*, subscription: Subscription, now: dt.datetime) -> Upc
                 period=step.usage_period,
                 call_seconds=call_seconds,
                 storage_peak_bytes=usage.storage_peak_bytes,
+                number_fees=number_fees,
             )
         return invoicing_selectors.invoice_preview(
             organization=organization, drafts=drafts + pending, terms=terms
