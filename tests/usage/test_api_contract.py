@@ -119,6 +119,7 @@ def valid_requests(now):
         "GET /api/v1/orgs/{org}/alerts": (org, None),
         "GET /api/v1/orgs/{org}/features": (org, None),
         "GET /api/v1/orgs/{org}/features/{code}": (org | {"code": "core_calling"}, None),
+        "GET /api/v1/orgs/{org}/upcoming-invoice": (org, None),
     }
 
 
