@@ -117,6 +117,19 @@ class InvoiceRow:
     period_label: str  # the days covered, as the invoice itself shows them
 
 
+def invoices_latest(*, organization: Organization, count: int = 3) -> list[InvoiceRow]:
+    """The `count` newest finalized invoices, as the invoices page lists them."""
+    invoices = (
+        Invoice.objects.filter(organization=organization)
+        .exclude(status=Invoice.Status.DRAFT)
+        .order_by("-issued_at", "-pk")[:count]
+    )
+    return [
+        InvoiceRow(invoice, invoice.period.label(ZoneInfo(invoice.customer_timezone or "UTC")))
+        for invoice in invoices
+    ]
+
+
 def invoice_history(*, organization: Organization) -> list[InvoiceRow]:
     """The invoices page: finalized invoices, newest first, each with its period in the
     timezone frozen on it, like the invoice document."""
