@@ -19,7 +19,13 @@ from django.utils import timezone
 from ninja import Field, NinjaAPI, Router, Schema
 from ninja.responses import Status
 from ninja.security import HttpBearer
-from pydantic import AwareDatetime, BeforeValidator, StringConstraints, field_validator
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BeforeValidator,
+    StringConstraints,
+    field_validator,
+)
 from pydantic_core import PydanticCustomError
 
 from billing.catalog.selectors import FeatureStatus, feature_status, feature_statuses
@@ -905,6 +911,80 @@ def get_upcoming_invoice(request, org: PathText):
         ],
         so_far=_totals_out(upcoming.so_far),
         projected=_totals_out(upcoming.projected),
+    )
+
+
+class CostShareOut(Schema):
+    cost_center: str = Field(description="Empty for what has no cost center.")
+    ai_employee_id: int | None = Field(
+        description="Null for what went to the cost center itself (or to no one)."
+    )
+    ai_employee: str = Field(description="The AI employee's name when the month was invoiced.")
+    call_seconds: int
+    usage: str = Field(description="Call and storage overage, by share of call time.")
+    phone_numbers: str = Field(description="Fees of the numbers assigned to the AI employee.")
+    plan_fee: str = Field(description="The plan's fee and prorations, by the organization's rule.")
+    adjustments: str = Field(
+        description="Its part of the discount, taxes and credits, in proportion to its charges."
+    )
+    total: str
+
+
+class CostsOut(Schema):
+    month: str = Field(description="YYYY-MM: the local month the usage month starts in.")
+    invoiced: bool = Field(
+        description="False while the month is not invoiced: its split is made when it is."
+    )
+    invoice: str | None = Field(description="The number of the invoice that closed the month.")
+    invoice_total: str | None = Field(description="What the shares add up to, to the cent.")
+    currency: str
+    shares: list[CostShareOut]
+
+
+def _month(value: str) -> str:
+    try:
+        cost_selectors.month_parse(value)
+    except ValueError as error:
+        raise PydanticCustomError("invalid_month", str(error)) from None
+    return value
+
+
+Month = Annotated[str, BeforeValidator(_refuse_nul), AfterValidator(_month)]
+
+
+@costs.get(
+    "orgs/{org}/costs",
+    **_answers({200: CostsOut}, refusals=(ErrorCode.ORGANIZATION_NOT_FOUND,), body=False),
+    summary="Costs by cost center and AI employee, for one usage month",
+)
+def get_costs(request, org: PathText, month: Month):
+    """The invoice that closed the usage month starting in `month` (YYYY-MM), split among
+    cost centers and AI employees as frozen when it was issued. A month not invoiced (yet)
+    answers `invoiced: false` and no shares; a malformed month 422 naming `month`."""
+    organization = _organization(org)
+    result = cost_selectors.cost_month(
+        organization=organization, month=cost_selectors.month_parse(month)
+    )
+    return CostsOut(
+        month=f"{result.month:%Y-%m}",
+        invoiced=result.invoice is not None,
+        invoice=result.invoice.number if result.invoice else None,
+        invoice_total=str(result.invoice.total.amount) if result.invoice else None,
+        currency=organization.currency,
+        shares=[
+            CostShareOut(
+                cost_center=share.cost_center,
+                ai_employee_id=share.employee_id,
+                ai_employee=share.employee_name,
+                call_seconds=share.call_seconds,
+                usage=str(share.usage.amount),
+                phone_numbers=str(share.numbers.amount),
+                plan_fee=str(share.fixed.amount),
+                adjustments=str(share.adjustments.amount),
+                total=str(share.total.amount),
+            )
+            for share in result.shares
+        ],
     )
 
 

@@ -33,6 +33,7 @@ from billing.invoicing.services import invoice_issue, invoice_pdf_if_needed
 from billing.lifecycle import exports
 from billing.lifecycle.selectors import plan_change_preview
 from billing.models import Invoice, Organization, PendingLine, Plan, Subscription
+from billing.subscriptions import periods
 from billing.subscriptions import services as subscription_services
 from billing.subscriptions.selectors import PlanChangePreview, RenewalStep, renewal_step
 from billing.subscriptions.services import (
@@ -43,6 +44,7 @@ from billing.subscriptions.services import (
 )
 from usage import services as usage_services
 from usage.costs import selectors as cost_selectors
+from usage.costs import services as cost_services
 from usage.models import AIEmployee, PhoneNumber
 
 logger = logging.getLogger(__name__)
@@ -248,9 +250,16 @@ def _trial_end(subscription: Subscription, step: RenewalStep, now: dt.datetime) 
 
 
 def _issue_with_pending(
-    subscription: Subscription, now: dt.datetime, *, kind: str, period, lines: list[LineDraft]
+    subscription: Subscription,
+    now: dt.datetime,
+    *,
+    kind: str,
+    period,
+    lines: list[LineDraft],
+    usage_period: periods.Period,
 ) -> Invoice | None:
-    """Issue the invoice with the lines waiting for it (a plan change's proration)."""
+    """Issue the invoice with the lines waiting for it (a plan change's proration), and
+    freeze its split among cost centers and AI employees for the usage month it closes."""
     pending = (
         pending_lines_take(subscription=subscription) if subscription.has_pending_lines else []
     )
@@ -264,6 +273,8 @@ def _issue_with_pending(
     )
     if pending:
         PendingLine.objects.filter(pk__in=[line.pk for line in pending]).update(invoice=invoice)
+    if invoice is not None:
+        cost_services.cost_shares_freeze(invoice=invoice, period=usage_period)
     return invoice
 
 
@@ -274,7 +285,9 @@ def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice |
         return _trial_end(subscription, step, now)
     plan = subscription.plan
     tz = subscription.tzinfo
-    issue = functools.partial(_issue_with_pending, subscription, now, kind=step.kind)
+    issue = functools.partial(
+        _issue_with_pending, subscription, now, kind=step.kind, usage_period=step.usage_period
+    )
     if step.kind == Invoice.Kind.USAGE:
         lines = _usage_lines(subscription, step, now)
         subscription.usage_period_start, subscription.usage_period_end = (

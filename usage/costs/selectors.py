@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.utils import timezone
 from djmoney.money import Money
 
 from billing.invoicing import selectors as invoicing_selectors
@@ -19,6 +20,7 @@ from billing.subscriptions import periods
 from billing.subscriptions.selectors import pending_lines_for as subscription_pending_lines
 from billing.subscriptions.selectors import renewal_step, subscription_live
 from usage import selectors as usage_selectors
+from usage.models import CostAllocationRule, CostShare
 from usage.selectors import UsageSummary
 
 
@@ -223,4 +225,81 @@ def organization_period_spend(
         period=step_period,
         so_far=upcoming.so_far.owed_before_credits,
         projected=upcoming.projected.owed_before_credits,
+    )
+
+
+# --- costs by team and AI employee ------------------------------------------------------------
+
+
+def month_parse(value: str) -> dt.date:
+    """`2026-03` as the first day of that month; ValueError naming the expected form."""
+    try:
+        year, month = value.split("-")
+        if len(year) != 4 or len(month) != 2:
+            raise ValueError
+        return dt.date(int(year), int(month), 1)
+    except ValueError:
+        raise ValueError(f"{value!r} is not a month: write it as YYYY-MM, e.g. 2026-03.") from None
+
+
+@dataclass(frozen=True)
+class CostCenterCosts:
+    name: str  # "Unassigned" for what has no cost center
+    shares: list[CostShare]  # its AI employees, and what went to the cost center itself
+
+    @property
+    def total(self) -> Money:
+        return sum((share.total for share in self.shares[1:]), self.shares[0].total)
+
+    @property
+    def call_seconds(self) -> int:
+        return sum(share.call_seconds for share in self.shares)
+
+
+@dataclass(frozen=True)
+class CostMonth:
+    """A usage month's invoice split among cost centers and AI employees, as frozen when it
+    was invoiced. Without `invoice`, the month has not been invoiced (yet)."""
+
+    month: dt.date
+    invoice: Invoice | None
+    cost_centers: list[CostCenterCosts]
+    months: list[dt.date]  # the invoiced months, newest first, to choose from
+
+    @property
+    def shares(self) -> list[CostShare]:
+        return [share for center in self.cost_centers for share in center.shares]
+
+
+def allocation_rule_for(*, organization: Organization) -> CostAllocationRule | None:
+    """The organization's rule for the plan's fee; None: by share of call time."""
+    return CostAllocationRule.objects.filter(organization=organization).first()
+
+
+def cost_month(*, organization: Organization, month: dt.date | None) -> CostMonth:
+    """The split of the invoice that closed the usage month starting in `month` (default:
+    the latest invoiced). Two queries."""
+    months = list(
+        CostShare.objects.filter(organization=organization)
+        .order_by("-month")
+        .values_list("month", flat=True)
+        .distinct()
+    )
+    month = month or (months[0] if months else timezone.localdate().replace(day=1))
+    shares = list(
+        CostShare.objects.filter(organization=organization, month=month)
+        .select_related("invoice")
+        .order_by("cost_center", "employee_name", "pk")
+    )
+    centers: dict[str, list[CostShare]] = {}
+    for share in shares:
+        centers.setdefault(share.cost_center, []).append(share)
+    return CostMonth(
+        month=month,
+        invoice=shares[0].invoice if shares else None,
+        cost_centers=sorted(
+            (CostCenterCosts(name or "Unassigned", rows) for name, rows in centers.items()),
+            key=lambda center: (-center.total.amount, center.name),
+        ),
+        months=months,
     )
