@@ -401,6 +401,50 @@ def usage_by_employee_and_cost_center(
     return by_employee, sorted(cost_centers, key=lambda row: (-row.seconds, row.label))
 
 
+def call_seconds_by_period(
+    *, organization: Organization, starts: list[dt.datetime]
+) -> dict[dt.datetime, int]:
+    """Call seconds of the usage periods starting at `starts`, from their counters."""
+    return dict(
+        UsageCounter.objects.filter(organization=organization, period_start__in=starts).values_list(
+            "period_start", "call_seconds"
+        )
+    )
+
+
+def holdings_over_time(
+    *, organization: Organization, moments: list[dt.datetime]
+) -> list[tuple[int, int]]:
+    """How many AI employees were active and phone numbers held at each of `moments`, from
+    when each was created or provisioned, deactivated or released. An employee deactivated
+    and reactivated counts as active since its creation."""
+    employees = list(
+        AIEmployee.objects.filter(organization=organization).values_list(
+            "created_at", "deactivated_at", "is_active"
+        )
+    )
+    numbers = list(
+        PhoneNumber.objects.filter(organization=organization).values_list(
+            "provisioned_at", "released_at"
+        )
+    )
+    return [
+        (
+            sum(
+                1
+                for created, deactivated, active in employees
+                if created <= moment and (active or deactivated is None or deactivated > moment)
+            ),
+            sum(
+                1
+                for provisioned, released in numbers
+                if provisioned <= moment and (released is None or released > moment)
+            ),
+        )
+        for moment in moments
+    ]
+
+
 # --- lists and fees -----------------------------------------------------------------------
 
 

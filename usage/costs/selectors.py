@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
+from django.db.models import Sum
 from django.utils import timezone
 from djmoney.money import Money
 
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing.selectors import InvoicePreview, LineDraft
 from billing.models import Invoice, InvoiceLine, Organization, Plan, Subscription
+from billing.money import round_money
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import pending_lines_for as subscription_pending_lines
 from billing.subscriptions.selectors import renewal_step, subscription_live
@@ -302,4 +305,131 @@ def cost_month(*, organization: Organization, month: dt.date | None) -> CostMont
             key=lambda center: (-center.total.amount, center.name),
         ),
         months=months,
+    )
+
+
+# --- history and trends -----------------------------------------------------------------------
+
+
+def _change(now: int | Decimal, before: int | Decimal | None) -> Decimal | None:
+    """Percent change from `before`; None without a base to compare with."""
+    if not before:
+        return None
+    return ((Decimal(now) - Decimal(before)) * 100 / Decimal(before)).quantize(Decimal("1"))
+
+
+@dataclass(frozen=True)
+class MonthTrend:
+    month: dt.date  # the local month the usage month starts in
+    period: periods.Period
+    call_seconds: int
+    cost: Money | None  # the invoice that closed it; None while it is not invoiced
+    active_employees: int  # at the month's end (or now, for the open month)
+    phone_numbers: int
+    call_seconds_change: Decimal | None  # percent, against the month before
+    cost_change: Decimal | None
+
+    @property
+    def cost_cents(self) -> int:
+        return int(self.cost.amount * 100) if self.cost is not None else 0
+
+
+@dataclass(frozen=True)
+class CostCenterHistory:
+    name: str
+    costs: list[Money | None]  # one per month of the history, oldest first
+
+    @property
+    def total(self) -> Money | None:
+        known = [cost for cost in self.costs if cost is not None]
+        return sum(known[1:], known[0]) if known else None
+
+
+@dataclass(frozen=True)
+class CostHistory:
+    trends: list[MonthTrend]  # oldest first
+    cost_centers: list[CostCenterHistory]
+    plan: Plan  # its quotas: AI employees and phone numbers
+    currency: str
+
+
+def cost_history(
+    *, organization: Organization, now: dt.datetime, count: int = 12
+) -> CostHistory | None:
+    """The last `count` usage months (the open one included), oldest first: each cost
+    center's invoiced cost, and the trends: call time and cost month over month, active AI
+    employees and numbers against the plan's quotas. None without a live subscription.
+    Five queries, whatever the history."""
+    subscription = subscription_live(organization=organization)
+    if subscription is None:
+        return None
+    tz = organization.tzinfo
+    months = [
+        period
+        for period in reversed(
+            usage_selectors.usage_periods(subscription=subscription, count=count)
+        )
+        if period != subscription.trial_period
+    ]
+    seconds = usage_selectors.call_seconds_by_period(
+        organization=organization, starts=[period.start for period in months]
+    )
+    shares = (
+        CostShare.objects.filter(
+            organization=organization,
+            period_start__in=[period.start for period in months],
+        )
+        .values("period_start", "cost_center")
+        .annotate(total=Sum("total"))
+    )
+    zero = Money(0, organization.currency)
+    by_center: dict[str, dict[dt.datetime, Money]] = {}
+    for row in shares:
+        # Rounded: SQLite sums decimals as floats.
+        amount = round_money(Money(row["total"], organization.currency))
+        by_center.setdefault(row["cost_center"], {})[row["period_start"]] = amount
+    invoiced = {start for costs in by_center.values() for start in costs}
+    holdings = usage_selectors.holdings_over_time(
+        organization=organization, moments=[min(period.end, now) for period in months]
+    )
+    trends, previous = [], None
+    for period, (employees, numbers) in zip(months, holdings, strict=True):
+        cost = (
+            sum((costs.get(period.start, zero) for costs in by_center.values()), zero)
+            if period.start in invoiced
+            else None
+        )
+        used = seconds.get(period.start, 0)
+        trends.append(
+            MonthTrend(
+                month=period.start.astimezone(tz).date().replace(day=1),
+                period=period,
+                call_seconds=used,
+                cost=cost,
+                active_employees=employees,
+                phone_numbers=numbers,
+                call_seconds_change=_change(used, previous.call_seconds) if previous else None,
+                cost_change=(
+                    _change(cost.amount, previous.cost.amount)
+                    if previous and cost is not None and previous.cost is not None
+                    else None
+                ),
+            )
+        )
+        previous = trends[-1]
+    centers = [
+        CostCenterHistory(
+            name=name or "Unassigned",
+            costs=[
+                costs.get(period.start, zero) if period.start in invoiced else None
+                for period in months
+            ],
+        )
+        for name, costs in by_center.items()
+    ]
+    return CostHistory(
+        trends=trends,
+        cost_centers=sorted(centers, key=lambda center: (-center.total.amount, center.name)),
+        plan=subscription.plan,
+        currency=organization.currency,
     )

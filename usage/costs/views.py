@@ -108,3 +108,10 @@ def allocation_rule(request: HttpRequest, access: OrgAccess) -> HttpResponse:
         return _costs_page(request, access, form, status=error.status)
     messages.success(request, "Saved: months invoiced from now on are split this way.")
     return redirect("usage:costs", org_slug=access.organization.slug)
+
+
+@require_GET
+@org_page(finances=True)
+def costs_history(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    history = selectors.cost_history(organization=access.organization, now=timezone.now())
+    return render_org_page(request, access, "usage/costs_history.html", {"history": history})
