@@ -27,16 +27,14 @@ def upcoming(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     return render_org_page(request, access, "usage/upcoming.html", {"upcoming": upcoming})
 
 
-def _costs_page(request, access, rule_form, status=200) -> HttpResponse:
+def _costs_page(request, access, rule, rule_form, status=200) -> HttpResponse:
     month_form = forms.CostMonthForm(request.GET)
-    rule = selectors.allocation_rule_for(organization=access.organization)
+    context = {"month_form": month_form, "rule_form": rule_form, "rule": rule}
     if not month_form.is_valid():
-        context = {"month_form": month_form, "rule_form": rule_form, "rule": rule}
         return render_org_page(request, access, "usage/costs.html", context, status=400)
-    costs = selectors.cost_month(
+    context["costs"] = selectors.cost_month(
         organization=access.organization, month=month_form.cleaned_data["month"]
     )
-    context = {"costs": costs, "month_form": month_form, "rule_form": rule_form, "rule": rule}
     return render_org_page(request, access, "usage/costs.html", context, status=status)
 
 
@@ -45,7 +43,7 @@ def _costs_page(request, access, rule_form, status=200) -> HttpResponse:
 def costs(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     rule = selectors.allocation_rule_for(organization=access.organization)
     initial = {"fixed_fee": rule.fixed_fee, "cost_center": rule.cost_center} if rule else {}
-    return _costs_page(request, access, forms.AllocationRuleForm(initial=initial))
+    return _costs_page(request, access, rule, forms.AllocationRuleForm(initial=initial))
 
 
 @require_GET
@@ -97,15 +95,16 @@ def costs_csv(request: HttpRequest, access: OrgAccess) -> HttpResponse:
 @admins_post_only
 def allocation_rule(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     form = forms.AllocationRuleForm(request.POST)
+    rule = selectors.allocation_rule_for(organization=access.organization)
     if not form.is_valid():
-        return _costs_page(request, access, form, status=400)
+        return _costs_page(request, access, rule, form, status=400)
     try:
         services.cost_allocation_rule_set(
             organization=access.organization, actor=request.user, **form.cleaned_data
         )
     except BillingError as error:
         form.add_error(None, error.message)
-        return _costs_page(request, access, form, status=error.status)
+        return _costs_page(request, access, rule, form, status=error.status)
     messages.success(request, "Saved: months invoiced from now on are split this way.")
     return redirect("usage:costs", org_slug=access.organization.slug)
 

@@ -198,3 +198,37 @@ class TestCostsApi:
     def test_it_is_in_the_openapi_document(self, get, acme):
         answers = get("openapi.json").json()["paths"]["/api/v1/orgs/{org}/costs"]["get"]
         assert {"200", "404", "422"} <= set(answers["responses"])
+
+
+@pytest.mark.parametrize("name", ["costs", "costs_csv", "costs_history", "upcoming"])
+@pytest.mark.parametrize(
+    ("username", "status"), [("member", 403), ("rival_admin", 404), ("support", 200)]
+)
+def test_who_may_see_each_cost_page(client, acme, name, username, status):
+    response = as_user(client, username).get(costs_url(acme, name), {"month": "2026-02"})
+
+    assert response.status_code == status
+
+
+@pytest.mark.parametrize("name", ["costs", "costs_csv", "costs_history", "upcoming"])
+def test_anonymous_people_are_sent_to_sign_in(client, acme, name):
+    response = client.get(costs_url(acme, name))
+
+    assert response.status_code == 302 and "/accounts/login/" in response["Location"]
+
+
+def test_the_costs_page_runs_a_constant_number_of_queries(
+    client, acme, django_assert_max_num_queries
+):
+    for n in range(30):
+        EmployeeFactory(organization=acme, name=f"Extra {n}", cost_center=f"Team {n}")
+    lifecycle_services.subscription_renew_if_needed(
+        subscription_id=acme.subscriptions.get().pk, now=dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+    )
+    as_user(client, "admin")
+
+    # session, user, access, organizations, the bell; the rule, the months, the shares
+    with django_assert_max_num_queries(8):
+        response = client.get(costs_url(acme), {"month": "2026-03"})
+
+    assert len(response.context["costs"].shares) == 32
