@@ -86,6 +86,7 @@ class OverviewPage:
     summary: BillingSummary  # with the scheduled change, if there is one
     # The rest for those who see finances (administrators and staff); empty for members.
     usage: UsageSummary | None = None  # the usage month so far, against every allowance
+    usage_period_label: str = ""
     upcoming: UpcomingInvoice | None = None  # the next invoice so far and projected
     payment_method: MethodRow | None = None  # the default, for automatic payment
     latest_invoices: list[InvoiceRow] = dataclasses.field(default_factory=list)
@@ -125,6 +126,7 @@ def overview_page(
     return dataclasses.replace(
         page,
         usage=usage,
+        usage_period_label=usage.period.label(organization.tzinfo),
         upcoming=cost_selectors.upcoming_invoice_for(
             subscription=subscription, now=now, usage=usage
         ),
