@@ -213,6 +213,7 @@ class UsageSummary:
     phone_numbers: Allowance
     storage_bytes: Allowance
     api_calls: Allowance
+    storage_peak_bytes: int  # the month's peak, on which storage overage is invoiced
 
     @property
     def remaining_minutes(self) -> Decimal | None:
@@ -341,6 +342,7 @@ def usage_summary(
             counter.storage_bytes, plan.storage_gb * GIB if plan.storage_gb is not None else None
         ),
         api_calls=Allowance(counter.api_calls, plan.api_calls_per_month),
+        storage_peak_bytes=counter.storage_peak_bytes,
     )
 
 

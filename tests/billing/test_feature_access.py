@@ -376,8 +376,10 @@ class TestOverview:
         signed_in(client, "admin")
 
         # session, user, access, organizations, the bell; subscription, this month's
-        # counter, AI employees and numbers; features, plans
-        with django_assert_max_num_queries(10):
+        # counter, AI employees and numbers; features, plans; the upcoming invoice (coupon,
+        # tax rates, balance, pending prorations, number fees), the payment method, the
+        # latest invoices, the open alerts, the plans offered
+        with django_assert_max_num_queries(19):
             response = client.get(reverse("billing:overview", args=["acme"]))
 
         assert response.status_code == 200

@@ -822,7 +822,9 @@ def _crowd(acme, catalog, employees):
         ("plan_change_up", 12),  # with the last months' usage against the new plan
         ("plan_change_down", 12),
         ("cancel", 6),
-        ("overview", 14),  # with the scheduled change's panel and this month's call time
+        # with the scheduled change's panel, this month's use, the upcoming invoice, the
+        # payment method, the latest invoices, the open alerts and the plans offered
+        ("overview", 23),
         ("plans", 9),  # the change buttons add none
     ],
 )

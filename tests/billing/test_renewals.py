@@ -23,7 +23,7 @@ from tests.factories import (
 from tests.helpers import APRIL, MAY, invoice_lines, renew, subscribe, usd, utc
 from usage import services as usage_services
 from usage.metering import services as metering
-from usage.models import UsageCounter
+from usage.models import CostShare, UsageCounter
 
 pytestmark = pytest.mark.django_db
 
@@ -364,10 +364,11 @@ class TestExactlyOnce:
             "usage.metering.services.usage_period_close",
             "usage.selectors.number_fees_for_period",
             "billing.lifecycle.services.invoice_issue",
-            "billing.invoicing.services._tax_lines",
-            "billing.invoicing.services._credit_line",
+            "billing.invoicing.pricing.invoice_completion",
+            "billing.invoicing.services._balance_entry_write",
             "billing.invoicing.services.get_next_value",
             "billing.invoicing.services.InvoiceLine.objects.bulk_create",
+            "usage.costs.services.cost_shares_freeze",
         ],
     )
     def test_a_crash_at_any_step_leaves_nothing_behind_and_a_rerun_bills_once(
@@ -404,6 +405,9 @@ class TestExactlyOnce:
         assert invoice.total == usd("229.00")  # $199 + 10,000 s × $0.004 - $10 credit
         assert invoice.number == "INV-2026-000002"  # the crashed run used no number
         assert subscription.invoices.count() == 2
+        # April's split among AI employees, made once, with the invoice that stayed
+        assert sum(share.total.amount for share in invoice.cost_shares.all()) == Decimal("229.00")
+        assert CostShare.objects.count() == invoice.cost_shares.count()
 
     def test_the_database_refuses_a_second_invoice_for_the_same_period(self):
         subscription = subscribe()

@@ -68,7 +68,7 @@ def every_text_field():
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
                 if parameter["schema"].get("type") == "string":
-                    yield f"{method.upper()} {path}", ("path", parameter["name"])
+                    yield f"{method.upper()} {path}", (parameter["in"], parameter["name"])
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             for field in text_fields(body["schema"]) if body else ():
                 yield f"{method.upper()} {path}", ("body", *field)
@@ -123,6 +123,8 @@ def valid_requests(now):
         "GET /api/v1/orgs/{org}/features": (org, None),
         "GET /api/v1/orgs/{org}/features/{code}": (org | {"code": "core_calling"}, None),
         "GET /api/v1/orgs/{org}/invoices/{number}/lines/{line_id}/calls": (line_path, None),
+        "GET /api/v1/orgs/{org}/upcoming-invoice": (org, None),
+        "GET /api/v1/orgs/{org}/costs": (org | {"month": "2026-03"}, None),
     }
 
 
@@ -144,7 +146,7 @@ def test_nul_in_any_text_field_is_422_naming_the_field_and_writes_nothing(
     method, path = operation.split()
     path_params, body = valid_requests[operation]
     source, *location = field
-    if source == "path":
+    if source in ("path", "query"):
         path_params = path_params | {location[0]: with_nul(path_params[location[0]])}
     else:
         *parents, name = location
@@ -156,9 +158,10 @@ def test_nul_in_any_text_field_is_422_naming_the_field_and_writes_nothing(
     before = rows_written()
 
     # When it is sent
-    url = path.format(
-        **{key: str(value).replace("\x00", "%00") for key, value in path_params.items()}
-    )
+    escaped = {key: str(value).replace("\x00", "%00") for key, value in path_params.items()}
+    url = path.format(**escaped)
+    query = "&".join(f"{key}={value}" for key, value in escaped.items() if f"{{{key}}}" not in path)
+    url += f"?{query}" if query else ""
     response = getattr(client, method.lower())(
         url,
         body,
@@ -213,6 +216,8 @@ def test_operation_ids_name_the_endpoint_not_the_module_it_is_written_in():
             "list_features",
             "get_feature",
             "list_line_calls",
+            "get_upcoming_invoice",
+            "get_costs",
         )
     )
 

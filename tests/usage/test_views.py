@@ -400,7 +400,8 @@ def test_admins_find_the_usage_pages_from_the_tabs_and_the_overview(client, acme
 
     text = overview.content.decode()
     for name in ("dashboard", "employees", "phone_numbers"):
-        assert text.count(f'href="{reverse(f"usage:{name}", args=["acme"])}"') == 2  # tab, tile
+        # the tab, and the overview's usage card
+        assert text.count(f'href="{reverse(f"usage:{name}", args=["acme"])}"') == 2
     assert "3 of 15 AI employees active" in text
 
 
@@ -665,8 +666,10 @@ QUERY_BUDGET = {
     "phone_numbers": 10,  # subscription, numbers, this month's fees, employees, form choices
     "number_release": 6,  # the number and who answers it
     # subscription, this month's counter, AI employees and numbers, the features and the
-    # plans that offer them
-    "overview": 10,
+    # plans that offer them; the upcoming invoice (coupon, tax rates, balance, pending
+    # prorations, number fees), the default payment method, the latest invoices, the open
+    # alerts and the plans offered
+    "overview": 19,
 }
 
 

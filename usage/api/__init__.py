@@ -10,7 +10,7 @@ from django.core.exceptions import ValidationError
 from ninja import NinjaAPI
 
 from billing.errors import BillingError
-from usage.api import calls, employees, features, invoices, phone_numbers, usage
+from usage.api import calls, costs, employees, features, invoices, phone_numbers, usage
 from usage.api.auth import ServiceTokenAuth
 from usage.metering import services as metering
 
@@ -69,5 +69,5 @@ def _problems(problems: list[metering.Problem]) -> list[dict]:
     ]
 
 
-for module in (calls, employees, phone_numbers, usage, features, invoices):
+for module in (calls, employees, phone_numbers, usage, features, invoices, costs):
     api.add_router("", module.router)

@@ -12,7 +12,7 @@ from django.db.models.functions import TruncDate
 from billing.models import Organization, Subscription
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
-from usage.models import Call
+from usage.models import AIEmployee, Call, PhoneNumber, UsageCounter
 from usage.selectors import UsageSummary, usage_summary
 
 
@@ -95,6 +95,50 @@ def usage_by_employee_and_cost_center(
         by_cost_center[label] = (seconds + row["seconds"], calls + row["calls"])
     cost_centers = [UsageRow(label, *totals) for label, totals in by_cost_center.items()]
     return by_employee, sorted(cost_centers, key=lambda row: (-row.seconds, row.label))
+
+
+def call_seconds_by_period(
+    *, organization: Organization, starts: list[dt.datetime]
+) -> dict[dt.datetime, int]:
+    """Call seconds of the usage periods starting at `starts`, from their counters."""
+    return dict(
+        UsageCounter.objects.filter(organization=organization, period_start__in=starts).values_list(
+            "period_start", "call_seconds"
+        )
+    )
+
+
+def holdings_over_time(
+    *, organization: Organization, moments: list[dt.datetime]
+) -> list[tuple[int, int]]:
+    """How many AI employees were active and phone numbers held at each of `moments`, from
+    when each was created or provisioned, deactivated or released. An employee deactivated
+    and reactivated counts as active since its creation."""
+    employees = list(
+        AIEmployee.objects.filter(organization=organization).values_list(
+            "created_at", "deactivated_at", "is_active"
+        )
+    )
+    numbers = list(
+        PhoneNumber.objects.filter(organization=organization).values_list(
+            "provisioned_at", "released_at"
+        )
+    )
+    return [
+        (
+            sum(
+                1
+                for created, deactivated, active in employees
+                if created <= moment and (active or deactivated is None or deactivated > moment)
+            ),
+            sum(
+                1
+                for provisioned, released in numbers
+                if provisioned <= moment and (released is None or released > moment)
+            ),
+        )
+        for moment in moments
+    ]
 
 
 # --- usage pages --------------------------------------------------------------------------
