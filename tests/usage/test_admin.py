@@ -17,7 +17,9 @@ from tests.factories import (
 )
 from usage import services
 from usage.caps.services import spend_caps_replace
+from usage.metering import services as metering
 from usage.models import AIEmployee, Call, PhoneNumber, ServiceToken, UsageReport
+from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -33,7 +35,7 @@ def subscription(now):
 def record_calls(employees, count, *, first_id=0):
     """`count` two-minute calls, an hour apart, shared out over `employees`."""
     reports = [
-        services.CallReport(
+        metering.CallReport(
             call_id=f"call-{n}",
             organization=employees[n % len(employees)].organization.slug,
             employee_id=employees[n % len(employees)].pk,
@@ -44,7 +46,7 @@ def record_calls(employees, count, *, first_id=0):
         for n in range(first_id, first_id + count)
     ]
     for offset in range(0, count, 1_000):
-        services.calls_record(reports=reports[offset : offset + 1_000])
+        metering.calls_record(reports=reports[offset : offset + 1_000])
 
 
 @pytest.fixture
@@ -67,7 +69,7 @@ def many_rows(subscription, now):
             employee=employees[-1],
         )
         for day in range(3):
-            services.usage_report_record(
+            metering.usage_report_record(
                 organization=organization,
                 kind=UsageReport.Kind.API_CALLS,
                 report_id=f"api-{day}",
@@ -76,7 +78,7 @@ def many_rows(subscription, now):
             )
     record_calls(employees, 150)
     for n in range(5):
-        services.service_token_create(name=f"platform {n}", all_organizations=True)
+        service_token_create(name=f"platform {n}", all_organizations=True)
     for employee in employees[::3]:
         spend_caps_replace(
             organization=employee.organization,
@@ -198,7 +200,7 @@ def test_staff_read_each_organizations_caps_and_who_changed_them(staff_client, m
 def test_counters_show_storage_in_gib_as_the_usage_page_does(staff_client, subscription, now):
     # Given 1.25 GiB stored now, after a peak of 2 GiB earlier this month
     for report_id, quantity, hours_ago in (("s-1", 2 * 2**30, 5), ("s-2", 1_342_177_280, 0)):
-        services.usage_report_record(
+        metering.usage_report_record(
             organization=subscription.organization,
             kind=UsageReport.Kind.STORAGE,
             report_id=report_id,

@@ -30,16 +30,10 @@ from billing.models import Organization, Subscription
 from billing.money import round_money
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
-from usage.alerts.projection import call_time_projection, hour_of_week_weights
+from usage.alerts.pace import call_time_projection, hour_of_week_weights
 from usage.models import AIEmployee, Budget, Call, EmployeeUsageCounter, UsageCounter
-from usage.selectors import (
-    PlanFit,
-    Scenario,
-    call_overage_cost,
-    number_fees_for_period,
-    plan_fit,
-    storage_overage_cost,
-)
+from usage.plan_fit.selectors import PlanFit, Scenario, plan_fit
+from usage.selectors import call_overage_cost, number_fees_for_period, storage_overage_cost
 
 DAY = dt.timedelta(days=1)
 # Two-sided 80% range of a normal spread: the band holds the month's end four times in five.

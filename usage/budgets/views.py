@@ -16,7 +16,7 @@ from billing.accounts.selectors import OrgAccess
 from billing.errors import BillingError
 from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage.budgets import forms, selectors, services
-from usage.selectors import Scenario
+from usage.plan_fit.selectors import Scenario
 
 
 def _page(request, access, form=None, status=200) -> HttpResponse:

@@ -51,7 +51,7 @@ def delete_schedules(apps, schema_editor):
 class Migration(migrations.Migration):
     dependencies = [
         ("billing", "0012_renewal_reminder_schedule"),
-        ("usage", "0006_projected_overage_schedule"),
+        ("usage", "0007_cost_allocation"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

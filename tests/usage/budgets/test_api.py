@@ -6,15 +6,15 @@ import pytest
 from djmoney.money import Money
 
 from tests.factories import EmployeeFactory, PlanFactory, SubscriptionFactory, record_call
-from usage import services
 from usage.models import Budget
+from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def api(client):
-    token = services.service_token_create(name="calling platform", all_organizations=True)[1]
+    token = service_token_create(name="calling platform", all_organizations=True)[1]
 
     class Api:
         def put(self, path, body):

@@ -21,7 +21,7 @@ from tests.factories import (
     sign_in,
 )
 from usage.budgets.selectors import scenario_costs
-from usage.selectors import Scenario
+from usage.plan_fit.selectors import Scenario
 
 pytestmark = pytest.mark.django_db
 

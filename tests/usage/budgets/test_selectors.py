@@ -17,6 +17,7 @@ from tests.factories import (
 )
 from usage import services
 from usage.budgets.selectors import organization_spend_so_far, spend_forecast
+from usage.metering import services as metering
 
 pytestmark = pytest.mark.django_db
 
@@ -116,7 +117,7 @@ def weekday_calls(employee, first_day, last_day, *, rng, now):
                 per_month[month] = per_month.get(month, 0) + seconds
                 if connected + dt.timedelta(seconds=seconds) <= now:
                     reports.append(
-                        services.CallReport(
+                        metering.CallReport(
                             f"call-{connected.isoformat()}",
                             employee.organization.slug,
                             employee.pk,
@@ -126,7 +127,7 @@ def weekday_calls(employee, first_day, last_day, *, rng, now):
                         )
                     )
         day += dt.timedelta(days=1)
-    services.calls_record(reports=reports, now=now)
+    metering.calls_record(reports=reports, now=now)
     return per_month
 
 

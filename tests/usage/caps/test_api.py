@@ -8,15 +8,15 @@ import pytest
 from djmoney.money import Money
 
 from tests.factories import EmployeeFactory, PlanFactory, SubscriptionFactory, record_call
-from usage import services
 from usage.models import SpendCap, SpendCapChange
+from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def token():
-    return services.service_token_create(name="calling platform", all_organizations=True)[1]
+    return service_token_create(name="calling platform", all_organizations=True)[1]
 
 
 @pytest.fixture

@@ -10,8 +10,9 @@ import pytest
 from django.db import connection
 
 from tests.factories import EmployeeFactory, PlanFactory, SubscriptionFactory
-from usage import selectors, services
+from usage import selectors
 from usage.caps.services import spend_caps_replace
+from usage.metering import services as metering
 from usage.models import EmployeeUsageCounter, UsageCounter
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -54,9 +55,9 @@ def race(employees, cap_kind):
                 return
             in_flight.start()
             connected = NOW - dt.timedelta(minutes=n + 2)
-            services.calls_record(
+            metering.calls_record(
                 reports=[
-                    services.CallReport(
+                    metering.CallReport(
                         f"{cap_kind}-{n}",
                         employee.organization.slug,
                         employee.pk,
