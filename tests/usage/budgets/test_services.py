@@ -13,6 +13,7 @@ from tests.factories import (
     EmployeeFactory,
     PlanFactory,
     SubscriptionFactory,
+    TaxRateFactory,
     UserFactory,
     record_call,
 )
@@ -148,21 +149,23 @@ def test_no_budget_no_alert(now, committed):
 
 
 def test_a_cost_center_budget_alerts_on_its_share_of_the_usage_charges(now, committed):
-    # Given Sales made 3/4 of the month's 15,000 s ($60 of usage) and has a $40 budget
+    # Given Sales made 3/4 of the month's 15,000 s ($60 of usage, $66 with a 10% tax) and
+    # has a $40 budget
+    TaxRateFactory(percentage=Decimal("10"))
     organization, support = practice(now)
     sales = EmployeeFactory(organization=organization, cost_center="Sales")
     record_call(employee=sales, seconds=11_250, connected_at=now - dt.timedelta(hours=5))
     record_call(employee=support, seconds=3_750, connected_at=now - dt.timedelta(hours=4))
     budget_set(organization=organization, amount=Decimal("40"), cost_center="Sales", now=now)
 
-    # When the job runs, then Sales is alerted at 100% ($45 of $40), once
+    # When the job runs, then Sales is alerted at 100% ($49.50 of $40), once
     with committed():
         assert budget_alerts_if_needed(now=now) == 1
     with committed():
         assert budget_alerts_if_needed(now=now) == 0
     notice = Notification.objects.get()
     assert notice.title == "Budget: 100% of the Sales monthly budget spent"
-    assert (notice.data["budget_of"], notice.data["spent"]) == ("cost_center:Sales", "45.00")
+    assert (notice.data["budget_of"], notice.data["spent"]) == ("cost_center:Sales", "49.50")
 
 
 def test_a_budget_for_a_cost_center_no_employee_has_is_refused(now):

@@ -2,6 +2,7 @@
 outsiders do not see it; bad input is refused naming the field."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -12,6 +13,7 @@ from tests.factories import (
     MembershipFactory,
     PlanFactory,
     SubscriptionFactory,
+    TaxRateFactory,
     UserFactory,
     record_call,
     sign_in,
@@ -50,14 +52,20 @@ def user(username):
 
 
 def test_an_administrator_sets_a_budget_and_sees_spend_forecast_and_days_left(client, organization):
+    # Given $100 of fee and $60 of overage so far, and a 10% tax on both
+    TaxRateFactory(percentage=Decimal("10"))
     sign_in(client, user("admin"))
 
     response = client.post(url(organization), posted(monthly_budget="200"))
 
+    # Then the spend is what the month costs once invoiced, taxes in
     assert response.status_code == 302
     page = client.get(url(organization)).text
     assert "The budgets are saved" in page
-    assert "$160.00 of $200.00 (80%)" in page
+    assert "$176.00 of $200.00 (88%)" in page
+    assert '<td class="fees">$110.00</td>' in page
+    assert '<td class="overage">$66.00</td>' in page
+    assert "less your discount, with taxes" in page
     assert "At this pace the month ends over the budget" in page
     assert "<dt>Days left</dt><dd>16</dd>" in page
     assert "likely between" in page
