@@ -207,30 +207,20 @@ class CostCenterBudget:
         return self.budget is not None and self.forecast > self.budget.amount
 
 
-def cost_center_budgets(
-    *, organization: Organization, forecast: Forecast
+def _cost_center_budgets(
+    *, organization_id: int, forecast: Forecast, budgets: dict[str, Budget], names: set[str]
 ) -> list[CostCenterBudget]:
-    """Every cost center of the organization's AI employees (and any with a budget), by
-    name. Three queries."""
+    """The cost centers `names`, by name, against their `budgets`. One query."""
     spend = forecast.spend
     seconds = dict(
         EmployeeUsageCounter.objects.filter(
-            organization=organization, period_start=spend.period.start
+            organization_id=organization_id, period_start=spend.period.start
         )
         .values("cost_center")
         .annotate(seconds=Sum("call_seconds"))
         .values_list("cost_center", "seconds")
     )
     total = sum(seconds.values())  # calls of AI employees without a cost center included
-    budgets = {
-        budget.cost_center: budget
-        for budget in Budget.objects.filter(organization=organization).exclude(cost_center="")
-    }
-    names = set(budgets) | set(
-        AIEmployee.objects.filter(organization=organization)
-        .exclude(cost_center="")
-        .values_list("cost_center", flat=True)
-    )
 
     def share(amount: Money, name: str) -> Money:
         if not total:
@@ -249,6 +239,117 @@ def cost_center_budgets(
         )
         for name in sorted(names)
     ]
+
+
+def cost_center_budgets(
+    *, organization: Organization, forecast: Forecast
+) -> list[CostCenterBudget]:
+    """Every cost center of the organization's AI employees (and any with a budget), by
+    name. Three queries."""
+    budgets = {
+        budget.cost_center: budget
+        for budget in Budget.objects.filter(organization=organization).exclude(cost_center="")
+    }
+    names = set(budgets) | set(
+        AIEmployee.objects.filter(organization=organization)
+        .exclude(cost_center="")
+        .values_list("cost_center", flat=True)
+    )
+    return _cost_center_budgets(
+        organization_id=organization.pk, forecast=forecast, budgets=budgets, names=names
+    )
+
+
+@dataclass(frozen=True)
+class BudgetFigures:
+    """One budget, the organization's (`cost_center` empty) or a cost center's, against its
+    spend so far and forecast: what the alerts tell and the billing page shows."""
+
+    cost_center: str
+    budget: Money
+    spent: Money
+    percent: int
+    forecast: Money
+    low: Money
+    high: Money
+    forecast_exceeds: bool
+
+    @property
+    def key(self) -> str:
+        return f"cost_center:{self.cost_center}" if self.cost_center else "organization"
+
+    @property
+    def name(self) -> str:
+        """As a notice names it."""
+        if self.cost_center:
+            return f"the {self.cost_center} monthly budget"
+        return "your monthly budget"
+
+    @property
+    def is_over(self) -> bool:
+        return self.spent > self.budget
+
+    @classmethod
+    def of_organization(cls, state: BudgetState) -> BudgetFigures:
+        forecast = state.forecast
+        return cls(
+            "",
+            state.budget.amount,
+            forecast.spend.total,
+            state.percent,
+            forecast.total,
+            forecast.low,
+            forecast.high,
+            state.forecast_exceeds,
+        )
+
+    @classmethod
+    def of_cost_center(cls, item: CostCenterBudget) -> BudgetFigures:
+        return cls(
+            item.cost_center,
+            item.budget.amount,
+            item.spent,
+            item.percent,
+            item.forecast,
+            item.low,
+            item.high,
+            item.forecast_exceeds,
+        )
+
+
+@dataclass(frozen=True)
+class BudgetsGlance:
+    """Every budget of the organization against the month (the organization's first, then
+    the cost centers' by name), with the forecast they come from."""
+
+    forecast: Forecast | None  # None without a budget: nothing was forecast
+    budgets: list[BudgetFigures]
+
+
+def budgets_glance(*, subscription: Subscription, now: dt.datetime) -> BudgetsGlance:
+    """The organization's budgets against this usage month's spend and forecast. One query
+    without budgets; a fixed number with them, however many."""
+    budgets = {
+        budget.cost_center: budget
+        for budget in Budget.objects.filter(organization_id=subscription.organization_id)
+    }
+    if not budgets:
+        return BudgetsGlance(forecast=None, budgets=[])
+    forecast = spend_forecast(subscription=subscription, now=now)
+    figures = []
+    if "" in budgets:
+        figures.append(BudgetFigures.of_organization(BudgetState(budgets.pop(""), forecast)))
+    if budgets:
+        figures += [
+            BudgetFigures.of_cost_center(item)
+            for item in _cost_center_budgets(
+                organization_id=subscription.organization_id,
+                forecast=forecast,
+                budgets=budgets,
+                names=set(budgets),
+            )
+        ]
+    return BudgetsGlance(forecast=forecast, budgets=figures)
 
 
 def scenario_costs(*, organization: Organization, scenario: Scenario) -> PlanFit:

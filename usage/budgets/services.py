@@ -9,7 +9,6 @@ repeated, alert once; thresholds crossed together go in one notice."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -22,14 +21,7 @@ from billing.errors import BillingError, ErrorCode
 from billing.models import Notification, Organization, Subscription
 from billing.notifications.emails import absolute_url
 from billing.notifications.services import notification_send
-from usage.budgets.selectors import (
-    BudgetState,
-    CostCenterBudget,
-    Forecast,
-    cost_center_budgets,
-    organization_budget,
-    spend_forecast,
-)
+from usage.budgets.selectors import BudgetFigures, Forecast, budgets_glance
 from usage.models import Budget
 
 FORECAST = "forecast"
@@ -95,57 +87,14 @@ def budgets_replace(
         )
 
 
-@dataclass(frozen=True)
-class BudgetFigures:
-    """What a budget alert tells, for the organization or one cost center."""
-
-    key: str  # "organization", or "cost_center:<name>"
-    name: str  # how the notice names it
-    budget: Money
-    spent: Money
-    percent: int
-    forecast: Money
-    low: Money
-    high: Money
-    forecast_exceeds: bool
-
-    @classmethod
-    def of_organization(cls, state: BudgetState) -> BudgetFigures:
-        forecast = state.forecast
-        return cls(
-            "organization",
-            "your monthly budget",
-            state.budget.amount,
-            forecast.spend.total,
-            state.percent,
-            forecast.total,
-            forecast.low,
-            forecast.high,
-            state.forecast_exceeds,
-        )
-
-    @classmethod
-    def of_cost_center(cls, item: CostCenterBudget) -> BudgetFigures:
-        return cls(
-            f"cost_center:{item.cost_center}",
-            f"the {item.cost_center} monthly budget",
-            item.budget.amount,
-            item.spent,
-            item.percent,
-            item.forecast,
-            item.low,
-            item.high,
-            item.forecast_exceeds,
-        )
-
-    def crossed(self) -> list[str]:
-        """The thresholds passed: percents, then `forecast`."""
-        percents = [
-            str(percent)
-            for percent in sorted(settings.BUDGET_ALERT_PERCENTS)
-            if self.percent >= percent
-        ]
-        return percents + ([FORECAST] if self.forecast_exceeds else [])
+def crossed(figures: BudgetFigures) -> list[str]:
+    """The thresholds a budget passed: percents, then `forecast`."""
+    percents = [
+        str(percent)
+        for percent in sorted(settings.BUDGET_ALERT_PERCENTS)
+        if figures.percent >= percent
+    ]
+    return percents + ([FORECAST] if figures.forecast_exceeds else [])
 
 
 def _dedup_prefix(figures: BudgetFigures, forecast: Forecast) -> str:
@@ -170,20 +119,13 @@ def budget_alerts_if_needed(*, now: dt.datetime) -> int:
     sent = 0
     for organization in organizations:
         subscription = organization.subscriptions.exclude(status=Subscription.Status.CANCELED).get()
-        forecast = spend_forecast(subscription=subscription, now=now)
-        if forecast.spend.is_trial:
+        glance = budgets_glance(subscription=subscription, now=now)
+        forecast = glance.forecast
+        if forecast is None or forecast.spend.is_trial:
             continue
-        figures = [
-            BudgetFigures.of_cost_center(item)
-            for item in cost_center_budgets(organization=organization, forecast=forecast)
-            if item.budget is not None
-        ]
-        budget = organization_budget(organization=organization)
-        if budget is not None:
-            figures.insert(0, BudgetFigures.of_organization(BudgetState(budget, forecast)))
-        for item in figures:
+        for item in glance.budgets:
             told = alerted.get((organization.pk, _dedup_prefix(item, forecast)), set())
-            new = [threshold for threshold in item.crossed() if threshold not in told]
+            new = [threshold for threshold in crossed(item) if threshold not in told]
             if new:
                 budget_alert_send(
                     organization=organization, figures=item, forecast=forecast, thresholds=new
