@@ -151,7 +151,8 @@ def get_budgets(request, org: PathText):
     summary="Set the monthly budgets",
 )
 def put_budgets(request, org: PathText, payload: BudgetIn):
-    """Replaces every budget: the organization's, and its cost centers' (left out: none)."""
+    """Replaces every budget: the organization's, and its cost centers' (left out: none).
+    Each change is recorded with this token and when (the budgets page lists them)."""
     organization = lookups.organization(org)
     if subscription_live(organization=organization) is None:
         raise BillingError(ErrorCode.NO_SUBSCRIPTION)
@@ -159,5 +160,6 @@ def put_budgets(request, org: PathText, payload: BudgetIn):
         organization=organization,
         amount=payload.monthly_budget,
         cost_centers={item.cost_center: item.monthly_budget for item in payload.cost_centers},
+        token=request.auth,
     )
     return _budget_out(organization)

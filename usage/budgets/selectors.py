@@ -31,7 +31,7 @@ from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
 from usage.alerts.pace import call_time_projection, hour_of_week_weights
 from usage.costs.selectors import MonthSpend, month_spend
-from usage.models import AIEmployee, Budget, Call, EmployeeUsageCounter
+from usage.models import AIEmployee, Budget, BudgetChange, Call, EmployeeUsageCounter
 from usage.plan_fit.selectors import PlanFit, Scenario, plan_fit
 
 DAY = dt.timedelta(days=1)
@@ -350,6 +350,18 @@ def budgets_glance(*, subscription: Subscription, now: dt.datetime) -> BudgetsGl
             )
         ]
     return BudgetsGlance(forecast=forecast, budgets=figures)
+
+
+HISTORY_SHOWN = 50
+
+
+def budget_changes(*, organization: Organization) -> list[BudgetChange]:
+    """The latest changes of the organization's budgets, newest first. One query."""
+    return list(
+        BudgetChange.objects.filter(organization=organization).select_related(
+            "changed_by", "changed_by_token"
+        )[:HISTORY_SHOWN]
+    )
 
 
 def scenario_costs(*, organization: Organization, scenario: Scenario) -> PlanFit:

@@ -1,5 +1,5 @@
-"""Writes of budgets: setting the monthly budgets of the organization and its cost centers,
-and the job that alerts at their thresholds through the notification center.
+"""Writes of budgets: setting the monthly budgets of the organization and its cost centers
+(each change recorded with who and when), and the job that alerts at their thresholds through the notification center.
 
 A budget alert fires once per threshold and usage month: at each of
 `BUDGET_ALERT_PERCENTS` of the budget actually spent, and when the forecast passes the
@@ -18,11 +18,12 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.errors import BillingError, ErrorCode
+from billing.locks import organization_lock
 from billing.models import Notification, Organization, Subscription
 from billing.notifications.emails import absolute_url
 from billing.notifications.services import notification_send
 from usage.budgets.selectors import BudgetFigures, Forecast, budgets_glance
-from usage.models import Budget
+from usage.models import Budget, BudgetChange, ServiceToken
 
 FORECAST = "forecast"
 
@@ -34,30 +35,47 @@ def budget_set(
     amount: Decimal | None,
     cost_center: str = "",
     actor: AbstractBaseUser | None = None,
+    token: ServiceToken | None = None,
     now: dt.datetime | None = None,
 ) -> Budget | None:
     """The monthly budget of the organization, or of one of its cost centers, in its
-    currency; `None` removes it."""
+    currency; `None` removes it. A change is recorded (`BudgetChange`: from, to, who, when);
+    setting the amount it has records nothing."""
     now = now or timezone.now()
-    if amount is None:
-        Budget.objects.filter(organization=organization, cost_center=cost_center).delete()
-        return None
-    if amount <= 0:
+    if amount is not None and amount <= 0:
         raise BillingError(ErrorCode.BUDGET_INVALID, field="monthly_budget")
-    if cost_center and not organization.employees.filter(cost_center=cost_center).exists():
+    if (
+        amount is not None
+        and cost_center
+        and not organization.employees.filter(cost_center=cost_center).exists()
+    ):
         raise BillingError(
             ErrorCode.COST_CENTER_NOT_FOUND,
             f"No AI employee of {organization} is in the cost center {cost_center!r}.",
             field="cost_centers",
         )
-    budget, _ = Budget.objects.update_or_create(
+    # Changes of one organization's budgets take turns, so each records what it replaced.
+    organization_lock().filter(pk=organization.pk).get()
+    budget = Budget.objects.filter(organization=organization, cost_center=cost_center).first()
+    before = budget.amount.amount if budget else None
+    if before == amount:
+        return budget
+    if amount is None:
+        budget.delete()
+        budget = None
+    else:
+        budget = budget or Budget(organization=organization, cost_center=cost_center)
+        budget.amount = Money(amount, organization.currency)
+        budget.changed_at, budget.changed_by = now, actor
+        budget.save()
+    BudgetChange.objects.create(
         organization=organization,
         cost_center=cost_center,
-        defaults={
-            "amount": Money(amount, organization.currency),
-            "changed_at": now,
-            "changed_by": actor,
-        },
+        previous_amount=before,
+        new_amount=amount,
+        changed_at=now,
+        changed_by=actor,
+        changed_by_token=token,
     )
     return budget
 
@@ -69,20 +87,24 @@ def budgets_replace(
     amount: Decimal | None,
     cost_centers: dict[str, Decimal],
     actor: AbstractBaseUser | None = None,
+    token: ServiceToken | None = None,
     now: dt.datetime | None = None,
 ) -> None:
     """Make the budgets exactly these: the organization's (`None`: none) and its cost
     centers' (left out: none). All or nothing."""
-    Budget.objects.filter(organization=organization).exclude(cost_center="").exclude(
-        cost_center__in=cost_centers
-    ).delete()
-    budget_set(organization=organization, amount=amount, actor=actor, now=now)
-    for cost_center, cost_center_amount in cost_centers.items():
+    wanted = {"": amount} | {name: value for name, value in cost_centers.items()}
+    dropped = (
+        Budget.objects.filter(organization=organization)
+        .exclude(cost_center__in=wanted)
+        .values_list("cost_center", flat=True)
+    )
+    for cost_center in [*dropped, *wanted]:
         budget_set(
             organization=organization,
-            amount=cost_center_amount,
+            amount=wanted.get(cost_center),
             cost_center=cost_center,
             actor=actor,
+            token=token,
             now=now,
         )
 

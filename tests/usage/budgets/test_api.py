@@ -13,7 +13,7 @@ from tests.factories import (
     TaxRateFactory,
     record_call,
 )
-from usage.models import Budget
+from usage.models import Budget, BudgetChange
 from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
@@ -141,3 +141,12 @@ def test_bad_cost_center_budgets_are_refused_and_nothing_is_written(
 
     assert response.status_code == status
     assert not Budget.objects.exists()
+
+
+def test_a_change_through_the_api_is_recorded_with_its_token(api, organization):
+    api.put(f"orgs/{organization.slug}/budgets", {"monthly_budget": "200"})
+
+    [change] = BudgetChange.objects.all()
+
+    assert (change.previous_amount, change.new_amount) == (None, Decimal("200.00"))
+    assert change.changed_by is None and change.changed_by_token.name == "calling platform"

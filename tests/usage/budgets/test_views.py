@@ -149,3 +149,23 @@ def test_a_cost_center_that_no_longer_exists_is_refused(client, organization):
     assert response.status_code == 400
     assert "cost center &#x27;Gone&#x27;" in response.text
     assert not Budget.objects.exists()
+
+
+def test_the_page_lists_who_changed_the_budgets_and_when(client, organization, now):
+    # Given the administrator set a $200 budget, then raised it to $250
+    admin = user("admin")
+    admin.first_name, admin.last_name = "Dana", "Reyes"
+    admin.save()
+    sign_in(client, admin)
+    client.post(url(organization), posted(monthly_budget="200"))
+    client.post(url(organization), posted(monthly_budget="250"))
+
+    # When anyone who may read the page opens it
+    page = client.get(url(organization)).text
+
+    # Then both changes are listed, newest first, with who and when
+    history = page[page.index('class="data reflow budget-changes"') :]
+    raised = history.index("200.00 USD</td>")
+    assert history.index("no budget</td>") > raised
+    assert history.count("Dana Reyes") == 2
+    assert f"{now:%-d %b %Y, %H:%M}" in history
