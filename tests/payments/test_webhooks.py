@@ -23,13 +23,15 @@ from tests.factories import SubscriptionFactory
 from tests.payments.conftest import (
     BANK_ACCOUNT_IN_BROWSER,
     WEBHOOK_SECRET,
+    WEBHOOK_URL,
     load_fixture,
     replay_only,
+    webhook_endpoint_create,
 )
 
 pytestmark = pytest.mark.django_db
 
-URL = "/payments/stripe/webhook/"
+URL = WEBHOOK_URL
 
 
 def signature(payload: str, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
@@ -153,8 +155,8 @@ class TestSignature:
         assert response.status_code == 400
         assert not ProcessedStripeEvent.objects.exists()
 
-    def test_without_a_configured_secret_nothing_verifies(self, client, settings):
-        settings.STRIPE_WEBHOOK_SECRET = ""
+    def test_without_a_configured_secret_nothing_verifies(self, client):
+        webhook_endpoint_create(secret="")
 
         response = deliver(client, bank_debit_event("event_payment_intent_succeeded"), secret="")
 
