@@ -134,8 +134,9 @@ def _refund_mismatches(since: dt.datetime) -> tuple[int, list[Found]]:
     )
     theirs_by_id = {
         refund.id: refund
+        # Stripe's refunds say nothing of live or test mode: their charge does.
         for refund in StripeRefund.objects.filter(
-            created__gte=since - SYNC_MARGIN, livemode=djstripe_settings.STRIPE_LIVE_MODE
+            created__gte=since - SYNC_MARGIN, charge__livemode=djstripe_settings.STRIPE_LIVE_MODE
         )
     }
     found = []
