@@ -16,8 +16,8 @@ from tests.factories import (
     OrganizationFactory,
     SubscriptionFactory,
     UserFactory,
-    sign_in,
 )
+from tests.helpers import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -57,10 +57,6 @@ def acme():
     )
     UserFactory(username="support", is_staff=True)
     return organization
-
-
-def signed_in(client, username):
-    return sign_in(client, UserFactory(username=username))
 
 
 def test_an_administrator_changes_the_details_and_the_change_is_recorded(acme, client):

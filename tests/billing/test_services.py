@@ -1,4 +1,3 @@
-import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -11,12 +10,9 @@ from billing.models import Feature, Plan, Subscription
 from billing.subscriptions import selectors as subscription_selectors
 from billing.subscriptions import services as subscription_services
 from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory, UserFactory
+from tests.helpers import utc
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 class TestSubscriptionCreate:
