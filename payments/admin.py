@@ -505,7 +505,8 @@ class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
 class StripeMismatchAdmin(ReadOnlyAdmin):
     """What the daily reconciliation found: a payment or refund on which we and Stripe
     disagree. Open ones first; each closes by itself once a later run finds both sides
-    agreeing (after a lost webhook is redelivered, or a credit note is issued)."""
+    agreeing (after a lost webhook is redelivered, a credit note is issued, or a card's
+    details are corrected)."""
 
     list_display = (
         "stripe_id",
@@ -513,7 +514,7 @@ class StripeMismatchAdmin(ReadOnlyAdmin):
         "kind",
         "ours",
         "theirs",
-        "invoice",
+        "concerns",
         "first_found_on",
         "last_found_on",
         "resolved_on",
@@ -523,14 +524,21 @@ class StripeMismatchAdmin(ReadOnlyAdmin):
         "kind",
         "object_type",
     )
-    list_select_related = ("attempt__invoice", "refund__attempt__invoice")
+    list_select_related = (
+        "attempt__invoice",
+        "refund__attempt__invoice",
+        "payment_method__organization",
+    )
     search_fields = ("=stripe_id",)
     search_help_text = "Stripe's pi_… or re_… id."
     readonly_fields = list_display
     fields = readonly_fields
 
-    @admin.display(description="Invoice")
-    def invoice(self, mismatch):
+    @admin.display(description="Concerns")
+    def concerns(self, mismatch):
+        """The invoice a payment or refund was for, or whose method it is."""
+        if mismatch.payment_method:
+            return f"{mismatch.payment_method.organization}: {mismatch.payment_method.label}"
         attempt = mismatch.attempt or (mismatch.refund.attempt if mismatch.refund else None)
         return invoice_link(attempt.invoice) if attempt else None
 

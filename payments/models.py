@@ -260,7 +260,7 @@ class StripeReconciliation(models.Model):
 
 
 class StripeMismatch(models.Model):
-    """A payment or refund on which we and Stripe disagree. Listed until a later
+    """A payment, refund or payment method on which we and Stripe disagree. Listed until a later
     reconciliation finds both sides agreeing (then it is resolved, and kept)."""
 
     class Kind(models.TextChoices):
@@ -268,21 +268,24 @@ class StripeMismatch(models.Model):
         MISSING_HERE = "missing_here", "At Stripe, missing here"
         AMOUNT = "amount", "Amounts differ"
         STATUS = "status", "Statuses differ"
+        DETAILS = "details", "Card or account details differ"
 
     class Object(models.TextChoices):
         PAYMENT = "payment", "Payment"
         REFUND = "refund", "Refund"
+        METHOD = "method", "Payment method"
 
     object_type = models.CharField(max_length=10, choices=Object.choices)
     kind = models.CharField(max_length=20, choices=Kind.choices)
-    stripe_id = models.CharField(
-        max_length=255, help_text="Stripe's pi_… or re_… id of the payment or refund."
-    )
+    stripe_id = models.CharField(max_length=255, help_text="Stripe's pi_…, re_… or pm_… id.")
     attempt = models.ForeignKey(
         PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     refund = models.ForeignKey(
         Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payment_method = models.ForeignKey(
+        PaymentMethod, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
     )
     ours = models.CharField("here", max_length=100, blank=True)
     theirs = models.CharField("at Stripe", max_length=100, blank=True)

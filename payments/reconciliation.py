@@ -1,10 +1,12 @@
-"""The daily reconciliation of our payments and refunds with Stripe's.
+"""The daily reconciliation of our payments, refunds and payment methods with Stripe's.
 
 dj-stripe's sync first brings its mirror up to date with every PaymentIntent and Refund
-Stripe created in the window (`STRIPE_RECONCILIATION_DAYS`); then each of ours is compared
-with the mirror's: missing on either side, amounts or statuses that differ. Each mismatch is
+Stripe created in the window (`STRIPE_RECONCILIATION_DAYS`) and with each Stripe method
+listed here; then each of ours is compared with the mirror's: missing on either side,
+amounts or statuses that differ, a card's number or expiry that differs. Each mismatch is
 listed in the admin until a later run finds both sides agreeing. A webhook lost for days
-(a bank debit Stripe settled that still shows as processing here) is found the next morning.
+(a bank debit Stripe settled that still shows as processing here, a card the network
+updated) is found the next morning.
 """
 
 from __future__ import annotations
@@ -12,12 +14,14 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+import stripe
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from djmoney.money import Money
 from djstripe.models import PaymentIntent as StripePaymentIntent
+from djstripe.models import PaymentMethod as StripePaymentMethod
 from djstripe.models import Refund as StripeRefund
 from djstripe.settings import djstripe_settings
 
@@ -55,6 +59,13 @@ class Found:
     theirs: str = ""
     attempt: PaymentAttempt | None = None
     refund: Refund | None = None
+    payment_method: PaymentMethod | None = None
+
+
+def _live_stripe_methods():
+    return PaymentMethod.objects.filter(
+        processor=PaymentMethod.Processor.STRIPE, removed_at__isnull=True
+    )
 
 
 def stripe_mirror_sync(*, since: dt.datetime) -> None:
@@ -65,6 +76,15 @@ def stripe_mirror_sync(*, since: dt.datetime) -> None:
     for model in (StripePaymentIntent, StripeRefund):
         for stripe_object in model.api_list(api_key=api_key, created=created):
             model.sync_from_stripe_data(stripe_object, api_key=api_key)
+    for token in _live_stripe_methods().values_list("token", flat=True):
+        try:
+            method = StripePaymentMethod(id=token).api_retrieve(api_key=api_key)
+        except stripe.InvalidRequestError as refused:
+            if refused.code != "resource_missing":
+                raise
+            StripePaymentMethod.objects.filter(id=token).delete()  # gone at Stripe
+            continue
+        StripePaymentMethod.sync_from_stripe_data(method, api_key=api_key)
 
 
 def _attempt_status(attempt: PaymentAttempt) -> str:
@@ -170,6 +190,38 @@ def _refund_mismatches(since: dt.datetime) -> tuple[int, list[Found]]:
     return len(refunds), found
 
 
+def _method_text(kind: str, last4: str, exp_month: int | None, exp_year: int | None) -> str:
+    expiry = f", {exp_month:02d}/{exp_year}" if exp_month else ""
+    return f"{kind} •••• {last4}{expiry}"
+
+
+def _method_mismatches() -> list[Found]:
+    methods = list(_live_stripe_methods())
+    mirrored = {
+        method.id: method.stripe_data
+        for method in StripePaymentMethod.objects.filter(id__in=[m.token for m in methods])
+    }
+    found = []
+    for method in methods:
+        ours = _method_text(method.kind, method.last4, method.exp_month, method.exp_year)
+        data = mirrored.get(method.token)
+        if data is None:
+            found.append(
+                Found("method", "missing_at_stripe", method.token, ours, payment_method=method)
+            )
+            continue
+        details = data.get(data.get("type", "")) or {}
+        kind = PaymentMethod.Kind.CARD if data.get("type") == "card" else method.kind
+        theirs = _method_text(
+            kind, details.get("last4", ""), details.get("exp_month"), details.get("exp_year")
+        )
+        if ours != theirs:
+            found.append(
+                Found("method", "details", method.token, ours, theirs, payment_method=method)
+            )
+    return found
+
+
 @transaction.atomic
 def stripe_reconcile(*, now: dt.datetime, since: dt.datetime) -> StripeReconciliation:
     """Compare ours with the mirror as it stands, and list what differs. A mismatch found
@@ -177,30 +229,24 @@ def stripe_reconcile(*, now: dt.datetime, since: dt.datetime) -> StripeReconcili
     day = now.date()
     payments_compared, payment_mismatches = _payment_mismatches(since)
     refunds_compared, refund_mismatches = _refund_mismatches(since)
-    found = payment_mismatches + refund_mismatches
+    found = payment_mismatches + refund_mismatches + _method_mismatches()
     still_open = set()
     for mismatch in found:
+        fields = {
+            "object_type": mismatch.object_type,
+            "attempt": mismatch.attempt,
+            "refund": mismatch.refund,
+            "payment_method": mismatch.payment_method,
+            "ours": mismatch.ours,
+            "theirs": mismatch.theirs,
+            "last_found_on": day,
+        }
         row, _ = StripeMismatch.objects.update_or_create(
             stripe_id=mismatch.stripe_id,
             kind=mismatch.kind,
             resolved_on__isnull=True,
-            defaults={
-                "object_type": mismatch.object_type,
-                "attempt": mismatch.attempt,
-                "refund": mismatch.refund,
-                "ours": mismatch.ours,
-                "theirs": mismatch.theirs,
-                "last_found_on": day,
-            },
-            create_defaults={
-                "object_type": mismatch.object_type,
-                "attempt": mismatch.attempt,
-                "refund": mismatch.refund,
-                "ours": mismatch.ours,
-                "theirs": mismatch.theirs,
-                "first_found_on": day,
-                "last_found_on": day,
-            },
+            defaults=fields,
+            create_defaults={**fields, "first_found_on": day},
         )
         still_open.add(row.pk)
     StripeMismatch.objects.filter(resolved_on__isnull=True).exclude(pk__in=still_open).update(

@@ -102,7 +102,12 @@ class Migration(migrations.Migration):
                 (
                     "object_type",
                     models.CharField(
-                        choices=[("payment", "Payment"), ("refund", "Refund")], max_length=10
+                        choices=[
+                            ("payment", "Payment"),
+                            ("refund", "Refund"),
+                            ("method", "Payment method"),
+                        ],
+                        max_length=10,
                     ),
                 ),
                 (
@@ -113,6 +118,7 @@ class Migration(migrations.Migration):
                             ("missing_here", "At Stripe, missing here"),
                             ("amount", "Amounts differ"),
                             ("status", "Statuses differ"),
+                            ("details", "Card or account details differ"),
                         ],
                         max_length=20,
                     ),
@@ -120,7 +126,7 @@ class Migration(migrations.Migration):
                 (
                     "stripe_id",
                     models.CharField(
-                        help_text="Stripe's pi_… or re_… id of the payment or refund.",
+                        help_text="Stripe's pi_…, re_… or pm_… id.",
                         max_length=255,
                     ),
                 ),
@@ -147,6 +153,16 @@ class Migration(migrations.Migration):
                         on_delete=django.db.models.deletion.PROTECT,
                         related_name="+",
                         to="payments.refund",
+                    ),
+                ),
+                (
+                    "payment_method",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="+",
+                        to="payments.paymentmethod",
                     ),
                 ),
             ],

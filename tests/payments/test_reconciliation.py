@@ -1,5 +1,6 @@
 """The daily reconciliation with Stripe: dj-stripe's sync of the window, as recorded (see
-conftest.py), compared with our payments and refunds; every mismatch listed in the admin."""
+conftest.py), compared with our payments, refunds and payment methods; every mismatch
+listed in the admin."""
 
 import datetime as dt
 from decimal import Decimal
@@ -22,8 +23,8 @@ pytestmark = pytest.mark.django_db
 NEXT_MORNING = dt.timedelta(hours=20)  # 06:00 UTC the day after the charge
 
 
-def add_method(organization, token, *, kind="card", last4="4242"):
-    expiry = {"exp_month": 8, "exp_year": 2028} if kind == "card" else {}
+def add_method(organization, token, *, kind="card", last4="4242", exp_year=2028):
+    expiry = {"exp_month": 8, "exp_year": exp_year} if kind == "card" else {}
     return services.payment_method_add(
         organization=organization,
         processor="stripe",
@@ -54,7 +55,7 @@ def open_mismatches():
 def card_paid(stripe_api, now):
     """An invoice of $199.00 paid by card through Stripe."""
     subscription = SubscriptionFactory(start=now, now=now)
-    add_method(subscription.organization, "pm_card_visa")
+    add_method(subscription.organization, load_fixture("payment_method_card")["id"])
     stripe_api.expect("POST", "/v1/customers", "customer")
     stripe_api.expect("POST", "/v1/payment_intents", "payment_intent_succeeded")
     return services.invoice_collect(invoice=subscription.invoices.get())
@@ -160,6 +161,45 @@ def test_once_a_day_and_a_mismatch_closes_when_both_sides_agree(stripe_api, card
         dt.date(2026, 3, 18),
     )
     assert StripeReconciliation.objects.count() == 2
+
+
+def test_a_card_the_network_updated_while_its_webhook_was_lost_is_found(
+    stripe_api, now, staff_client
+):
+    # Given a card listed here with the expiry it had when added; Stripe has the new one
+    card = load_fixture("payment_method_card")
+    method = add_method(
+        SubscriptionFactory(start=now, now=now).organization, card["id"], exp_year=2027
+    )
+    stripe_lists(
+        stripe_api, payment_intents="payment_intent_list_empty", refunds="refund_list_empty"
+    )
+
+    reconcile_at(now + NEXT_MORNING)
+
+    assert open_mismatches() == [
+        ("method", "details", card["id"], "card •••• 4242, 08/2027", "card •••• 4242, 08/2028")
+    ]
+    page = staff_client.get(reverse("admin:payments_stripemismatch_changelist"))
+    assert f"{method.organization}: Visa •••• 4242" in page.content.decode()
+
+
+def test_a_method_stripe_no_longer_has_is_missing_at_stripe(stripe_api, now):
+    method = add_method(
+        SubscriptionFactory(start=now, now=now).organization, "pm_1QzVaZLkdIwHu7ixUnKn0wN1"
+    )
+    stripe_lists(
+        stripe_api, payment_intents="payment_intent_list_empty", refunds="refund_list_empty"
+    )
+    stripe_api.expect(
+        "GET", r"/v1/payment_methods/pm_\w+", "error_no_such_payment_method", status=404
+    )
+
+    reconcile_at(now + NEXT_MORNING)
+
+    assert open_mismatches() == [
+        ("method", "missing_at_stripe", method.token, "card •••• 4242, 08/2028", "")
+    ]
 
 
 def test_the_sandbox_gateway_has_nothing_to_reconcile(settings, now):
