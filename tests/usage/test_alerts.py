@@ -183,7 +183,7 @@ def test_the_allowance_used_up_says_the_rate_each_second_beyond_it_costs(
     clock, committed, mailoutbox
 ):
     # Given Professional's 180,000 included seconds, then $0.004 a second
-    subscription, employee = subscribe()
+    _, employee = subscribe()
 
     # When calls use all of it
     with committed():

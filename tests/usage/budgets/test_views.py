@@ -67,6 +67,7 @@ def test_an_administrator_sets_a_budget_and_sees_spend_forecast_and_days_left(cl
     assert '<td class="overage">$66.00</td>' in page
     assert "less your discount, with taxes" in page
     assert "At this pace the month ends over the budget" in page
+    assert "Usage month 1 Mar – 31 Mar 2026" in page
     assert "<dt>Days left</dt><dd>16</dd>" in page
     assert "likely between" in page
 
