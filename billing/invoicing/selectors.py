@@ -39,6 +39,47 @@ def organization_balance(*, organization: Organization) -> Money:
     return round_money(Money(total or 0, organization.currency))
 
 
+@dataclass(frozen=True)
+class IssueFacts:
+    """What issuing an invoice reads about its organization, read for many organizations at
+    once (the renewal job's chunk): its tax rates, and whether it has a discount or a ledger
+    at all. A discount or a balance that is there is still read under its lock."""
+
+    rates: list[TaxRate]
+    has_discount: bool
+    has_ledger: bool
+
+
+def issue_facts_for(*, organizations: Sequence[Organization]) -> dict[int, IssueFacts]:
+    """`IssueFacts` by organization id, in three queries whatever how many organizations."""
+    ids = [organization.pk for organization in organizations]
+    with_discount = set(
+        Discount.objects.filter(organization__in=ids, ended_at__isnull=True).values_list(
+            "organization_id", flat=True
+        )
+    )
+    with_ledger = set(
+        BalanceEntry.objects.filter(organization__in=ids).values_list("organization_id", flat=True)
+    )
+    countries = {organization.country for organization in organizations}
+    rates = list(
+        TaxRate.objects.filter(country__in=countries, is_active=True).order_by("name", "pk")
+    )
+    return {
+        organization.pk: IssueFacts(
+            rates=[
+                rate
+                for rate in rates
+                if rate.country == organization.country
+                and rate.region.upper() in ("", organization.region.upper())
+            ],
+            has_discount=organization.pk in with_discount,
+            has_ledger=organization.pk in with_ledger,
+        )
+        for organization in organizations
+    }
+
+
 def tax_rates_for(*, organization: Organization) -> list[TaxRate]:
     """The active tax rates of the organization's billing address: its country's, and its
     region's if it has any."""
