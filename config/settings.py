@@ -306,6 +306,8 @@ TRIAL_REMINDER_DAYS_BEFORE_END = env.int("TRIAL_REMINDER_DAYS_BEFORE_END", defau
 # After a subscription ends, usage data and AI employees are kept this many days (the
 # organization may resubscribe and find them), then purged. Invoices and payments are kept.
 DATA_RETENTION_DAYS = env.int("DATA_RETENTION_DAYS", default=60)
+# A renewal run longer than this is e-mailed to the superusers (so is one that fails).
+RENEWAL_SLOW_SECONDS = env.int("RENEWAL_SLOW_SECONDS", default=600)
 
 # Pay by invoice: organizations on `invoice` terms get open invoices due after their net
 # days and pay them by bank transfer to the account below. Their billing contacts are

@@ -17,13 +17,17 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from billing import locks, notifications
 from billing.accounts.services import Actor
@@ -33,7 +37,15 @@ from billing.invoicing.pricing import LineDraft
 from billing.invoicing.services import invoice_issue, invoice_pdf_if_needed
 from billing.lifecycle import exports
 from billing.lifecycle.selectors import plan_change_preview
-from billing.models import Invoice, Organization, PendingLine, Plan, Subscription
+from billing.models import (
+    Invoice,
+    Organization,
+    PendingLine,
+    Plan,
+    RenewalRun,
+    Subscription,
+)
+from billing.notifications.emails import absolute_url
 from billing.subscriptions import periods
 from billing.subscriptions import services as subscription_services
 from billing.subscriptions.selectors import PlanChangePreview, RenewalStep, renewal_step
@@ -432,19 +444,20 @@ def _is_due(subscription: Subscription, now: dt.datetime) -> bool:
 
 def renew_subscriptions_if_needed(*, now: dt.datetime | None = None) -> int:
     """The scheduled job: renew every subscription with an ended period. Returns how many
-    invoices were issued. One subscription failing is logged and does not stop the others."""
+    invoices were issued. One subscription failing is logged and does not stop the others.
+    The run is recorded for staff; a failing or slow one is e-mailed to the superusers."""
     now = now or timezone.now()
-    due = (
+    started, clock = timezone.now(), time.monotonic()
+    due = list(
         Subscription.objects.filter(
             Q(current_period_end__lte=now) | Q(usage_period_end__lte=now), status__in=RENEWING
         )
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    due_ids = list(due)
-    issued = 0
-    for start in range(0, len(due_ids), RENEWAL_CHUNK):
-        chunk = due_ids[start : start + RENEWAL_CHUNK]
+    issued, failed = 0, []
+    for start in range(0, len(due), RENEWAL_CHUNK):
+        chunk = due[start : start + RENEWAL_CHUNK]
         chunk_facts = renewal_facts_for(subscription_ids=chunk)
         for subscription_id in chunk:
             try:
@@ -456,10 +469,71 @@ def renew_subscriptions_if_needed(*, now: dt.datetime | None = None) -> int:
                     )
                 )
             except Exception:
+                failed.append(subscription_id)
                 logger.exception(
                     "Renewing subscription %s failed; the next run retries it", subscription_id
                 )
+    renewal_run_record(
+        started_at=started,
+        finished_at=started + dt.timedelta(seconds=time.monotonic() - clock),
+        due=len(due),
+        invoices_issued=issued,
+        failed_subscriptions=failed,
+    )
     return issued
+
+
+def renewal_run_record(
+    *,
+    started_at: dt.datetime,
+    finished_at: dt.datetime,
+    due: int,
+    invoices_issued: int,
+    failed_subscriptions: list[int],
+) -> RenewalRun:
+    """Record a run of the renewal job; one that failed for any subscription, or took longer
+    than `RENEWAL_SLOW_SECONDS`, is e-mailed to the superusers once it is recorded."""
+    with transaction.atomic():
+        run = RenewalRun.objects.create(
+            started_at=started_at,
+            finished_at=finished_at,
+            due=due,
+            invoices_issued=invoices_issued,
+            failed=len(failed_subscriptions),
+            failed_subscriptions=failed_subscriptions,
+        )
+        if run.failed or run.duration.total_seconds() > settings.RENEWAL_SLOW_SECONDS:
+            transaction.on_commit(lambda: _renewal_run_alert(run), robust=True)
+    return run
+
+
+def _renewal_run_alert(run: RenewalRun) -> None:
+    recipients = list(
+        get_user_model()
+        .objects.filter(is_superuser=True, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    if not recipients:
+        logger.error("%s needs attention and no superuser has an e-mail address.", run)
+        return
+    context = {
+        "run": run,
+        "slow_seconds": settings.RENEWAL_SLOW_SECONDS,
+        "failed_ids": ", ".join(str(pk) for pk in run.failed_subscriptions),
+        "link": absolute_url("admin:billing_renewalrun_change", run.pk),
+    }
+    async_task(
+        "billing.tasks.email_send",
+        {
+            "subject": " ".join(
+                render_to_string("emails/staff/renewal_run_alert_subject.txt", context).split()
+            ),
+            "body": render_to_string("emails/staff/renewal_run_alert.txt", context),
+            "html": render_to_string("emails/staff/renewal_run_alert.html", context),
+            "to": recipients,
+        },
+    )
 
 
 # --- retention ----------------------------------------------------------------------------

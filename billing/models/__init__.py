@@ -20,7 +20,7 @@ from billing.models.notifications import (
     NotificationRecipient,
     WebhookEndpoint,
 )
-from billing.models.subscriptions import FeatureTrial, Subscription
+from billing.models.subscriptions import FeatureTrial, RenewalRun, Subscription
 from billing.models.support import BillingRequest, BillingRequestMessage, DisputedCall
 
 __all__ = [
@@ -45,6 +45,7 @@ __all__ = [
     "Organization",
     "PendingLine",
     "Plan",
+    "RenewalRun",
     "Subscription",
     "TaxRate",
     "WebhookEndpoint",
