@@ -3,6 +3,7 @@ invoice document (page, PDF and e-mail alike), how an invoice stands, and the ba
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -180,12 +181,38 @@ def invoice_history(*, organization: Organization) -> list[InvoiceRow]:
     ]
 
 
-def invoice_pdf_render(*, invoice: Invoice) -> bytes:
-    """The invoice as PDF bytes (weasyprint), from `billing/invoice_pdf.html`."""
+_pdf_tools = threading.local()
+
+
+def _pdf_fonts_and_stylesheet():
+    """The fonts (Pango's, with the glyphs they have shaped) and the stylesheet (the
+    document's styles and the PDF's print layout), made once per thread and kept: they are
+    the same for every invoice, and Pango's font map is not shared between threads."""
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+    if not hasattr(_pdf_tools, "fonts"):
+        _pdf_tools.fonts = FontConfiguration()
+        _pdf_tools.stylesheet = CSS(
+            string=render_to_string("billing/_invoice_document.css")
+            + render_to_string("billing/invoice_pdf.css"),
+            font_config=_pdf_tools.fonts,
+        )
+    return _pdf_tools.fonts, _pdf_tools.stylesheet
+
+
+def invoice_pdf_layout(*, invoice: Invoice):
+    """The invoice laid out in pages (a weasyprint `Document`), from `billing/invoice_pdf.html`."""
     from weasyprint import HTML  # loads Pango: kept out of web processes that never render
 
+    fonts, stylesheet = _pdf_fonts_and_stylesheet()
     html = render_to_string("billing/invoice_pdf.html", invoice_document(invoice=invoice))
-    return HTML(string=html).write_pdf()
+    return HTML(string=html).render(stylesheets=[stylesheet], font_config=fonts)
+
+
+def invoice_pdf_render(*, invoice: Invoice) -> bytes:
+    """The invoice as PDF bytes (weasyprint)."""
+    return invoice_pdf_layout(invoice=invoice).write_pdf()
 
 
 # --- the next invoice, before it is issued --------------------------------------------------
