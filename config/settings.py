@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "ninja",
     "simple_history",
     "sequences",
+    "djstripe",
     "billing",
     "usage",
     "payments",
@@ -235,8 +236,20 @@ else:
 # Payments: Stripe when a secret key is configured, otherwise the sandbox gateway.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 PAYMENT_GATEWAY = "stripe" if STRIPE_SECRET_KEY else "sandbox"
+# dj-stripe mirrors Stripe's objects. Every call names this API version, the one dj-stripe
+# 2.11's models are written for; the webhook endpoint on Stripe's side is created with it.
+STRIPE_API_VERSION = "2026-05-27.dahlia"
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+# Customers are linked to organizations explicitly (payments.StripeCustomer), not through
+# a subscriber model: no metadata key of dj-stripe's is written to or read from Stripe.
+DJSTRIPE_SUBSCRIBER_CUSTOMER_KEY = ""
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# Days webhook deliveries and Stripe events are kept in the mirror before the nightly purge.
+STRIPE_EVENT_RETENTION_DAYS = env.int("STRIPE_EVENT_RETENTION_DAYS", default=90)
+# Days of payments and refunds the daily reconciliation compares with Stripe's.
+STRIPE_RECONCILIATION_DAYS = env.int("STRIPE_RECONCILIATION_DAYS", default=35)
 # Dunning: days after the first failed charge on which it is retried; after the last
 # failure the subscription is suspended.
 PAYMENT_RETRY_DAYS = env.list("PAYMENT_RETRY_DAYS", cast=int, default=[1, 3, 5, 7])
@@ -350,6 +363,13 @@ WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
 USAGE_ALERT_DEFAULT_PERCENTS = env.list(
     "USAGE_ALERT_DEFAULT_PERCENTS", cast=int, default=[50, 75, 90, 100]
 )
+# Budget alerts: percents of a monthly budget at which the actual spend alerts, once each a
+# month (the forecast passing the budget alerts too).
+BUDGET_ALERT_PERCENTS = env.list("BUDGET_ALERT_PERCENTS", cast=int, default=[80, 100])
+# Referral credits, in each organization's own currency, given once the referred
+# organization pays its first invoice: to the organization that referred it, and to it.
+REFERRAL_CREDIT_REFERRER = Decimal(env.str("REFERRAL_CREDIT_REFERRER", default="50"))
+REFERRAL_CREDIT_REFERRED = Decimal(env.str("REFERRAL_CREDIT_REFERRED", default="50"))
 # Renewal reminders: days before a renewal when the billing contacts are told what it costs.
 RENEWAL_REMINDER_DAYS_MONTHLY = env.int("RENEWAL_REMINDER_DAYS_MONTHLY", default=7)
 RENEWAL_REMINDER_DAYS_ANNUAL = env.int("RENEWAL_REMINDER_DAYS_ANNUAL", default=30)
