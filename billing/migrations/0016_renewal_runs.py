@@ -5,7 +5,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0015_billing_requests"),
+        ("billing", "0014_promotions_and_referrals"),
     ]
 
     operations = [
