@@ -11,7 +11,6 @@ import logging
 from decimal import Decimal
 
 from django.db import transaction
-from django.template.loader import render_to_string
 from djmoney.money import Money
 
 from bench.common import Report, best_median_ms, progress
@@ -53,12 +52,7 @@ def run(report: Report) -> None:
 
 
 def page_count(invoice: Invoice) -> int:
-    from weasyprint import HTML
-
-    html = render_to_string(
-        "billing/invoice_pdf.html", invoicing_selectors.invoice_document(invoice=invoice)
-    )
-    return len(HTML(string=html).render().pages)
+    return len(invoicing_selectors.invoice_pdf_layout(invoice=invoice).pages)
 
 
 @transaction.atomic

@@ -10,8 +10,8 @@ from django_q.tasks import schedule
 
 from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
 from billing.lifecycle.services import renew_subscriptions_if_needed, usage_data_purge_if_needed
-from billing.models import Channel, Delivery
-from billing.notifications import emails
+from billing.models import Channel, Delivery, Invoice
+from billing.notifications import emails, invoice_notices
 from billing.notifications import services as notification_services
 from billing.notifications.digests import digests_send_if_needed
 from billing.subscriptions.services import trial_reminders_send_if_needed
@@ -22,6 +22,11 @@ logger = logging.getLogger(__name__)
 
 def renew_subscriptions() -> int:
     return renew_subscriptions_if_needed(now=timezone.now())
+
+
+def invoice_issued_notify(invoice_id: int) -> None:
+    invoice = Invoice.objects.select_related("organization").get(pk=invoice_id)
+    invoice_notices.invoice_issued_notify(invoice=invoice)
 
 
 def email_send(message: dict, attempt: int = 1) -> str:

@@ -60,8 +60,12 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "csp.middleware.CSPMiddleware",
     "django_permissions_policy.PermissionsPolicyMiddleware",
-    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
+    # The browser's own (below), skipped by the platform API: it answers a bearer token.
+    "billing.security.middleware.BrowserMiddleware",
+]
+BROWSER_MIDDLEWARE = [
+    "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django_otp.middleware.OTPMiddleware",
@@ -73,6 +77,10 @@ MIDDLEWARE = [
     # Last: it turns a refused sign-in into the lockout page.
     "axes.middleware.AxesMiddleware",
 ]
+API_PATH_PREFIX = "/api/"
+# The admin and axes look for their middleware in MIDDLEWARE; it is in BROWSER_MIDDLEWARE,
+# run for every page but the API's.
+SILENCED_SYSTEM_CHECKS = ["admin.E408", "admin.E409", "admin.E410", "axes.W002"]
 
 if not DEBUG:
     # Served by gunicorn in production; in development runserver serves static files.
@@ -319,6 +327,11 @@ TRIAL_REMINDER_DAYS_BEFORE_END = env.int("TRIAL_REMINDER_DAYS_BEFORE_END", defau
 # After a subscription ends, usage data and AI employees are kept this many days (the
 # organization may resubscribe and find them), then purged. Invoices and payments are kept.
 DATA_RETENTION_DAYS = env.int("DATA_RETENTION_DAYS", default=60)
+# A renewal run longer than this is e-mailed to the superusers (so is one that fails).
+RENEWAL_SLOW_SECONDS = env.int("RENEWAL_SLOW_SECONDS", default=600)
+# Seconds a process keeps a service token it read: a token revoked in another process is
+# still accepted here for at most this long. 0 reads the token on every request.
+SERVICE_TOKEN_CACHE_SECONDS = env.int("SERVICE_TOKEN_CACHE_SECONDS", default=10)
 
 # Pay by invoice: organizations on `invoice` terms get open invoices due after their net
 # days and pay them by bank transfer to the account below. Their billing contacts are

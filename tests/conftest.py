@@ -52,6 +52,15 @@ def tasks_run_at_once(monkeypatch):
     monkeypatch.setattr(Conf, "SYNC", True)
 
 
+@pytest.fixture(autouse=True)
+def service_tokens_read_afresh():
+    """Each test starts with no service token kept by the process (the database it read
+    them from is rolled back)."""
+    from usage.tokens import selectors
+
+    selectors._recent.clear()
+
+
 @pytest.fixture
 def committed(django_capture_on_commit_callbacks):
     """Run what waits for the commit (e-mails, webhooks, the queued tasks) at the end of a

@@ -490,6 +490,36 @@ def number_fees_for_period(
         organization=organization,
         provisioned_at__lt=period.end,
     ).order_by("provisioned_at", "pk")
+    return number_fees_of(numbers=list(held), plan=plan, period=period)
+
+
+def numbers_held_since(
+    *, organization_ids: list[int], since: dt.datetime
+) -> dict[int, list[PhoneNumber]]:
+    """The numbers each organization held at any time since `since`, in the order
+    `number_fees_of` expects, in one query whatever how many organizations."""
+    held: dict[int, list[PhoneNumber]] = {
+        organization_id: [] for organization_id in organization_ids
+    }
+    for number in PhoneNumber.objects.filter(
+        Q(released_at__isnull=True) | Q(released_at__gt=since),
+        organization__in=organization_ids,
+    ).order_by("provisioned_at", "pk"):
+        held[number.organization_id].append(number)
+    return held
+
+
+def number_fees_of(
+    *, numbers: list[PhoneNumber], plan: Plan, period: periods.Period
+) -> list[NumberFee]:
+    """`number_fees_for_period` of numbers already read (in provisioning order): those of
+    them held during `period`."""
+    held = [
+        number
+        for number in numbers
+        if number.provisioned_at < period.end
+        and (number.released_at is None or number.released_at > period.start)
+    ]
     fees = []
     for position, number in enumerate(held):
         is_free = position < plan.free_phone_numbers

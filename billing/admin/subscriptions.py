@@ -14,12 +14,18 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from billing.admin.base import ReadOnlyInline, action_confirmed, confirmation_page, invoice_link
+from billing.admin.base import (
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    action_confirmed,
+    confirmation_page,
+    invoice_link,
+)
 from billing.catalog import selectors as catalog_selectors
 from billing.errors import BillingError
 from billing.lifecycle import selectors as lifecycle_selectors
 from billing.lifecycle import services as lifecycle_services
-from billing.models import PendingLine, Plan, Subscription
+from billing.models import PendingLine, Plan, RenewalRun, Subscription
 from billing.subscriptions import selectors as subscription_selectors
 from billing.subscriptions import services as subscription_services
 from billing.subscriptions.selectors import DOWNGRADE, PlanChangePreview, change_kind
@@ -490,5 +496,51 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
             done=lambda extended: (
                 f"{subscription.organization}'s trial now ends on "
                 f"{form.cleaned_data['ends_on']:%-d %b %Y}; the first invoice comes then."
+            ),
+        )
+
+
+@admin.register(RenewalRun)
+class RenewalRunAdmin(ReadOnlyAdmin):
+    """The renewal job's runs, latest first: how long each took, what it issued and failed."""
+
+    list_display = (
+        "started_at",
+        "duration_shown",
+        "due",
+        "invoices_issued",
+        "failed",
+        "pace",
+    )
+    list_filter = ("started_at",)
+    date_hierarchy = "started_at"
+    readonly_fields = (
+        "started_at",
+        "finished_at",
+        "duration_shown",
+        "due",
+        "invoices_issued",
+        "failed",
+        "failed_subscriptions_shown",
+    )
+    exclude = ("failed_subscriptions",)
+
+    @admin.display(description="Duration")
+    def duration_shown(self, run: RenewalRun) -> str:
+        return f"{run.duration.total_seconds():.1f} s"
+
+    @admin.display(description="Subscriptions per second")
+    def pace(self, run: RenewalRun) -> str:
+        seconds = run.duration.total_seconds()
+        return f"{run.due / seconds:.1f}" if seconds and run.due else "–"
+
+    @admin.display(description="Failed subscriptions")
+    def failed_subscriptions_shown(self, run: RenewalRun) -> str:
+        return format_html_join(
+            ", ",
+            '<a href="{}">{}</a>',
+            (
+                (reverse("admin:billing_subscription_change", args=[pk]), pk)
+                for pk in run.failed_subscriptions
             ),
         )

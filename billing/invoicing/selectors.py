@@ -4,6 +4,7 @@ invoice document (page, PDF and e-mail alike), how an invoice stands, and the ba
 from __future__ import annotations
 
 import dataclasses
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -40,6 +41,47 @@ def organization_balance(*, organization: Organization) -> Money:
     ]
     # Rounded: SQLite sums decimals as floats, which leaves noise past the minor unit.
     return round_money(Money(total or 0, organization.currency))
+
+
+@dataclass(frozen=True)
+class IssueFacts:
+    """What issuing an invoice reads about its organization, read for many organizations at
+    once (the renewal job's chunk): its tax rates, and whether it has a discount or a ledger
+    at all. A discount or a balance that is there is still read under its lock."""
+
+    rates: list[TaxRate]
+    has_discount: bool
+    has_ledger: bool
+
+
+def issue_facts_for(*, organizations: Sequence[Organization]) -> dict[int, IssueFacts]:
+    """`IssueFacts` by organization id, in three queries whatever how many organizations."""
+    ids = [organization.pk for organization in organizations]
+    with_discount = set(
+        Discount.objects.filter(organization__in=ids, ended_at__isnull=True).values_list(
+            "organization_id", flat=True
+        )
+    )
+    with_ledger = set(
+        BalanceEntry.objects.filter(organization__in=ids).values_list("organization_id", flat=True)
+    )
+    countries = {organization.country for organization in organizations}
+    rates = list(
+        TaxRate.objects.filter(country__in=countries, is_active=True).order_by("name", "pk")
+    )
+    return {
+        organization.pk: IssueFacts(
+            rates=[
+                rate
+                for rate in rates
+                if rate.country == organization.country
+                and rate.region.upper() in ("", organization.region.upper())
+            ],
+            has_discount=organization.pk in with_discount,
+            has_ledger=organization.pk in with_ledger,
+        )
+        for organization in organizations
+    }
 
 
 def tax_rates_for(*, organization: Organization) -> list[TaxRate]:
@@ -142,12 +184,38 @@ def invoice_history(*, organization: Organization) -> list[InvoiceRow]:
     ]
 
 
-def invoice_pdf_render(*, invoice: Invoice) -> bytes:
-    """The invoice as PDF bytes (weasyprint), from `billing/invoice_pdf.html`."""
+_pdf_tools = threading.local()
+
+
+def _pdf_fonts_and_stylesheet():
+    """The fonts (Pango's, with the glyphs they have shaped) and the stylesheet (the
+    document's styles and the PDF's print layout), made once per thread and kept: they are
+    the same for every invoice, and Pango's font map is not shared between threads."""
+    from weasyprint import CSS
+    from weasyprint.text.fonts import FontConfiguration
+
+    if not hasattr(_pdf_tools, "fonts"):
+        _pdf_tools.fonts = FontConfiguration()
+        _pdf_tools.stylesheet = CSS(
+            string=render_to_string("billing/_invoice_document.css")
+            + render_to_string("billing/invoice_pdf.css"),
+            font_config=_pdf_tools.fonts,
+        )
+    return _pdf_tools.fonts, _pdf_tools.stylesheet
+
+
+def invoice_pdf_layout(*, invoice: Invoice):
+    """The invoice laid out in pages (a weasyprint `Document`), from `billing/invoice_pdf.html`."""
     from weasyprint import HTML  # loads Pango: kept out of web processes that never render
 
+    fonts, stylesheet = _pdf_fonts_and_stylesheet()
     html = render_to_string("billing/invoice_pdf.html", invoice_document(invoice=invoice))
-    return HTML(string=html).write_pdf()
+    return HTML(string=html).render(stylesheets=[stylesheet], font_config=fonts)
+
+
+def invoice_pdf_render(*, invoice: Invoice) -> bytes:
+    """The invoice as PDF bytes (weasyprint)."""
+    return invoice_pdf_layout(invoice=invoice).write_pdf()
 
 
 # --- referrals ----------------------------------------------------------------------------

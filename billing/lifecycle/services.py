@@ -17,22 +17,35 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import time
 from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
+from django.contrib.auth import get_user_model
 from django.db import transaction
 from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.template.loader import render_to_string
 from django.utils import timezone
+from django_q.tasks import async_task
 
 from billing import locks, notifications
 from billing.accounts.services import Actor
 from billing.errors import BillingError, ErrorCode
+from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing.pricing import LineDraft
 from billing.invoicing.services import invoice_issue, invoice_pdf_if_needed
 from billing.lifecycle import exports
 from billing.lifecycle.selectors import plan_change_preview
-from billing.models import Invoice, Organization, PendingLine, Plan, Subscription
+from billing.models import (
+    Invoice,
+    Organization,
+    PendingLine,
+    Plan,
+    RenewalRun,
+    Subscription,
+)
+from billing.notifications.emails import absolute_url
 from billing.subscriptions import periods
 from billing.subscriptions import services as subscription_services
 from billing.subscriptions.selectors import PlanChangePreview, RenewalStep, renewal_step
@@ -42,6 +55,7 @@ from billing.subscriptions.services import (
     scheduled_change_drop,
     subscription_set_status,
 )
+from usage import selectors as usage_selectors
 from usage import services as usage_services
 from usage.costs import selectors as cost_selectors
 from usage.costs import services as cost_services
@@ -175,9 +189,48 @@ def scheduled_change_apply(*, subscription: Subscription, at: dt.datetime) -> Re
 
 
 RENEWING = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+# Due subscriptions whose organizations' facts are read together, before each is renewed in
+# its own transaction under its own lock.
+RENEWAL_CHUNK = 100
 
 
-def _usage_lines(subscription: Subscription, step: RenewalStep, now) -> list[LineDraft]:
+@dataclass(frozen=True)
+class RenewalFacts:
+    """What renewing an organization's subscription reads besides the subscription and its
+    month's usage, read for a chunk of due subscriptions at once: its phone numbers, tax
+    rates, whether it has a discount, a ledger or AI employees, and its cost rule. Read just
+    before the chunk is renewed; what they say is there (a discount, a balance) is read again
+    under its lock, so a renewal never spends what is no longer there."""
+
+    numbers: list[PhoneNumber]
+    issue: invoicing_selectors.IssueFacts
+    costs: cost_selectors.CostFacts
+
+
+def renewal_facts_for(*, subscription_ids: list[int]) -> dict[int, RenewalFacts]:
+    """`RenewalFacts` by subscription id, in a fixed number of queries for the whole chunk."""
+    subscriptions = list(
+        Subscription.objects.filter(pk__in=subscription_ids).select_related("organization")
+    )
+    if not subscriptions:
+        return {}
+    organizations = list({row.organization_id: row.organization for row in subscriptions}.values())
+    organization_ids = [organization.pk for organization in organizations]
+    since = min(min(row.current_period_start, row.usage_period_start) for row in subscriptions)
+    numbers = usage_selectors.numbers_held_since(organization_ids=organization_ids, since=since)
+    issue = invoicing_selectors.issue_facts_for(organizations=organizations)
+    costs = cost_selectors.cost_facts_for(organization_ids=organization_ids)
+    return {
+        row.pk: RenewalFacts(
+            numbers[row.organization_id], issue[row.organization_id], costs[row.organization_id]
+        )
+        for row in subscriptions
+    }
+
+
+def _usage_lines(
+    subscription: Subscription, step: RenewalStep, now, facts: RenewalFacts | None
+) -> list[LineDraft]:
     """Usage of the step's usage month, in arrears: call and storage overage, one line per
     number. Closes the month, so calls reported for it later count in the open one."""
     totals = metering.usage_period_close(
@@ -189,6 +242,13 @@ def _usage_lines(subscription: Subscription, step: RenewalStep, now) -> list[Lin
         period=step.usage_period,
         call_seconds=totals.call_seconds,
         storage_peak_bytes=totals.storage_peak_bytes,
+        number_fees=(
+            usage_selectors.number_fees_of(
+                numbers=facts.numbers, plan=step.usage_plan, period=step.usage_period
+            )
+            if facts is not None
+            else None
+        ),
     )
 
 
@@ -212,7 +272,9 @@ def _save(subscription: Subscription, reason: str, now: dt.datetime) -> None:
     subscription.save()
 
 
-def _trial_end(subscription: Subscription, step: RenewalStep, now: dt.datetime) -> Invoice | None:
+def _trial_end(
+    subscription: Subscription, step: RenewalStep, now: dt.datetime, facts: RenewalFacts | None
+) -> Invoice | None:
     """The trial is over: nothing is charged for it (usage beyond the allowance included);
     the subscription ends if it was canceled, otherwise its first period is invoiced."""
     trial = subscription.billing_period
@@ -245,6 +307,7 @@ def _trial_end(subscription: Subscription, step: RenewalStep, now: dt.datetime) 
         period=step.period,
         lines=[step.fee],
         now=now,
+        facts=facts.issue if facts else None,
     )
 
 
@@ -256,39 +319,54 @@ def _issue_with_pending(
     period,
     lines: list[LineDraft],
     usage_period: periods.Period,
+    facts: RenewalFacts | None,
 ) -> Invoice | None:
     """Issue the invoice with the lines waiting for it (a plan change's proration), and
     freeze its split among cost centers and AI employees for the usage month it closes."""
     pending = (
         pending_lines_take(subscription=subscription) if subscription.has_pending_lines else []
     )
+    charges = lines + [LineDraft.of_pending(line) for line in pending]
     invoice = invoice_issue(
         organization=subscription.organization,
         subscription=subscription,
         kind=kind,
         period=period,
-        lines=lines + [LineDraft.of_pending(line) for line in pending],
+        lines=charges,
         now=now,
+        facts=facts.issue if facts else None,
     )
     if pending:
         PendingLine.objects.filter(pk__in=[line.pk for line in pending]).update(invoice=invoice)
     if invoice is not None:
-        cost_services.cost_shares_freeze(invoice=invoice, period=usage_period)
+        cost_services.cost_shares_freeze(
+            invoice=invoice,
+            period=usage_period,
+            charges=[draft.build(invoice, n) for n, draft in enumerate(charges)],
+            facts=facts.costs if facts else None,
+        )
     return invoice
 
 
-def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice | None:
+def _renew_one_period(
+    subscription: Subscription, now: dt.datetime, facts: RenewalFacts | None
+) -> Invoice | None:
     """Advance `subscription` by one usage month or billing period, under its lock."""
     step = renewal_step(subscription=subscription)
     if subscription.is_trialing:
-        return _trial_end(subscription, step, now)
+        return _trial_end(subscription, step, now, facts)
     plan = subscription.plan
     tz = subscription.tzinfo
     issue = functools.partial(
-        _issue_with_pending, subscription, now, kind=step.kind, usage_period=step.usage_period
+        _issue_with_pending,
+        subscription,
+        now,
+        kind=step.kind,
+        usage_period=step.usage_period,
+        facts=facts,
     )
     if step.kind == Invoice.Kind.USAGE:
-        lines = _usage_lines(subscription, step, now)
+        lines = _usage_lines(subscription, step, now, facts)
         subscription.usage_period_start, subscription.usage_period_end = (
             step.next_usage.start,
             step.next_usage.end,
@@ -297,7 +375,7 @@ def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice |
         return issue(period=step.period, lines=lines)
 
     if step.kind == Invoice.Kind.FINAL:
-        lines = _usage_lines(subscription, step, now)
+        lines = _usage_lines(subscription, step, now, facts)
         if subscription.scheduled_plan_id:
             # The change was on hold while the subscription could still be kept: it never applies.
             scheduled_change_drop(subscription=subscription)
@@ -323,7 +401,7 @@ def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice |
         notifications.send_plan_change_applied(
             subscription=subscription, previous=plan, removals=removals
         )
-    lines = [step.fee, *_usage_lines(subscription, step, now)]
+    lines = [step.fee, *_usage_lines(subscription, step, now, facts)]
     subscription.current_period_start, subscription.current_period_end = (
         step.next_period.start,
         step.next_period.end,
@@ -337,10 +415,12 @@ def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice |
 
 
 def subscription_renew_if_needed(
-    *, subscription_id: int, now: dt.datetime | None = None
+    *, subscription_id: int, now: dt.datetime | None = None, facts: RenewalFacts | None = None
 ) -> list[Invoice]:
     """Bring one subscription up to date, one period per transaction. Returns the invoices
-    issued: none when it is not due, already renewed, or being renewed by another worker."""
+    issued: none when it is not due, already renewed, or being renewed by another worker.
+    `facts` read with the chunk's serve its first period; a subscription that is several
+    periods behind reads the others' afresh (its first invoice may have changed them)."""
     now = now or timezone.now()
     issued = []
     while True:
@@ -348,7 +428,8 @@ def subscription_renew_if_needed(
             subscription = _lock_due(subscription_id, now)
             if subscription is None:
                 return issued
-            invoice = _renew_one_period(subscription, now)
+            invoice = _renew_one_period(subscription, now, facts)
+        facts = None
         if invoice is not None:
             issued.append(invoice)
         if not _is_due(subscription, now):
@@ -363,24 +444,96 @@ def _is_due(subscription: Subscription, now: dt.datetime) -> bool:
 
 def renew_subscriptions_if_needed(*, now: dt.datetime | None = None) -> int:
     """The scheduled job: renew every subscription with an ended period. Returns how many
-    invoices were issued. One subscription failing is logged and does not stop the others."""
+    invoices were issued. One subscription failing is logged and does not stop the others.
+    The run is recorded for staff; a failing or slow one is e-mailed to the superusers."""
     now = now or timezone.now()
-    due = (
+    started, clock = timezone.now(), time.monotonic()
+    due = list(
         Subscription.objects.filter(
             Q(current_period_end__lte=now) | Q(usage_period_end__lte=now), status__in=RENEWING
         )
         .order_by("pk")
         .values_list("pk", flat=True)
     )
-    issued = 0
-    for subscription_id in list(due):
-        try:
-            issued += len(subscription_renew_if_needed(subscription_id=subscription_id, now=now))
-        except Exception:
-            logger.exception(
-                "Renewing subscription %s failed; the next run retries it", subscription_id
-            )
+    issued, failed = 0, []
+    for start in range(0, len(due), RENEWAL_CHUNK):
+        chunk = due[start : start + RENEWAL_CHUNK]
+        chunk_facts = renewal_facts_for(subscription_ids=chunk)
+        for subscription_id in chunk:
+            try:
+                issued += len(
+                    subscription_renew_if_needed(
+                        subscription_id=subscription_id,
+                        now=now,
+                        facts=chunk_facts.get(subscription_id),
+                    )
+                )
+            except Exception:
+                failed.append(subscription_id)
+                logger.exception(
+                    "Renewing subscription %s failed; the next run retries it", subscription_id
+                )
+    renewal_run_record(
+        started_at=started,
+        finished_at=started + dt.timedelta(seconds=time.monotonic() - clock),
+        due=len(due),
+        invoices_issued=issued,
+        failed_subscriptions=failed,
+    )
     return issued
+
+
+def renewal_run_record(
+    *,
+    started_at: dt.datetime,
+    finished_at: dt.datetime,
+    due: int,
+    invoices_issued: int,
+    failed_subscriptions: list[int],
+) -> RenewalRun:
+    """Record a run of the renewal job; one that failed for any subscription, or took longer
+    than `RENEWAL_SLOW_SECONDS`, is e-mailed to the superusers once it is recorded."""
+    with transaction.atomic():
+        run = RenewalRun.objects.create(
+            started_at=started_at,
+            finished_at=finished_at,
+            due=due,
+            invoices_issued=invoices_issued,
+            failed=len(failed_subscriptions),
+            failed_subscriptions=failed_subscriptions,
+        )
+        if run.failed or run.duration.total_seconds() > settings.RENEWAL_SLOW_SECONDS:
+            transaction.on_commit(lambda: _renewal_run_alert(run), robust=True)
+    return run
+
+
+def _renewal_run_alert(run: RenewalRun) -> None:
+    recipients = list(
+        get_user_model()
+        .objects.filter(is_superuser=True, is_active=True)
+        .exclude(email="")
+        .values_list("email", flat=True)
+    )
+    if not recipients:
+        logger.error("%s needs attention and no superuser has an e-mail address.", run)
+        return
+    context = {
+        "run": run,
+        "slow_seconds": settings.RENEWAL_SLOW_SECONDS,
+        "failed_ids": ", ".join(str(pk) for pk in run.failed_subscriptions),
+        "link": absolute_url("admin:billing_renewalrun_change", run.pk),
+    }
+    async_task(
+        "billing.tasks.email_send",
+        {
+            "subject": " ".join(
+                render_to_string("emails/staff/renewal_run_alert_subject.txt", context).split()
+            ),
+            "body": render_to_string("emails/staff/renewal_run_alert.txt", context),
+            "html": render_to_string("emails/staff/renewal_run_alert.html", context),
+            "to": recipients,
+        },
+    )
 
 
 # --- retention ----------------------------------------------------------------------------

@@ -20,7 +20,7 @@ from billing.models.notifications import (
     NotificationRecipient,
     WebhookEndpoint,
 )
-from billing.models.subscriptions import FeatureTrial, Subscription
+from billing.models.subscriptions import FeatureTrial, RenewalRun, Subscription
 from billing.models.support import BillingRequest, BillingRequestMessage, DisputedCall
 
 __all__ = [
@@ -46,6 +46,7 @@ __all__ = [
     "PendingLine",
     "Plan",
     "Referral",
+    "RenewalRun",
     "Subscription",
     "TaxRate",
     "WebhookEndpoint",

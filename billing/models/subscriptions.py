@@ -166,3 +166,25 @@ class FeatureTrial(models.Model):
 
     def __str__(self) -> str:
         return f"{self.feature} trial for {self.organization}"
+
+
+class RenewalRun(models.Model):
+    """One run of the renewal job, for staff to see its pace and its failures."""
+
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField()
+    due = models.PositiveIntegerField(help_text="Subscriptions with an ended period.")
+    invoices_issued = models.PositiveIntegerField()
+    failed = models.PositiveIntegerField(help_text="Subscriptions whose renewal raised an error.")
+    failed_subscriptions = models.JSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["-started_at"]
+        get_latest_by = "started_at"
+
+    def __str__(self) -> str:
+        return f"Renewal run of {self.started_at:%Y-%m-%d %H:%M} UTC"
+
+    @property
+    def duration(self) -> dt.timedelta:
+        return self.finished_at - self.started_at

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from django.db import transaction
+from django_q.tasks import async_task
+
 from billing.models import Invoice, Notification
 from billing.notifications.emails import invoice_email_context, invoice_url
 from billing.notifications.services import notification_send
 
 
 def send_invoice_issued(*, invoice: Invoice) -> None:
+    """Queue the invoice's notice once the transaction commits: the job that issued it (the
+    renewal of many subscriptions) reads and renders nothing for it."""
+    transaction.on_commit(
+        lambda: async_task("billing.tasks.invoice_issued_notify", invoice.pk), robust=True
+    )
+
+
+def invoice_issued_notify(*, invoice: Invoice) -> None:
     """The invoice with its PDF, rendered when it is sent: it tells how the invoice stands
     then (paid by the charge queued with it, say)."""
     notification_send(

@@ -1,5 +1,5 @@
 """Middleware for signed-in sessions: the second factor before any page, and the staff
-idle timeout."""
+idle timeout; and the browser's middleware, skipped by the platform API."""
 
 from __future__ import annotations
 
@@ -7,8 +7,10 @@ from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.views import redirect_to_login
+from django.core.handlers.exception import convert_exception_to_response
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.module_loading import import_string
 
 from billing.security import selectors
 
@@ -67,3 +69,55 @@ class StaffIdleTimeoutMiddleware:
             ):
                 request.session[STAFF_LAST_SEEN] = now
         return self.get_response(request)
+
+
+class BrowserMiddleware:
+    """`BROWSER_MIDDLEWARE` (sessions, CSRF, signing in and its second factor, messages,
+    framing, the history's user, the lockout), in that order, for every path but the
+    platform API's (`API_PATH_PREFIX`): its requests carry a bearer token and nothing else,
+    and its answers need none of them. Their hooks (`process_view`, `process_exception`,
+    `process_template_response`) run as Django runs them when they are in `MIDDLEWARE`."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+        self.view_hooks, self.template_hooks, self.exception_hooks = [], [], []
+        handler = get_response
+        for path in reversed(settings.BROWSER_MIDDLEWARE):
+            middleware = import_string(path)(handler)
+            if hasattr(middleware, "process_view"):
+                self.view_hooks.insert(0, middleware.process_view)
+            if hasattr(middleware, "process_template_response"):
+                self.template_hooks.append(middleware.process_template_response)
+            if hasattr(middleware, "process_exception"):
+                self.exception_hooks.append(middleware.process_exception)
+            handler = convert_exception_to_response(middleware)
+        self.browser = handler
+
+    @staticmethod
+    def _is_api(request) -> bool:
+        return request.path_info.startswith(settings.API_PATH_PREFIX)
+
+    def __call__(self, request):
+        return self.get_response(request) if self._is_api(request) else self.browser(request)
+
+    def process_view(self, request, view_func, view_args, view_kwargs):
+        if self._is_api(request):
+            return None
+        for hook in self.view_hooks:
+            if (response := hook(request, view_func, view_args, view_kwargs)) is not None:
+                return response
+        return None
+
+    def process_template_response(self, request, response):
+        if not self._is_api(request):
+            for hook in self.template_hooks:
+                response = hook(request, response)
+        return response
+
+    def process_exception(self, request, exception):
+        if self._is_api(request):
+            return None
+        for hook in self.exception_hooks:
+            if (response := hook(request, exception)) is not None:
+                return response
+        return None

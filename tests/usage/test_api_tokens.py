@@ -10,7 +10,8 @@ from django.db.migrations.executor import MigrationExecutor
 from billing.errors import BillingError
 from tests.factories import EmployeeFactory, SubscriptionFactory
 from usage.models import AIEmployee, Call, ServiceToken
-from usage.tokens.services import service_token_create
+from usage.tokens import selectors as token_selectors
+from usage.tokens.services import service_token_create, service_token_revoke
 
 pytestmark = pytest.mark.django_db
 
@@ -195,3 +196,75 @@ def test_tokens_made_before_scopes_keep_reaching_every_organization():
     executor.migrate(executor.loader.graph.leaf_nodes())
 
     assert ServiceToken.objects.get(name="platform").all_organizations
+
+
+class TestKeptByTheProcess:
+    """A process keeps a token it read for `SERVICE_TOKEN_CACHE_SECONDS`: authorizing again
+    reads no token, and revoking or expiring still refuses it."""
+
+    @pytest.fixture
+    def clock(self, monkeypatch):
+        """The process's monotonic clock, moved by hand."""
+        seconds = [1000.0]
+        monkeypatch.setattr(token_selectors, "_clock", lambda: seconds[0])
+        return seconds
+
+    def test_authorizing_again_costs_one_query(
+        self, client, acme, django_assert_max_num_queries, clock
+    ):
+        _, token = service_token_create(name="acme", organizations=[acme.organization])
+        authorize(client, token, acme)
+
+        with django_assert_max_num_queries(1):
+            response = authorize(client, token, acme)
+
+        assert response.json()["allowed"] is True
+
+    def test_a_revoked_token_is_refused_at_once(self, client, acme, clock, committed):
+        service_token, token = service_token_create(name="acme", all_organizations=True)
+        assert authorize(client, token, acme).status_code == 200
+
+        with committed():
+            service_token_revoke(service_token=service_token)
+
+        assert authorize(client, token, acme).status_code == 401
+
+    def test_a_token_revoked_by_another_process_is_refused_after_the_ttl(
+        self, client, acme, clock, settings
+    ):
+        settings.SERVICE_TOKEN_CACHE_SECONDS = 10
+        _, token = service_token_create(name="acme", all_organizations=True)
+        assert authorize(client, token, acme).status_code == 200
+        # Revoked elsewhere: this process is not told
+        ServiceToken.objects.update(revoked_at=CONNECTED)
+
+        clock[0] += 9.9
+        assert authorize(client, token, acme).status_code == 200
+        clock[0] += 0.1
+        assert authorize(client, token, acme).status_code == 401
+
+    def test_a_kept_token_still_expires_on_time(self, client, acme, clock, time_machine):
+        expiry = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+        _, token = service_token_create(name="temporary", all_organizations=True, expires_at=expiry)
+        time_machine.move_to(expiry - dt.timedelta(seconds=1), tick=False)
+        assert authorize(client, token, acme).status_code == 200
+
+        time_machine.move_to(expiry, tick=False)
+
+        assert authorize(client, token, acme).json()["code"] == "token_expired"
+
+    def test_a_kept_token_reaches_only_its_organizations(self, client, acme, globex, clock):
+        _, token = service_token_create(name="acme", organizations=[acme.organization])
+        assert authorize(client, token, acme).status_code == 200
+
+        assert authorize(client, token, globex).status_code == 403
+        assert authorize(client, token, acme).status_code == 200
+
+    def test_with_a_ttl_of_zero_every_request_reads_the_token(self, client, acme, clock, settings):
+        settings.SERVICE_TOKEN_CACHE_SECONDS = 0
+        _, token = service_token_create(name="acme", all_organizations=True)
+        assert authorize(client, token, acme).status_code == 200
+
+        ServiceToken.objects.update(revoked_at=CONNECTED)
+
+        assert authorize(client, token, acme).status_code == 401

@@ -26,7 +26,7 @@ from billing.subscriptions.selectors import pending_lines_for as subscription_pe
 from billing.subscriptions.selectors import renewal_step, subscription_live
 from usage import selectors as usage_selectors
 from usage.dashboard import selectors as dashboard
-from usage.models import CostAllocationRule, CostShare, UsageCounter
+from usage.models import AIEmployee, CostAllocationRule, CostShare, UsageCounter
 from usage.selectors import UsageSummary
 
 
@@ -63,6 +63,32 @@ def usage_month_drafts(
         ),
         number_fees=number_fees,
     )
+
+
+@dataclass(frozen=True)
+class CostFacts:
+    """What splitting an organization's invoice reads first: whether it has any AI employee
+    (none: everything goes to no one), and its rule for the fixed fee."""
+
+    has_employees: bool
+    rule: CostAllocationRule | None
+
+
+def cost_facts_for(*, organization_ids: list[int]) -> dict[int, CostFacts]:
+    """`CostFacts` by organization id, in two queries whatever how many organizations."""
+    with_employees = set(
+        AIEmployee.objects.filter(organization__in=organization_ids).values_list(
+            "organization_id", flat=True
+        )
+    )
+    rules = {
+        rule.organization_id: rule
+        for rule in CostAllocationRule.objects.filter(organization__in=organization_ids)
+    }
+    return {
+        organization_id: CostFacts(organization_id in with_employees, rules.get(organization_id))
+        for organization_id in organization_ids
+    }
 
 
 # --- the upcoming invoice -------------------------------------------------------------------

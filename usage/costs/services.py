@@ -24,6 +24,7 @@ from billing.errors import BillingError, ErrorCode
 from billing.models import Invoice, InvoiceLine, Organization
 from billing.money import allocate
 from billing.subscriptions import periods
+from usage.costs.selectors import CostFacts, cost_facts_for
 from usage.models import AIEmployee, Call, CostAllocationRule, CostShare, PhoneNumber
 
 USAGE = (InvoiceLine.Kind.OVERAGE_CALLS, InvoiceLine.Kind.OVERAGE_STORAGE)
@@ -124,22 +125,34 @@ def _split(amount: Money, weights: dict[tuple, int | Money], into: dict[tuple, M
         into[key] = into.get(key, Money(0, amount.currency)) + part
 
 
-def cost_shares_freeze(*, invoice: Invoice, period: periods.Period) -> list[CostShare]:
+def cost_shares_freeze(
+    *,
+    invoice: Invoice,
+    period: periods.Period,
+    charges: list[InvoiceLine] | None = None,
+    facts: CostFacts | None = None,
+) -> list[CostShare]:
     """Split `invoice`, which closes the usage month `period`, among cost centers and AI
-    employees, and store the split. Runs inside the caller's transaction (renewal's)."""
+    employees, and store the split. Runs inside the caller's transaction (renewal's).
+    `charges`: its charge lines, when the caller has them; `facts`: the organization's, read
+    beforehand with others' (an organization without AI employees has no one to split among)."""
     organization = invoice.organization
     currency = invoice.currency
     zero = Money(0, currency)
-    lines = list(invoice.lines.all())
-    answering = dict(
-        PhoneNumber.objects.filter(organization=organization, employee__isnull=False).values_list(
-            "number", "employee_id"
+    lines = charges if charges is not None else list(invoice.lines.all())
+    if facts is None:
+        facts = cost_facts_for(organization_ids=[organization.pk])[organization.pk]
+    answering, parties = {}, {}
+    if facts.has_employees:
+        answering = dict(
+            PhoneNumber.objects.filter(
+                organization=organization, employee__isnull=False
+            ).values_list("number", "employee_id")
         )
-    )
-    parties = _parties(organization.pk, period, answering)
+        parties = _parties(organization.pk, period, answering)
     by_seconds = {key: party.call_seconds for key, party in parties.items()}
     active = {key: 1 for key, party in parties.items() if party.is_active}
-    rule = CostAllocationRule.objects.filter(organization=organization).first()
+    rule = facts.rule
     fixed_fee = rule.fixed_fee if rule else CostAllocationRule.FixedFee.SECONDS
 
     def total(kinds) -> Money:

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
+from typing import NamedTuple
 
+from django.conf import settings
 from django.db.models import Exists, OuterRef
 
 from billing.errors import BillingError, ErrorCode
@@ -15,15 +19,66 @@ class ServiceTokenRefused(BillingError):
     for an organization it does not reach (403 `token_out_of_scope`)."""
 
 
+class _Recent(NamedTuple):
+    read_at: float  # time.monotonic()
+    service_token: ServiceToken
+    reaches: bool
+
+
+# Tokens read by this process: (token hash, organization slug) → the token and whether it
+# reaches that organization, for `SERVICE_TOKEN_CACHE_SECONDS`. Only tokens found active are
+# kept. Revoking forgets a token here at once; other processes forget it within the TTL.
+_recent: dict[tuple[str, str | None], _Recent] = {}
+_recent_lock = threading.Lock()
+RECENT_MAX = 10_000  # emptied when full: each token is read again, once
+
+
+def _clock() -> float:
+    return time.monotonic()
+
+
 def service_token_for_request(
     *, token: str, organization_slug: str | None, now: dt.datetime
 ) -> ServiceToken | None:
     """The active (not revoked) token with this secret, or None; in one query, with whether
-    it reaches the organization of the request's path. Raises `ServiceTokenRefused` for an
-    expired token or an organization outside its scope."""
-    tokens = ServiceToken.objects.filter(
-        token_hash=ServiceToken.hash(token), revoked_at__isnull=True
-    ).only("pk", "all_organizations", "expires_at")
+    it reaches the organization of the request's path, and in none when this process read it
+    within `SERVICE_TOKEN_CACHE_SECONDS`. Raises `ServiceTokenRefused` for an expired token
+    or an organization outside its scope."""
+    token_hash = ServiceToken.hash(token)
+    key = (token_hash, organization_slug)
+    recent = _recent.get(key)
+    if recent is None or _clock() - recent.read_at >= settings.SERVICE_TOKEN_CACHE_SECONDS:
+        recent = _token_read(token_hash, organization_slug)
+        if recent is None:
+            return None
+        if settings.SERVICE_TOKEN_CACHE_SECONDS > 0:
+            with _recent_lock:
+                if len(_recent) >= RECENT_MAX:
+                    _recent.clear()
+                _recent[key] = recent
+    service_token = recent.service_token
+    if service_token.expires_at is not None and service_token.expires_at <= now:
+        raise ServiceTokenRefused(
+            ErrorCode.TOKEN_EXPIRED,
+            f"This service token expired at {service_token.expires_at.isoformat()}: ask "
+            "for a new one.",
+        )
+    if organization_slug is not None and not recent.reaches:
+        raise _out_of_scope([organization_slug])
+    return service_token
+
+
+def service_token_forget(*, token_hash: str) -> None:
+    """Drop what this process keeps of the token (it was revoked)."""
+    with _recent_lock:
+        for key in [key for key in _recent if key[0] == token_hash]:
+            del _recent[key]
+
+
+def _token_read(token_hash: str, organization_slug: str | None) -> _Recent | None:
+    tokens = ServiceToken.objects.filter(token_hash=token_hash, revoked_at__isnull=True).only(
+        "pk", "all_organizations", "expires_at"
+    )
     if organization_slug is not None:
         tokens = tokens.annotate(
             reaches=Exists(
@@ -35,17 +90,8 @@ def service_token_for_request(
     service_token = tokens.first()
     if service_token is None:
         return None
-    if service_token.expires_at is not None and service_token.expires_at <= now:
-        raise ServiceTokenRefused(
-            ErrorCode.TOKEN_EXPIRED,
-            f"This service token expired at {service_token.expires_at.isoformat()}: ask "
-            "for a new one.",
-        )
-    if organization_slug is not None and not (
-        service_token.all_organizations or service_token.reaches
-    ):
-        raise _out_of_scope([organization_slug])
-    return service_token
+    reaches = service_token.all_organizations or bool(getattr(service_token, "reaches", False))
+    return _Recent(_clock(), service_token, reaches)
 
 
 def service_token_check_reach(*, service_token: ServiceToken, organization_slugs: set[str]):

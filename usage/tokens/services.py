@@ -12,6 +12,7 @@ from django.utils import timezone
 from billing.errors import BillingError, ErrorCode
 from billing.models import Organization
 from usage.models import ServiceToken
+from usage.tokens import selectors as token_selectors
 
 
 @transaction.atomic
@@ -43,6 +44,12 @@ def service_token_create(
 
 
 def service_token_revoke(*, service_token: ServiceToken, now: dt.datetime | None = None) -> None:
+    """Refused from now on by this process, and by the others within
+    `SERVICE_TOKEN_CACHE_SECONDS` (the time they keep a token they read)."""
     ServiceToken.objects.filter(pk=service_token.pk, revoked_at__isnull=True).update(
         revoked_at=now or timezone.now()
     )
+    token_hash = service_token.token_hash
+    token_selectors.service_token_forget(token_hash=token_hash)
+    # Again once it commits: a request of this process may have read it meanwhile.
+    transaction.on_commit(lambda: token_selectors.service_token_forget(token_hash=token_hash))
