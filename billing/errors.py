@@ -33,6 +33,13 @@ class ErrorCode(StrEnum):
         member.message = message
         return member
 
+    # --- staff roles ---------------------------------------------------------------------
+    ROLE_REQUIRED = (
+        "role_required",
+        FORBIDDEN,
+        "Your staff role does not allow this: ask a superuser for the role it needs.",
+    )
+
     # --- organizations, plans and subscriptions -------------------------------------------
     ORGANIZATION_NOT_FOUND = (
         "organization_not_found",

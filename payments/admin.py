@@ -389,9 +389,9 @@ class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
             *super().get_urls(),
         ]
 
-    def _invoice_to_collect(self, request, invoice_id) -> Invoice:
-        # Charging a customer or recording their money writes a payment attempt.
-        if not request.user.has_perm("payments.add_paymentattempt"):
+    @staticmethod
+    def _invoice_to_collect(request, invoice_id, *, permission: str) -> Invoice:
+        if not request.user.has_perm(permission):
             raise PermissionDenied
         return get_object_or_404(
             Invoice.objects.select_related("organization", "subscription", "collection"),
@@ -409,7 +409,7 @@ class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
         }
 
     def retry_view(self, request, invoice_id):
-        invoice = self._invoice_to_collect(request, invoice_id)
+        invoice = self._invoice_to_collect(request, invoice_id, permission="billing.retry_payment")
         if request.method == "POST" and invoice.status != Invoice.Status.OPEN:
             self.message_user(
                 request,
@@ -430,7 +430,9 @@ class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
             original=invoice,
             template="admin/payments/invoice_retry.html",
             title=f"Retry payment of {invoice}",
-            perform=lambda: services.invoice_collect(invoice=invoice, now=now, on_request=True),
+            perform=lambda: services.invoice_collect(
+                invoice=invoice, now=now, on_request=True, actor=request.user
+            ),
             # A declined charge is no refusal: the attempts are recorded, and staff are told.
             succeeded=lambda attempt: attempt is not None,
             done=lambda attempt: self._collected(invoice, attempt, now),
@@ -457,7 +459,9 @@ class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
         )
 
     def bank_transfer_view(self, request, invoice_id):
-        invoice = self._invoice_to_collect(request, invoice_id)
+        invoice = self._invoice_to_collect(
+            request, invoice_id, permission="billing.record_bank_transfer"
+        )
         customer_tz = invoice_timezone(invoice)
         form = BankTransferForm(
             request.POST or None, today=timezone.localdate(timezone=customer_tz)

@@ -12,6 +12,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing import locks as billing_locks
+from billing.accounts.services import Actor, role_require
 from billing.errors import BillingError, ErrorCode
 from billing.invoicing import services as invoicing_services
 from billing.models import Invoice, Organization, Subscription
@@ -294,7 +295,11 @@ def _record_failure(
 
 @transaction.atomic
 def invoice_collect(
-    *, invoice: Invoice, now: dt.datetime | None = None, on_request: bool = False
+    *,
+    invoice: Invoice,
+    now: dt.datetime | None = None,
+    on_request: bool = False,
+    actor: Actor = None,
 ) -> PaymentAttempt | None:
     """Charge an open invoice: the default method, then the backups in priority order, until
     one succeeds. Returns the successful attempt, or None.
@@ -303,6 +308,12 @@ def invoice_collect(
     take turns and the second finds the invoice paid. A scheduled try that fails advances
     the dunning schedule; one the customer asked for (`on_request`, "pay now") does not.
     """
+    role_require(
+        actor=actor,
+        permission="billing.retry_payment",
+        action="Retrying a payment",
+        organization_id=invoice.organization_id,
+    )
     now = now or timezone.now()
     collection, _ = Collection.objects.get_or_create(invoice=invoice)
     collection = locks.collection_lock().get(pk=collection.pk)
@@ -355,10 +366,13 @@ def invoice_record_bank_transfer(
     invoice: Invoice,
     reference: str,
     received_at: dt.datetime,
-    actor=None,
+    actor: Actor = None,
     now: dt.datetime | None = None,
 ) -> PaymentAttempt:
     """Staff record a bank transfer that paid an invoice (organizations paying by invoice)."""
+    role_require(
+        actor=actor, permission="billing.record_bank_transfer", action="Recording a bank transfer"
+    )
     now = now or timezone.now()
     if not reference.strip():
         raise BillingError(ErrorCode.REFERENCE_REQUIRED)
@@ -390,10 +404,11 @@ def payment_refund(
     attempt: PaymentAttempt,
     amount: Money,
     reason: str,
-    actor=None,
+    actor: Actor = None,
     now: dt.datetime | None = None,
 ) -> Refund:
     """Give money back through the processor, documented by a credit note on the invoice."""
+    role_require(actor=actor, permission="payments.add_refund", action="Refunding a payment")
     now = now or timezone.now()
     attempt = locks.payment_attempt_lock().select_related("payment_method").get(pk=attempt.pk)
     if attempt.status != PaymentAttempt.Status.SUCCEEDED or attempt.payment_method is None:

@@ -2,7 +2,8 @@
 
 from django import forms
 from django.contrib import admin
-from django.shortcuts import get_object_or_404, redirect
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
@@ -110,9 +111,9 @@ class PlanAdmin(SimpleHistoryAdmin):
         ]
 
     def new_version_view(self, request, plan_id):
-        plan = get_object_or_404(Plan, pk=plan_id)
         if not self.has_add_permission(request):
-            return redirect("admin:billing_plan_change", plan_id)
+            raise PermissionDenied
+        plan = get_object_or_404(Plan, pk=plan_id)
         draft = Plan.objects.get(pk=plan_id)
         draft.pk = None  # validated as the unsaved next version, not as the plan in use
         form = PlanTermsForm(request.POST or None, instance=draft)
@@ -124,7 +125,9 @@ class PlanAdmin(SimpleHistoryAdmin):
             title=f"New version of {plan}",
             form=form,
             perform=lambda: catalog_services.plan_new_version(
-                plan=plan, changes={name: form.cleaned_data[name] for name in form.changed_data}
+                plan=plan,
+                changes={name: form.cleaned_data[name] for name in form.changed_data},
+                actor=request.user,
             ),
             done=lambda new: (
                 f"Published {new} (version {new.version}). Version {plan.version} is no longer "

@@ -9,6 +9,7 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from django.utils.html import format_html
 from djmoney.money import Money
+from sequences.models import Sequence
 
 from billing.admin.base import (
     ReadOnlyAdmin,
@@ -160,14 +161,14 @@ class InvoiceAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _invoice_to_correct(self, request, invoice_id) -> Invoice:
-        invoice = get_object_or_404(Invoice.objects.select_related("organization"), pk=invoice_id)
-        if not self.has_change_permission(request, invoice):
+    @staticmethod
+    def _invoice_to_correct(request, invoice_id, *, permission: str) -> Invoice:
+        if not request.user.has_perm(permission):
             raise PermissionDenied
-        return invoice
+        return get_object_or_404(Invoice.objects.select_related("organization"), pk=invoice_id)
 
     def void_view(self, request, invoice_id):
-        invoice = self._invoice_to_correct(request, invoice_id)
+        invoice = self._invoice_to_correct(request, invoice_id, permission="billing.void_invoice")
         form = InvoiceVoidForm(request.POST or None)
         return action_confirmed(
             self,
@@ -187,7 +188,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         )
 
     def credit_note_view(self, request, invoice_id):
-        invoice = self._invoice_to_correct(request, invoice_id)
+        invoice = self._invoice_to_correct(request, invoice_id, permission="billing.add_creditnote")
         form = CreditNoteForm(request.POST or None)
         return action_confirmed(
             self,
@@ -302,7 +303,10 @@ class DiscountAdmin(ServiceAddAdmin):
 
     def save_model(self, request, obj, form, change):
         adopt(
-            obj, invoicing_services.discount_apply(organization=obj.organization, coupon=obj.coupon)
+            obj,
+            invoicing_services.discount_apply(
+                organization=obj.organization, coupon=obj.coupon, actor=request.user
+            ),
         )
 
 
@@ -369,3 +373,15 @@ class BalanceEntryAdmin(ServiceAddAdmin):
                 actor=request.user,
             ),
         )
+
+
+# The gapless invoice numbers' counters: changing or deleting one would reuse or skip numbers.
+admin.site.unregister(Sequence)
+
+
+@admin.register(Sequence)
+class SequenceAdmin(ReadOnlyAdmin):
+    list_display = ("name", "last")
+    ordering = ("name",)
+    search_fields = ("name",)
+    actions = None

@@ -315,7 +315,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         )
 
     @admin.action(
-        description="Renew now: invoice the periods that have ended", permissions=["change"]
+        description="Renew now: invoice the periods that have ended", permissions=["manage"]
     )
     def renew_now(self, request, queryset):
         issued = []
@@ -357,14 +357,19 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
             *super().get_urls(),
         ]
 
-    def _subscription_to_change(self, request, subscription_id) -> Subscription:
-        subscription = get_object_or_404(
+    @staticmethod
+    def _subscription_to_change(
+        request, subscription_id, *, permission: str = "billing.manage_subscription"
+    ) -> Subscription:
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        return get_object_or_404(
             Subscription.objects.select_related("organization", "plan", "scheduled_plan"),
             pk=subscription_id,
         )
-        if not self.has_change_permission(request, subscription):
-            raise PermissionDenied
-        return subscription
+
+    def has_manage_permission(self, request):
+        return request.user.has_perm("billing.manage_subscription")
 
     def change_plan_view(self, request, subscription_id):
         subscription = self._subscription_to_change(request, subscription_id)
@@ -412,7 +417,9 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         )
 
     def call_off_change_view(self, request, subscription_id):
-        subscription = self._subscription_to_change(request, subscription_id)
+        subscription = self._subscription_to_change(
+            request, subscription_id, permission="billing.call_off_scheduled_change"
+        )
         return action_confirmed(
             self,
             request,
@@ -467,7 +474,9 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         )
 
     def extend_trial_view(self, request, subscription_id):
-        subscription = self._subscription_to_change(request, subscription_id)
+        subscription = self._subscription_to_change(
+            request, subscription_id, permission="billing.extend_trial"
+        )
         trial_ends_on = (
             subscription.trial_ends_at.astimezone(subscription.tzinfo).date()
             if subscription.trial_ends_at

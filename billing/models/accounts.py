@@ -63,6 +63,8 @@ class Organization(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The staff roles (billing/accounts/roles.py) are built from these and the defaults.
+        permissions = [("view_billing", "Can read every organization's billing pages and export")]
 
     def __str__(self) -> str:
         return self.name

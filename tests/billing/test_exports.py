@@ -17,6 +17,7 @@ from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     record_call,
@@ -57,7 +58,7 @@ def acme(now):
         call_id="rival-call",
     )
     MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     return organization
 
 

@@ -14,6 +14,7 @@ from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     renewed_invoice,
@@ -44,7 +45,7 @@ def acme(now):
     rival = OrganizationFactory(name="Rival Corp", slug="rival")
     SubscriptionFactory(organization=rival, plan=PlanFactory(), now=now)
     MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     return organization
 
 

@@ -20,6 +20,7 @@ from tests.factories import (
     OrganizationFactory,
     PhoneNumberRateFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     record_call,
@@ -87,7 +88,7 @@ def acme(catalog, mid_april):
     )
     rival = OrganizationFactory(name="Rival Corp", slug="rival")
     MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     return organization
 
 

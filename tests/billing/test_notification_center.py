@@ -17,6 +17,7 @@ from billing.notifications.services import (
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     sign_in,
@@ -43,7 +44,7 @@ def acme(now):
     MembershipFactory(
         organization=OrganizationFactory(slug="rival"), user=UserFactory(username="rival_admin")
     )
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     return organization
 
 

@@ -7,6 +7,7 @@ from billing.subscriptions import services as subscription_services
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     sign_in,
@@ -29,7 +30,7 @@ def acme(now):
     )
     rival = OrganizationFactory(name="Rival Corp", slug="rival")
     MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     return organization
 
 

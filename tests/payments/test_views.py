@@ -17,6 +17,7 @@ from payments.models import Collection, PaymentAttempt, PaymentMethod, StripeCus
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     card,
@@ -45,7 +46,7 @@ def acme(now):
     )
     rival = OrganizationFactory(name="Rival Corp", slug="rival")
     MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     return organization
 
 

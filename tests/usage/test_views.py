@@ -13,6 +13,7 @@ from tests.factories import (
     OrganizationFactory,
     PhoneNumberRateFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     record_call,
@@ -51,7 +52,7 @@ def acme(now):
     )
     rival = OrganizationFactory(name="Rival Corp", slug="rival")
     MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     return organization
 
 
