@@ -39,6 +39,11 @@ class ErrorCode(StrEnum):
         FORBIDDEN,
         "Your staff role does not allow this: ask a superuser for the role it needs.",
     )
+    AUDIT_APPEND_ONLY = (
+        "audit_append_only",
+        FORBIDDEN,
+        "The audit log is never changed or deleted.",
+    )
 
     # --- organizations, plans and subscriptions -------------------------------------------
     ORGANIZATION_NOT_FOUND = (

@@ -12,7 +12,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing import locks as billing_locks
-from billing.accounts.services import Actor, role_require
+from billing.accounts.services import Actor, staff_action_begin
 from billing.errors import BillingError, ErrorCode
 from billing.invoicing import services as invoicing_services
 from billing.models import Invoice, Organization, Subscription
@@ -308,11 +308,13 @@ def invoice_collect(
     take turns and the second finds the invoice paid. A scheduled try that fails advances
     the dunning schedule; one the customer asked for (`on_request`, "pay now") does not.
     """
-    role_require(
+    staff_action_begin(
         actor=actor,
         permission="billing.retry_payment",
         action="Retrying a payment",
+        subject=invoice,
         organization_id=invoice.organization_id,
+        admins_may=True,
     )
     now = now or timezone.now()
     collection, _ = Collection.objects.get_or_create(invoice=invoice)
@@ -370,8 +372,14 @@ def invoice_record_bank_transfer(
     now: dt.datetime | None = None,
 ) -> PaymentAttempt:
     """Staff record a bank transfer that paid an invoice (organizations paying by invoice)."""
-    role_require(
-        actor=actor, permission="billing.record_bank_transfer", action="Recording a bank transfer"
+    staff_action_begin(
+        actor=actor,
+        permission="billing.record_bank_transfer",
+        action="Recording a bank transfer",
+        subject=invoice,
+        organization_id=invoice.organization_id,
+        reason=reference,
+        changes={"received": received_at},
     )
     now = now or timezone.now()
     if not reference.strip():
@@ -408,7 +416,15 @@ def payment_refund(
     now: dt.datetime | None = None,
 ) -> Refund:
     """Give money back through the processor, documented by a credit note on the invoice."""
-    role_require(actor=actor, permission="payments.add_refund", action="Refunding a payment")
+    staff_action_begin(
+        actor=actor,
+        permission="payments.add_refund",
+        action="Refunding a payment",
+        subject=attempt,
+        organization_id=attempt.invoice.organization_id,
+        reason=reason,
+        changes={"refund": amount},
+    )
     now = now or timezone.now()
     attempt = locks.payment_attempt_lock().select_related("payment_method").get(pk=attempt.pk)
     if attempt.status != PaymentAttempt.Status.SUCCEEDED or attempt.payment_method is None:

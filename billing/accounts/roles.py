@@ -28,6 +28,7 @@ def _views(*labels: str) -> tuple[str, ...]:
 # Reading an organization's billing: its admin pages, records and billing pages (export too).
 BILLING_READS = (
     "billing.view_billing",
+    "billing.view_auditentry",
     *_views(
         "billing.organization",
         "billing.membership",

@@ -7,13 +7,13 @@ from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from billing.admin.base import action_confirmed
+from billing.admin.base import AuditedAdmin, action_confirmed
 from billing.catalog import services as catalog_services
 from billing.models import Feature, Plan
 
 
 @admin.register(Feature)
-class FeatureAdmin(admin.ModelAdmin):
+class FeatureAdmin(AuditedAdmin):
     list_display = ("name", "code", "category", "position")
     list_filter = ("category",)
     list_editable = ("position",)
@@ -27,7 +27,7 @@ class PlanTermsForm(forms.ModelForm):
 
 
 @admin.register(Plan)
-class PlanAdmin(SimpleHistoryAdmin):
+class PlanAdmin(AuditedAdmin, SimpleHistoryAdmin):
     list_display_base = (
         "__str__",
         "code",

@@ -12,6 +12,7 @@ from djmoney.money import Money
 from sequences.models import Sequence
 
 from billing.admin.base import (
+    AuditedAdmin,
     ReadOnlyAdmin,
     ReadOnlyInline,
     ServiceAddAdmin,
@@ -57,7 +58,7 @@ class InvoiceLineInline(ReadOnlyInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(AuditedAdmin):
     """Invoices are written by the services and never edited: every field is read-only,
     nothing is deleted, and corrections are a void or a credit note, each on its own page."""
 
@@ -234,7 +235,7 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Coupon)
-class CouponAdmin(admin.ModelAdmin):
+class CouponAdmin(AuditedAdmin):
     list_display = ("code", "name", "off", "duration_shown", "is_active", "organizations_using")
     list_filter = ("is_active", "duration")
     search_fields = ("code", "name")
@@ -311,7 +312,7 @@ class DiscountAdmin(ServiceAddAdmin):
 
 
 @admin.register(TaxRate)
-class TaxRateAdmin(admin.ModelAdmin):
+class TaxRateAdmin(AuditedAdmin):
     form = TaxRateForm
     list_display = ("name", "country", "region", "percentage", "charged_on", "is_active")
     list_filter = ("is_active", "country")

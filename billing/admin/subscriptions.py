@@ -14,7 +14,13 @@ from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
-from billing.admin.base import ReadOnlyInline, action_confirmed, confirmation_page, invoice_link
+from billing.admin.base import (
+    AuditedAdmin,
+    ReadOnlyInline,
+    action_confirmed,
+    confirmation_page,
+    invoice_link,
+)
 from billing.catalog import selectors as catalog_selectors
 from billing.errors import BillingError
 from billing.lifecycle import selectors as lifecycle_selectors
@@ -213,7 +219,7 @@ def _canceled(subscription: Subscription) -> str:
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(SimpleHistoryAdmin):
+class SubscriptionAdmin(AuditedAdmin, SimpleHistoryAdmin):
     """Read-only: a subscription changes only through the lifecycle services, each action on
     its own confirmation page, offered on the subscription's page when it applies."""
 
@@ -265,6 +271,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
     )
     readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
     actions = ("renew_now",)
+    audited_actions = actions
 
     def has_add_permission(self, request):
         return False

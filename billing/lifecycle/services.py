@@ -26,7 +26,7 @@ from django.db.models import Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from billing import locks, notifications
-from billing.accounts.services import Actor, role_require
+from billing.accounts.services import Actor, staff_action_begin
 from billing.errors import BillingError, ErrorCode
 from billing.invoicing import pricing
 from billing.invoicing.pricing import LineDraft, subscription_fee_line
@@ -101,11 +101,14 @@ def subscription_plan_change(
     an invoice of its own, `BILLING_INVOICE_PRORATIONS_IMMEDIATELY`); a downgrade, or any
     change `at_period_end`, is scheduled for the end of the period or of the commitment,
     with the AI employees and numbers chosen to go when it takes effect."""
-    role_require(
+    staff_action_begin(
         actor=actor,
         permission="billing.manage_subscription",
         action="Changing plans",
+        subject=subscription,
         organization_id=subscription.organization_id,
+        admins_may=True,
+        changes={"plan": [subscription.plan, plan], "at period end": at_period_end},
     )
     now = now or timezone.now()
     subscription = subscription_services.subscription_lock_for_plan_change(

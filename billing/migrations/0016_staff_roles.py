@@ -1,13 +1,16 @@
 """The staff roles as permission groups: Support, Finance and Catalog, with the permissions
 `billing/accounts/roles.py` lists as they stood then (a later change comes with its own
-migration)."""
+migration); and the audit log of what staff do."""
 
+import django.db.models.deletion
+from django.conf import settings
 from django.contrib.auth.management import create_permissions
-from django.db import migrations
+from django.db import migrations, models
 
 ROLE_PERMISSIONS = {
     "Support": [
         "billing.view_billing",
+        "billing.view_auditentry",
         "billing.view_organization",
         "billing.view_membership",
         "billing.view_subscription",
@@ -45,6 +48,7 @@ ROLE_PERMISSIONS = {
     ],
     "Finance": [
         "billing.view_billing",
+        "billing.view_auditentry",
         "billing.view_organization",
         "billing.view_membership",
         "billing.view_subscription",
@@ -141,6 +145,7 @@ class Migration(migrations.Migration):
         ("payments", "0007_paymentmethod_fingerprint"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),
+        migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
@@ -179,6 +184,52 @@ class Migration(migrations.Migration):
                     ("extend_trial", "Can extend a trial"),
                     ("call_off_scheduled_change", "Can call off a scheduled plan change"),
                     ("manage_subscription", "Can change the plan, cancel, reactivate or renew"),
+                ],
+            },
+        ),
+        migrations.CreateModel(
+            name="AuditEntry",
+            fields=[
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("at", models.DateTimeField()),
+                ("actor_name", models.CharField(max_length=150)),
+                ("action", models.CharField(max_length=100)),
+                ("object_type", models.CharField(help_text="app_label.model", max_length=100)),
+                ("object_id", models.CharField(blank=True, max_length=64)),
+                ("object_repr", models.CharField(blank=True, max_length=200)),
+                ("changes", models.JSONField(blank=True, default=dict)),
+                ("reason", models.TextField(blank=True)),
+                (
+                    "actor",
+                    models.ForeignKey(
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "organization",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="audit_entries",
+                        to="billing.organization",
+                    ),
+                ),
+            ],
+            options={
+                "verbose_name_plural": "audit entries",
+                "ordering": ["-at", "-pk"],
+                "indexes": [
+                    models.Index(fields=["organization", "-at"], name="audit_by_organization"),
+                    models.Index(fields=["-at"], name="audit_newest_first"),
                 ],
             },
         ),

@@ -2,6 +2,7 @@
 refer to them."""
 
 from billing.models.accounts import (
+    AuditEntry,
     Membership,
     Organization,
     split_emails,
@@ -23,6 +24,7 @@ from billing.models.notifications import (
 from billing.models.subscriptions import FeatureTrial, Subscription
 
 __all__ = [
+    "AuditEntry",
     "BalanceEntry",
     "Channel",
     "Coupon",

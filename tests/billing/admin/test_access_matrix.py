@@ -39,6 +39,7 @@ RULES = {
         EVERYONE, add={F, U}, delete=SUPERUSER, billing_organization_feature_trial=READERS
     ),
     "billing.featuretrial": rule(READERS),
+    "billing.auditentry": rule(READERS),
     "billing.feature": rule(EVERYONE, add={C, U}, delete=SUPERUSER),
     "billing.plan": rule(
         EVERYONE,
