@@ -8,10 +8,12 @@ from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.shortcuts import get_object_or_404
-from django.urls import path
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 
+from billing.accounts import selectors as account_selectors
 from billing.admin.base import (
     AuditedAdmin,
     BigTableAdmin,
@@ -21,6 +23,7 @@ from billing.admin.base import (
     action_confirmed,
 )
 from billing.catalog import services as catalog_services
+from billing.lifecycle import selectors as lifecycle_selectors
 from billing.models import (
     AuditEntry,
     Feature,
@@ -89,7 +92,15 @@ class FeatureTrialGrantForm(forms.Form):
 
 @admin.register(Organization)
 class OrganizationAdmin(AuditedAdmin):
-    list_display = ("name", "slug", "currency", "country", "payment_terms", "created_at")
+    list_display = (
+        "name",
+        "slug",
+        "currency",
+        "country",
+        "payment_terms",
+        "created_at",
+        "overview_link",
+    )
     list_filter = ("payment_terms", "currency", "country")
     search_fields = ("name", "slug", "billing_emails", "tax_id")
     prepopulated_fields = {"slug": ("name",)}
@@ -126,8 +137,36 @@ class OrganizationAdmin(AuditedAdmin):
                 self.admin_site.admin_view(self.feature_trial_view),
                 name="billing_organization_feature_trial",
             ),
+            path(
+                "<int:organization_id>/360/",
+                self.admin_site.admin_view(self.organization_360_view),
+                name="billing_organization_360",
+            ),
             *super().get_urls(),
         ]
+
+    @admin.display(description="360")
+    def overview_link(self, organization):
+        url = reverse("admin:billing_organization_360", args=[organization.pk])
+        return format_html('<a href="{}">Organization 360</a>', url)
+
+    def organization_360_view(self, request, organization_id):
+        if not account_selectors.staff_reads_billing(user=request.user):
+            raise PermissionDenied
+        organization = get_object_or_404(Organization, pk=organization_id)
+        page = lifecycle_selectors.organization_360(organization=organization, now=timezone.now())
+        return TemplateResponse(
+            request,
+            "admin/billing/organization/overview_360.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "original": organization,
+                "title": f"{organization}: 360",
+                "page": page,
+                "tz": organization.tzinfo,
+            },
+        )
 
     def feature_trial_view(self, request, organization_id):
         if not request.user.has_perm("billing.add_featuretrial"):

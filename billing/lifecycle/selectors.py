@@ -9,9 +9,18 @@ import datetime as dt
 from dataclasses import dataclass
 
 from django.conf import settings
+from djmoney.money import Money
 
 from billing.catalog.selectors import PlanComparison, plan_comparison, plans_offered
-from billing.models import Organization, Plan, Subscription
+from billing.invoicing.selectors import organization_balance
+from billing.models import (
+    AuditEntry,
+    Invoice,
+    Notification,
+    Organization,
+    Plan,
+    Subscription,
+)
 from billing.subscriptions import periods
 from billing.subscriptions import selectors as subscription_selectors
 from billing.subscriptions.selectors import (
@@ -23,6 +32,7 @@ from billing.subscriptions.selectors import (
     subscription_live,
     trial_days_offered,
 )
+from payments.models import PaymentAttempt, PaymentMethod
 from usage import selectors as usage_selectors
 from usage.models import AIEmployee, PhoneNumber
 from usage.selectors import MonthBeyondPlan, PlanFit, UsageSummary
@@ -179,5 +189,90 @@ def plan_change_page(
         choice=choice,
         usage_beyond=usage_selectors.usage_beyond_plan(
             organization=organization, plan=choice.plan, now=now
+        ),
+    )
+
+
+# --- support staff's page of one organization ---------------------------------------------
+
+ORGANIZATION_360_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Organization360:
+    """Everything support staff look at for one organization, on one page: its latest
+    subscription with the status history, this usage month against the plan, what it owes
+    and holds in credit, how collection stands, how it pays, what it was told, and what staff
+    did. The newest `ORGANIZATION_360_ROWS` of each list."""
+
+    organization: Organization
+    subscription: Subscription | None
+    status_changes: list[subscription_selectors.StatusChange]
+    usage: UsageSummary | None
+    balance: Money
+    open_invoices: list[Invoice]  # each with its collection, if collecting started
+    recent_invoices: list[Invoice]
+    payment_methods: list[PaymentMethod]
+    payments: list[PaymentAttempt]
+    notifications: list[Notification]
+    audit_entries: list[AuditEntry]
+
+    @property
+    def amount_due(self) -> Money:
+        currency = self.organization.currency
+        return sum((invoice.total for invoice in self.open_invoices), Money(0, currency))
+
+    @property
+    def last_decline(self) -> PaymentAttempt | None:
+        return next((p for p in self.payments if p.status == PaymentAttempt.Status.FAILED), None)
+
+
+def organization_360(*, organization: Organization, now: dt.datetime) -> Organization360:
+    """A fixed number of queries whatever the organization's size: one per list, each
+    bounded, and the usage month's two."""
+    rows = ORGANIZATION_360_ROWS
+    subscription = (
+        Subscription.objects.filter(organization=organization)
+        .select_related("plan", "scheduled_plan")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    live = subscription is not None and subscription.status != Subscription.Status.CANCELED
+    invoices = Invoice.objects.filter(organization=organization).exclude(
+        status=Invoice.Status.DRAFT
+    )
+    return Organization360(
+        organization=organization,
+        subscription=subscription,
+        status_changes=(
+            subscription_selectors.subscription_status_changes(subscription=subscription)[-rows:]
+            if subscription is not None
+            else []
+        ),
+        usage=usage_selectors.usage_summary(subscription=subscription, now=now) if live else None,
+        balance=organization_balance(organization=organization),
+        open_invoices=list(
+            invoices.filter(status=Invoice.Status.OPEN)
+            .select_related("collection")
+            .order_by("due_at", "pk")[:rows]
+        ),
+        recent_invoices=list(invoices.order_by("-issued_at", "-pk")[:rows]),
+        payment_methods=list(
+            PaymentMethod.objects.filter(
+                organization=organization, removed_at__isnull=True
+            ).order_by("-is_default", "priority", "pk")[:rows]
+        ),
+        payments=list(
+            PaymentAttempt.objects.filter(invoice__organization=organization)
+            .select_related("invoice", "payment_method")
+            .order_by("-attempted_at", "-pk")[:rows]
+        ),
+        notifications=list(
+            Notification.objects.filter(organization=organization).order_by("-created_at", "-pk")[
+                :rows
+            ]
+        ),
+        audit_entries=list(
+            AuditEntry.objects.filter(organization=organization).order_by("-at", "-pk")[:rows]
         ),
     )
