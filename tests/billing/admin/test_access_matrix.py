@@ -36,7 +36,11 @@ def rule(view, add=NOBODY, delete=NOBODY, **pages_and_actions):
 # (by URL name) and its lists' actions (by name).
 RULES = {
     "billing.organization": rule(
-        EVERYONE, add={F, U}, delete=SUPERUSER, billing_organization_feature_trial=READERS
+        EVERYONE,
+        add={F, U},
+        delete=SUPERUSER,
+        billing_organization_feature_trial=READERS,
+        billing_organization_360=READERS,
     ),
     "billing.featuretrial": rule(READERS),
     "billing.auditentry": rule(READERS),
@@ -80,7 +84,10 @@ RULES = {
     "payments.paymentattempt": rule(READERS, payments_paymentattempt_refund={F, U}),
     "payments.paymentmethod": rule(READERS),
     "payments.collection": rule(
-        READERS, payments_invoice_retry=READERS, payments_invoice_bank_transfer={F, U}
+        READERS,
+        payments_invoice_retry=READERS,
+        payments_invoice_bank_transfer={F, U},
+        payments_dunning_board=READERS,
     ),
     # The invoice numbers' counters: read-only even for superusers.
     "sequences.sequence": rule(SUPERUSER),
@@ -220,6 +227,8 @@ def _own_page_args(name: str, invoice, obj, pk: int) -> list[int]:
     object and its historical record."""
     if name.startswith("payments_invoice_"):
         return [invoice.pk]
+    if name == "payments_dunning_board":
+        return []
     if name.endswith("_simple_history"):
         return [pk, obj.history.order_by("history_id").first().history_id]
     return [pk]
