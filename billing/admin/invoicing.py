@@ -2,15 +2,21 @@
 rates, the customer balance. Invoices are written by the services and never edited;
 corrections are a void or a credit note, each on its own confirmation page."""
 
+import datetime as dt
+
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from djmoney.money import Money
 from sequences.models import Sequence
 
+from billing.accounts import selectors as account_selectors
 from billing.admin.base import (
     AuditedAdmin,
     ReadOnlyAdmin,
@@ -22,6 +28,7 @@ from billing.admin.base import (
 )
 from billing.forms import BalanceCreditGrantForm, CreditNoteForm, InvoiceVoidForm, TaxRateForm
 from billing.invoicing import services as invoicing_services
+from billing.lifecycle import selectors as lifecycle_selectors
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -150,6 +157,11 @@ class InvoiceAdmin(AuditedAdmin):
     def get_urls(self):
         return [
             path(
+                "revenue/",
+                self.admin_site.admin_view(self.revenue_view),
+                name="billing_revenue_metrics",
+            ),
+            path(
                 "<int:invoice_id>/void/",
                 self.admin_site.admin_view(self.void_view),
                 name="billing_invoice_void",
@@ -161,6 +173,32 @@ class InvoiceAdmin(AuditedAdmin):
             ),
             *super().get_urls(),
         ]
+
+    def revenue_view(self, request):
+        if not account_selectors.staff_reads_billing(user=request.user):
+            raise PermissionDenied
+        now = timezone.now()
+        form = RevenueMonthForm(request.GET or None)
+        month = (
+            form.cleaned_data["month"]
+            if form.is_valid() and form.cleaned_data["month"]
+            else now.date()
+        )
+        report = lifecycle_selectors.revenue_report(month=month, now=now)
+        return TemplateResponse(
+            request,
+            "admin/billing/revenue.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"Revenue, {report.start:%B %Y}",
+                "form": form,
+                "report": report,
+                "definitions": lifecycle_selectors.REVENUE_DEFINITIONS,
+                "month_note": lifecycle_selectors.REVENUE_MONTH_NOTE,
+                "previous": (report.start - dt.timedelta(days=1)).strftime("%Y-%m"),
+            },
+        )
 
     @staticmethod
     def _invoice_to_correct(request, invoice_id, *, permission: str) -> Invoice:
@@ -210,6 +248,15 @@ class InvoiceAdmin(AuditedAdmin):
             ),
             period=invoice.period.label(invoice_timezone(invoice)),
         )
+
+
+class RevenueMonthForm(forms.Form):
+    month = forms.DateField(
+        required=False,
+        input_formats=["%Y-%m"],
+        help_text="YYYY-MM; this month unless given.",
+        error_messages={"invalid": "Give the month as YYYY-MM, e.g. 2026-03."},
+    )
 
 
 @admin.register(CreditNote)

@@ -54,7 +54,10 @@ RULES = {
         billing_plan_simple_history=EVERYONE,
     ),
     "billing.invoice": rule(
-        READERS, billing_invoice_void={F, U}, billing_invoice_credit_note={F, U}
+        READERS,
+        billing_invoice_void={F, U},
+        billing_invoice_credit_note={F, U},
+        billing_revenue_metrics=READERS,
     ),
     "billing.creditnote": rule(READERS),
     "billing.coupon": rule(READERS, add={F, U}, delete=SUPERUSER),
@@ -227,7 +230,7 @@ def _own_page_args(name: str, invoice, obj, pk: int) -> list[int]:
     object and its historical record."""
     if name.startswith("payments_invoice_"):
         return [invoice.pk]
-    if name == "payments_dunning_board":
+    if name in ("payments_dunning_board", "billing_revenue_metrics"):
         return []
     if name.endswith("_simple_history"):
         return [pk, obj.history.order_by("history_id").first().history_id]
