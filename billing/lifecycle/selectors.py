@@ -418,7 +418,8 @@ def mrr_by_organization(*, at: dt.datetime) -> dict[int, tuple[str, Decimal]]:
         .values_list("organization_id", "plan_then")
     )
     states = list(states)
-    plans = Plan.objects.in_bulk({plan_id for _, plan_id in states})
+    # The whole catalog (every version, a few hundred rows at most): one query, always.
+    plans = Plan.objects.in_bulk()
     discounts = {
         discount.organization_id: discount
         for discount in Discount.objects.filter(
