@@ -340,6 +340,66 @@ class ErrorCode(StrEnum):
         "Stripe refused the request for that payment method.",
     )
 
+    # --- billing requests and disputes ------------------------------------------------------
+    REQUEST_KIND_INVALID = (
+        "request_kind_invalid",
+        INVALID,
+        "Choose what the request is about: a question, an invoice copy, a dispute or sales.",
+    )
+    INVOICE_NOT_FOUND = (
+        "invoice_not_found",
+        NOT_FOUND,
+        "The organization has no issued invoice with that number.",
+    )
+    LINE_NOT_FOUND = ("line_not_found", NOT_FOUND, "The invoice has no line with that id.")
+    NOT_A_CALL_LINE = (
+        "not_a_call_line",
+        INVALID,
+        "Only a call overage line lists the calls it charges.",
+    )
+    CALLS_REQUIRED = ("calls_required", INVALID, "Choose at least one call of the line's month.")
+    AMOUNT_IN_QUESTION_TOO_LARGE = (
+        "amount_in_question_too_large",
+        INVALID,
+        "The amount in question can be at most what the line (or invoice) charges.",
+    )
+    DISPUTE_REASON_REQUIRED = (
+        "dispute_reason_required",
+        INVALID,
+        "Choose why the calls are disputed.",
+    )
+    MESSAGE_REQUIRED = ("message_required", INVALID, "Write a message.")
+    REQUEST_CLOSED = (
+        "request_closed",
+        CONFLICT,
+        "The request is decided: open a new one to ask again.",
+    )
+    REFUND_NOT_PERMITTED = (
+        "refund_not_permitted",
+        FORBIDDEN,
+        "Refunding to a card needs the permission to make refunds: credit the balance instead.",
+    )
+    APPROVAL_TOO_LARGE = (
+        "approval_too_large",
+        INVALID,
+        "An approval is more than zero and at most the amount in question.",
+    )
+    NOTHING_TO_APPROVE = (
+        "nothing_to_approve",
+        CONFLICT,
+        "The request questions no amount on an invoice: answer or decline it.",
+    )
+    ATTACHMENT_TYPE = (
+        "attachment_type",
+        INVALID,
+        "Attach a PDF, PNG or JPEG file.",
+    )
+    ATTACHMENT_TOO_LARGE = (
+        "attachment_too_large",
+        INVALID,
+        "An attachment is at most 5 MB.",
+    )
+
 
 class BillingError(Exception):
     """A refused billing operation. `code` is a registered `ErrorCode`; `message` is its

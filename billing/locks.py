@@ -4,6 +4,8 @@ a transaction takes them.
 The lock order. A transaction that holds a row of one kind takes rows of the kinds below
 it only; taking again a row it already holds is always fine.
 
+0. billing.BillingRequest: a billing request, decided or escalated. Its decision then
+   refunds a charge or credits the invoice, below.
 1. payments.Collection: an invoice's collection. Every payment of the invoice takes it
    first (a charge, a bank transfer, a Stripe webhook, the reminder run), and a charge holds
    it across the processor's call, so the two never run at once.
@@ -49,6 +51,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import Model, QuerySet
 
 from billing.models import (
+    BillingRequest,
     Delivery,
     Discount,
     Invoice,
@@ -59,6 +62,7 @@ from billing.models import (
 )
 
 LOCK_ORDER = (
+    "billing.BillingRequest",
     "payments.Collection",
     "payments.PaymentAttempt",
     "payments.PaymentMethod",
@@ -78,6 +82,12 @@ M = TypeVar("M", bound=Model)
 
 class LockOrderError(RuntimeError):
     """A transaction took a row lock out of the lock order: two of them could deadlock."""
+
+
+def billing_request_lock(
+    rows: QuerySet[BillingRequest] | None = None,
+) -> QuerySet[BillingRequest]:
+    return rows_lock(BillingRequest.objects.all() if rows is None else rows)
 
 
 def organization_lock(rows: QuerySet[Organization] | None = None) -> QuerySet[Organization]:

@@ -15,6 +15,7 @@ from billing.notifications import emails
 from billing.notifications import services as notification_services
 from billing.notifications.digests import digests_send_if_needed
 from billing.subscriptions.services import trial_reminders_send_if_needed
+from billing.support.services import billing_requests_escalate_if_needed
 
 logger = logging.getLogger(__name__)
 
@@ -99,3 +100,7 @@ def notification_digests_send() -> int:
 
 def renewal_reminders_send() -> int:
     return renewal_reminders_send_if_needed(now=timezone.now())
+
+
+def billing_requests_escalate() -> int:
+    return billing_requests_escalate_if_needed(now=timezone.now())

@@ -1,6 +1,7 @@
 from django.urls import path
 
 from billing import views
+from billing.support import views as support_views
 
 app_name = "billing"
 
@@ -21,4 +22,15 @@ urlpatterns = [
     ),
     path("<slug:org_slug>/cancel/", views.cancel, name="cancel"),
     path("<slug:org_slug>/reactivate/", views.reactivate, name="reactivate"),
+    path("<slug:org_slug>/support/", support_views.support, name="support"),
+    path(
+        "<slug:org_slug>/support/<int:request_id>/reply/",
+        support_views.support_reply,
+        name="support_reply",
+    ),
+    path(
+        "<slug:org_slug>/support/attachments/<int:message_id>/",
+        support_views.support_attachment,
+        name="support_attachment",
+    ),
 ]

@@ -5,6 +5,7 @@ under `var/`, e-mail written to files under `var/mail/`, and the sandbox payment
 """
 
 import datetime as dt
+from decimal import Decimal
 from pathlib import Path
 
 import environ
@@ -339,3 +340,24 @@ USAGE_ALERT_DEFAULT_PERCENTS = env.list(
 # Renewal reminders: days before a renewal when the billing contacts are told what it costs.
 RENEWAL_REMINDER_DAYS_MONTHLY = env.int("RENEWAL_REMINDER_DAYS_MONTHLY", default=7)
 RENEWAL_REMINDER_DAYS_ANNUAL = env.int("RENEWAL_REMINDER_DAYS_ANNUAL", default=30)
+
+# Billing requests: the response target, in business hours (weekdays, in the organization's
+# timezone); organizations whose plan has the `priority_support` feature get the shorter one.
+BILLING_SUPPORT_RESPONSE_HOURS = env.int("BILLING_SUPPORT_RESPONSE_HOURS", default=24)
+BILLING_SUPPORT_PRIORITY_RESPONSE_HOURS = env.int(
+    "BILLING_SUPPORT_PRIORITY_RESPONSE_HOURS", default=4
+)
+# Staff in this group are e-mailed when a request passes its target unanswered.
+BILLING_SUPPORT_SUPERVISORS_GROUP = env.str(
+    "BILLING_SUPPORT_SUPERVISORS_GROUP", default="Billing supervisors"
+)
+# Disputes of calls worth at most this much (in the organization's currency) are approved at
+# once with a credit note to the balance; 0 turns the rule off.
+BILLING_DISPUTE_AUTO_APPROVE_UP_TO = Decimal(
+    env.str("BILLING_DISPUTE_AUTO_APPROVE_UP_TO", default="0")
+)
+# While a dispute on an invoice is open, its payment retries and the suspension they would
+# lead to wait; they resume once the dispute is decided.
+BILLING_DISPUTE_PAUSES_DUNNING = env.bool("BILLING_DISPUTE_PAUSES_DUNNING", default=True)
+# Attachments to billing requests: PDF, PNG or JPEG, at most this many megabytes.
+BILLING_REQUEST_ATTACHMENT_MAX_MB = env.int("BILLING_REQUEST_ATTACHMENT_MAX_MB", default=5)

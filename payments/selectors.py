@@ -11,6 +11,7 @@ from django.core.paginator import Page, Paginator
 from django.db.models import Q
 
 from billing.models import Invoice, Organization, Subscription
+from billing.support import selectors as support_selectors
 from payments.gateways import TEST_BANK_ACCOUNTS, TEST_CARDS, decline_message
 from payments.models import Collection, PaymentAttempt, PaymentMethod
 
@@ -106,7 +107,18 @@ def invoice_suspends_at(*, invoice: Invoice) -> dt.datetime:
 def status_owed(*, invoice: Invoice, now: dt.datetime) -> str | None:
     """The status an unpaid invoice alone forces on its subscription at `now`: suspended once
     every retry failed (or, paying by invoice, after the grace period), past due while it is
-    being retried (or is overdue), None while nothing is wrong with it."""
+    being retried (or is overdue), None while nothing is wrong with it. While a dispute of
+    it is open the suspension waits: it is past due at most (`BILLING_DISPUTE_PAUSES_DUNNING`).
+    """
+    owed = _status_owed_by_payment(invoice, now)
+    if owed == Subscription.Status.SUSPENDED and support_selectors.invoice_payment_on_hold(
+        invoice_id=invoice.pk, on_hold=getattr(invoice, "payment_on_hold", None)
+    ):
+        return Subscription.Status.PAST_DUE
+    return owed
+
+
+def _status_owed_by_payment(invoice: Invoice, now: dt.datetime) -> str | None:
     if invoice.status != Invoice.Status.OPEN:
         return None
     if invoice.organization.payment_terms == Organization.PaymentTerms.INVOICE:
@@ -133,6 +145,13 @@ class Arrear:
     def suspends(self) -> bool:
         return self.status == Subscription.Status.SUSPENDED
 
+    @property
+    def on_hold(self) -> bool:
+        """Under dispute: not retried, and suspending nothing, until it is decided."""
+        return support_selectors.invoice_payment_on_hold(
+            invoice_id=self.invoice.pk, on_hold=getattr(self.invoice, "payment_on_hold", None)
+        )
+
 
 def arrears(
     *, organization: Organization, now: dt.datetime, subscription: Subscription | None = None
@@ -143,6 +162,7 @@ def arrears(
     if subscription is not None:
         invoices = invoices.filter(subscription=subscription)
     rows = []
+    invoices = invoices.annotate(payment_on_hold=support_selectors.open_dispute_on_invoice())
     for invoice in invoices.select_related("collection", "organization").order_by(
         "issued_at", "pk"
     ):

@@ -18,6 +18,7 @@ from billing.invoicing import services as invoicing_services
 from billing.models import Invoice, Organization, Subscription
 from billing.money import round_money
 from billing.subscriptions import services as subscription_services
+from billing.support import selectors as support_selectors
 from payments import locks, notifications, selectors
 from payments.gateways import AttachedMethod, ChargeResult, decline_message, gateway_for
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
@@ -350,11 +351,16 @@ def invoice_collect(
 
 
 def payment_retries_if_needed(*, now: dt.datetime | None = None) -> int:
-    """The scheduled job: try again every invoice whose retry is due. Returns how many paid."""
+    """The scheduled job: try again every invoice whose retry is due. Returns how many paid.
+    An invoice under dispute waits (`BILLING_DISPUTE_PAUSES_DUNNING`): its retry, due
+    meanwhile, runs at the first run after the dispute is decided."""
     now = now or timezone.now()
     due = Collection.objects.filter(
         state=Collection.State.RETRYING, next_retry_at__lte=now, invoice__status=Invoice.Status.OPEN
-    ).values_list("invoice_id", flat=True)
+    )
+    if settings.BILLING_DISPUTE_PAUSES_DUNNING:
+        due = due.exclude(invoice_id__in=support_selectors.invoices_under_dispute())
+    due = due.values_list("invoice_id", flat=True)
     return sum(
         1
         for invoice in Invoice.objects.filter(pk__in=list(due)).order_by("pk")

@@ -2,9 +2,10 @@
 
 from django import forms
 
-from billing.models import Organization
+from billing.models import BillingRequest, Organization
+from billing.web.attachments import AttachmentField
 from usage.models import E164, AIEmployee, PhoneNumberRate
-from usage.selectors import answering_employees
+from usage.selectors import CallFilters, answering_employees
 
 
 class PageForm(forms.Form):
@@ -67,3 +68,62 @@ class PhoneNumberAssignForm(forms.Form):
     def __init__(self, *args, organization: Organization, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["employee"].queryset = answering_employees(organization=organization)
+
+
+class CallFilterForm(PageForm):
+    """The drill-down's filters; every field optional, each checked."""
+
+    employee = forms.ModelChoiceField(
+        queryset=AIEmployee.objects.none(),
+        required=False,
+        empty_label="Every AI employee",
+        label="AI employee",
+    )
+    number = forms.CharField(
+        required=False, max_length=16, validators=[E164], help_text="E.164, e.g. +14155550100"
+    )
+    direction = forms.ChoiceField(
+        required=False,
+        choices=[("", "Both directions"), ("inbound", "Inbound"), ("outbound", "Outbound")],
+    )
+    min_seconds = forms.IntegerField(required=False, min_value=0, label="At least (s)")
+    max_seconds = forms.IntegerField(required=False, min_value=0, label="At most (s)")
+
+    def __init__(self, *args, organization: Organization, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["employee"].queryset = AIEmployee.objects.filter(organization=organization)
+
+    def filters(self) -> CallFilters:
+        data = self.cleaned_data
+        return CallFilters(
+            employee_id=data["employee"].pk if data.get("employee") else None,
+            number=data.get("number") or "",
+            direction=data.get("direction") or "",
+            min_seconds=data.get("min_seconds"),
+            max_seconds=data.get("max_seconds"),
+        )
+
+
+class CallIdsField(forms.Field):
+    """The platform ids of the calls ticked in the list (the service checks each is one of
+    the line's month)."""
+
+    widget = forms.MultipleHiddenInput
+
+    def to_python(self, value):
+        return [str(call_id)[:100] for call_id in value or []]
+
+    def validate(self, value):
+        if not value:
+            raise forms.ValidationError("Choose at least one call.", code="required")
+
+
+class CallDisputeForm(PageForm):
+    """Chosen calls of a call overage line, disputed with one reason."""
+
+    calls = CallIdsField()
+    reason = forms.ChoiceField(choices=BillingRequest.Reason.choices)
+    body = forms.CharField(
+        label="Your message", widget=forms.Textarea(attrs={"rows": 4}), max_length=10_000
+    )
+    attachment = AttachmentField()

@@ -14,7 +14,7 @@ from django.db.models.functions import TruncDate
 from djmoney.money import Money
 
 from billing.errors import BillingError, ErrorCode
-from billing.models import Organization, Plan, Subscription
+from billing.models import Invoice, InvoiceLine, Organization, Plan, Subscription
 from billing.money import round_money
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
@@ -979,3 +979,56 @@ def _out_of_scope(slugs: list[str]) -> ServiceTokenRefused:
         f"This service token does not reach {', '.join(map(repr, slugs))}: it reaches only "
         "the organizations it was made for.",
     )
+
+
+# --- the calls of an invoice's call overage line ------------------------------------------
+
+
+@dataclass(frozen=True)
+class CallFilters:
+    """What the drill-down from a call overage line narrows the month's calls by."""
+
+    employee_id: int | None = None
+    number: str = ""  # a phone number the AI employee answers
+    direction: str = ""
+    min_seconds: int | None = None
+    max_seconds: int | None = None
+
+
+def call_line_for(*, organization: Organization, number: str, line_id: int) -> InvoiceLine:
+    """The organization's issued invoice's call overage line; another organization's
+    invoice is not found."""
+    invoice = (
+        Invoice.objects.filter(organization=organization, number=number)
+        .exclude(status=Invoice.Status.DRAFT)
+        .first()
+    )
+    if invoice is None:
+        raise BillingError(
+            ErrorCode.INVOICE_NOT_FOUND, f"{organization} has no invoice {number}.", field="number"
+        )
+    line = invoice.lines.filter(pk=line_id).first()
+    if line is None:
+        raise BillingError(ErrorCode.LINE_NOT_FOUND, field="line")
+    if line.kind != InvoiceLine.Kind.OVERAGE_CALLS or line.period_start is None:
+        raise BillingError(ErrorCode.NOT_A_CALL_LINE, field="line")
+    return line
+
+
+def line_calls(*, line: InvoiceLine, filters: CallFilters = CallFilters()) -> QuerySet[Call]:
+    """The calls of the line's usage month (the month they count in), oldest first: one
+    indexed range of (organization, usage month)."""
+    calls = Call.objects.filter(
+        organization_id=line.invoice.organization_id, usage_period_start=line.period_start
+    )
+    if filters.employee_id is not None:
+        calls = calls.filter(employee_id=filters.employee_id)
+    if filters.number:
+        calls = calls.filter(employee__phone_numbers__number=filters.number)
+    if filters.direction:
+        calls = calls.filter(direction=filters.direction)
+    if filters.min_seconds is not None:
+        calls = calls.filter(billable_seconds__gte=filters.min_seconds)
+    if filters.max_seconds is not None:
+        calls = calls.filter(billable_seconds__lte=filters.max_seconds)
+    return calls.select_related("employee").order_by("connected_at", "pk")

@@ -15,6 +15,11 @@ urlpatterns = [
         name="alert_threshold",
     ),
     path("<slug:org_slug>/usage/alerts/snooze/", alert_views.snooze, name="alert_snooze"),
+    path(
+        "<slug:org_slug>/invoices/<str:number>/lines/<int:line_id>/calls/",
+        views.line_calls,
+        name="line_calls",
+    ),
     path("<slug:org_slug>/employees/", views.employees, name="employees"),
     path("<slug:org_slug>/employees/new/", views.employee_create, name="employee_create"),
     path(

@@ -7,22 +7,33 @@ staff see the pages read-only. After a change the browser is sent back (post/red
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
 from billing.accounts.selectors import OrgAccess
 from billing.catalog.selectors import feature_status
 from billing.errors import BillingError
+from billing.web.attachments import attachment_of
 from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage import selectors, services
-from usage.forms import EmployeeCreateForm, PhoneNumberAssignForm, PhoneNumberProvisionForm
+from usage.forms import (
+    CallDisputeForm,
+    CallFilterForm,
+    EmployeeCreateForm,
+    PhoneNumberAssignForm,
+    PhoneNumberProvisionForm,
+)
 from usage.models import AIEmployee, PhoneNumber
+from usage.selectors import CallFilters
 
 # Ways out of a refusal whose service does not name them in `details["ways_out"]`.
 WAYS_OUT = {"phone_number_limit_reached": ["release", "upgrade"]}
@@ -225,3 +236,98 @@ def number_release(request: HttpRequest, access: OrgAccess, number_id: int) -> H
         "charged for it, and it cannot be provisioned again.",
     )
     return _back_to_numbers(access)
+
+
+# --- the calls of a call overage line ----------------------------------------------------
+
+CALLS_PER_PAGE = 50
+CSV_COLUMNS = ["call_id", "connected_at", "ai_employee", "direction", "billable_seconds"]
+
+
+def _calls_csv(line, calls, tzinfo) -> StreamingHttpResponse:
+    """Every filtered call, read in chunks: a month can hold many."""
+
+    class Echo:
+        def write(self, value):
+            return value
+
+    writer = csv.writer(Echo())
+
+    def rows():
+        yield writer.writerow(CSV_COLUMNS)
+        for call in calls.iterator(chunk_size=2000):
+            yield writer.writerow(
+                [
+                    call.platform_call_id,
+                    call.connected_at.astimezone(tzinfo).isoformat(),
+                    call.employee.name,
+                    call.direction,
+                    call.billable_seconds,
+                ]
+            )
+
+    return StreamingHttpResponse(
+        rows(),
+        content_type="text/csv",
+        headers={
+            "Content-Disposition": f'attachment; filename="{line.invoice.number}-line-{line.pk}-calls.csv"'
+        },
+    )
+
+
+@org_page(finances=True)
+@admins_post_only
+@require_http_methods(["GET", "POST"])
+def line_calls(request: HttpRequest, access: OrgAccess, number: str, line_id: int) -> HttpResponse:
+    """The calls of a call overage line's month: filter, page, download as CSV, and dispute
+    the chosen ones."""
+    organization = access.organization
+    try:
+        line = selectors.call_line_for(organization=organization, number=number, line_id=line_id)
+    except BillingError as refusal:
+        raise Http404(refusal.message) from refusal
+    filters = CallFilterForm(request.GET or None, organization=organization)
+    calls = selectors.line_calls(
+        line=line, filters=filters.filters() if filters.is_valid() else CallFilters()
+    )
+    if request.GET.get("format") == "csv" and not filters.errors:
+        return _calls_csv(line, calls, organization.tzinfo)
+    dispute = CallDisputeForm(request.POST or None, request.FILES or None)
+    status = 200
+    if request.method == "POST":
+        if dispute.is_valid():
+            try:
+                opened = services.calls_dispute(
+                    line=line,
+                    call_ids=dispute.cleaned_data["calls"],
+                    reason=dispute.cleaned_data["reason"],
+                    body=dispute.cleaned_data["body"],
+                    actor=request.user,
+                    attachment=attachment_of(dispute),
+                )
+            except BillingError as refusal:
+                field = refusal.details.get("field")
+                dispute.add_error(field if field in dispute.fields else None, refusal.message)
+            else:
+                messages.success(
+                    request,
+                    f"Request #{opened.pk}: {opened.seconds_in_question} s of calls, "
+                    f"{opened.amount_in_question}, sent to billing support.",
+                )
+                return redirect(
+                    f"{reverse('billing:support', args=[organization.slug])}#request-{opened.pk}"
+                )
+        status = 422
+    page = Paginator(calls, CALLS_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    context = {
+        "line": line,
+        "invoice": line.invoice,
+        "filters": filters,
+        "page": page,
+        "dispute": dispute,
+        "query": query.urlencode(),
+        "chosen": set(request.POST.getlist("calls")),
+    }
+    return render_org_page(request, access, "usage/line_calls.html", context, status=status)

@@ -56,6 +56,9 @@ BILLING_READS = (
         "payments.paymentmethod",
         "payments.collection",
         "payments.refund",
+        "billing.billingrequest",
+        "billing.billingrequestmessage",
+        "billing.disputedcall",
     ),
 )
 
@@ -66,6 +69,9 @@ SUPPORT_ACTIONS = (
     "billing.add_featuretrial",
     "billing.resend_notification",
     "billing.call_off_scheduled_change",
+    # Answering billing requests: replies, internal notes, assigning, declining. Approving
+    # issues a credit note (or a refund): Finance.
+    "billing.change_billingrequest",
     # Operating the account: deactivate or reactivate AI employees, release numbers.
     "usage.change_aiemployee",
     "usage.change_phonenumber",

@@ -33,7 +33,9 @@ from billing.models import (
     Subscription,
     TaxRate,
 )
+from billing.money import round_money
 from billing.subscriptions import services as subscription_services
+from billing.support import services as support_services
 
 DEMO_PASSWORD = "billing-demo"  # noqa: S105 - printed for people to sign in to the demo
 # The demo staff logins' authenticator secret (one for all of them) (base32), printed in the README: staff give a
@@ -258,6 +260,39 @@ def _discounts_and_credits_ensure(subscription: Subscription, now: dt.datetime) 
             description=credit.description,
             now=_day_after_start(subscription, credit.on_day, now),
         )
+
+
+def billing_request_demo_ensure(*, now: dt.datetime) -> None:
+    """Once its invoices are issued: Northwind's administrator questions part of its call overage; billing support has
+    answered, and the decision is left to staff in the admin."""
+    line = (
+        InvoiceLine.objects.filter(
+            invoice__organization__slug="northwind", kind=InvoiceLine.Kind.OVERAGE_CALLS
+        )
+        .select_related("invoice__organization")
+        .order_by("-invoice__issued_at")
+        .first()
+    )
+    if line is None or line.billing_requests.exists():
+        return
+    asked_at = min(line.invoice.issued_at + dt.timedelta(days=2), now)
+    request = support_services.billing_request_open(
+        organization=line.invoice.organization,
+        kind="dispute",
+        body="Our office was closed that week: could half of these calls be robocalls?",
+        actor=_user("carol"),
+        invoice=line.invoice,
+        line=line,
+        amount=round_money(line.amount / 2),
+        now=asked_at,
+    )
+    support_services.billing_request_reply(
+        request=request,
+        author=_user("staff", staff=True),
+        body="We are checking the call logs of that week with the carrier.",
+        kind="staff",
+        now=min(asked_at + dt.timedelta(hours=3), now),
+    )
 
 
 def renewals_replay(*, now: dt.datetime) -> int:

@@ -22,15 +22,19 @@ from billing.models.notifications import (
     WebhookEndpoint,
 )
 from billing.models.subscriptions import FeatureTrial, Subscription
+from billing.models.support import BillingRequest, BillingRequestMessage, DisputedCall
 
 __all__ = [
     "AuditEntry",
     "BalanceEntry",
+    "BillingRequest",
+    "BillingRequestMessage",
     "Channel",
     "Coupon",
     "CreditNote",
     "Delivery",
     "Discount",
+    "DisputedCall",
     "Feature",
     "FeatureTrial",
     "Invoice",

@@ -10,12 +10,8 @@ Kind = Notification.Kind
 Mode = NotificationPreference.Mode
 
 # The kinds an organization sets preferences for, in the order the settings page lists them.
-# Budget alerts and billing-request answers join once budgets and billing requests exist.
-CHOOSABLE = [
-    kind
-    for kind in Kind
-    if kind not in (Kind.WEBHOOK_TEST, Kind.BUDGET_ALERT, Kind.BILLING_REQUEST)
-]
+# Budget alerts join once budgets exist.
+CHOOSABLE = [kind for kind in Kind if kind not in (Kind.WEBHOOK_TEST, Kind.BUDGET_ALERT)]
 
 # What each kind is about, as the settings page explains it.
 DESCRIPTIONS = {
@@ -30,6 +26,7 @@ DESCRIPTIONS = {
     Kind.PLAN_CHANGE: "The plan changes, now or on a scheduled date.",
     Kind.SUBSCRIPTION_STATUS: "The subscription becomes past due, suspended, active or ends.",
     Kind.CANCELLATION: "The subscription is set to end, or kept after all.",
+    Kind.BILLING_REQUEST: "Billing support answers, approves or declines one of your requests.",
 }
 
 

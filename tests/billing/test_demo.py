@@ -6,7 +6,14 @@ import datetime as dt
 import pytest
 from django.core.management import call_command
 
-from billing.models import BalanceEntry, Discount, Invoice, InvoiceLine, Subscription
+from billing.models import (
+    BalanceEntry,
+    BillingRequest,
+    Discount,
+    Invoice,
+    InvoiceLine,
+    Subscription,
+)
 from payments.models import PaymentAttempt, PaymentMethod
 
 pytestmark = pytest.mark.django_db
@@ -80,6 +87,17 @@ def test_the_demo_shows_a_tax_a_discount_a_credit_and_an_overage_line(demo):
     assert anchor < discount.created_at < discounted.issued_at <= demo
 
 
+def test_the_demo_has_a_billing_request_in_the_queue(demo):
+    request = BillingRequest.objects.get()
+
+    assert (request.organization.slug, request.kind, request.status) == (
+        "northwind",
+        "dispute",
+        "answered",
+    )
+    assert request.line.kind == "overage_calls" and request.created_at <= demo
+
+
 def test_a_second_seed_demo_adds_nothing(demo):
     def counts():
         return [
@@ -91,6 +109,7 @@ def test_a_second_seed_demo_adds_nothing(demo):
                 PaymentMethod,
                 BalanceEntry,
                 Discount,
+                BillingRequest,
             )
         ]
 

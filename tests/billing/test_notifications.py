@@ -25,6 +25,7 @@ from billing.notifications import emails
 from billing.notifications.digests import digests_send_if_needed
 from billing.notifications.services import notification_preferences_set
 from billing.subscriptions import services as subscription_services
+from billing.support import services as support_services
 from payments import reminders
 from payments import services as payment_services
 from tests.factories import (
@@ -290,6 +291,14 @@ def every_email(mailoutbox, committed, monkeypatch):
         )
     with committed():
         digests_send_if_needed(now=days(46))
+    # and asking billing support a question, answered
+    with committed():
+        question = support_services.billing_request_open(
+            organization=initech, kind="question", body="Why net 30?", actor=None, now=days(46)
+        )
+        support_services.billing_request_reply(
+            request=question, author=None, body="Your contract says so.", kind="staff"
+        )
 
     # An organization using its call time fast: a usage alert, a projected overage, and the
     # reminder before it renews

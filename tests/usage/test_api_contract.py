@@ -92,6 +92,8 @@ def valid_requests(now):
     employee_path = org | {"employee_id": employee.pk}
     number_path = org | {"number_id": number.pk}
     measured_at = "2026-03-16T09:30:00+00:00"
+    invoice = subscription.invoices.get()
+    line_path = org | {"number": invoice.number, "line_id": invoice.lines.first().pk}
     prefix = "POST /api/v1/orgs/{org}"
     return {
         f"{prefix}/calls/authorize": (org, {"employee_id": employee.pk, "direction": "inbound"}),
@@ -119,6 +121,7 @@ def valid_requests(now):
         "GET /api/v1/orgs/{org}/alerts": (org, None),
         "GET /api/v1/orgs/{org}/features": (org, None),
         "GET /api/v1/orgs/{org}/features/{code}": (org | {"code": "core_calling"}, None),
+        "GET /api/v1/orgs/{org}/invoices/{number}/lines/{line_id}/calls": (line_path, None),
     }
 
 

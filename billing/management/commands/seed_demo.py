@@ -2,7 +2,13 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.utils import timezone
 
-from billing.lifecycle.demo import DEMO_PASSWORD, DEMO_TOTP_SECRET, renewals_replay, seed_demo
+from billing.lifecycle.demo import (
+    DEMO_PASSWORD,
+    DEMO_TOTP_SECRET,
+    billing_request_demo_ensure,
+    renewals_replay,
+    seed_demo,
+)
 
 
 class Command(BaseCommand):
@@ -26,6 +32,7 @@ class Command(BaseCommand):
         issued = renewals_replay(now=now)
         self.stdout.write(f"  {issued} invoices issued.")
         call_command("seed_payments_demo", stdout=self.stdout, stderr=self.stderr)
+        billing_request_demo_ensure(now=now)
         self.stdout.write(self.style.SUCCESS("Demo data ready. Sign in with any of:"))
         for username, role, organization in logins:
             self.stdout.write(f"  {username:<8} / {DEMO_PASSWORD}   {role:<32} {organization}")

@@ -60,6 +60,13 @@ RULES = {
         billing_revenue_metrics=READERS,
     ),
     "billing.creditnote": rule(READERS),
+    "billing.billingrequest": rule(
+        READERS,
+        billing_billingrequest_reply=READERS,
+        billing_billingrequest_decline=READERS,
+        billing_billingrequest_approve={F, U},
+        billing_billingrequest_attachment=READERS,
+    ),
     "billing.coupon": rule(READERS, add={F, U}, delete=SUPERUSER),
     "billing.discount": rule(READERS, add={F, U}),
     "billing.taxrate": rule(READERS, add={F, U}, delete=SUPERUSER),
