@@ -197,12 +197,12 @@ class BillingRequestAdmin(AuditedAdmin):
         ]
 
     def _request_to_answer(self, request, request_id) -> BillingRequest:
-        billing_request = get_object_or_404(
+        # Refused before the lookup: whoever may not answer learns nothing of what exists.
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(
             BillingRequest.objects.select_related("organization", "invoice"), pk=request_id
         )
-        if not self.has_change_permission(request, billing_request):
-            raise PermissionDenied
-        return billing_request
 
     def reply_view(self, request, request_id):
         billing_request = self._request_to_answer(request, request_id)
