@@ -13,6 +13,7 @@ from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     card,
@@ -35,7 +36,7 @@ def status(subscription):
 
 @pytest.fixture
 def staff():
-    return UserFactory(username="sam", is_staff=True)
+    return StaffFactory(username="sam", roles=["Finance"])
 
 
 @pytest.fixture
