@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.core.paginator import Page, Paginator
 from django.db.models import Q
+from djmoney.money import Money
 
 from billing.models import Invoice, Organization, Subscription
 from billing.support import selectors as support_selectors
@@ -279,8 +280,13 @@ class DunningStage:
     rows: list[DunningRow]
 
     @property
-    def total(self):
-        return sum((row.amount.amount for row in self.rows), 0)
+    def totals(self) -> list[Money]:
+        """The amount at risk, one sum per currency (never converted)."""
+        sums: dict[str, Money] = {}
+        for row in self.rows:
+            currency = str(row.amount.currency)
+            sums[currency] = sums.get(currency, Money(0, currency)) + row.amount
+        return [sums[currency] for currency in sorted(sums)]
 
 
 def _dunning_row(invoice: Invoice, now: dt.datetime, retries: list[int]) -> DunningRow | None:
