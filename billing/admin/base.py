@@ -56,6 +56,25 @@ def _form_changes(form: forms.BaseForm, add: bool) -> dict[str, list]:
     }
 
 
+def _inline_changes(message: list[dict]) -> dict[str, list]:
+    """The rows added, changed or deleted on the page's inlines (a member added to an
+    organization), from the admin's own change message: {"membership alice": [before,
+    after]}."""
+    changes = {}
+    for entry in message:
+        for verb, details in entry.items():
+            if "object" not in details:
+                continue  # the page's own form: its fields are recorded one by one
+            name = f"{details['name']} {details['object']}"
+            changed = ", ".join(details.get("fields", []))
+            changes[name] = {
+                "added": [None, "added"],
+                "changed": ["", f"changed {changed}"],
+                "deleted": ["deleted", None],
+            }[verb]
+    return changes
+
+
 def _shown(value: Any) -> Any:
     # Many-to-many fields: the chosen rows, by name.
     if isinstance(value, QuerySet | list | tuple):
@@ -73,8 +92,9 @@ class AuditedAdmin(admin.ModelAdmin):
     audited_by_service = False
 
     def construct_change_message(self, request, form, formsets, add=False):
-        request.audit_changes = _form_changes(form, add)
-        return super().construct_change_message(request, form, formsets, add)
+        message = super().construct_change_message(request, form, formsets, add)
+        request.audit_changes = {**_form_changes(form, add), **_inline_changes(message)}
+        return message
 
     def _audit(self, request, obj, action: str) -> None:
         audit_record(

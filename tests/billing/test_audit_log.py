@@ -214,3 +214,40 @@ def test_every_admin_that_can_write_is_audited():
         if model._meta.app_label in UNAUDITED:
             continue
         assert isinstance(model_admin, AuditedAdmin), model._meta.label
+
+
+def test_rows_added_on_a_pages_inline_are_recorded(client, acme, finance):
+    """A member added on the organization's page, with nothing else changed."""
+    from billing.models import Membership
+    from tests.factories import UserFactory
+
+    carol = UserFactory(username="carol")
+    page = client.get(reverse("admin:billing_organization_change", args=[acme.pk]))
+    data = {}
+    for bound in page.context["adminform"].form:
+        value = bound.value()
+        if value is not None:
+            data[bound.html_name] = value
+    for inline in page.context["inline_admin_formsets"]:
+        formset = inline.formset
+        management = formset.management_form
+        for name in ("TOTAL_FORMS", "INITIAL_FORMS", "MIN_NUM_FORMS", "MAX_NUM_FORMS"):
+            data[f"{formset.prefix}-{name}"] = management[name].value()
+    memberships = next(
+        inline.formset
+        for inline in page.context["inline_admin_formsets"]
+        if inline.formset.model is Membership
+    )
+    data[f"{memberships.prefix}-TOTAL_FORMS"] = 1
+    data[f"{memberships.prefix}-0-user"] = carol.pk
+    data[f"{memberships.prefix}-0-role"] = "member"
+
+    response = client.post(reverse("admin:billing_organization_change", args=[acme.pk]), data)
+
+    assert response.status_code == 302, response.context and response.context["errors"]
+    assert Membership.objects.filter(organization=acme, user=carol).exists()
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.organization) == ("Changed organization", acme)
+    [(name, change)] = entry.changes.items()
+    assert name.startswith("membership") and "carol" in name
+    assert change == ["", "added"]
