@@ -229,6 +229,7 @@ class PhoneNumberAdmin(RefusalAsMessage, AuditedAdmin):
 
 @admin.register(PhoneNumberRate)
 class PhoneNumberRateAdmin(AuditedAdmin):
+    saved_by_service = True
     """The price list. A change applies to numbers provisioned afterwards: a number keeps the
     fee it was provisioned with."""
 

@@ -30,9 +30,10 @@ def staff_action_begin(
     admins_may: bool = False,
     reason: str = "",
     changes: dict[str, Any] | None = None,
+    audited: bool = True,
 ) -> None:
     """Refuse `action` ("Voiding an invoice") on `subject` unless `actor` may take it, and
-    record it in the audit log when staff take it.
+    record it in the audit log when staff take it (unless not `audited`: nothing changed).
 
     The system (None: a job, a webhook) always may; staff need `permission` ("app.codename")
     through their role; with `admins_may`, the administrators of `organization_id` may too
@@ -41,6 +42,8 @@ def staff_action_begin(
     if actor is None:
         return
     if actor.is_active and actor.is_staff and actor.has_perm(permission):
+        if not audited:
+            return
         audit_record(
             actor=actor,
             action=action,
@@ -59,6 +62,27 @@ def staff_action_begin(
     ):
         return
     raise BillingError(ErrorCode.ROLE_REQUIRED, f"{action} needs {_roles_named(permission)}.")
+
+
+def staff_record_save(*, record: Model, actor: Actor, changes: dict[str, Any]) -> Model:
+    """Save a record staff edit field by field (a plan, a feature, a coupon, a tax rate, a
+    number price): refused unless `actor`'s role may add or change that kind of record,
+    recorded in the audit log with `changes` ({field: [before, after]})."""
+    opts = record._meta
+    adding = record._state.adding
+    # Saved first so that an added record's entry names it; a refusal undoes the save.
+    with transaction.atomic():
+        record.save()
+        staff_action_begin(
+            actor=actor,
+            permission=f"{opts.app_label}.{'add' if adding else 'change'}_{opts.model_name}",
+            action=f"{'Adding' if adding else 'Changing'} a {opts.verbose_name}",
+            subject=record,
+            organization_id=getattr(record, "organization_id", None),
+            changes=changes,
+            audited=adding or bool(changes),
+        )
+    return record
 
 
 def audit_record(

@@ -24,7 +24,7 @@ from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from billing.accounts.services import audit_record
+from billing.accounts.services import audit_record, staff_record_save
 from billing.errors import BillingError
 from billing.models import Invoice, Organization
 
@@ -90,6 +90,15 @@ class AuditedAdmin(admin.ModelAdmin):
 
     audited_actions: tuple[str, ...] = ()
     audited_by_service = False
+    # Records staff edit field by field, saved through the service that checks the role.
+    saved_by_service = False
+
+    def save_model(self, request, obj, form, change):
+        if not self.saved_by_service:
+            return super().save_model(request, obj, form, change)
+        return staff_record_save(
+            record=obj, actor=request.user, changes=_form_changes(form, add=not change)
+        )
 
     def construct_change_message(self, request, form, formsets, add=False):
         message = super().construct_change_message(request, form, formsets, add)
@@ -106,11 +115,14 @@ class AuditedAdmin(admin.ModelAdmin):
         )
 
     def log_addition(self, request, obj, message):
-        if not self.audited_by_service:
+        if not (self.audited_by_service or self.saved_by_service):
             self._audit(request, obj, f"Added {obj._meta.verbose_name}")
         return super().log_addition(request, obj, message)
 
     def log_change(self, request, obj, message):
+        if self.saved_by_service:
+            # The service recorded the page's own fields; the inlines' rows remain.
+            request.audit_changes = _inline_changes(message)
         if getattr(request, "audit_changes", None):
             self._audit(request, obj, f"Changed {obj._meta.verbose_name}")
         return super().log_change(request, obj, message)

@@ -14,6 +14,7 @@ from billing.models import Feature, Plan
 
 @admin.register(Feature)
 class FeatureAdmin(AuditedAdmin):
+    saved_by_service = True
     list_display = ("name", "code", "category", "position")
     list_filter = ("category",)
     list_editable = ("position",)
@@ -28,6 +29,7 @@ class PlanTermsForm(forms.ModelForm):
 
 @admin.register(Plan)
 class PlanAdmin(AuditedAdmin, SimpleHistoryAdmin):
+    saved_by_service = True
     list_display_base = (
         "__str__",
         "code",

@@ -283,6 +283,7 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 
 @admin.register(Coupon)
 class CouponAdmin(AuditedAdmin):
+    saved_by_service = True
     list_display = ("code", "name", "off", "duration_shown", "is_active", "organizations_using")
     list_filter = ("is_active", "duration")
     search_fields = ("code", "name")
@@ -360,6 +361,7 @@ class DiscountAdmin(ServiceAddAdmin):
 
 @admin.register(TaxRate)
 class TaxRateAdmin(AuditedAdmin):
+    saved_by_service = True
     form = TaxRateForm
     list_display = ("name", "country", "region", "percentage", "charged_on", "is_active")
     list_filter = ("is_active", "country")

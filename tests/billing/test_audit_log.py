@@ -94,7 +94,7 @@ def test_a_change_in_an_admin_form_records_each_field_before_and_after(client, f
 
     assert response.status_code == 302
     entry = AuditEntry.objects.get()
-    assert entry.action == "Changed tax rate"
+    assert entry.action == "Changing a tax rate"
     assert entry.actor == finance
     assert entry.organization is None
     assert entry.changes == {"percentage": ["8.875", "9.25"]}

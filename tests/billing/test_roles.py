@@ -10,6 +10,7 @@ from django.db import transaction
 from django.urls import reverse
 from djmoney.money import Money
 
+from billing.accounts import services as account_services
 from billing.accounts.roles import ROLE_PERMISSIONS, Role
 from billing.catalog import services as catalog_services
 from billing.errors import BillingError, ErrorCode
@@ -26,6 +27,7 @@ from tests.factories import (
     PlanFactory,
     StaffFactory,
     SubscriptionFactory,
+    TaxRateFactory,
     UserFactory,
     card,
     sign_in,
@@ -354,3 +356,32 @@ def test_a_plain_user_cannot_be_given_staff_reads_by_a_group_alone(client, acme)
     sign_in(client, person)
 
     assert client.get(reverse("billing:invoices", args=[acme.slug])).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("record", "role"),
+    [
+        (lambda: TaxRateFactory.build(name="VAT", country="DE"), Role.FINANCE),
+        (lambda: PlanFactory.build(code="growth"), Role.CATALOG),
+    ],
+    ids=["tax rate", "plan"],
+)
+def test_records_staff_edit_field_by_field_are_saved_only_by_their_role(record, role):
+    """Tax rates, coupons, plans, features and number prices: the admin saves them through
+    `staff_record_save`, which checks the role too."""
+    for account in ("no role", "Support", "Finance", "Catalog"):
+        refusal = None
+        with transaction.atomic():
+            try:
+                account_services.staff_record_save(
+                    record=record(), actor=_staff(account), changes={}
+                )
+            except BillingError as error:
+                refusal = error
+            transaction.set_rollback(True)
+
+        if account == role:
+            assert refusal is None, account
+        else:
+            assert refusal.code == ErrorCode.ROLE_REQUIRED, account
+            assert f"the {role} role" in refusal.message
