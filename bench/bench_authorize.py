@@ -17,7 +17,8 @@ from bench.common import (
     sized,
     subscribed_employee,
 )
-from usage import selectors, services
+from usage import selectors
+from usage.metering import services as metering
 
 CALLS = sized(2_000, smoke=20)
 GOAL_RATIO = 5  # at most five primary-key SELECTs' worth
@@ -72,7 +73,7 @@ def run(report: Report) -> None:
 def record_calls(employee, *, now: dt.datetime) -> None:
     """`CALLS` two-minute calls in the current usage month, so the counter is not empty."""
     reports = [
-        services.CallReport(
+        metering.CallReport(
             call_id=f"authorize-bench-{n}",
             organization=employee.organization.slug,
             employee_id=employee.pk,
@@ -83,4 +84,4 @@ def record_calls(employee, *, now: dt.datetime) -> None:
         for n in range(CALLS)
     ]
     for offset in range(0, CALLS, 1_000):
-        services.calls_record(reports=reports[offset : offset + 1_000], now=now)
+        metering.calls_record(reports=reports[offset : offset + 1_000], now=now)

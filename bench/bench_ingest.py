@@ -19,7 +19,9 @@ from billing.catalog import services as catalog_services
 from billing.models import Organization
 from billing.subscriptions import services as subscription_services
 from usage import services
+from usage.metering import services as metering
 from usage.models import AIEmployee, Call, UsageCounter
+from usage.tokens.services import service_token_create
 
 ORGANIZATIONS = sized(10, smoke=2)
 EMPLOYEES_PER_ORGANIZATION = 3
@@ -44,7 +46,7 @@ def run(report: Report) -> None:
     progress(f"subscribing {ORGANIZATIONS} organizations")
     now = timezone.now()
     employees = seed_employees(now=now)
-    _, token = services.service_token_create(name="bench", all_organizations=True)
+    _, token = service_token_create(name="bench", all_organizations=True)
     client = Client()
 
     # The three ways in take turns, so a busy moment on the machine hits them alike, and
@@ -116,7 +118,7 @@ def reports(prefix: str, employees: list[AIEmployee], now: dt.datetime):
         employee = employees[n % len(employees)]
         connected_at = now - dt.timedelta(seconds=30 * n + 3_600)
         result.append(
-            services.CallReport(
+            metering.CallReport(
                 call_id=f"{prefix}-{n}",
                 organization=slugs[employee.organization_id],
                 employee_id=employee.pk,
@@ -128,7 +130,7 @@ def reports(prefix: str, employees: list[AIEmployee], now: dt.datetime):
     return result
 
 
-def insert_raw(call_reports: list[services.CallReport], now: dt.datetime) -> None:
+def insert_raw(call_reports: list[metering.CallReport], now: dt.datetime) -> None:
     """The same rows, written the cheapest way: one INSERT per 1,000, no checks, no counters."""
     adapt = connection.ops.adapt_datetimefield_value
     organization_ids = dict(Organization.objects.values_list("slug", "pk"))
@@ -144,7 +146,7 @@ def insert_raw(call_reports: list[services.CallReport], now: dt.datetime) -> Non
                 report.direction,
                 adapt(report.connected_at),
                 adapt(report.ended_at),
-                services.billable_seconds(report.connected_at, report.ended_at),
+                metering.billable_seconds(report.connected_at, report.ended_at),
                 adapt(now),
                 adapt(now),
             ]
@@ -156,12 +158,12 @@ def insert_raw(call_reports: list[services.CallReport], now: dt.datetime) -> Non
             )
 
 
-def record(call_reports: list[services.CallReport], now: dt.datetime) -> None:
+def record(call_reports: list[metering.CallReport], now: dt.datetime) -> None:
     for offset in range(0, len(call_reports), BATCH):
-        services.calls_record(reports=call_reports[offset : offset + BATCH], now=now)
+        metering.calls_record(reports=call_reports[offset : offset + BATCH], now=now)
 
 
-def batch_bodies(call_reports: list[services.CallReport]) -> list[str]:
+def batch_bodies(call_reports: list[metering.CallReport]) -> list[str]:
     """The JSON the platform would post, made before the clock starts."""
     return [
         json.dumps(

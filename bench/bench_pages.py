@@ -1,4 +1,5 @@
-"""Billing pages as an organization admin sees them: time, and queries as organizations grow."""
+"""Billing pages as an organization admin sees them: time, and queries as organizations grow;
+the upcoming invoice against the overview."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ def run(report: Report) -> None:
     organization = membership.organization
     overview_url = reverse("billing:overview", args=[organization.slug])
     plans_url = reverse("billing:plans", args=[organization.slug])
+    upcoming_url = reverse("usage:upcoming", args=[organization.slug])
     queries_few = count_queries(lambda: get_ok(client, overview_url))
 
     progress(f"seeding up to {MANY_ORGANIZATIONS} organizations")
@@ -48,15 +50,16 @@ def run(report: Report) -> None:
 
     # Timed with all organizations in place. The floor, /healthz on the same client, is a
     # request through the same middleware to a view that does nothing.
-    progress("timing /healthz, the overview page and the plans page")
+    progress("timing /healthz, the overview, upcoming invoice and plans pages")
     healthz_url = reverse("healthz")
     healthz_ms = best_median_ms(lambda: get_ok(client, healthz_url))
-    report.add(
-        "overview_page_ms",
-        best_median_ms(lambda: get_ok(client, overview_url)),
-        "ms",
-        floor=healthz_ms,
-    )
+    overview_ms = best_median_ms(lambda: get_ok(client, overview_url))
+    report.add("overview_page_ms", overview_ms, "ms", floor=healthz_ms)
+    # The upcoming invoice prices a whole invoice twice (so far and projected): at most
+    # twice the overview's time, which shows it in a panel.
+    upcoming_ms = best_median_ms(lambda: get_ok(client, upcoming_url))
+    report.add("upcoming_invoice_page_ms", upcoming_ms, "ms", floor=healthz_ms)
+    report.add("upcoming_invoice_vs_overview", upcoming_ms / overview_ms, "x", floor=1.0, goal=2.0)
     report.add(
         "plans_page_ms", best_median_ms(lambda: get_ok(client, plans_url)), "ms", floor=healthz_ms
     )

@@ -174,6 +174,7 @@ def subscribed_employee(*, slug: str, now):
     from billing.catalog import services as catalog_services
     from billing.subscriptions import services as subscription_services
     from usage import services as usage_services
+    from usage.tokens.services import service_token_create
 
     plan = next(p for p in catalog_services.catalog_load() if p.code == "professional-monthly")
     organization = account_services.organization_create(
@@ -187,5 +188,5 @@ def subscribed_employee(*, slug: str, now):
         now=now,
     )
     employee = usage_services.employee_create(organization=organization, name="Agent", now=now)
-    _, token = usage_services.service_token_create(name="bench", all_organizations=True)
+    _, token = service_token_create(name="bench", all_organizations=True)
     return organization, employee, token

@@ -71,6 +71,11 @@ class ErrorCode(StrEnum):
         CONFLICT,
         "The organization already has a live subscription.",
     )
+    INVALID_ALLOCATION_RULE = (
+        "invalid_allocation_rule",
+        INVALID,
+        "Choose how the fixed fee is split, and name a cost center only to give it all to one.",
+    )
     NO_SUBSCRIPTION = (
         "no_subscription",
         CONFLICT,

@@ -47,9 +47,17 @@ def home(request: HttpRequest) -> HttpResponse:
 @org_page(finances=False)
 def overview(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     page = lifecycle_selectors.overview_page(
-        organization=access.organization, with_usage=access.sees_finances, now=timezone.now()
+        organization=access.organization,
+        with_finances=access.sees_finances,
+        user=request.user,
+        now=timezone.now(),
     )
-    context = {"summary": page.summary, "usage": page.usage}
+    context = {
+        "page": page,
+        "summary": page.summary,
+        "usage": page.usage,
+        "upcoming": page.upcoming,
+    }
     return render_org_page(request, access, "billing/overview.html", context)
 
 

@@ -62,6 +62,12 @@ def methods_on_file(*, organization: Organization, today: dt.date) -> MethodsOnF
     return MethodsOnFile(default=None, backups=rows)
 
 
+def default_method(*, organization: Organization, today: dt.date) -> MethodRow | None:
+    """The method charged first, if the organization has named one."""
+    method = _live_methods(organization).filter(is_default=True).first()
+    return MethodRow(method, is_expired=_expired(method, today)) if method else None
+
+
 def _expired(method: PaymentMethod, today: dt.date) -> bool:
     # A card works until the last day of its expiry month.
     return bool(method.exp_year) and (method.exp_year, method.exp_month) < (today.year, today.month)

@@ -1,8 +1,12 @@
 import datetime as dt
+import io
 
 import pytest
 import time_machine
 from django.conf import settings
+from django.core.management import call_command
+from django.db import transaction
+from django.test import override_settings
 
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
@@ -27,12 +31,16 @@ def pytest_report_header(config):
     return f"database: {engine}{note}"
 
 
+# A fixed, ordinary moment: Monday 16 Mar 2026, 10:00 UTC.
+NOW = dt.datetime(2026, 3, 16, 10, 0, tzinfo=dt.UTC)
+FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
 @pytest.fixture
 def now():
     """A fixed, ordinary moment: Monday 16 Mar 2026, 10:00 UTC."""
-    moment = dt.datetime(2026, 3, 16, 10, 0, tzinfo=dt.UTC)
-    with time_machine.travel(moment, tick=False):
-        yield moment
+    with time_machine.travel(NOW, tick=False):
+        yield NOW
 
 
 @pytest.fixture(autouse=True)
@@ -42,6 +50,13 @@ def tasks_run_at_once(monkeypatch):
     from django_q.conf import Conf
 
     monkeypatch.setattr(Conf, "SYNC", True)
+
+
+@pytest.fixture
+def committed(django_capture_on_commit_callbacks):
+    """Run what waits for the commit (e-mails, webhooks, the queued tasks) at the end of a
+    `with committed():` block, as a real commit would."""
+    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture
@@ -74,7 +89,7 @@ def mailoutbox_clear(mailoutbox):
 
 @pytest.fixture(autouse=True)
 def fast_password_hashing(settings):
-    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+    settings.PASSWORD_HASHERS = FAST_PASSWORD_HASHERS
 
 
 @pytest.fixture
@@ -90,3 +105,35 @@ def staff(client):
 @pytest.fixture
 def staff_client(client, staff):
     return client
+
+
+@pytest.fixture(scope="module")
+def demo_seed(django_db_setup, django_db_blocker):
+    """`seed_demo` run once for the whole test module, at `now`, as the tests run it (tasks
+    at once, fast password hashing); returns what it printed. The demo is written in a
+    transaction rolled back when the module ends, and each test runs in a savepoint inside
+    it, so what one test writes never reaches the next. Every test of a module that uses it
+    sees the demo: use it for the whole module (`pytest.mark.usefixtures`)."""
+    from django_q.conf import Conf
+
+    output = io.StringIO()
+    with django_db_blocker.unblock():
+        module_transaction = transaction.atomic()
+        # Marked as Django's TestCase marks its own: the code under test still opens its
+        # own outermost (even durable) transactions, and the lock order is checked in each.
+        module_transaction._from_testcase = True
+        module_transaction.__enter__()
+    try:
+        with (
+            django_db_blocker.unblock(),
+            time_machine.travel(NOW, tick=False),
+            override_settings(PASSWORD_HASHERS=FAST_PASSWORD_HASHERS),
+            pytest.MonkeyPatch.context() as monkeypatch,
+        ):
+            monkeypatch.setattr(Conf, "SYNC", True)
+            call_command("seed_demo", stdout=output)
+        yield output.getvalue()
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            module_transaction.__exit__(None, None, None)

@@ -142,9 +142,9 @@ class PhoneNumberRateFactory(factory.django.DjangoModelFactory):
 
 def record_call(*, employee, seconds, connected_at, call_id=None, direction="outbound"):
     """Report one finished call of `seconds` through the service, as the platform would."""
-    from usage import services as usage_services
+    from usage.metering import services as metering
 
-    report = usage_services.CallReport(
+    report = metering.CallReport(
         call_id=call_id or f"call-{employee.pk}-{connected_at.isoformat()}-{seconds}",
         organization=employee.organization.slug,
         employee_id=employee.pk,
@@ -152,7 +152,7 @@ def record_call(*, employee, seconds, connected_at, call_id=None, direction="out
         connected_at=connected_at,
         ended_at=connected_at + dt.timedelta(seconds=seconds),
     )
-    return usage_services.calls_record(reports=[report], now=report.ended_at)
+    return metering.calls_record(reports=[report], now=report.ended_at)
 
 
 class TaxRateFactory(factory.django.DjangoModelFactory):
@@ -195,12 +195,12 @@ FEB_16 = dt.datetime(2026, 2, 16, tzinfo=dt.UTC)
 MAR_16 = dt.datetime(2026, 3, 16, 10, 0, tzinfo=dt.UTC)
 
 
-def renewed_invoice(*, organization=None, extra_numbers=0, start=FEB_16, renewed_at=MAR_16):
-    """The invoice renewing a month of Professional, with one of everything an invoice can
-    show: the next month's fee, call overage, phone numbers (three free, one vanity, one
-    pro-rated, plus `extra_numbers`), a 10% coupon, two taxes and $25.00 of credit.
+def renewal_ready(*, organization=None, extra_numbers=0, start=FEB_16):
+    """A month of Professional about to renew, with one of everything an invoice can show:
+    the next month's fee, call overage, phone numbers (three free, one vanity, one pro-rated,
+    plus `extra_numbers`), a 10% coupon, two taxes and $25.00 of credit.
 
-    Subscribed at `start` (which issued the first invoice) and renewed at `renewed_at`.
+    Subscribed at `start` (which issued the first invoice); returns the subscription.
     """
     from usage import services as usage_services
 
@@ -255,6 +255,14 @@ def renewed_invoice(*, organization=None, extra_numbers=0, start=FEB_16, renewed
         amount=Money(Decimal("25.00"), organization.currency),
         description="Welcome credit",
         now=start,
+    )
+    return subscription
+
+
+def renewed_invoice(*, organization=None, extra_numbers=0, start=FEB_16, renewed_at=MAR_16):
+    """The invoice renewing the month `renewal_ready` makes, at `renewed_at`."""
+    subscription = renewal_ready(
+        organization=organization, extra_numbers=extra_numbers, start=start
     )
     [invoice] = lifecycle_services.subscription_renew_if_needed(
         subscription_id=subscription.pk, now=renewed_at

@@ -33,6 +33,7 @@ from usage.models import (
     UsageCounter,
     UsageReport,
 )
+from usage.tokens.services import service_token_create, service_token_revoke
 
 # --- filters ------------------------------------------------------------------------------
 
@@ -427,7 +428,7 @@ class ServiceTokenAdmin(AuditedAdmin):
         """Nothing left to save: the service set the organizations."""
 
     def save_model(self, request, obj, form, change):
-        service_token, token = services.service_token_create(
+        service_token, token = service_token_create(
             name=obj.name,
             all_organizations=form.cleaned_data["all_organizations"],
             organizations=list(form.cleaned_data["organizations"]),
@@ -446,6 +447,6 @@ class ServiceTokenAdmin(AuditedAdmin):
     def revoke(self, request, queryset):
         revoked = 0
         for service_token in queryset.filter(revoked_at__isnull=True):
-            services.service_token_revoke(service_token=service_token)
+            service_token_revoke(service_token=service_token)
             revoked += 1
         self.message_user(request, f"Revoked {revoked} token(s): they are refused from now on.")

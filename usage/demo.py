@@ -15,6 +15,7 @@ from billing.models import Organization, Subscription
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
 from usage import services
+from usage.metering import services as metering
 from usage.models import AIEmployee, PhoneNumber, PhoneNumberRate, UsageReport
 from usage.simulation import calls_simulate, last_simulated_day
 
@@ -261,7 +262,7 @@ def _storage_and_api_usage(organization, subscription, spec: DemoUsage, now) -> 
         rng = random.Random(f"{DEMO_SEED}:{organization.pk}:{month.start.isoformat()}")  # noqa: S311
         measured_at = month.start + dt.timedelta(days=14, hours=12)
         if measured_at <= now:
-            services.usage_report_record(
+            metering.usage_report_record(
                 organization=organization,
                 kind=UsageReport.Kind.STORAGE,
                 report_id=f"demo-storage-{month.start:%Y%m%d}",
@@ -274,7 +275,7 @@ def _storage_and_api_usage(organization, subscription, spec: DemoUsage, now) -> 
             week_end = min(week_start + dt.timedelta(days=7), month.end)
             if week_end > now:
                 break
-            services.usage_report_record(
+            metering.usage_report_record(
                 organization=organization,
                 kind=UsageReport.Kind.API_CALLS,
                 report_id=f"demo-api-{week_start:%Y%m%d}",

@@ -4,8 +4,9 @@ from django import forms
 
 from billing.models import BillingRequest, Organization
 from billing.web.attachments import AttachmentField
+from usage.disputes.selectors import CallFilters
 from usage.models import E164, AIEmployee, PhoneNumberRate
-from usage.selectors import CallFilters, answering_employees
+from usage.selectors import answering_employees
 
 
 class PageForm(forms.Form):

@@ -9,7 +9,7 @@ from django.db.models import F, Q
 from djmoney.models.fields import MoneyField
 from djmoney.money import Money
 
-from billing.models import Organization
+from billing.models import Invoice, Organization
 
 E164 = RegexValidator(
     r"^\+[1-9]\d{6,14}$",
@@ -388,3 +388,84 @@ class AlertSnooze(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_metric_display()} snoozed from {self.period_start:%Y-%m-%d}"
+
+
+# --- costs by team and AI employee ------------------------------------------------------------
+
+
+class CostAllocationRule(models.Model):
+    """How an organization splits its fixed charges (the plan's fee, prorations) among its
+    cost centers and AI employees. Usage goes by call time and numbers to whom they answer,
+    whatever the rule. Without a row, the fee goes by share of call time."""
+
+    class FixedFee(models.TextChoices):
+        SECONDS = "seconds", "By share of call time"
+        EQUALLY = "equally", "Equally among the active AI employees"
+        COST_CENTER = "cost_center", "All to one cost center"
+
+    organization = models.OneToOneField(
+        Organization, on_delete=models.CASCADE, related_name="cost_allocation_rule"
+    )
+    fixed_fee = models.CharField(max_length=20, choices=FixedFee.choices, default=FixedFee.SECONDS)
+    cost_center = models.CharField(
+        max_length=100, blank=True, help_text="Receives the whole fee under `cost_center`."
+    )
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        constraints = [
+            models.CheckConstraint(
+                condition=Q(fixed_fee="cost_center", cost_center__gt="")
+                | (~Q(fixed_fee="cost_center") & Q(cost_center="")),
+                name="cost_center_named_for_its_rule_only",
+            )
+        ]
+
+    def __str__(self) -> str:
+        if self.fixed_fee == self.FixedFee.COST_CENTER:
+            return f"Fixed fee to {self.cost_center}"
+        return self.get_fixed_fee_display()
+
+
+class CostShare(models.Model):
+    """A cost center's or AI employee's part of the invoice that closed a usage month, frozen
+    when it was issued: later re-tagging or renaming rewrites nothing. The shares of an
+    invoice add up to its total to the cent."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="cost_shares"
+    )
+    invoice = models.ForeignKey(Invoice, on_delete=models.PROTECT, related_name="cost_shares")
+    period_start = models.DateTimeField()
+    period_end = models.DateTimeField()
+    month = models.DateField(
+        help_text="The first day of the local month the usage month starts in."
+    )
+    cost_center = models.CharField(max_length=100, blank=True)
+    employee = models.ForeignKey(
+        AIEmployee, null=True, blank=True, on_delete=models.SET_NULL, related_name="cost_shares"
+    )
+    employee_name = models.CharField(
+        max_length=100, blank=True, help_text="Empty for what goes to the cost center itself."
+    )
+    call_seconds = models.PositiveBigIntegerField(default=0)
+    usage = MoneyField(max_digits=12, decimal_places=2, help_text="Overage, by call time.")
+    numbers = MoneyField(max_digits=12, decimal_places=2, help_text="Fees of its numbers.")
+    fixed = MoneyField(max_digits=12, decimal_places=2, help_text="Plan fee and prorations.")
+    adjustments = MoneyField(
+        max_digits=12,
+        decimal_places=2,
+        help_text="Its part of the discount, taxes and credits, in proportion to its charges.",
+    )
+    total = MoneyField(max_digits=12, decimal_places=2)
+
+    class Meta:
+        ordering = ["cost_center", "employee_name", "pk"]
+        indexes = [models.Index(fields=["organization", "month"])]
+
+    def __str__(self) -> str:
+        who = self.employee_name or "the cost center"
+        return f"{self.cost_center or 'Unassigned'} / {who}: {self.total}"

@@ -4,8 +4,9 @@ Three kinds of call, each AI employee mixing them by its cost center; business h
 organization's timezone, weekdays busier than weekends; a volume set as a share of the plan's
 included seconds per usage month. Everything is drawn from a generator seeded per day, and
 call ids are derived from the day, so the same arguments always give the same calls and a
-re-run records nothing twice. Calls are recorded only through `services.calls_record`, in
-batches, so the usage counters are exactly the sum of the calls.
+re-run records nothing twice. Calls are recorded only through
+`usage.metering.services.calls_record`, in batches, so the usage counters are exactly the sum
+of the calls.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from billing.errors import BillingError, ErrorCode
 from billing.models import Organization, Plan
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
-from usage import services
+from usage.metering import services as metering
 from usage.models import AIEmployee, Call
 
 BATCH_SIZE = 1_000
@@ -121,7 +122,7 @@ def calls_simulate(
     )
     month_weights: dict[periods.Period, int] = {}
     month_used: dict[periods.Period, int] = {}
-    reports: list[services.CallReport] = []
+    reports: list[metering.CallReport] = []
     # Drawn from the start of `since`'s usage month, so a block plan's balance counts the
     # calls before `since` too.
     first_month = subscription.usage_period_at(dt.datetime.combine(since, dt.time(12), tzinfo=tz))
@@ -144,7 +145,7 @@ def calls_simulate(
             used = month_used.get(month, 0)
             if blocks_at is not None and used >= blocks_at:
                 break  # refused, as authorization refuses calls once the balance is used up
-            month_used[month] = used + services.billable_seconds(
+            month_used[month] = used + metering.billable_seconds(
                 report.connected_at, report.ended_at
             )
             if day >= since and report.ended_at <= now:
@@ -152,7 +153,7 @@ def calls_simulate(
 
     recorded = duplicates = 0
     for offset in range(0, len(reports), BATCH_SIZE):
-        result = services.calls_record(reports=reports[offset : offset + BATCH_SIZE], now=now)
+        result = metering.calls_record(reports=reports[offset : offset + BATCH_SIZE], now=now)
         recorded += len(result.recorded)
         duplicates += len(result.duplicates)
         if on_batch is not None:
@@ -161,7 +162,7 @@ def calls_simulate(
         calls=len(reports),
         recorded=recorded,
         duplicates=duplicates,
-        seconds=sum(services.billable_seconds(r.connected_at, r.ended_at) for r in reports),
+        seconds=sum(metering.billable_seconds(r.connected_at, r.ended_at) for r in reports),
     )
 
 
@@ -219,7 +220,7 @@ def _day_of_calls(
     seconds: int,
     mean_call_seconds: Fraction,
     seed: int,
-) -> list[services.CallReport]:
+) -> list[metering.CallReport]:
     """About `seconds` of calls on local `day`, the same ones for the same arguments, in the
     order they start."""
     # A generator per day keeps a day's calls independent of the range asked for; seeded by
@@ -247,7 +248,7 @@ def _day_of_calls(
         )
         outbound = rng.randrange(100) < kind.outbound_percent or not employee.inbound_capable
         reports.append(
-            services.CallReport(
+            metering.CallReport(
                 call_id=f"{_call_id_prefix(organization, seed)}{day:%Y%m%d}-{number:05d}",
                 organization=organization.slug,
                 employee_id=employee.pk,

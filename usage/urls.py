@@ -2,11 +2,17 @@ from django.urls import path
 
 from usage import views
 from usage.alerts import views as alert_views
+from usage.costs import views as cost_views
 
 app_name = "usage"
 
 urlpatterns = [
     path("<slug:org_slug>/usage/", views.dashboard, name="dashboard"),
+    path("<slug:org_slug>/upcoming/", cost_views.upcoming, name="upcoming"),
+    path("<slug:org_slug>/costs/", cost_views.costs, name="costs"),
+    path("<slug:org_slug>/costs/csv/", cost_views.costs_csv, name="costs_csv"),
+    path("<slug:org_slug>/costs/history/", cost_views.costs_history, name="costs_history"),
+    path("<slug:org_slug>/costs/rule/", cost_views.allocation_rule, name="cost_rule"),
     path("<slug:org_slug>/usage/alerts/", alert_views.alerts, name="alerts"),
     path("<slug:org_slug>/usage/alerts/add/", alert_views.threshold_add, name="alert_add"),
     path(

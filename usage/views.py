@@ -25,6 +25,10 @@ from billing.errors import BillingError
 from billing.web.attachments import attachment_of
 from billing.web.pages import org_page, posts_by_admins_only, render_org_page
 from usage import selectors, services
+from usage.dashboard import selectors as dashboard_selectors
+from usage.disputes import selectors as dispute_selectors
+from usage.disputes import services as dispute_services
+from usage.disputes.selectors import CallFilters
 from usage.forms import (
     CallDisputeForm,
     CallFilterForm,
@@ -33,7 +37,6 @@ from usage.forms import (
     PhoneNumberProvisionForm,
 )
 from usage.models import AIEmployee, PhoneNumber
-from usage.selectors import CallFilters
 
 # Ways out of a refusal whose service does not name them in `details["ways_out"]`.
 WAYS_OUT = {"phone_number_limit_reached": ["release", "upgrade"]}
@@ -70,7 +73,7 @@ ANALYTICS = "analytics_dashboards"
 def dashboard(request: HttpRequest, access: OrgAccess) -> HttpResponse:
     now = timezone.now()
     analytics = feature_status(organization=access.organization, code=ANALYTICS, now=now)
-    dashboard = selectors.usage_dashboard(
+    dashboard = dashboard_selectors.usage_dashboard(
         organization=access.organization,
         now=now,
         period_start=_period_start(request.GET.get("period")),
@@ -283,11 +286,13 @@ def line_calls(request: HttpRequest, access: OrgAccess, number: str, line_id: in
     the chosen ones."""
     organization = access.organization
     try:
-        line = selectors.call_line_for(organization=organization, number=number, line_id=line_id)
+        line = dispute_selectors.call_line_for(
+            organization=organization, number=number, line_id=line_id
+        )
     except BillingError as refusal:
         raise Http404(refusal.message) from refusal
     filters = CallFilterForm(request.GET or None, organization=organization)
-    calls = selectors.line_calls(
+    calls = dispute_selectors.line_calls(
         line=line, filters=filters.filters() if filters.is_valid() else CallFilters()
     )
     if request.GET.get("format") == "csv" and not filters.errors:
@@ -297,7 +302,7 @@ def line_calls(request: HttpRequest, access: OrgAccess, number: str, line_id: in
     if request.method == "POST":
         if dispute.is_valid():
             try:
-                opened = services.calls_dispute(
+                opened = dispute_services.calls_dispute(
                     line=line,
                     call_ids=dispute.cleaned_data["calls"],
                     reason=dispute.cleaned_data["reason"],

@@ -49,9 +49,11 @@ def _offered(organization: Organization) -> Q:
     )
 
 
-def plans_offered(*, organization: Organization) -> list[Plan]:
-    """Plans this organization may choose: public ones and its own custom plans, in its currency."""
-    return list(Plan.objects.filter(_offered(organization)).prefetch_related("features"))
+def plans_offered(*, organization: Organization, with_features: bool = True) -> list[Plan]:
+    """Plans this organization may choose: public ones and its own custom plans, in its
+    currency; with their features read too, unless `with_features` is false."""
+    plans = Plan.objects.filter(_offered(organization))
+    return list(plans.prefetch_related("features") if with_features else plans)
 
 
 def _live_subscriptions(organization: Organization) -> QuerySet[Subscription]:

@@ -283,6 +283,60 @@ def tax_lines(
     return drafts
 
 
+@dataclass(frozen=True)
+class Completion:
+    """What finalizing adds to an invoice's lines before credits: the discount and the taxes,
+    and what they leave owed."""
+
+    discount: LineDraft | None
+    taxes: list[LineDraft]
+    subtotal: Money  # the charges after the discount
+    tax_total: Money
+
+    @property
+    def lines(self) -> list[LineDraft]:
+        return ([self.discount] if self.discount else []) + self.taxes
+
+    @property
+    def owed(self) -> Money:
+        return self.subtotal + self.tax_total
+
+
+def invoice_completion(
+    *, lines: list[InvoiceLine], coupon: Coupon | None, rates: Iterable[TaxRate], currency: str
+) -> Completion:
+    """The discount of `coupon` (if any) on the charges among `lines`, then one tax line per
+    rate. Issuing an invoice and previewing the next one both complete their lines here."""
+    charges = lines_total((line for line in lines if line.kind in CHARGES), currency)
+    discount_draft = (
+        discount_line(coupon=coupon, charges=charges)
+        if coupon is not None and charges.amount > 0
+        else None
+    )
+    discount = discount_draft.unit_price if discount_draft else Money(0, currency)
+    taxes = tax_lines(
+        rates=rates, lines=lines, charges=charges, discount=discount, currency=currency
+    )
+    return Completion(
+        discount=discount_draft,
+        taxes=taxes,
+        subtotal=charges + discount,
+        tax_total=sum((tax.unit_price for tax in taxes), Money(0, currency)),
+    )
+
+
+def balance_line(*, owed: Money, available: Money) -> LineDraft | None:
+    """The balance's part in an invoice owing `owed` after tax: credit paying it from the
+    `available` balance, or, when credits exceed the charges, the surplus carried forward.
+    None when neither applies."""
+    if owed.amount < 0:
+        return carried_line(surplus=-owed)
+    credit = min(available, owed)
+    if credit.amount <= 0:
+        return None
+    return credit_line(credit=credit, left=available - credit)
+
+
 def credit_line(*, credit: Money, left: Money) -> LineDraft:
     """Credit from the balance paying the total after tax; `left` carries forward."""
     return LineDraft(

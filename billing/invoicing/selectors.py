@@ -3,16 +3,31 @@ invoice document (page, PDF and e-mail alike), how an invoice stands, and the ba
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
+from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Sum
+from django.db.models import Q, Sum
 from django.template.loader import render_to_string
 from djmoney.money import Money
 
-from billing.models import BalanceEntry, Invoice, InvoiceLine, Organization
+from billing.invoicing import pricing
+from billing.invoicing.pricing import LineDraft
+from billing.models import (
+    BalanceEntry,
+    Coupon,
+    Discount,
+    Invoice,
+    InvoiceLine,
+    Organization,
+    Plan,
+    TaxRate,
+)
 from billing.money import round_money
+from billing.subscriptions import periods
 
 
 def organization_balance(*, organization: Organization) -> Money:
@@ -22,6 +37,18 @@ def organization_balance(*, organization: Organization) -> Money:
     ]
     # Rounded: SQLite sums decimals as floats, which leaves noise past the minor unit.
     return round_money(Money(total or 0, organization.currency))
+
+
+def tax_rates_for(*, organization: Organization) -> list[TaxRate]:
+    """The active tax rates of the organization's billing address: its country's, and its
+    region's if it has any."""
+    return list(
+        TaxRate.objects.filter(
+            Q(region="") | Q(region__iexact=organization.region),
+            country=organization.country,
+            is_active=True,
+        ).order_by("name", "pk")
+    )
 
 
 def invoices_for(*, organization: Organization) -> list[Invoice]:
@@ -90,6 +117,19 @@ class InvoiceRow:
     period_label: str  # the days covered, as the invoice itself shows them
 
 
+def invoices_latest(*, organization: Organization, count: int = 3) -> list[InvoiceRow]:
+    """The `count` newest finalized invoices, as the invoices page lists them."""
+    invoices = (
+        Invoice.objects.filter(organization=organization)
+        .exclude(status=Invoice.Status.DRAFT)
+        .order_by("-issued_at", "-pk")[:count]
+    )
+    return [
+        InvoiceRow(invoice, invoice.period.label(ZoneInfo(invoice.customer_timezone or "UTC")))
+        for invoice in invoices
+    ]
+
+
 def invoice_history(*, organization: Organization) -> list[InvoiceRow]:
     """The invoices page: finalized invoices, newest first, each with its period in the
     timezone frozen on it, like the invoice document."""
@@ -105,3 +145,132 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
 
     html = render_to_string("billing/invoice_pdf.html", invoice_document(invoice=invoice))
     return HTML(string=html).write_pdf()
+
+
+# --- the next invoice, before it is issued --------------------------------------------------
+
+
+class NumberFeeFacts(Protocol):
+    """One phone number's fee for a usage month, as the usage app measures it."""
+
+    phone_number: object  # .number, .is_vanity, .monthly_fee, .get_number_type_display()
+    charged: periods.Period
+    amount: Money
+    is_free: bool
+    is_prorated: bool
+
+
+def usage_month_lines(
+    *,
+    plan: Plan,
+    period: periods.Period,
+    tz: ZoneInfo,
+    used_seconds: int,
+    call_overage_cost: Money,
+    storage_peak_bytes: int,
+    storage_peak_gib: Decimal,
+    storage_overage_gib: Decimal,
+    number_fees: Sequence[NumberFeeFacts],
+) -> list[LineDraft]:
+    """A usage month's lines in arrears, from what the usage app measured: call overage,
+    storage overage on the month's peak, one line per phone number. Renewal invoices them;
+    the upcoming invoice shows them before."""
+    label = period.label(tz)
+    call_line = pricing.call_overage_line(
+        plan=plan, period=period, label=label, used_seconds=used_seconds, cost=call_overage_cost
+    )
+    lines = [call_line] if call_line else []
+    if storage_overage_gib:
+        lines.append(
+            pricing.storage_overage_line(
+                plan=plan,
+                period=period,
+                label=label,
+                peak_bytes=storage_peak_bytes,
+                peak_gib=storage_peak_gib,
+                overage_gib=storage_overage_gib,
+            )
+        )
+    for fee in number_fees:
+        number = fee.phone_number
+        lines.append(
+            pricing.phone_number_line(
+                number=number.number,
+                type_label=number.get_number_type_display(),
+                is_vanity=number.is_vanity,
+                monthly_fee=number.monthly_fee,
+                amount=fee.amount,
+                charged=fee.charged,
+                is_free=fee.is_free,
+                is_prorated=fee.is_prorated,
+                label=label,
+                tz=tz,
+            )
+        )
+    return lines
+
+
+@dataclass(frozen=True)
+class PricingTerms:
+    """What completes an organization's invoices as of now: its coupon, its tax rates and
+    its credit balance."""
+
+    coupon: Coupon | None
+    rates: list[TaxRate]
+    balance: Money
+
+
+def pricing_terms_for(*, organization: Organization) -> PricingTerms:
+    discount = (
+        Discount.objects.select_related("coupon")
+        .filter(organization=organization, ended_at__isnull=True)
+        .first()
+    )
+    return PricingTerms(
+        coupon=discount.coupon if discount else None,
+        rates=tax_rates_for(organization=organization),
+        balance=organization_balance(organization=organization),
+    )
+
+
+@dataclass(frozen=True)
+class InvoicePreview:
+    """An invoice as issuing would write it now, without writing anything: its lines
+    (unsaved, rounded once, in the order the invoice lists them) and totals."""
+
+    lines: list[InvoiceLine]
+    subtotal: Money  # the charges after the discount
+    tax_total: Money
+    credit_applied: Money
+    total: Money
+
+    @property
+    def owed_before_credits(self) -> Money:
+        return self.subtotal + self.tax_total
+
+
+def invoice_preview(
+    *, organization: Organization, drafts: list[LineDraft], terms: PricingTerms
+) -> InvoicePreview:
+    """Complete `drafts` the way issuing an invoice does (the same discount, tax and credit
+    rules, `pricing.invoice_completion` and `pricing.balance_line`), under `terms`."""
+    currency = organization.currency
+    invoice = Invoice(organization=organization)
+    lines = [draft.build(invoice, n) for n, draft in enumerate(drafts)]
+    completion = pricing.invoice_completion(
+        lines=lines, coupon=terms.coupon, rates=terms.rates, currency=currency
+    )
+    lines += [draft.build(invoice, len(lines) + n) for n, draft in enumerate(completion.lines)]
+    balance_draft = pricing.balance_line(owed=completion.owed, available=terms.balance)
+    credit_applied = Money(0, currency)
+    if balance_draft:
+        lines.append(balance_draft.build(invoice, len(lines)))
+        if balance_draft.kind == InvoiceLine.Kind.CREDIT:
+            credit_applied = -balance_draft.unit_price
+    return InvoicePreview(
+        lines=lines,
+        subtotal=completion.subtotal,
+        tax_total=completion.tax_total,
+        credit_applied=credit_applied,
+        total=pricing.lines_total(lines, currency),
+    )

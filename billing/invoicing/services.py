@@ -8,7 +8,7 @@ import datetime as dt
 
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import Q, Sum
+from django.db.models import Sum
 from django.utils import timezone
 from django_q.tasks import async_task
 from djmoney.money import Money
@@ -29,7 +29,6 @@ from billing.models import (
     InvoiceLine,
     Organization,
     Subscription,
-    TaxRate,
 )
 from billing.money import round_money
 from billing.notifications.invoice_notices import send_invoice_issued
@@ -52,76 +51,53 @@ def _gapless_number(prefix: str, now: dt.datetime) -> str:
 # --- drafting and finalizing ----------------------------------------------------------
 
 
-def _discount_line(invoice: Invoice, charges: Money, now: dt.datetime) -> LineDraft | None:
-    """The organization's coupon, on the charges, before tax."""
-    discount = (
+def _discount_locked(organization: Organization) -> Discount | None:
+    """The organization's discount, locked: it counts the periods it was used for."""
+    return (
         locks.discount_lock()
         .select_related("coupon")
-        .filter(organization=invoice.organization_id, ended_at__isnull=True)
+        .filter(organization=organization.pk, ended_at__isnull=True)
         .first()
     )
-    if discount is None or charges.amount <= 0:
-        return None
-    line = pricing.discount_line(coupon=discount.coupon, charges=charges)
+
+
+def _discount_used(discount: Discount, now: dt.datetime) -> None:
     discount.periods_used += 1
     if discount.coupon.periods is not None and discount.periods_used >= discount.coupon.periods:
         discount.ended_at = now
     discount.save(update_fields=["periods_used", "ended_at"])
-    return line
 
 
-def _tax_lines(
-    organization: Organization, lines: list[InvoiceLine], charges: Money, discount: Money
-) -> list[LineDraft]:
-    """One line per active tax rate of the billing address."""
-    rates = TaxRate.objects.filter(
-        Q(region="") | Q(region__iexact=organization.region),
-        country=organization.country,
-        is_active=True,
-    ).order_by("name", "pk")
-    return pricing.tax_lines(
-        rates=rates,
-        lines=lines,
-        charges=charges,
-        discount=discount,
-        currency=organization.currency,
-    )
-
-
-def _credit_line(invoice: Invoice, owed: Money, now: dt.datetime) -> LineDraft | None:
-    """Credits pay the total after tax; what is not needed carries forward."""
-    organization = invoice.organization
-    if invoicing_selectors.organization_balance(organization=organization).amount <= 0:
-        return None
-    # The organization's row serializes spending its balance: no credit is spent twice.
+def _credit_available(organization: Organization, owed: Money) -> Money:
+    """The balance an invoice owing `owed` may spend, read under the organization's lock, which
+    serializes spending it: no credit is spent twice."""
+    zero = _zero(organization.currency)
+    if (
+        owed.amount < 0
+        or invoicing_selectors.organization_balance(organization=organization) <= zero
+    ):
+        return zero
     locks.organization_lock().filter(pk=organization.pk).first()
-    available = invoicing_selectors.organization_balance(organization=organization)
-    credit = min(available, owed)
-    if credit.amount <= 0:
-        return None
+    return invoicing_selectors.organization_balance(organization=organization)
+
+
+def _balance_entry_write(invoice: Invoice, balance_draft: LineDraft, now: dt.datetime) -> None:
+    """The ledger's side of the invoice's credit line: credit applied, or a surplus carried."""
+    organization = invoice.organization
+    if balance_draft.kind == InvoiceLine.Kind.CREDIT:
+        kind = BalanceEntry.Kind.APPLIED
+        description = f"Applied to the invoice for {invoice.period.label(organization.tzinfo)}"
+    else:
+        kind = BalanceEntry.Kind.CARRIED
+        description = f"Carried from invoice {invoice.number}"
     BalanceEntry.objects.create(
         organization=organization,
-        kind=BalanceEntry.Kind.APPLIED,
-        amount=-credit,
-        description=f"Applied to the invoice for {invoice.period.label(organization.tzinfo)}",
+        kind=kind,
+        amount=balance_draft.unit_price,
+        description=description,
         invoice=invoice,
         created_at=now,
     )
-    return pricing.credit_line(credit=credit, left=available - credit)
-
-
-def _carried_line(invoice: Invoice, surplus: Money, now: dt.datetime) -> LineDraft:
-    """The invoice's credits exceed its charges: the surplus is the customer's money, so it
-    goes to the balance and pays the next invoices, and this one's total is zero."""
-    BalanceEntry.objects.create(
-        organization=invoice.organization,
-        kind=BalanceEntry.Kind.CARRIED,
-        amount=surplus,
-        description=f"Carried from invoice {invoice.number}",
-        invoice=invoice,
-        created_at=now,
-    )
-    return pricing.carried_line(surplus=surplus)
 
 
 def _finalize(
@@ -132,29 +108,27 @@ def _finalize(
     organization = invoice.organization
     currency = organization.currency
     lines = existing + [draft.build(invoice, len(existing) + n) for n, draft in enumerate(drafts)]
-    charges = pricing.lines_total((line for line in lines if line.kind in CHARGES), currency)
-    discount_draft = _discount_line(invoice, charges, now)
-    discount = discount_draft.unit_price if discount_draft else _zero(currency)
-    extra = ([discount_draft] if discount_draft else []) + _tax_lines(
-        organization, lines, charges, discount
+    discount = _discount_locked(organization)
+    completion = pricing.invoice_completion(
+        lines=lines,
+        coupon=discount.coupon if discount else None,
+        rates=invoicing_selectors.tax_rates_for(organization=organization),
+        currency=currency,
     )
-    lines += [draft.build(invoice, len(lines) + n) for n, draft in enumerate(extra)]
-    subtotal = charges + discount
-    tax_total = pricing.lines_total(
-        (line for line in lines if line.kind == InvoiceLine.Kind.TAX), currency
-    )
+    if completion.discount is not None:
+        _discount_used(discount, now)
+    lines += [draft.build(invoice, len(lines) + n) for n, draft in enumerate(completion.lines)]
     invoice.number = _gapless_number("INV", now)
-    owed = subtotal + tax_total
-    if owed.amount < 0:
-        balance_draft = _carried_line(invoice, -owed, now)
-    else:
-        balance_draft = _credit_line(invoice, owed, now)
+    balance_draft = pricing.balance_line(
+        owed=completion.owed, available=_credit_available(organization, completion.owed)
+    )
     if balance_draft:
+        _balance_entry_write(invoice, balance_draft, now)
         lines.append(balance_draft.build(invoice, len(lines)))
     InvoiceLine.objects.bulk_create([line for line in lines if line.pk is None])
 
-    invoice.subtotal = subtotal
-    invoice.tax_total = tax_total
+    invoice.subtotal = completion.subtotal
+    invoice.tax_total = completion.tax_total
     invoice.credit_applied = invoice.credit_carried = _zero(currency)
     if balance_draft and balance_draft.kind == InvoiceLine.Kind.CREDIT:
         invoice.credit_applied = -balance_draft.unit_price

@@ -11,11 +11,13 @@ from decimal import Decimal
 
 from dateutil.relativedelta import relativedelta
 from django.conf import settings
+from django.contrib.auth.models import AbstractBaseUser
 from django.db.models import OuterRef, Q, Subquery
 from djmoney.money import Money
 
 from billing.catalog.selectors import PlanComparison, plan_comparison, plans_offered
-from billing.invoicing.selectors import organization_balance
+from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing.selectors import InvoiceRow, organization_balance
 from billing.models import (
     AuditEntry,
     Coupon,
@@ -27,6 +29,7 @@ from billing.models import (
     Subscription,
 )
 from billing.money import round_money
+from billing.notifications import selectors as notification_selectors
 from billing.subscriptions import periods
 from billing.subscriptions import selectors as subscription_selectors
 from billing.subscriptions.selectors import (
@@ -38,10 +41,16 @@ from billing.subscriptions.selectors import (
     subscription_live,
     trial_days_offered,
 )
+from payments import selectors as payment_selectors
 from payments.models import PaymentAttempt, PaymentMethod, Refund
+from payments.selectors import MethodRow
 from usage import selectors as usage_selectors
+from usage.costs import selectors as cost_selectors
+from usage.costs.selectors import UpcomingInvoice
 from usage.models import AIEmployee, PhoneNumber
-from usage.selectors import MonthBeyondPlan, PlanFit, UsageSummary
+from usage.plan_fit import selectors as plan_fit_selectors
+from usage.plan_fit.selectors import MonthBeyondPlan, PlanFit
+from usage.selectors import UsageSummary
 
 
 def holdings_for(*, organization_id: int) -> Holdings:
@@ -92,26 +101,61 @@ def pending_change(*, subscription: Subscription) -> PendingChange:
 @dataclass(frozen=True)
 class OverviewPage:
     summary: BillingSummary  # with the scheduled change, if there is one
-    usage: UsageSummary | None  # the usage month so far, for those who see finances
+    # The rest for those who see finances (administrators and staff); empty for members.
+    usage: UsageSummary | None = None  # the usage month so far, against every allowance
+    usage_period_label: str = ""
+    upcoming: UpcomingInvoice | None = None  # the next invoice so far and projected
+    payment_method: MethodRow | None = None  # the default, for automatic payment
+    latest_invoices: list[InvoiceRow] = dataclasses.field(default_factory=list)
+    alerts: list[Notification] = dataclasses.field(default_factory=list)  # unread, this month
+    plan_options: list[Plan] = dataclasses.field(default_factory=list)  # offered on its interval
 
 
 def overview_page(
-    *, organization: Organization, with_usage: bool, now: dt.datetime
+    *, organization: Organization, with_finances: bool, user: AbstractBaseUser, now: dt.datetime
 ) -> OverviewPage:
-    """The billing overview: the subscription's summary with its scheduled change, and the
-    usage month so far when `with_usage` (administrators and staff)."""
+    """The billing page: the subscription's summary with its scheduled change and, when
+    `with_finances` (administrators and staff), the usage month against every allowance,
+    the next invoice, the default payment method, the latest invoices, the alerts `user` has
+    not read and the other plans. A fixed number of queries."""
     summary = subscription_selectors.billing_summary(organization=organization)
     subscription = summary.subscription
     if subscription is not None and subscription.scheduled_plan is not None:
         summary = dataclasses.replace(
             summary, pending_change=pending_change(subscription=subscription)
         )
-    usage = (
-        usage_selectors.usage_summary(subscription=subscription, now=now)
-        if subscription is not None and with_usage
-        else None
+    if not with_finances:
+        return OverviewPage(summary=summary)
+    page = OverviewPage(
+        summary=summary,
+        latest_invoices=invoicing_selectors.invoices_latest(organization=organization),
+        payment_method=(
+            payment_selectors.default_method(
+                organization=organization, today=now.astimezone(organization.tzinfo).date()
+            )
+            if organization.payment_terms == Organization.PaymentTerms.AUTOMATIC
+            else None
+        ),
     )
-    return OverviewPage(summary=summary, usage=usage)
+    if subscription is None:
+        return page
+    usage = usage_selectors.usage_summary(subscription=subscription, now=now)
+    return dataclasses.replace(
+        page,
+        usage=usage,
+        usage_period_label=usage.period.label(organization.tzinfo),
+        upcoming=cost_selectors.upcoming_invoice_for(
+            subscription=subscription, now=now, usage=usage
+        ),
+        alerts=notification_selectors.open_alerts(
+            organization=organization, user=user, since=usage.period.start
+        ),
+        plan_options=[
+            plan
+            for plan in plans_offered(organization=organization, with_features=False)
+            if plan.interval == subscription.plan.interval and plan != subscription.plan
+        ],
+    )
 
 
 @dataclass(frozen=True)
@@ -123,7 +167,7 @@ class PlansPage:
 def plans_page(*, organization: Organization, interval: str | None) -> PlansPage:
     """The plans side by side for one interval, each priced on the organization's usage."""
     comparison = plan_comparison(organization=organization, interval=interval)
-    fit = usage_selectors.plan_fit(
+    fit = plan_fit_selectors.plan_fit(
         organization=organization,
         current_plan=comparison.current_plan,
         plans=[offer.plan for offer in comparison.offers],
@@ -193,7 +237,7 @@ def plan_change_page(
     met on it."""
     return PlanChangePage(
         choice=choice,
-        usage_beyond=usage_selectors.usage_beyond_plan(
+        usage_beyond=plan_fit_selectors.usage_beyond_plan(
             organization=organization, plan=choice.plan, now=now
         ),
     )

@@ -28,23 +28,24 @@ from django.utils import timezone
 from billing import locks, notifications
 from billing.accounts.services import Actor, staff_action_begin
 from billing.errors import BillingError, ErrorCode
-from billing.invoicing import pricing
-from billing.invoicing.pricing import LineDraft, subscription_fee_line
+from billing.invoicing.pricing import LineDraft
 from billing.invoicing.services import invoice_issue, invoice_pdf_if_needed
 from billing.lifecycle import exports
 from billing.lifecycle.selectors import plan_change_preview
 from billing.models import Invoice, Organization, PendingLine, Plan, Subscription
 from billing.subscriptions import periods
 from billing.subscriptions import services as subscription_services
-from billing.subscriptions.selectors import PlanChangePreview
+from billing.subscriptions.selectors import PlanChangePreview, RenewalStep, renewal_step
 from billing.subscriptions.services import (
     history_reason,
     pending_lines_take,
     scheduled_change_drop,
     subscription_set_status,
 )
-from usage import selectors as usage_selectors
 from usage import services as usage_services
+from usage.costs import selectors as cost_selectors
+from usage.costs import services as cost_services
+from usage.metering import services as metering
 from usage.models import AIEmployee, PhoneNumber
 
 logger = logging.getLogger(__name__)
@@ -185,59 +186,19 @@ def scheduled_change_apply(*, subscription: Subscription, at: dt.datetime) -> Re
 RENEWING = (Subscription.Status.TRIALING, Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
 
 
-def _usage_lines(
-    subscription: Subscription, plan: Plan, period: periods.Period, now
-) -> list[LineDraft]:
-    """Usage of a usage month, in arrears: call and storage overage, one line per number.
-    Closes the month, so calls reported for it later count in the open one."""
-    totals = usage_services.usage_period_close(
-        organization_id=subscription.organization_id, period=period, now=now
+def _usage_lines(subscription: Subscription, step: RenewalStep, now) -> list[LineDraft]:
+    """Usage of the step's usage month, in arrears: call and storage overage, one line per
+    number. Closes the month, so calls reported for it later count in the open one."""
+    totals = metering.usage_period_close(
+        organization_id=subscription.organization_id, period=step.usage_period, now=now
     )
-    tz = subscription.tzinfo
-    label = period.label(tz)
-    included = plan.included_call_seconds
-    overage_seconds = totals.call_seconds - included if included is not None else 0
-    call_line = pricing.call_overage_line(
-        plan=plan,
-        period=period,
-        label=label,
-        used_seconds=totals.call_seconds,
-        cost=usage_selectors.call_overage_cost(plan=plan, overage_seconds=overage_seconds),
+    return cost_selectors.usage_month_drafts(
+        subscription=subscription,
+        plan=step.usage_plan,
+        period=step.usage_period,
+        call_seconds=totals.call_seconds,
+        storage_peak_bytes=totals.storage_peak_bytes,
     )
-    lines = [call_line] if call_line else []
-    overage_gib = usage_selectors.storage_overage_gib(
-        plan=plan, peak_bytes=totals.storage_peak_bytes
-    )
-    if overage_gib:
-        lines.append(
-            pricing.storage_overage_line(
-                plan=plan,
-                period=period,
-                label=label,
-                peak_bytes=totals.storage_peak_bytes,
-                peak_gib=usage_selectors.gibibytes(totals.storage_peak_bytes),
-                overage_gib=overage_gib,
-            )
-        )
-    for fee in usage_selectors.number_fees_for_period(
-        organization=subscription.organization, plan=plan, period=period
-    ):
-        number = fee.phone_number
-        lines.append(
-            pricing.phone_number_line(
-                number=number.number,
-                type_label=number.get_number_type_display(),
-                is_vanity=number.is_vanity,
-                monthly_fee=number.monthly_fee,
-                amount=fee.amount,
-                charged=fee.charged,
-                is_free=fee.is_free,
-                is_prorated=fee.is_prorated,
-                label=label,
-                tz=tz,
-            )
-        )
-    return lines
 
 
 def _lock_due(subscription_id: int, now: dt.datetime) -> Subscription | None:
@@ -260,14 +221,12 @@ def _save(subscription: Subscription, reason: str, now: dt.datetime) -> None:
     subscription.save()
 
 
-def _trial_end(subscription: Subscription, now: dt.datetime) -> Invoice | None:
+def _trial_end(subscription: Subscription, step: RenewalStep, now: dt.datetime) -> Invoice | None:
     """The trial is over: nothing is charged for it (usage beyond the allowance included);
     the subscription ends if it was canceled, otherwise its first period is invoiced."""
     trial = subscription.billing_period
-    usage_services.usage_period_close(
-        organization_id=subscription.organization_id, period=trial, now=now
-    )
-    if subscription.cancel_at_period_end:
+    metering.usage_period_close(organization_id=subscription.organization_id, period=trial, now=now)
+    if step.kind is None:
         subscription_set_status(
             subscription=subscription,
             status=Subscription.Status.CANCELED,
@@ -275,13 +234,11 @@ def _trial_end(subscription: Subscription, now: dt.datetime) -> Invoice | None:
             now=trial.end,
         )
         return None
-    tz, plan = subscription.tzinfo, subscription.plan
-    first = periods.nth_period(subscription.anchor, tz, plan.months, 0)
-    first_usage = periods.nth_period(subscription.anchor, tz, 1, 0)
+    tz, plan, first = subscription.tzinfo, subscription.plan, step.next_period
     subscription.current_period_start, subscription.current_period_end = first.start, first.end
     subscription.usage_period_start, subscription.usage_period_end = (
-        first_usage.start,
-        first_usage.end,
+        step.next_usage.start,
+        step.next_usage.end,
     )
     _save(subscription, "Trial period recorded", now)
     subscription_set_status(
@@ -293,17 +250,24 @@ def _trial_end(subscription: Subscription, now: dt.datetime) -> Invoice | None:
     return invoice_issue(
         organization=subscription.organization,
         subscription=subscription,
-        kind=Invoice.Kind.SUBSCRIPTION,
-        period=first,
-        lines=[subscription_fee_line(plan=plan, period=first, tz=tz)],
+        kind=step.kind,
+        period=step.period,
+        lines=[step.fee],
         now=now,
     )
 
 
 def _issue_with_pending(
-    subscription: Subscription, now: dt.datetime, *, kind: str, period, lines: list[LineDraft]
+    subscription: Subscription,
+    now: dt.datetime,
+    *,
+    kind: str,
+    period,
+    lines: list[LineDraft],
+    usage_period: periods.Period,
 ) -> Invoice | None:
-    """Issue the invoice with the lines waiting for it (a plan change's proration)."""
+    """Issue the invoice with the lines waiting for it (a plan change's proration), and
+    freeze its split among cost centers and AI employees for the usage month it closes."""
     pending = (
         pending_lines_take(subscription=subscription) if subscription.has_pending_lines else []
     )
@@ -317,31 +281,32 @@ def _issue_with_pending(
     )
     if pending:
         PendingLine.objects.filter(pk__in=[line.pk for line in pending]).update(invoice=invoice)
+    if invoice is not None:
+        cost_services.cost_shares_freeze(invoice=invoice, period=usage_period)
     return invoice
 
 
 def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice | None:
     """Advance `subscription` by one usage month or billing period, under its lock."""
+    step = renewal_step(subscription=subscription)
     if subscription.is_trialing:
-        return _trial_end(subscription, now)
+        return _trial_end(subscription, step, now)
     plan = subscription.plan
-    usage_period = subscription.usage_period
     tz = subscription.tzinfo
-    issue = functools.partial(_issue_with_pending, subscription, now)
-    if usage_period.end < subscription.current_period_end:
-        # An annual plan's usage month ended: invoice its usage, open the next month.
-        lines = _usage_lines(subscription, plan, usage_period, now)
-        next_usage = periods.period_at(subscription.anchor, tz, 1, usage_period.end)
+    issue = functools.partial(
+        _issue_with_pending, subscription, now, kind=step.kind, usage_period=step.usage_period
+    )
+    if step.kind == Invoice.Kind.USAGE:
+        lines = _usage_lines(subscription, step, now)
         subscription.usage_period_start, subscription.usage_period_end = (
-            next_usage.start,
-            next_usage.end,
+            step.next_usage.start,
+            step.next_usage.end,
         )
-        _save(subscription, f"Usage month {usage_period.label(tz)} closed", now)
-        return issue(kind=Invoice.Kind.USAGE, period=usage_period, lines=lines)
+        _save(subscription, f"Usage month {step.usage_period.label(tz)} closed", now)
+        return issue(period=step.period, lines=lines)
 
-    ended = subscription.billing_period
-    if subscription.cancel_at_period_end:
-        lines = _usage_lines(subscription, plan, usage_period, now)
+    if step.kind == Invoice.Kind.FINAL:
+        lines = _usage_lines(subscription, step, now)
         if subscription.scheduled_plan_id:
             # The change was on hold while the subscription could still be kept: it never applies.
             scheduled_change_drop(subscription=subscription)
@@ -350,16 +315,15 @@ def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice |
             subscription=subscription,
             status=Subscription.Status.CANCELED,
             reason=subscription.cancel_reason or "Canceled at the end of the period",
-            now=ended.end,
+            now=step.at,
         )
-        return issue(kind=Invoice.Kind.FINAL, period=ended, lines=lines)
+        return issue(period=step.period, lines=lines)
 
-    next_plan = plan
     reason = "Renewed"
-    if subscription.scheduled_plan_id and subscription.scheduled_change_at <= ended.end:
-        next_plan = subscription.scheduled_plan
+    if step.changes_plan:
+        next_plan = step.next_plan
         reason = f"Changed from {plan} to {next_plan} and renewed"
-        removals = scheduled_change_apply(subscription=subscription, at=ended.end)
+        removals = scheduled_change_apply(subscription=subscription, at=step.at)
         subscription.plan, subscription.scheduled_plan, subscription.scheduled_change_at = (
             next_plan,
             None,
@@ -368,24 +332,17 @@ def _renew_one_period(subscription: Subscription, now: dt.datetime) -> Invoice |
         notifications.send_plan_change_applied(
             subscription=subscription, previous=plan, removals=removals
         )
-    # Periods count whole months from the anchor, so a change of interval keeps the day.
-    months_elapsed = periods.period_index_at(subscription.anchor, tz, 1, ended.end)
-    next_period = periods.Period(
-        ended.end, periods.boundary(subscription.anchor, tz, months_elapsed + next_plan.months)
-    )
-    next_usage = periods.nth_period(subscription.anchor, tz, 1, months_elapsed)
-    lines = [subscription_fee_line(plan=next_plan, period=next_period, tz=tz)]
-    lines += _usage_lines(subscription, plan, usage_period, now)
+    lines = [step.fee, *_usage_lines(subscription, step, now)]
     subscription.current_period_start, subscription.current_period_end = (
-        next_period.start,
-        next_period.end,
+        step.next_period.start,
+        step.next_period.end,
     )
     subscription.usage_period_start, subscription.usage_period_end = (
-        next_usage.start,
-        next_usage.end,
+        step.next_usage.start,
+        step.next_usage.end,
     )
-    _save(subscription, f"{reason} for {next_period.label(tz)}", now)
-    return issue(kind=Invoice.Kind.SUBSCRIPTION, period=next_period, lines=lines)
+    _save(subscription, f"{reason} for {step.next_period.label(tz)}", now)
+    return issue(period=step.period, lines=lines)
 
 
 def subscription_renew_if_needed(

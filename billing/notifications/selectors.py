@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AbstractBaseUser
@@ -49,6 +50,28 @@ def unread_count(*, organization: Organization, user: AbstractBaseUser) -> int:
         Notification.objects.filter(organization=organization, in_app=True)
         .exclude(reads__user=user)
         .count()
+    )
+
+
+# Notices that ask for attention until read: limits and spending, and failed payments.
+ALERT_KINDS = (
+    Notification.Kind.USAGE_ALERT,
+    Notification.Kind.PROJECTED_OVERAGE,
+    Notification.Kind.BUDGET_ALERT,
+    Notification.Kind.PAYMENT_FAILED,
+)
+
+
+def open_alerts(
+    *, organization: Organization, user: AbstractBaseUser, since: dt.datetime, count: int = 5
+) -> list[Notification]:
+    """Alerts since `since` (the usage month's start) this person has not read, newest first."""
+    return list(
+        Notification.objects.filter(
+            organization=organization, in_app=True, kind__in=ALERT_KINDS, created_at__gte=since
+        )
+        .exclude(reads__user=user)
+        .order_by("-created_at", "-pk")[:count]
     )
 
 

@@ -16,8 +16,8 @@ from django.conf import settings
 from django.utils import timezone
 from djmoney.money import Money
 
-from billing.invoicing.pricing import LineDraft, proration_lines
-from billing.models import Feature, Organization, Plan, Subscription
+from billing.invoicing.pricing import LineDraft, proration_lines, subscription_fee_line
+from billing.models import Feature, Invoice, Organization, PendingLine, Plan, Subscription
 from billing.subscriptions import periods
 
 
@@ -25,7 +25,7 @@ def subscription_live(*, organization: Organization) -> Subscription | None:
     return (
         Subscription.objects.filter(organization=organization)
         .exclude(status=Subscription.Status.CANCELED)
-        .select_related("plan", "scheduled_plan")
+        .select_related("plan", "scheduled_plan", "organization")
         .first()
     )
 
@@ -65,6 +65,93 @@ def billing_summary(*, organization: Organization) -> BillingSummary:
         ends_on=None if renews else period.last_day(tz),
         renewal_amount=renewal_plan.price if renews else None,
         renewal_plan=renewal_plan if renews else None,
+    )
+
+
+def pending_lines_for(*, subscription: Subscription) -> list[PendingLine]:
+    """The lines waiting for the subscription's next invoice (a plan change's proration)."""
+    return list(PendingLine.objects.filter(subscription=subscription, invoice__isnull=True))
+
+
+@dataclass(frozen=True)
+class RenewalStep:
+    """What the subscription's next renewal does, read before it runs: the invoice it issues
+    (`kind`, `period`, the fee in advance) and the usage month it invoices in arrears, on
+    which plan, and the periods it opens. Renewal carries it out; the upcoming invoice shows it.
+    """
+
+    at: dt.datetime  # when the period or usage month ends and renewal takes it
+    kind: str | None  # of the invoice issued; None when the subscription just ends
+    period: periods.Period | None  # the invoice's period
+    fee: LineDraft | None  # the next period's fee, in advance
+    usage_period: periods.Period | None  # invoiced in arrears (not for a free trial)
+    usage_plan: Plan  # the usage month is priced on the plan it was used under
+    next_plan: Plan | None  # a scheduled change applies when it differs from the plan
+    next_period: periods.Period | None
+    next_usage: periods.Period | None
+
+    @property
+    def changes_plan(self) -> bool:
+        return self.next_plan is not None and self.next_plan != self.usage_plan
+
+
+def renewal_step(*, subscription: Subscription) -> RenewalStep:
+    """The next step of a live subscription's renewal: the end of its trial, of an annual
+    plan's usage month, or of its billing period (renewed, changed or ended)."""
+    tz, plan, anchor = subscription.tzinfo, subscription.plan, subscription.anchor
+    if subscription.is_trialing:
+        trial = subscription.billing_period
+        if subscription.cancel_at_period_end:
+            return RenewalStep(trial.end, None, None, None, None, plan, None, None, None)
+        first = periods.nth_period(anchor, tz, plan.months, 0)
+        return RenewalStep(
+            at=trial.end,
+            kind=Invoice.Kind.SUBSCRIPTION,
+            period=first,
+            fee=subscription_fee_line(plan=plan, period=first, tz=tz),
+            usage_period=None,
+            usage_plan=plan,
+            next_plan=plan,
+            next_period=first,
+            next_usage=periods.nth_period(anchor, tz, 1, 0),
+        )
+    usage_period = subscription.usage_period
+    if usage_period.end < subscription.current_period_end:
+        # An annual plan's usage month ends: its usage is invoiced, the year goes on.
+        return RenewalStep(
+            at=usage_period.end,
+            kind=Invoice.Kind.USAGE,
+            period=usage_period,
+            fee=None,
+            usage_period=usage_period,
+            usage_plan=plan,
+            next_plan=plan,
+            next_period=subscription.billing_period,
+            next_usage=periods.period_at(anchor, tz, 1, usage_period.end),
+        )
+    ended = subscription.billing_period
+    if subscription.cancel_at_period_end:
+        return RenewalStep(
+            ended.end, Invoice.Kind.FINAL, ended, None, usage_period, plan, None, None, None
+        )
+    next_plan = plan
+    if subscription.scheduled_plan_id and subscription.scheduled_change_at <= ended.end:
+        next_plan = subscription.scheduled_plan
+    # Periods count whole months from the anchor, so a change of interval keeps the day.
+    months_elapsed = periods.period_index_at(anchor, tz, 1, ended.end)
+    next_period = periods.Period(
+        ended.end, periods.boundary(anchor, tz, months_elapsed + next_plan.months)
+    )
+    return RenewalStep(
+        at=ended.end,
+        kind=Invoice.Kind.SUBSCRIPTION,
+        period=next_period,
+        fee=subscription_fee_line(plan=next_plan, period=next_period, tz=tz),
+        usage_period=usage_period,
+        usage_plan=plan,
+        next_plan=next_plan,
+        next_period=next_period,
+        next_usage=periods.nth_period(anchor, tz, 1, months_elapsed),
     )
 
 

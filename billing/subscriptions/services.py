@@ -306,7 +306,7 @@ def _pending_lines_create(
 
 def pending_lines_take(*, subscription: Subscription) -> list[PendingLine]:
     """The lines waiting for the subscription's next invoice (caller holds its lock)."""
-    return list(PendingLine.objects.filter(subscription=subscription, invoice__isnull=True))
+    return subscription_selectors.pending_lines_for(subscription=subscription)
 
 
 @transaction.atomic

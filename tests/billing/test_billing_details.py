@@ -17,8 +17,8 @@ from tests.factories import (
     StaffFactory,
     SubscriptionFactory,
     UserFactory,
-    sign_in,
 )
+from tests.helpers import signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -58,10 +58,6 @@ def acme():
     )
     StaffFactory(username="support")
     return organization
-
-
-def signed_in(client, username):
-    return sign_in(client, UserFactory(username=username))
 
 
 def test_an_administrator_changes_the_details_and_the_change_is_recorded(acme, client):

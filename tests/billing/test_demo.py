@@ -1,30 +1,34 @@
-"""The demo as a visitor sees it: plausible dates, cards that work, an invoice of each kind of
-line, and a second `seed_demo` that adds nothing."""
+"""The demo as a visitor sees it: the logins it prints, plausible dates, cards that work, an
+invoice of each kind of line, and a second `seed_demo` that adds nothing."""
 
 import datetime as dt
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
+from billing.lifecycle.demo import DEMO_PASSWORD
 from billing.models import (
     BalanceEntry,
     BillingRequest,
     Discount,
     Invoice,
     InvoiceLine,
+    Membership,
+    Organization,
+    Plan,
     Subscription,
 )
 from payments.models import PaymentAttempt, PaymentMethod
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_seed")]
 
 RENEWAL_JOB_DELAY = dt.timedelta(minutes=5)
 
 
 @pytest.fixture
-def demo(now, capsys):
-    call_command("seed_demo")
-    capsys.readouterr()
+def demo(now):
+    """The demo, seeded once for this module at `now`: returns that moment."""
     return now
 
 
@@ -103,6 +107,10 @@ def test_a_second_seed_demo_adds_nothing(demo):
         return [
             model.objects.count()
             for model in (
+                Organization,
+                Plan,
+                Membership,
+                Subscription,
                 Invoice,
                 InvoiceLine,
                 PaymentAttempt,
@@ -118,3 +126,50 @@ def test_a_second_seed_demo_adds_nothing(demo):
     call_command("seed_demo")
 
     assert counts() == before
+    assert Subscription.objects.count() == 3
+
+
+def test_seed_demo_creates_three_organizations_on_different_plans_and_prints_logins(demo_seed, now):
+    output = demo_seed
+    subscriptions = Subscription.objects.select_related("plan").order_by("organization__name")
+    assert [(s.organization.slug, s.plan.code) for s in subscriptions] == [
+        ("acme-dental", "starter-monthly"),
+        ("initech", "enterprise-initech"),
+        ("northwind", "professional-annual"),
+    ]
+    for organization in Organization.objects.all():
+        roles = set(organization.memberships.values_list("role", flat=True))
+        assert roles == {"admin", "member"}
+    assert get_user_model().objects.get(username="staff").is_superuser
+    for login, role in (("support", "Support"), ("finance", "Finance"), ("catalog", "Catalog")):
+        person = get_user_model().objects.get(username=login)
+        assert person.is_staff and not person.is_superuser
+        assert list(person.groups.values_list("name", flat=True)) == [role]
+        assert f"{login:<8} / billing-demo" in output
+    alice = get_user_model().objects.get(username="alice")
+    assert not alice.is_staff and not alice.groups.exists()
+    assert "alice    / billing-demo" in output
+    assert "staff    / billing-demo" in output
+    assert all(now in subscription.billing_period for subscription in subscriptions)
+    assert "manage.py demo_totp_code` prints it" in output
+
+
+@pytest.mark.parametrize("login", ["staff", "finance"])
+def test_the_demo_staff_logins_sign_in_with_the_code_demo_totp_code_prints(
+    client, now, capsys, login
+):
+    client.post("/admin/login/", {"username": login, "password": DEMO_PASSWORD})
+    assert client.get("/admin/").status_code == 302  # the code first
+
+    call_command("demo_totp_code")
+    code = capsys.readouterr().out.strip()
+    client.post("/accounts/two-factor/", {"code": code})
+
+    assert client.get("/admin/").status_code == 200
+
+
+def test_the_enterprise_example_is_private_to_its_organization(now):
+    plan = Plan.objects.get(code="enterprise-initech")
+    assert not plan.is_public
+    assert plan.organization.slug == "initech"
+    assert plan.max_active_employees is None  # unlimited

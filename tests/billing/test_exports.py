@@ -11,19 +11,15 @@ from django.urls import reverse
 
 from billing.invoicing.services import invoice_pdf_if_needed
 from billing.lifecycle.services import organization_export_write
-from billing.models import Membership
 from tests.factories import (
     EmployeeFactory,
-    MembershipFactory,
     OrganizationFactory,
     PlanFactory,
-    StaffFactory,
     SubscriptionFactory,
-    UserFactory,
     record_call,
     renewed_invoice,
-    sign_in,
 )
+from tests.helpers import people_of, signed_in
 from usage import services as usage_services
 from usage.models import Call
 
@@ -45,10 +41,6 @@ def acme(now):
     AI employee, call and invoice."""
     organization = OrganizationFactory(name="Acme Dental", slug="acme")
     renewed_invoice(organization=organization)
-    MembershipFactory(organization=organization, user=UserFactory(username="admin"))
-    MembershipFactory(
-        organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER
-    )
     rival = OrganizationFactory(name="Rival Corp", slug="rival")
     SubscriptionFactory(organization=rival, plan=PlanFactory(), now=now)
     record_call(
@@ -57,8 +49,7 @@ def acme(now):
         connected_at=now - dt.timedelta(hours=1),
         call_id="rival-call",
     )
-    MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    StaffFactory(username="support")
+    people_of(organization, rival=rival)
     return organization
 
 
@@ -214,11 +205,6 @@ class TestExport:
 
 def export_url(organization):
     return reverse("billing:export", args=[organization.slug])
-
-
-def signed_in(client, username):
-    sign_in(client, UserFactory(username=username))
-    return client
 
 
 @pytest.mark.parametrize("username", ["admin", "support"])

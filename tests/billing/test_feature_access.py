@@ -1,7 +1,6 @@
 """Feature access: one check, "may this organization use feature X now?", from its live
 plan or a running trial, on the usage page, the overview and (tests/usage) the API."""
 
-import datetime as dt
 import re
 
 import pytest
@@ -27,16 +26,12 @@ from tests.factories import (
     SubscriptionFactory,
     UserFactory,
     record_call,
-    sign_in,
 )
+from tests.helpers import signed_in, utc
 
 pytestmark = pytest.mark.django_db
 
 ANALYTICS = "analytics_dashboards"
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -64,11 +59,6 @@ def trial(organization, code, now, days=14):
     return catalog_services.feature_trial_grant(
         organization=organization, feature=Feature.objects.get(code=code), days=days, now=now
     )
-
-
-def signed_in(client, username):
-    sign_in(client, UserFactory(username=username))
-    return client
 
 
 # --- the check ----------------------------------------------------------------------------
@@ -387,8 +377,10 @@ class TestOverview:
         signed_in(client, "admin")
 
         # session, user, access, organizations, the bell; subscription, this month's
-        # counter, AI employees and numbers; features, plans
-        with django_assert_max_num_queries(10):
+        # counter, AI employees and numbers; features, plans; the upcoming invoice (coupon,
+        # tax rates, balance, pending prorations, number fees), the payment method, the
+        # latest invoices, the open alerts, the plans offered
+        with django_assert_max_num_queries(19):
             response = client.get(reverse("billing:overview", args=["acme"]))
 
         assert response.status_code == 200

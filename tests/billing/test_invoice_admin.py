@@ -18,6 +18,7 @@ from tests.factories import (
     TaxRateFactory,
     renewed_invoice,
 )
+from tests.helpers import usd
 
 pytestmark = pytest.mark.django_db
 
@@ -30,10 +31,6 @@ def invoice(now):
 
 def messages_of(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
-
-
-def usd(amount):
-    return Money(Decimal(amount), "USD")
 
 
 # --- invoices -----------------------------------------------------------------------------

@@ -3,18 +3,16 @@ scheduled changes, cancellation and reactivation, trials and feature trials, eac
 its service and behind a confirmation page."""
 
 import datetime as dt
-from decimal import Decimal
 
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission
 from django.contrib.messages import get_messages
 from django.urls import reverse
-from djmoney.money import Money
 
 from billing.catalog import services as catalog_services
 from billing.lifecycle import services as lifecycle_services
-from billing.models import FeatureTrial, PendingLine, Plan
+from billing.models import FeatureTrial, PendingLine
 from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
@@ -26,49 +24,22 @@ from tests.factories import (
     UserFactory,
     sign_in,
 )
+from tests.helpers import (
+    APRIL,
+    MAY,
+    MID_APRIL,
+    professional,
+    starter,
+    subscribe_with_trial,
+    usd,
+    utc,
+)
 
 pytestmark = pytest.mark.django_db
 
 
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
-
-
-def usd(amount):
-    return Money(Decimal(amount), "USD")
-
-
-# April has 30 days: its exact middle is 16 Apr 00:00.
-APRIL = utc(2026, 4, 1)
-MID_APRIL = utc(2026, 4, 16)
-MAY = utc(2026, 5, 1)
-
-
 def messages_of(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
-
-
-def starter(**terms):
-    return PlanFactory(
-        name="Starter",
-        tier=Plan.Tier.STARTER,
-        price=usd("49.00"),
-        max_active_employees=3,
-        max_phone_numbers=2,
-        free_phone_numbers=1,
-        **terms,
-    )
-
-
-def professional(**terms):
-    return PlanFactory(**terms)
-
-
-def subscribe(plan, start=APRIL):
-    organization = OrganizationFactory(name="Acme Dental")
-    return SubscriptionFactory(
-        plan=plan, organization=organization, start=start, trial=True, now=start
-    )
 
 
 def url(name, subscription):
@@ -83,7 +54,7 @@ def page_of(subscription):
 
 
 def test_the_plan_form_offers_the_organizations_plans_but_not_its_own(staff_client):
-    subscription = subscribe(starter())
+    subscription = subscribe_with_trial(starter())
     upgrade = professional()
     PlanFactory(name="Retired", is_available=False)
     PlanFactory(name="Someone's custom", is_public=False, organization=OrganizationFactory())
@@ -98,7 +69,7 @@ def test_the_plan_form_offers_the_organizations_plans_but_not_its_own(staff_clie
 
 def test_the_preview_shows_the_proration_and_its_net_before_anything_changes(staff_client):
     # Given Starter ($49) for April, 30 days
-    subscription = subscribe(starter())
+    subscription = subscribe_with_trial(starter())
     upgrade = professional()
 
     # When staff ask to upgrade to Professional ($199) at the exact middle
@@ -123,7 +94,7 @@ def test_the_preview_shows_the_proration_and_its_net_before_anything_changes(sta
 
 
 def test_staff_upgrade_at_once_and_the_proration_waits_for_the_next_invoice(staff_client, staff):
-    subscription = subscribe(starter())
+    subscription = subscribe_with_trial(starter())
     upgrade = professional()
 
     with time_machine.travel(MID_APRIL, tick=False):
@@ -152,7 +123,7 @@ def test_staff_upgrade_at_once_and_the_proration_waits_for_the_next_invoice(staf
 
 
 def test_staff_schedule_a_change_for_the_end_of_the_period(staff_client):
-    subscription = subscribe(starter())
+    subscription = subscribe_with_trial(starter())
     upgrade = professional()
     data = {"plan": upgrade.pk, "when": "period_end"}
 
@@ -183,7 +154,7 @@ def test_staff_schedule_a_change_for_the_end_of_the_period(staff_client):
 
 
 def test_a_downgrade_cannot_be_asked_for_at_once(staff_client):
-    subscription = subscribe(professional())
+    subscription = subscribe_with_trial(professional())
     lower = starter()
 
     response = staff_client.post(
@@ -197,7 +168,7 @@ def test_a_downgrade_cannot_be_asked_for_at_once(staff_client):
 
 
 def test_during_a_trial_a_change_switches_at_once_without_proration(staff_client):
-    subscription = subscribe(professional(trial_days=14))
+    subscription = subscribe_with_trial(professional(trial_days=14))
     lower = starter()
     change_plan = url("change_plan", subscription)
 
@@ -219,7 +190,7 @@ def test_during_a_trial_a_change_switches_at_once_without_proration(staff_client
 
 def test_an_over_limit_downgrade_asks_staff_to_choose_who_goes(staff_client):
     # Given Professional with five active AI employees; Starter allows three
-    subscription = subscribe(professional())
+    subscription = subscribe_with_trial(professional())
     ava, ben, *_ = [
         EmployeeFactory(organization=subscription.organization, name=name, created_at=APRIL)
         for name in ["Ava", "Ben", "Cy", "Dee", "Eve"]
@@ -256,7 +227,7 @@ def test_an_over_limit_downgrade_asks_staff_to_choose_who_goes(staff_client):
 
 
 def test_staff_call_off_a_scheduled_change(staff_client, staff):
-    subscription = subscribe(professional())
+    subscription = subscribe_with_trial(professional())
     lifecycle_services.subscription_plan_change(
         subscription=subscription, plan=starter(), now=MID_APRIL
     )
@@ -281,7 +252,7 @@ def test_staff_call_off_a_scheduled_change(staff_client, staff):
 
 
 def test_staff_cancel_at_period_end_with_a_reason_then_reactivate(staff_client, staff):
-    subscription = subscribe(professional())
+    subscription = subscribe_with_trial(professional())
     cancel = url("cancel", subscription)
 
     with time_machine.travel(MID_APRIL, tick=False):
@@ -312,7 +283,7 @@ def test_staff_cancel_at_period_end_with_a_reason_then_reactivate(staff_client, 
 
 
 def test_staff_are_told_a_scheduled_downgrade_waits_through_a_cancellation(staff_client):
-    subscription = subscribe(professional())
+    subscription = subscribe_with_trial(professional())
     lifecycle_services.subscription_plan_change(
         subscription=subscription, plan=starter(), now=APRIL
     )
@@ -333,7 +304,7 @@ def test_staff_are_told_a_scheduled_downgrade_waits_through_a_cancellation(staff
 
 
 def test_a_second_cancellation_is_refused_with_the_services_message(staff_client):
-    subscription = subscribe(professional())
+    subscription = subscribe_with_trial(professional())
     subscription_services.subscription_cancel(subscription=subscription, reason="Budget", now=APRIL)
 
     response = staff_client.post(url("cancel", subscription), {"reason": "Again"})
@@ -346,7 +317,7 @@ def test_a_second_cancellation_is_refused_with_the_services_message(staff_client
 
 
 def test_staff_extend_a_trial_and_a_date_before_its_end_is_refused(staff_client, staff):
-    subscription = subscribe(professional(trial_days=14))  # ends 15 Apr
+    subscription = subscribe_with_trial(professional(trial_days=14))  # ends 15 Apr
     extend = url("extend_trial", subscription)
 
     with time_machine.travel(utc(2026, 4, 10), tick=False):
@@ -367,7 +338,7 @@ def test_staff_extend_a_trial_and_a_date_before_its_end_is_refused(staff_client,
 
 
 def test_only_a_trial_can_be_extended(staff_client):
-    subscription = subscribe(professional())
+    subscription = subscribe_with_trial(professional())
 
     page = staff_client.get(page_of(subscription)).content.decode()
     response = staff_client.post(url("extend_trial", subscription), {"ends_on": "2026-05-29"})
@@ -381,7 +352,7 @@ def test_staff_grant_a_feature_trial_and_not_twice_at_once(staff_client, staff, 
     calling = FeatureFactory(code="core_calling", name="Core calling")
     plan = professional()
     plan.features.set([calling])
-    organization = subscribe(plan, start=now).organization
+    organization = subscribe_with_trial(plan, start=now).organization
     grant = reverse("admin:billing_organization_feature_trial", args=[organization.pk])
     data = {"feature": audit_log.pk, "days": "14", "note": "Evaluating before upgrading"}
 
@@ -435,7 +406,7 @@ def test_feature_trials_are_listed_searchable_and_read_only(staff_client, staff,
 
 
 def test_a_plans_trial_days_stay_editable_while_it_has_subscribers(staff_client):
-    plan = subscribe(professional()).plan
+    plan = subscribe_with_trial(professional()).plan
     change = reverse("admin:billing_plan_change", args=[plan.pk])
     form = staff_client.get(change).context["adminform"].form
     data = {name: form[name].value() for name in form.fields}
@@ -456,7 +427,7 @@ LIFECYCLE_PAGES = ["change_plan", "call_off_change", "cancel", "reactivate", "ex
 
 @pytest.mark.parametrize("name", [*LIFECYCLE_PAGES, "feature_trial"])
 def test_people_who_are_not_staff_cannot_reach_the_lifecycle_pages(client, name):
-    subscription = subscribe(professional())
+    subscription = subscribe_with_trial(professional())
     client.force_login(MembershipFactory(organization=subscription.organization).user)
     if name == "feature_trial":
         target = reverse(
@@ -475,7 +446,7 @@ def test_people_who_are_not_staff_cannot_reach_the_lifecycle_pages(client, name)
 
 @pytest.mark.parametrize("name", LIFECYCLE_PAGES)
 def test_staff_who_may_only_view_subscriptions_cannot_change_them(client, name):
-    subscription = subscribe(professional())
+    subscription = subscribe_with_trial(professional())
     viewer = UserFactory(is_staff=True)
     viewer.user_permissions.add(Permission.objects.get(codename="view_subscription"))
     sign_in(client, viewer)

@@ -11,7 +11,7 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing.lifecycle import services as lifecycle_services
-from billing.models import Membership, Plan, Subscription
+from billing.models import Plan, Subscription
 from billing.subscriptions import services as subscription_services
 from tests.factories import (
     EmployeeFactory,
@@ -20,30 +20,15 @@ from tests.factories import (
     OrganizationFactory,
     PhoneNumberRateFactory,
     PlanFactory,
-    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     record_call,
-    sign_in,
 )
+from tests.helpers import APRIL, MAY, MID_APRIL, people_of, signed_in, starter, usd, utc
 from usage import services as usage_services
 from usage.models import AIEmployee
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
-
-
-# April has 30 days: its exact middle is 16 Apr 00:00.
-APRIL = utc(2026, 4, 1)
-MID_APRIL = utc(2026, 4, 16)
-MAY = utc(2026, 5, 1)
-
-
-def usd(amount):
-    return Money(Decimal(amount), "USD")
 
 
 @pytest.fixture
@@ -57,21 +42,11 @@ def catalog():
     """Starter $49 and Professional $199, monthly, with a feature only Professional has."""
     analytics = FeatureFactory(code="analytics", name="Analytics dashboards")
     calling = FeatureFactory(code="calling", name="Core calling")
-    starter = PlanFactory(
-        code="starter",
-        name="Starter",
-        tier=Plan.Tier.STARTER,
-        price=usd("49.00"),
-        included_call_seconds=18_000,
-        max_active_employees=3,
-        max_phone_numbers=2,
-        free_phone_numbers=1,
-        overage_policy=Plan.OveragePolicy.BLOCK,
-    )
-    starter.features.set([calling])
+    starter_plan = starter(code="starter")
+    starter_plan.features.set([calling])
     professional = PlanFactory(code="professional")
     professional.features.set([calling, analytics])
-    return {"starter": starter, "professional": professional}
+    return {"starter": starter_plan, "professional": professional}
 
 
 @pytest.fixture
@@ -82,19 +57,8 @@ def acme(catalog, mid_april):
         name="Acme Dental", slug="acme", billing_emails="ap@acme.example.com"
     )
     SubscriptionFactory(organization=organization, plan=catalog["starter"], start=APRIL, now=APRIL)
-    MembershipFactory(organization=organization, user=UserFactory(username="admin"))
-    MembershipFactory(
-        organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER
-    )
-    rival = OrganizationFactory(name="Rival Corp", slug="rival")
-    MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    StaffFactory(username="support")
+    people_of(organization)
     return organization
-
-
-def signed_in(client, username):
-    sign_in(client, UserFactory(username=username))
-    return client
 
 
 def subscription_of(organization):
@@ -858,7 +822,9 @@ def _crowd(acme, catalog, employees):
         ("plan_change_up", 12),  # with the last months' usage against the new plan
         ("plan_change_down", 12),
         ("cancel", 6),
-        ("overview", 14),  # with the scheduled change's panel and this month's call time
+        # with the scheduled change's panel, this month's use, the upcoming invoice, the
+        # payment method, the latest invoices, the open alerts and the plans offered
+        ("overview", 23),
         ("plans", 9),  # the change buttons add none
     ],
 )

@@ -7,7 +7,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from billing.models import Delivery, Membership, Notification
+from billing.models import Delivery, Notification
 from billing.notifications.digests import digests_send_if_needed
 from billing.notifications.services import (
     notification_preferences_set,
@@ -17,18 +17,12 @@ from billing.notifications.services import (
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
-    StaffFactory,
     SubscriptionFactory,
     UserFactory,
-    sign_in,
 )
+from tests.helpers import people_of, signed_in
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture
@@ -37,14 +31,7 @@ def acme(now):
     organization = OrganizationFactory(
         name="Acme Dental", slug="acme", billing_emails="ap@acme.example.com"
     )
-    MembershipFactory(organization=organization, user=UserFactory(username="admin"))
-    MembershipFactory(
-        organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER
-    )
-    MembershipFactory(
-        organization=OrganizationFactory(slug="rival"), user=UserFactory(username="rival_admin")
-    )
-    StaffFactory(username="support")
+    people_of(organization, rival=OrganizationFactory(slug="rival"))
     return organization
 
 
@@ -58,10 +45,6 @@ def notice(organization, key="trial:1", kind=Notification.Kind.TRIAL_ENDING):
         context={"subscription": None, "renews_on": dt.date(2026, 4, 16)},
         data={"example": True},
     )
-
-
-def signed_in(client, username):
-    return sign_in(client, UserFactory(username=username))
 
 
 # --- one notice per dedup key, on the channels chosen ------------------------------------

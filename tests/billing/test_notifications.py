@@ -73,13 +73,6 @@ def site_url(settings):
     settings.SITE_URL = SITE
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    """Run what waits for the commit (e-mails, delivering and charging invoices) at the end of
-    a `with` block, the queued tasks at once."""
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 def acme():
     return OrganizationFactory(name="Acme Dental", slug="acme-dental")
 

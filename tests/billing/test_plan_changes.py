@@ -2,7 +2,6 @@ import datetime as dt
 from decimal import Decimal
 
 import pytest
-from djmoney.money import Money
 
 from billing.catalog import services as catalog_services
 from billing.errors import BillingError
@@ -18,60 +17,24 @@ from tests.factories import (
     OrganizationFactory,
     PhoneNumberRateFactory,
     PlanFactory,
-    SubscriptionFactory,
     TaxRateFactory,
+)
+from tests.helpers import (
+    APRIL,
+    MAY,
+    MID_APRIL,
+    invoice_lines,
+    professional,
+    renew,
+    starter,
+    subscribe_with_trial,
+    usd,
+    utc,
 )
 from usage import services as usage_services
 from usage.models import AIEmployee, PhoneNumber
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
-
-
-def usd(amount):
-    return Money(Decimal(amount), "USD")
-
-
-# April has 30 days: its exact middle is 16 Apr 00:00.
-APRIL = utc(2026, 4, 1)
-MID_APRIL = utc(2026, 4, 16)
-MAY = utc(2026, 5, 1)
-
-
-def starter(**terms):
-    return PlanFactory(
-        name="Starter",
-        tier=Plan.Tier.STARTER,
-        price=usd("49.00"),
-        included_call_seconds=18_000,
-        max_active_employees=3,
-        max_phone_numbers=2,
-        free_phone_numbers=1,
-        overage_policy=Plan.OveragePolicy.BLOCK,
-        **terms,
-    )
-
-
-def professional(**terms):
-    return PlanFactory(**terms)
-
-
-def subscribe(plan, organization=None, start=APRIL):
-    """Subscribed as the pages do: with the plan's trial, if it has one."""
-    return SubscriptionFactory(
-        plan=plan,
-        organization=organization or OrganizationFactory(),
-        start=start,
-        trial=True,
-        now=start,
-    )
-
-
-def renew(subscription, now):
-    return lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
 
 
 @pytest.fixture
@@ -82,18 +45,12 @@ def committed(django_capture_on_commit_callbacks, monkeypatch):
     return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
-def lines(invoice, kind=None):
-    return [
-        (line.description, line.amount) for line in invoice.lines.all() if kind in (None, line.kind)
-    ]
-
-
 class TestUpgrade:
     def test_at_the_exact_middle_charges_half_the_new_price_minus_half_the_old(
         self, mailoutbox, committed
     ):
         # Given Starter ($49) on a 30-day period, 1–30 Apr
-        subscription = subscribe(starter())
+        subscription = subscribe_with_trial(starter())
         professional_plan = professional()
 
         # When the admin upgrades to Professional ($199) at the exact middle
@@ -111,7 +68,7 @@ class TestUpgrade:
         )
         # and the next invoice carries the fee plus half of $199 minus half of $49
         [invoice] = renew(subscription, MAY)
-        assert lines(invoice) == [
+        assert invoice_lines(invoice) == [
             ("Professional plan (monthly), 1 May – 31 May 2026", usd("199.00")),
             ("Unused time on Starter (monthly), 16 Apr – 30 Apr 2026", usd("-24.50")),
             ("Remaining time on Professional (monthly), 16 Apr – 30 Apr 2026", usd("99.50")),
@@ -125,7 +82,7 @@ class TestUpgrade:
 
     def test_allowances_apply_at_once(self):
         # Given a Starter org with 3 AI employees, its limit
-        subscription = subscribe(starter())
+        subscription = subscribe_with_trial(starter())
         for _ in range(3):
             usage_services.employee_create(organization=subscription.organization, name="Agent")
 
@@ -139,7 +96,7 @@ class TestUpgrade:
 
     def test_the_setting_invoices_the_proration_at_once(self, settings):
         settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY = True
-        subscription = subscribe(starter())
+        subscription = subscribe_with_trial(starter())
 
         lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=professional(), now=MID_APRIL
@@ -159,7 +116,7 @@ class TestUpgrade:
         settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY = True
         organization = OrganizationFactory(country="US")
         TaxRateFactory()  # 8.875% on every charge
-        subscription = subscribe(professional(), organization=organization)
+        subscription = subscribe_with_trial(professional(), organization=organization)
         cheaper_business = PlanFactory(name="Business", tier=Plan.Tier.BUSINESS, price=usd("99"))
 
         # When the admin upgrades at the exact middle of April
@@ -170,9 +127,9 @@ class TestUpgrade:
         # Then the plan-change invoice credits half of $199 and charges half of $99, with
         # the tax on the credit given back as well: -$50.00 - $4.44 = -$54.44 ...
         invoice = subscription.invoices.get(kind=Invoice.Kind.PLAN_CHANGE)
-        assert lines(invoice, "tax") == [("Sales tax 8.875% of -$50.00", usd("-4.44"))]
+        assert invoice_lines(invoice, "tax") == [("Sales tax 8.875% of -$50.00", usd("-4.44"))]
         # ... which nobody pays: it is carried to the credit balance, and the total is $0.00
-        assert lines(invoice, "carried") == [
+        assert invoice_lines(invoice, "carried") == [
             ("Carried to your credit balance for your next invoices", usd("54.44"))
         ]
         assert (invoice.total, invoice.credit_carried, invoice.status) == (
@@ -191,7 +148,7 @@ class TestUpgrade:
         assert renewal.total == usd("107.79") - usd("54.44")  # $99 + 8.875% - the credit
 
     def test_monthly_to_annual_keeps_the_anchor_day_and_starts_a_commitment(self):
-        subscription = subscribe(starter())
+        subscription = subscribe_with_trial(starter())
         annual = professional(interval=Plan.Interval.YEAR, price=usd("2029.80"))
 
         lifecycle_services.subscription_plan_change(
@@ -217,7 +174,7 @@ class TestUpgrade:
         assert invoice.total == pending[0].amount + pending[1].amount
 
     def test_an_upgrade_replaces_a_scheduled_downgrade(self):
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
         lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=starter(), now=APRIL
         )
@@ -239,7 +196,7 @@ class TestDowngrade:
         current.features.set([analytics, calling])
         lower = starter()
         lower.features.set([calling])
-        subscription = subscribe(current)
+        subscription = subscribe_with_trial(current)
 
         preview = lifecycle_selectors.plan_change_preview(
             subscription=subscription, plan=lower, now=MID_APRIL
@@ -261,11 +218,13 @@ class TestDowngrade:
         [invoice] = renew(subscription, MAY)
         subscription.refresh_from_db()
         assert subscription.plan == lower
-        assert lines(invoice) == [("Starter plan (monthly), 1 May – 31 May 2026", usd("49.00"))]
+        assert invoice_lines(invoice) == [
+            ("Starter plan (monthly), 1 May – 31 May 2026", usd("49.00"))
+        ]
 
     def test_with_too_many_employees_the_admin_chooses_who_goes(self, mailoutbox, committed):
         # Given Professional with 5 active AI employees and 3 numbers; Starter allows 3 and 2
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
         organization = subscription.organization
         employees = [
             EmployeeFactory(organization=organization, name=name, created_at=APRIL)
@@ -327,7 +286,7 @@ class TestDowngrade:
     def test_employees_added_after_scheduling_never_leave_the_org_over_its_quota(
         self, mailoutbox, committed
     ):
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
         organization = subscription.organization
         for name in ["Ava", "Ben", "Cy"]:
             EmployeeFactory(organization=organization, name=name, created_at=APRIL)
@@ -348,7 +307,7 @@ class TestDowngrade:
 
     def test_an_annual_plan_downgrades_when_the_commitment_ends(self):
         annual = professional(interval=Plan.Interval.YEAR, price=usd("2029.80"))
-        subscription = subscribe(annual)
+        subscription = subscribe_with_trial(annual)
 
         lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=starter(), now=MID_APRIL
@@ -358,7 +317,7 @@ class TestDowngrade:
         assert subscription.scheduled_change_at == utc(2027, 4, 1)
 
     def test_the_pending_change_can_be_called_off(self):
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
         lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=starter(), now=APRIL
         )
@@ -370,12 +329,12 @@ class TestDowngrade:
         [invoice] = renew(subscription, MAY)
         subscription.refresh_from_db()
         assert subscription.scheduled_plan is None
-        assert lines(invoice) == [
+        assert invoice_lines(invoice) == [
             ("Professional plan (monthly), 1 May – 31 May 2026", usd("199.00"))
         ]
 
     def test_refusals_have_stable_codes(self):
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
         with pytest.raises(BillingError) as same:
             lifecycle_services.subscription_plan_change(
                 subscription=subscription, plan=subscription.plan
@@ -398,7 +357,7 @@ class TestCancellation:
     def test_access_stays_until_the_period_ends_then_the_subscription_ends(
         self, mailoutbox, committed
     ):
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
 
         with committed():
             subscription_services.subscription_cancel(
@@ -419,7 +378,7 @@ class TestCancellation:
 
     def test_a_scheduled_downgrade_waits_while_cancelling_and_returns_when_kept(self):
         # Given Professional with a downgrade to Starter scheduled for 1 May
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
         starter_plan = starter()
         lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=starter_plan, now=APRIL
@@ -438,10 +397,12 @@ class TestCancellation:
         [invoice] = renew(subscription, MAY)
         subscription.refresh_from_db()
         assert subscription.plan == starter_plan
-        assert lines(invoice) == [("Starter plan (monthly), 1 May – 31 May 2026", usd("49.00"))]
+        assert invoice_lines(invoice) == [
+            ("Starter plan (monthly), 1 May – 31 May 2026", usd("49.00"))
+        ]
 
     def test_a_scheduled_downgrade_never_applies_to_a_subscription_that_ends(self):
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
         lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=starter(), now=APRIL
         )
@@ -457,7 +418,7 @@ class TestCancellation:
         assert (subscription.scheduled_plan, subscription.scheduled_change_at) == (None, None)
 
     def test_can_be_reversed_before_the_period_ends(self, mailoutbox, committed):
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
         subscription_services.subscription_cancel(
             subscription=subscription, reason="Too expensive", now=APRIL
         )
@@ -472,7 +433,7 @@ class TestCancellation:
         assert "continues and renews on 1 May 2026" in mailoutbox[-1].body
 
     def test_after_the_end_it_cannot_be_reversed_but_the_org_can_resubscribe(self):
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
         subscription_services.subscription_cancel(
             subscription=subscription, reason="Closing down", now=APRIL
         )
@@ -482,12 +443,14 @@ class TestCancellation:
             subscription_services.subscription_reactivate(subscription=subscription, now=MAY)
 
         assert refused.value.code == "not_canceling"
-        again = subscribe(professional(), organization=subscription.organization, start=MAY)
+        again = subscribe_with_trial(
+            professional(), organization=subscription.organization, start=MAY
+        )
         assert again.status == "active"
         assert again.invoices.get().total == usd("199.00")
 
     def test_needs_a_reason_and_stops_plan_changes(self):
-        subscription = subscribe(professional())
+        subscription = subscribe_with_trial(professional())
         with pytest.raises(BillingError) as no_reason:
             subscription_services.subscription_cancel(subscription=subscription, reason="  ")
         subscription_services.subscription_cancel(
@@ -508,7 +471,7 @@ class TestTrial:
         # Given a plan with a 14-day trial
         plan = professional(trial_days=14)
 
-        subscription = subscribe(plan, start=utc(2026, 4, 1, 9, 30))
+        subscription = subscribe_with_trial(plan, start=utc(2026, 4, 1, 9, 30))
 
         # Then nothing is invoiced, and the trial ends at midnight 14 days on
         assert subscription.status == "trialing"
@@ -529,23 +492,23 @@ class TestTrial:
         [invoice] = renew(subscription, utc(2026, 4, 15, 0, 5))
         subscription.refresh_from_db()
         assert subscription.status == "active"
-        assert lines(invoice) == [
+        assert invoice_lines(invoice) == [
             ("Professional plan (monthly), 15 Apr – 14 May 2026", usd("199.00"))
         ]
 
     def test_a_returning_organization_gets_no_second_trial(self):
         plan = professional(trial_days=14)
-        first = subscribe(plan)
+        first = subscribe_with_trial(plan)
         subscription_services.subscription_cancel(subscription=first, reason="Not now", now=APRIL)
         renew(first, utc(2026, 4, 15))
 
-        again = subscribe(plan, organization=first.organization, start=MAY)
+        again = subscribe_with_trial(plan, organization=first.organization, start=MAY)
 
         assert again.status == "active"
         assert again.invoices.get().total == usd("199.00")
 
     def test_cancelled_during_the_trial_nothing_is_ever_charged(self):
-        subscription = subscribe(professional(trial_days=14))
+        subscription = subscribe_with_trial(professional(trial_days=14))
         subscription_services.subscription_cancel(
             subscription=subscription, reason="Not for us", now=APRIL
         )
@@ -557,7 +520,7 @@ class TestTrial:
         assert not Invoice.objects.filter(organization=subscription.organization).exists()
 
     def test_staff_extend_a_trial_and_the_billing_date_follows(self):
-        subscription = subscribe(professional(trial_days=14))
+        subscription = subscribe_with_trial(professional(trial_days=14))
 
         subscription_services.subscription_trial_extend(
             subscription=subscription, ends_on=dt.date(2026, 4, 29), now=utc(2026, 4, 10)
@@ -568,7 +531,7 @@ class TestTrial:
         assert invoice.period_start == utc(2026, 4, 29)
 
     def test_changing_plans_in_a_trial_switches_without_proration(self):
-        subscription = subscribe(professional(trial_days=14))
+        subscription = subscribe_with_trial(professional(trial_days=14))
         business = professional(name="Business", tier=Plan.Tier.BUSINESS, price=usd("799.00"))
 
         lifecycle_services.subscription_plan_change(
@@ -600,7 +563,7 @@ class TestFeatureTrial:
 
 
 def test_a_trial_canceled_ends_with_the_reason_recorded():
-    subscription = subscribe(professional(trial_days=7))
+    subscription = subscribe_with_trial(professional(trial_days=7))
     subscription_services.subscription_cancel(
         subscription=subscription, reason="Not for us", now=APRIL
     )

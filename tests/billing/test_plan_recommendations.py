@@ -22,6 +22,7 @@ from tests.factories import (
     record_call,
 )
 from usage import services as usage_services
+from usage.metering import services as metering
 from usage.models import UsageReport
 
 pytestmark = pytest.mark.django_db
@@ -70,7 +71,7 @@ def organization_with(
             (UsageReport.Kind.API_CALLS, api_calls),
         ):
             if quantity:
-                usage_services.usage_report_record(
+                metering.usage_report_record(
                     organization=organization,
                     kind=kind,
                     report_id=f"{kind}-{month}",

@@ -27,11 +27,6 @@ pytestmark = pytest.mark.django_db
 START = dt.datetime(2026, 3, 1, 9, tzinfo=dt.UTC)
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 def run_job(at, committed):
     with time_machine.travel(at, tick=False), committed():
         return renewal_reminders_send_if_needed(now=at)

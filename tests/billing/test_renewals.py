@@ -18,35 +18,14 @@ from tests.factories import (
     OrganizationFactory,
     PhoneNumberRateFactory,
     PlanFactory,
-    SubscriptionFactory,
     record_call,
 )
+from tests.helpers import APRIL, MAY, invoice_lines, renew, subscribe, usd, utc
 from usage import services as usage_services
-from usage.models import UsageCounter
+from usage.metering import services as metering
+from usage.models import CostShare, UsageCounter
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
-
-
-def usd(amount):
-    return Money(Decimal(amount), "USD")
-
-
-APRIL = utc(2026, 4, 1)
-MAY = utc(2026, 5, 1)
-
-
-def subscribe(plan=None, organization=None, start=APRIL):
-    """Subscribed on 1 Apr 2026 (UTC organization): the first invoice is issued then."""
-    return SubscriptionFactory(
-        plan=plan or PlanFactory(),
-        organization=organization or OrganizationFactory(),
-        start=start,
-        now=start,
-    )
 
 
 def new_york_taxes():
@@ -66,10 +45,6 @@ def new_york_taxes():
     )
 
 
-def renew(subscription, now=MAY):
-    return lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
-
-
 def use(subscription, seconds, day=None):
     """Record `seconds` of calls for the subscription's organization, in calls of at most 6 h."""
     day = day or utc(2026, 4, 3)
@@ -81,12 +56,6 @@ def use(subscription, seconds, day=None):
             connected_at=day + dt.timedelta(minutes=n),
             call_id=f"use-{employee.pk}-{n}",
         )
-
-
-def lines(invoice, kind=None):
-    return [
-        (line.description, line.amount) for line in invoice.lines.all() if kind in (None, line.kind)
-    ]
 
 
 class TestFirstInvoice:
@@ -101,7 +70,7 @@ class TestFirstInvoice:
             usd("199.00"),
         )
         assert invoice.period == subscription.billing_period
-        assert lines(invoice) == [
+        assert invoice_lines(invoice) == [
             ("Professional plan (monthly), 1 Apr – 30 Apr 2026", usd("199.00"))
         ]
         assert invoice.number == "INV-2026-000001"
@@ -117,7 +86,7 @@ class TestRenewal:
         [invoice] = renew(subscription)
 
         # Then May's fee and April's 2,400 overage seconds are invoiced
-        assert lines(invoice) == [
+        assert invoice_lines(invoice) == [
             ("Professional plan (monthly), 1 May – 31 May 2026", usd("199.00")),
             (
                 "Call overage 1 Apr – 30 Apr 2026: 182,400 s used of 180,000 s included, "
@@ -179,7 +148,7 @@ class TestRenewal:
 
         [invoice] = renew(subscription)
 
-        assert lines(invoice, "phone_number") == [
+        assert invoice_lines(invoice, "phone_number") == [
             (
                 "Phone number +12125550100 (local), included in your plan, 1 Apr – 30 Apr 2026",
                 usd("0.00"),
@@ -193,7 +162,7 @@ class TestRenewal:
 
     def test_storage_overage_is_charged_on_the_peak(self):
         subscription = subscribe(PlanFactory(storage_gb=50))
-        usage_services.usage_report_record(
+        metering.usage_report_record(
             organization=subscription.organization,
             kind="storage",
             report_id="s",
@@ -233,7 +202,7 @@ class TestRenewal:
             usd("199.00"),
             "paid",
         )
-        assert lines(invoice, "credit") == [
+        assert invoice_lines(invoice, "credit") == [
             ("Credit from your balance ($301.00 left for later invoices)", usd("-199.00"))
         ]
         assert invoicing_selectors.organization_balance(
@@ -265,7 +234,7 @@ class TestRenewal:
 
         # 8.875% of $202.00 = $17.9275 → $17.93; 5% of $3.00 = $0.15; California's rate is
         # not the customer's
-        assert lines(invoice, "tax") == [
+        assert invoice_lines(invoice, "tax") == [
             ("NY sales tax 8.875% of $202.00", usd("17.93")),
             ("Telecom regulatory fee 5% of $3.00", usd("0.15")),
         ]
@@ -297,7 +266,7 @@ class TestRenewal:
 
         [invoice] = renew(subscription)
 
-        assert lines(invoice, "tax") == [
+        assert invoice_lines(invoice, "tax") == [
             ("Digital services tax 0% of $199.00", usd("0.00")),
             ("NY sales tax 8.875% of $199.00", usd("17.66")),
             ("Telecom regulatory fee 5% of $0.00", usd("0.00")),
@@ -323,10 +292,10 @@ class TestRenewal:
         [discounted] = renew(subscription)
         [full] = renew(subscription, now=utc(2026, 6, 1))
 
-        assert lines(discounted, "discount") == [
+        assert invoice_lines(discounted, "discount") == [
             ("Discount: Welcome (20% off, once)", usd("-39.80"))
         ]
-        assert lines(discounted, "tax") == [("VAT 19% of $159.20", usd("30.25"))]
+        assert invoice_lines(discounted, "tax") == [("VAT 19% of $159.20", usd("30.25"))]
         assert discounted.total == usd("189.45")
         assert full.total == usd("236.81")  # $199 + 19%
 
@@ -392,13 +361,14 @@ class TestExactlyOnce:
     @pytest.mark.parametrize(
         "step",
         [
-            "usage.services.usage_period_close",
+            "usage.metering.services.usage_period_close",
             "usage.selectors.number_fees_for_period",
             "billing.lifecycle.services.invoice_issue",
-            "billing.invoicing.services._tax_lines",
-            "billing.invoicing.services._credit_line",
+            "billing.invoicing.pricing.invoice_completion",
+            "billing.invoicing.services._balance_entry_write",
             "billing.invoicing.services.get_next_value",
             "billing.invoicing.services.InvoiceLine.objects.bulk_create",
+            "usage.costs.services.cost_shares_freeze",
         ],
     )
     def test_a_crash_at_any_step_leaves_nothing_behind_and_a_rerun_bills_once(
@@ -435,6 +405,9 @@ class TestExactlyOnce:
         assert invoice.total == usd("229.00")  # $199 + 10,000 s × $0.004 - $10 credit
         assert invoice.number == "INV-2026-000002"  # the crashed run used no number
         assert subscription.invoices.count() == 2
+        # April's split among AI employees, made once, with the invoice that stayed
+        assert sum(share.total.amount for share in invoice.cost_shares.all()) == Decimal("229.00")
+        assert CostShare.objects.count() == invoice.cost_shares.count()
 
     def test_the_database_refuses_a_second_invoice_for_the_same_period(self):
         subscription = subscribe()
@@ -490,7 +463,7 @@ class TestPeriodEndChanges:
 
         subscription.refresh_from_db()
         assert subscription.plan == starter and subscription.scheduled_plan is None
-        assert lines(invoice, "subscription") == [
+        assert invoice_lines(invoice, "subscription") == [
             ("Starter plan (monthly), 1 May – 31 May 2026", usd("49.00"))
         ]
 

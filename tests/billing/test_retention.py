@@ -24,6 +24,7 @@ from tests.factories import (
     renewed_invoice,
 )
 from usage import services as usage_services
+from usage.metering import services as metering
 from usage.models import AIEmployee, Call, PhoneNumber, UsageCounter, UsageReport
 
 pytestmark = pytest.mark.django_db
@@ -65,7 +66,7 @@ def customer():
     canceled on 20 Mar 2026."""
     invoice = renewed_invoice()
     organization = invoice.organization
-    usage_services.usage_report_record(
+    metering.usage_report_record(
         organization=organization,
         kind=UsageReport.Kind.STORAGE,
         report_id="storage-1",

@@ -1,4 +1,3 @@
-import datetime as dt
 from decimal import Decimal
 
 import pytest
@@ -16,12 +15,9 @@ from tests.factories import (
     StaffFactory,
     SubscriptionFactory,
 )
+from tests.helpers import utc
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 class TestSubscriptionCreate:

@@ -3,7 +3,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib.auth.models import Group
-from djmoney.money import Money
 
 from billing.errors import BillingError
 from billing.invoicing import selectors as invoicing_selectors
@@ -24,15 +23,12 @@ from tests.factories import (
     UserFactory,
     card,
 )
+from tests.helpers import usd
 
 pytestmark = pytest.mark.django_db
 
 PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<<>>\nendobj\n"
 PNG = b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR"
-
-
-def usd(amount: str) -> Money:
-    return Money(Decimal(amount), "USD")
 
 
 @pytest.fixture(autouse=True)

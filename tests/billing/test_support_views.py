@@ -59,7 +59,7 @@ def dispute(month, admin):
 
 def overage_calls(request):
     """The calls of the request's line, as a dispute copies them."""
-    from usage.selectors import line_calls
+    from usage.disputes.selectors import line_calls
 
     return [
         services.CallInQuestion(

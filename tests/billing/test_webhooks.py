@@ -83,11 +83,6 @@ def receiver(settings, tmp_path):
 
 
 @pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
-@pytest.fixture
 def acme():
     return OrganizationFactory(name="Acme Dental", slug="acme")
 

@@ -11,12 +11,12 @@ from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
-from djmoney.money import Money
 
 from billing.models import CreditNote
 from payments import reminders, services
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
 from tests.factories import OrganizationFactory, SubscriptionFactory, UserFactory, card, sign_in
+from tests.helpers import usd
 
 pytestmark = pytest.mark.django_db
 
@@ -25,10 +25,6 @@ APRIL = dt.datetime(2026, 4, 1, 9, tzinfo=dt.UTC)
 
 def messages_of(response) -> list[str]:
     return [str(message) for message in get_messages(response.wsgi_request)]
-
-
-def usd(amount):
-    return Money(amount, "USD")
 
 
 @pytest.fixture

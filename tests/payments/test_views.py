@@ -10,20 +10,18 @@ from django.views.debug import SafeExceptionReporterFilter
 
 from billing.catalog import services as catalog_services
 from billing.lifecycle import services as lifecycle_services
-from billing.models import Membership, Organization, Plan, Subscription
+from billing.models import Organization, Plan, Subscription
 from payments import services
 from payments.gateways import AttachedMethod
 from payments.models import Collection, PaymentAttempt, PaymentMethod, StripeCustomer
 from tests.factories import (
-    MembershipFactory,
     OrganizationFactory,
-    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     card,
     declined_invoice,
-    sign_in,
 )
+from tests.helpers import people_of, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -40,13 +38,7 @@ def acme(now):
     SubscriptionFactory(
         organization=organization, plan=Plan.objects.get(code="professional-monthly"), now=now
     )
-    MembershipFactory(organization=organization, user=UserFactory(username="admin"))
-    MembershipFactory(
-        organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER
-    )
-    rival = OrganizationFactory(name="Rival Corp", slug="rival")
-    MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    StaffFactory(username="support")
+    people_of(organization)
     return organization
 
 
@@ -60,11 +52,6 @@ def wallet(acme):
         amex=card(acme, AMEX),
         invoice=acme.invoices.get(),
     )
-
-
-def signed_in(client, username):
-    sign_in(client, UserFactory(username=username))
-    return client
 
 
 def card_details(**changes):

@@ -15,7 +15,9 @@ from tests.factories import (
     UserFactory,
 )
 from usage import services
+from usage.metering import services as metering
 from usage.models import AIEmployee, Call, PhoneNumber, ServiceToken, UsageReport
+from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -31,7 +33,7 @@ def subscription(now):
 def record_calls(employees, count, *, first_id=0):
     """`count` two-minute calls, an hour apart, shared out over `employees`."""
     reports = [
-        services.CallReport(
+        metering.CallReport(
             call_id=f"call-{n}",
             organization=employees[n % len(employees)].organization.slug,
             employee_id=employees[n % len(employees)].pk,
@@ -42,7 +44,7 @@ def record_calls(employees, count, *, first_id=0):
         for n in range(first_id, first_id + count)
     ]
     for offset in range(0, count, 1_000):
-        services.calls_record(reports=reports[offset : offset + 1_000])
+        metering.calls_record(reports=reports[offset : offset + 1_000])
 
 
 @pytest.fixture
@@ -65,7 +67,7 @@ def many_rows(subscription, now):
             employee=employees[-1],
         )
         for day in range(3):
-            services.usage_report_record(
+            metering.usage_report_record(
                 organization=organization,
                 kind=UsageReport.Kind.API_CALLS,
                 report_id=f"api-{day}",
@@ -74,7 +76,7 @@ def many_rows(subscription, now):
             )
     record_calls(employees, 150)
     for n in range(5):
-        services.service_token_create(name=f"platform {n}", all_organizations=True)
+        service_token_create(name=f"platform {n}", all_organizations=True)
     return employees
 
 
@@ -178,7 +180,7 @@ def test_counters_and_reports_are_read_only(staff_client, many_rows, model):
 def test_counters_show_storage_in_gib_as_the_usage_page_does(staff_client, subscription, now):
     # Given 1.25 GiB stored now, after a peak of 2 GiB earlier this month
     for report_id, quantity, hours_ago in (("s-1", 2 * 2**30, 5), ("s-2", 1_342_177_280, 0)):
-        services.usage_report_record(
+        metering.usage_report_record(
             organization=subscription.organization,
             kind=UsageReport.Kind.STORAGE,
             report_id=report_id,

@@ -9,7 +9,7 @@ from django.db import connection
 
 from billing.models import Notification
 from tests.factories import EmployeeFactory, SubscriptionFactory
-from usage import services
+from usage.metering import services as metering
 from usage.models import UsageAlert, UsageCounter
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
@@ -21,7 +21,7 @@ START = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 
 def call(employee, call_id, seconds, hours_ago):
     connected = NOW - dt.timedelta(hours=hours_ago)
-    return services.CallReport(
+    return metering.CallReport(
         call_id,
         employee.organization.slug,
         employee.pk,
@@ -35,14 +35,14 @@ def test_32_writers_crossing_90_percent_at_once_alert_once():
     # Given Professional's 180,000 included seconds, 150,000 used (83%)
     subscription = SubscriptionFactory(start=START, now=START)
     employee = EmployeeFactory(organization=subscription.organization)
-    services.calls_record(
+    metering.calls_record(
         reports=[call(employee, "before", 75_000, 100), call(employee, "b2", 75_000, 200)], now=NOW
     )
 
     # When 32 writers at once each report a call of 1,000 seconds (182,000 in all)
     def report(n):
         try:
-            return services.calls_record(reports=[call(employee, f"c{n}", 1_000, n + 1)], now=NOW)
+            return metering.calls_record(reports=[call(employee, f"c{n}", 1_000, n + 1)], now=NOW)
         finally:
             connection.close()
 

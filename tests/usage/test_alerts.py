@@ -26,17 +26,14 @@ from tests.factories import (
 )
 from usage import selectors, services
 from usage.alerts import services as alert_services
+from usage.metering import services as metering
 from usage.models import UsageAlert
+from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
 
 START = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
 NOW = dt.datetime(2026, 3, 16, 10, tzinfo=dt.UTC)
-
-
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
 
 
 @pytest.fixture
@@ -56,7 +53,7 @@ def subscribe(plan=None, **organization):
 def calls(employee, *seconds, at=NOW, prefix="c"):
     """Finished calls of these lengths reported in one batch, ending before `at`."""
     reports = [
-        services.CallReport(
+        metering.CallReport(
             f"{prefix}-{n}",
             employee.organization.slug,
             employee.pk,
@@ -66,7 +63,7 @@ def calls(employee, *seconds, at=NOW, prefix="c"):
         )
         for n, length in enumerate(seconds)
     ]
-    return services.calls_record(reports=reports, now=at)
+    return metering.calls_record(reports=reports, now=at)
 
 
 def alerts(organization, metric="call_seconds"):
@@ -210,7 +207,7 @@ def test_storage_alerts_when_the_reported_level_crosses_a_threshold(clock, commi
     organization = subscription.organization
 
     with committed():
-        services.usage_report_record(
+        metering.usage_report_record(
             organization=organization,
             kind="storage",
             report_id="s1",
@@ -397,7 +394,7 @@ def test_the_api_lists_each_metrics_thresholds_and_what_fired_this_month(
     )
     with committed():
         calls(employee, 50_000, 50_000)
-    _, token = services.service_token_create(name="platform", organizations=[organization])
+    _, token = service_token_create(name="platform", organizations=[organization])
 
     with django_assert_max_num_queries(9):  # whatever the number of thresholds and alerts
         response = client.get(

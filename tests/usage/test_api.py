@@ -11,15 +11,15 @@ from tests.factories import (
     PlanFactory,
     SubscriptionFactory,
 )
-from usage import services
 from usage.models import Call, PhoneNumber, UsageCounter
+from usage.tokens.services import service_token_create, service_token_revoke
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def token():
-    return services.service_token_create(name="calling platform", all_organizations=True)[1]
+    return service_token_create(name="calling platform", all_organizations=True)[1]
 
 
 @pytest.fixture
@@ -78,8 +78,8 @@ class TestAuthentication:
         assert response.status_code == 401
 
     def test_a_revoked_token_gets_401(self, client, employee):
-        service_token, token = services.service_token_create(name="old", all_organizations=True)
-        services.service_token_revoke(service_token=service_token)
+        service_token, token = service_token_create(name="old", all_organizations=True)
+        service_token_revoke(service_token=service_token)
 
         response = client.post(
             f"/api/v1/orgs/{employee.organization.slug}/calls/authorize",

@@ -32,6 +32,7 @@ from tests.usage.test_api import call as api_call
 from usage import services
 from usage.api import api as platform_api
 from usage.models import AIEmployee, Call, PhoneNumber, UsageCounter, UsageReport
+from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -67,7 +68,7 @@ def every_text_field():
         for method, operation in operations.items():
             for parameter in operation.get("parameters", []):
                 if parameter["schema"].get("type") == "string":
-                    yield f"{method.upper()} {path}", ("path", parameter["name"])
+                    yield f"{method.upper()} {path}", (parameter["in"], parameter["name"])
             body = operation.get("requestBody", {}).get("content", {}).get("application/json")
             for field in text_fields(body["schema"]) if body else ():
                 yield f"{method.upper()} {path}", ("body", *field)
@@ -122,6 +123,8 @@ def valid_requests(now):
         "GET /api/v1/orgs/{org}/features": (org, None),
         "GET /api/v1/orgs/{org}/features/{code}": (org | {"code": "core_calling"}, None),
         "GET /api/v1/orgs/{org}/invoices/{number}/lines/{line_id}/calls": (line_path, None),
+        "GET /api/v1/orgs/{org}/upcoming-invoice": (org, None),
+        "GET /api/v1/orgs/{org}/costs": (org | {"month": "2026-03"}, None),
     }
 
 
@@ -143,7 +146,7 @@ def test_nul_in_any_text_field_is_422_naming_the_field_and_writes_nothing(
     method, path = operation.split()
     path_params, body = valid_requests[operation]
     source, *location = field
-    if source == "path":
+    if source in ("path", "query"):
         path_params = path_params | {location[0]: with_nul(path_params[location[0]])}
     else:
         *parents, name = location
@@ -151,13 +154,14 @@ def test_nul_in_any_text_field_is_422_naming_the_field_and_writes_nothing(
         for key in parents:
             holder = holder[key]
         holder[name] = with_nul(str(holder[name]))
-    token = services.service_token_create(name="calling platform", all_organizations=True)[1]
+    token = service_token_create(name="calling platform", all_organizations=True)[1]
     before = rows_written()
 
     # When it is sent
-    url = path.format(
-        **{key: str(value).replace("\x00", "%00") for key, value in path_params.items()}
-    )
+    escaped = {key: str(value).replace("\x00", "%00") for key, value in path_params.items()}
+    url = path.format(**escaped)
+    query = "&".join(f"{key}={value}" for key, value in escaped.items() if f"{{{key}}}" not in path)
+    url += f"?{query}" if query else ""
     response = getattr(client, method.lower())(
         url,
         body,
@@ -183,6 +187,39 @@ def test_the_text_fields_are_read_from_the_document():
     }
     assert ("POST /api/v1/calls/batch", ("body", "calls", 0, "org")) in fields
     assert ("POST /api/v1/orgs/{org}/phone-numbers", ("body", "region")) in fields
+
+
+def test_operation_ids_name_the_endpoint_not_the_module_it_is_written_in():
+    # Clients generated from the document keep their method names when the code moves.
+    operation_ids = [
+        operation["operationId"]
+        for operations in SPEC["paths"].values()
+        for operation in operations.values()
+    ]
+
+    assert sorted(operation_ids) == sorted(
+        f"usage_api_{name}"
+        for name in (
+            "authorize_call",
+            "record_call",
+            "record_calls",
+            "create_employee",
+            "deactivate_employee",
+            "reactivate_employee",
+            "provision_number",
+            "assign_number",
+            "release_number",
+            "report_storage",
+            "report_api_usage",
+            "get_usage",
+            "get_alerts",
+            "list_features",
+            "get_feature",
+            "list_line_calls",
+            "get_upcoming_invoice",
+            "get_costs",
+        )
+    )
 
 
 # --- fuzzing ------------------------------------------------------------------------------
@@ -278,7 +315,7 @@ def world(now):
             provisioned_at=now,
         )
     PhoneNumber.objects.filter(id=8002).update(released_at=now)
-    return services.service_token_create(name="calling platform", all_organizations=True)[1]
+    return service_token_create(name="calling platform", all_organizations=True)[1]
 
 
 FUZZER.app = WSGIHandler()

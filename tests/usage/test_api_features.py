@@ -9,7 +9,7 @@ from billing.catalog import services as catalog_services
 from billing.lifecycle import services as lifecycle_services
 from billing.models import Feature, Plan
 from tests.factories import OrganizationFactory, SubscriptionFactory
-from usage import services
+from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def api(client):
     """GET /api/v1/… with a service token."""
-    token = services.service_token_create(name="calling platform", all_organizations=True)[1]
+    token = service_token_create(name="calling platform", all_organizations=True)[1]
 
     def get(path):
         return client.get(f"/api/v1/{path}", HTTP_AUTHORIZATION=f"Bearer {token}")

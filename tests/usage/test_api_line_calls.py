@@ -4,8 +4,8 @@ import pytest
 
 from tests.billing.support_helpers import overage_month
 from tests.factories import OrganizationFactory
-from usage import services
 from usage.api import api as platform_api
+from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -17,7 +17,7 @@ def month():
 
 @pytest.fixture
 def token():
-    return services.service_token_create(name="calling platform", all_organizations=True)[1]
+    return service_token_create(name="calling platform", all_organizations=True)[1]
 
 
 def get(client, token, path, **query):
@@ -101,7 +101,7 @@ def test_what_is_not_there_gets_404(client, token, month, which, code):
 
 def test_a_token_that_does_not_reach_the_organization_gets_403(client, month):
     other = OrganizationFactory(slug="globex")
-    _, scoped = services.service_token_create(name="globex console", organizations=[other])
+    _, scoped = service_token_create(name="globex console", organizations=[other])
 
     response = get(client, scoped, path(month))
 

@@ -9,8 +9,8 @@ from django.db.migrations.executor import MigrationExecutor
 
 from billing.errors import BillingError
 from tests.factories import EmployeeFactory, SubscriptionFactory
-from usage import services
 from usage.models import AIEmployee, Call, ServiceToken
+from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
 
@@ -58,7 +58,7 @@ def a_call(employee, call_id):
 
 class TestScope:
     def test_a_token_for_one_organization_is_refused_for_another(self, client, acme, globex):
-        _, token = services.service_token_create(name="acme", organizations=[acme.organization])
+        _, token = service_token_create(name="acme", organizations=[acme.organization])
 
         assert authorize(client, token, acme).status_code == 200
         refused = authorize(client, token, globex)
@@ -68,7 +68,7 @@ class TestScope:
         assert globex.organization.slug in refused.json()["detail"]
 
     def test_nothing_is_written_for_an_organization_outside_the_scope(self, client, acme, globex):
-        _, token = services.service_token_create(name="acme", organizations=[acme.organization])
+        _, token = service_token_create(name="acme", organizations=[acme.organization])
 
         created = post(client, token, f"orgs/{globex.organization.slug}/employees", {"name": "X"})
         reported = post(
@@ -87,7 +87,7 @@ class TestScope:
         assert not Call.objects.exists()
 
     def test_an_unknown_organization_is_out_of_scope_not_missing(self, client, acme):
-        _, token = services.service_token_create(name="acme", organizations=[acme.organization])
+        _, token = service_token_create(name="acme", organizations=[acme.organization])
 
         response = client.get("/api/v1/orgs/nowhere/usage", HTTP_AUTHORIZATION=f"Bearer {token}")
 
@@ -95,7 +95,7 @@ class TestScope:
         assert response.json()["code"] == "token_out_of_scope"
 
     def test_a_batch_with_one_call_outside_the_scope_is_refused_whole(self, client, acme, globex):
-        _, token = services.service_token_create(name="acme", organizations=[acme.organization])
+        _, token = service_token_create(name="acme", organizations=[acme.organization])
 
         refused = post(
             client, token, "calls/batch", {"calls": [a_call(acme, "a-1"), a_call(globex, "g-1")]}
@@ -108,7 +108,7 @@ class TestScope:
         assert list(Call.objects.values_list("platform_call_id", flat=True)) == ["a-1"]
 
     def test_the_platforms_token_reaches_every_organization(self, client, acme, globex):
-        _, token = services.service_token_create(name="platform", all_organizations=True)
+        _, token = service_token_create(name="platform", all_organizations=True)
 
         assert authorize(client, token, acme).status_code == 200
         assert authorize(client, token, globex).status_code == 200
@@ -124,7 +124,7 @@ class TestScope:
         organizations = [acme.organization] if all_organizations else []
 
         with pytest.raises(BillingError) as refusal:
-            services.service_token_create(
+            service_token_create(
                 name="unclear", all_organizations=all_organizations, organizations=organizations
             )
 
@@ -134,7 +134,7 @@ class TestScope:
     def test_authorizing_with_a_scoped_token_stays_within_two_queries(
         self, client, acme, django_assert_max_num_queries
     ):
-        _, token = services.service_token_create(name="acme", organizations=[acme.organization])
+        _, token = service_token_create(name="acme", organizations=[acme.organization])
 
         with django_assert_max_num_queries(2):
             response = authorize(client, token, acme)
@@ -145,9 +145,7 @@ class TestScope:
 class TestExpiry:
     def test_a_token_works_until_its_expiry_then_gets_401(self, client, acme, time_machine):
         expiry = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
-        _, token = services.service_token_create(
-            name="temporary", all_organizations=True, expires_at=expiry
-        )
+        _, token = service_token_create(name="temporary", all_organizations=True, expires_at=expiry)
         time_machine.move_to(expiry - dt.timedelta(seconds=1), tick=False)
         assert authorize(client, token, acme).status_code == 200
 
@@ -159,7 +157,7 @@ class TestExpiry:
         assert "2026-04-01T00:00:00+00:00" in response.json()["detail"]
 
     def test_an_expired_batch_gets_401_and_writes_nothing(self, client, acme, now):
-        _, token = services.service_token_create(
+        _, token = service_token_create(
             name="old", all_organizations=True, expires_at=now - dt.timedelta(days=1)
         )
 

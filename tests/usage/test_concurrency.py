@@ -15,7 +15,9 @@ from djmoney.money import Money
 from billing.errors import BillingError
 from tests.factories import EmployeeFactory, PlanFactory, SubscriptionFactory
 from usage import selectors, services
+from usage.metering import services as metering
 from usage.models import AIEmployee, Call, UsageCounter
+from usage.tokens.services import service_token_create
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db(transaction=True)]
 
@@ -37,7 +39,7 @@ def in_threads(work, items):
 
 def report(employee, call_id, seconds, minutes_ago):
     connected = NOW - dt.timedelta(minutes=minutes_ago)
-    return services.CallReport(
+    return metering.CallReport(
         call_id,
         employee.organization.slug,
         employee.pk,
@@ -61,7 +63,7 @@ def test_32_threads_with_a_fifth_repeated_count_each_call_exactly_once():
 
     # When 32 threads report them, half in batches of 8, the rest and the repeats one by one
     def send(chunk):
-        return services.calls_record(reports=chunk, now=NOW)
+        return metering.calls_record(reports=chunk, now=NOW)
 
     chunks = [unique[i : i + 8] for i in range(0, 320, 8)] + [[r] for r in unique[320:] + repeats]
     rng.shuffle(chunks)
@@ -82,8 +84,8 @@ def test_32_threads_reporting_one_call_id_with_different_content_record_one_call
 
     def send(seconds):
         try:
-            services.calls_record(reports=[report(employee, "race", seconds, 30)], now=NOW)
-        except services.CallConflict as conflict:
+            metering.calls_record(reports=[report(employee, "race", seconds, 30)], now=NOW)
+        except metering.CallConflict as conflict:
             return conflict.details["conflicts"][0]["fields"]
         return "recorded"
 
@@ -107,7 +109,7 @@ def test_on_a_block_plan_no_call_is_authorized_once_the_balance_is_gone():
     def call_if_allowed(n):
         answer = selectors.call_authorize(organization_slug=slug, employee_id=employee.pk, now=NOW)
         if answer.allowed:
-            services.calls_record(reports=[report(employee, f"race-{n}", 60, n + 1)], now=NOW)
+            metering.calls_record(reports=[report(employee, f"race-{n}", 60, n + 1)], now=NOW)
         return answer.allowed
 
     in_threads(call_if_allowed, range(THREADS * 3))
@@ -143,7 +145,7 @@ def test_the_overage_cap_stops_calls_when_reached_under_concurrency():
         if selectors.call_authorize(
             organization_slug=slug, employee_id=employee.pk, now=NOW
         ).allowed:
-            services.calls_record(reports=[report(employee, f"cap-{n}", 30, n + 1)], now=NOW)
+            metering.calls_record(reports=[report(employee, f"cap-{n}", 30, n + 1)], now=NOW)
 
     in_threads(call_if_allowed, range(THREADS * 3))
 
@@ -184,7 +186,7 @@ def test_32_clients_sending_overlapping_batches_all_succeed_and_count_each_call_
         SubscriptionFactory(start=dt.datetime(2026, 2, 1, tzinfo=dt.UTC), now=NOW) for _ in range(3)
     ]
     employees = [EmployeeFactory(organization=s.organization) for s in subscriptions]
-    token = services.service_token_create(name="calling platform", all_organizations=True)[1]
+    token = service_token_create(name="calling platform", all_organizations=True)[1]
     rng = random.Random(11)
     calls, expected = [], Counter()
     for n in range(1_500):

@@ -2,6 +2,7 @@ import pytest
 from django.core.management import call_command
 
 from billing.models import Organization, Plan, Subscription
+from usage.dashboard.selectors import usage_periods
 from usage.models import (
     AIEmployee,
     Call,
@@ -10,18 +11,17 @@ from usage.models import (
     UsageCounter,
     UsageReport,
 )
-from usage.selectors import usage_periods
 from usage.services import phone_number_rate
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("demo_seed")]
 
 GIB = 1024**3
 
 
 @pytest.fixture
-def demo(now, capsys):
-    call_command("seed_demo")
-    return capsys.readouterr().out
+def demo(demo_seed, now):
+    """The demo, seeded once for this module at `now`: returns what seeding printed."""
+    return demo_seed
 
 
 def row_counts():

@@ -10,8 +10,8 @@ import time_machine
 from billing.lifecycle import services as lifecycle_services
 from billing.models import Notification
 from tests.factories import EmployeeFactory, SubscriptionFactory
-from usage import services
 from usage.alerts.projection import projected_overage_alerts_if_needed
+from usage.metering import services as metering
 from usage.models import UsageAlert
 
 pytestmark = pytest.mark.django_db
@@ -20,15 +20,10 @@ FEB = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)
 NOW = dt.datetime(2026, 3, 16, 10, tzinfo=dt.UTC)  # Monday
 
 
-@pytest.fixture
-def committed(django_capture_on_commit_callbacks):
-    return lambda: django_capture_on_commit_callbacks(execute=True)
-
-
 def report(employee, calls, now):
-    services.calls_record(
+    metering.calls_record(
         reports=[
-            services.CallReport(
+            metering.CallReport(
                 f"{employee.pk}-{start.isoformat()}",
                 employee.organization.slug,
                 employee.pk,

@@ -6,13 +6,11 @@ from djmoney.money import Money
 
 from billing.subscriptions import services as subscription_services
 from tests.factories import EmployeeFactory, PlanFactory, SubscriptionFactory, record_call
+from tests.helpers import utc
 from usage import selectors, services
+from usage.metering import services as metering
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 def authorize(employee, now):
@@ -182,7 +180,7 @@ class TestUsageSummary:
         for _ in range(3):
             EmployeeFactory(organization=subscription.organization)
         EmployeeFactory(organization=subscription.organization, is_active=False)
-        services.usage_report_record(
+        metering.usage_report_record(
             organization=subscription.organization,
             kind="api_calls",
             report_id="r",

@@ -14,14 +14,12 @@ from tests.factories import (
     SubscriptionFactory,
     record_call,
 )
+from tests.helpers import utc
 from usage import selectors, services
+from usage.metering import services as metering
 from usage.models import Call, UsageCounter
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 @pytest.fixture
@@ -77,7 +75,7 @@ class TestCallsRecord:
 
     def test_a_started_second_is_billed_as_a_whole_second(self, subscription, employee, now):
         connected = now - dt.timedelta(minutes=5)
-        report = services.CallReport(
+        report = metering.CallReport(
             "c-1",
             subscription.organization.slug,
             employee.pk,
@@ -86,7 +84,7 @@ class TestCallsRecord:
             connected + dt.timedelta(seconds=61, milliseconds=200),
         )
 
-        services.calls_record(reports=[report], now=now)
+        metering.calls_record(reports=[report], now=now)
 
         assert Call.objects.get().billable_seconds == 62
 
@@ -131,7 +129,7 @@ class TestCallsRecord:
         self, subscription, employee, now
     ):
         connected = now - dt.timedelta(hours=1)
-        good = services.CallReport(
+        good = metering.CallReport(
             "ok-1",
             subscription.organization.slug,
             employee.pk,
@@ -139,7 +137,7 @@ class TestCallsRecord:
             connected,
             connected + dt.timedelta(seconds=30),
         )
-        bad = services.CallReport(
+        bad = metering.CallReport(
             "bad-1",
             subscription.organization.slug,
             employee.pk,
@@ -148,8 +146,8 @@ class TestCallsRecord:
             connected - dt.timedelta(seconds=30),
         )
 
-        with pytest.raises(services.ReportRejected) as rejected:
-            services.calls_record(reports=[good, bad], now=now)
+        with pytest.raises(metering.ReportRejected) as rejected:
+            metering.calls_record(reports=[good, bad], now=now)
 
         assert [(p.index, p.field, p.code) for p in rejected.value.problems] == [
             (1, "ended_at", "before_connect")
@@ -189,14 +187,14 @@ class TestCallsRecord:
             "ended_at": utc(2026, 3, 16, 9, 1),
         } | change
 
-        with pytest.raises(services.ReportRejected) as rejected:
-            services.calls_record(reports=[services.CallReport(**values)], now=now)
+        with pytest.raises(metering.ReportRejected) as rejected:
+            metering.calls_record(reports=[metering.CallReport(**values)], now=now)
 
         assert (rejected.value.problems[0].field, rejected.value.problems[0].code) == (field, code)
 
     def test_an_employee_of_another_organization_is_unknown(self, subscription, now):
         stranger = EmployeeFactory(organization=SubscriptionFactory(now=now).organization)
-        report = services.CallReport(
+        report = metering.CallReport(
             "c-1",
             subscription.organization.slug,
             stranger.pk,
@@ -205,14 +203,14 @@ class TestCallsRecord:
             now - dt.timedelta(minutes=1),
         )
 
-        with pytest.raises(services.ReportRejected) as rejected:
-            services.calls_record(reports=[report], now=now)
+        with pytest.raises(metering.ReportRejected) as rejected:
+            metering.calls_record(reports=[report], now=now)
 
         assert rejected.value.problems[0].code == "unknown_employee"
 
     def test_the_same_call_id_twice_in_one_batch_is_refused(self, subscription, employee, now):
         connected = now - dt.timedelta(hours=1)
-        report = services.CallReport(
+        report = metering.CallReport(
             "twice",
             subscription.organization.slug,
             employee.pk,
@@ -221,8 +219,8 @@ class TestCallsRecord:
             connected + dt.timedelta(seconds=5),
         )
 
-        with pytest.raises(services.ReportRejected) as rejected:
-            services.calls_record(reports=[report, report], now=now)
+        with pytest.raises(metering.ReportRejected) as rejected:
+            metering.calls_record(reports=[report, report], now=now)
 
         assert rejected.value.problems[0].code == "repeated_in_batch"
 
@@ -561,7 +559,7 @@ class TestUsageReports:
     def test_api_calls_add_up_and_a_repeated_report_is_ignored(self, subscription, now):
         organization = subscription.organization
 
-        assert services.usage_report_record(
+        assert metering.usage_report_record(
             organization=organization,
             kind="api_calls",
             report_id="r1",
@@ -569,7 +567,7 @@ class TestUsageReports:
             measured_at=now,
             now=now,
         )
-        assert services.usage_report_record(
+        assert metering.usage_report_record(
             organization=organization,
             kind="api_calls",
             report_id="r2",
@@ -577,7 +575,7 @@ class TestUsageReports:
             measured_at=now,
             now=now,
         )
-        assert not services.usage_report_record(
+        assert not metering.usage_report_record(
             organization=organization,
             kind="api_calls",
             report_id="r2",
@@ -591,7 +589,7 @@ class TestUsageReports:
     def test_storage_keeps_the_latest_level_and_the_peak(self, subscription, now):
         organization = subscription.organization
         for report_id, quantity, hours_ago in (("a", 5_000, 3), ("b", 9_000, 2), ("c", 7_000, 1)):
-            services.usage_report_record(
+            metering.usage_report_record(
                 organization=organization,
                 kind="storage",
                 report_id=report_id,
@@ -600,7 +598,7 @@ class TestUsageReports:
                 now=now,
             )
         # A late report measured before the latest one does not replace the level.
-        services.usage_report_record(
+        metering.usage_report_record(
             organization=organization,
             kind="storage",
             report_id="late",
@@ -626,7 +624,7 @@ class TestUsageMonthsWhereMidnightIsSkipped:
         employee = EmployeeFactory(organization=organization, created_at=start)
         half_past_midnight = dt.datetime(2025, 4, 30, 0, 30, tzinfo=organization.tzinfo)
         record_call(employee=employee, seconds=60, connected_at=half_past_midnight)
-        services.usage_report_record(
+        metering.usage_report_record(
             organization=organization,
             kind="storage",
             report_id="s1",

@@ -6,27 +6,23 @@ from django.test import Client
 from django.urls import reverse
 
 from billing.catalog import services as catalog_services
-from billing.models import Membership, Plan
+from billing.models import Plan
 from tests.factories import (
     EmployeeFactory,
     MembershipFactory,
     OrganizationFactory,
     PhoneNumberRateFactory,
     PlanFactory,
-    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     record_call,
-    sign_in,
 )
+from tests.helpers import people_of, signed_in, utc
 from usage import services
+from usage.metering import services as metering
 from usage.models import AIEmployee, PhoneNumber
 
 pytestmark = pytest.mark.django_db
-
-
-def utc(*args):
-    return dt.datetime(*args, tzinfo=dt.UTC)
 
 
 def subscribe(organization, plan_code, now):
@@ -46,13 +42,7 @@ def acme(now):
     catalog_services.catalog_load()
     organization = OrganizationFactory(name="Acme Dental", slug="acme")
     subscribe(organization, "professional-monthly", now)
-    MembershipFactory(organization=organization, user=UserFactory(username="admin"))
-    MembershipFactory(
-        organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER
-    )
-    rival = OrganizationFactory(name="Rival Corp", slug="rival")
-    MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    StaffFactory(username="support")
+    people_of(organization)
     return organization
 
 
@@ -68,11 +58,6 @@ def staff_and_numbers(acme, now):
         organization=acme, number="+14155550100", number_type="local", country="US", employee=ava
     )
     return SimpleNamespace(ava=ava, ben=ben, number=number)
-
-
-def signed_in(client, username):
-    sign_in(client, UserFactory(username=username))
-    return client
 
 
 # --- access -------------------------------------------------------------------------------
@@ -352,14 +337,14 @@ def test_allowances_are_shown_against_the_plan(client, acme, now):
     for name in ("Ava", "Ben", "Cleo"):
         EmployeeFactory(organization=acme, name=name)
     EmployeeFactory(organization=acme, name="Dan", is_active=False)
-    services.usage_report_record(
+    metering.usage_report_record(
         organization=acme,
         kind="storage",
         report_id="s-1",
         quantity=1_342_177_280,  # 1.25 GiB: 1.25 × 2^30 bytes
         measured_at=now,
     )
-    services.usage_report_record(
+    metering.usage_report_record(
         organization=acme, kind="api_calls", report_id="a-1", quantity=1_234, measured_at=now
     )
 
@@ -415,7 +400,8 @@ def test_admins_find_the_usage_pages_from_the_tabs_and_the_overview(client, acme
 
     text = overview.content.decode()
     for name in ("dashboard", "employees", "phone_numbers"):
-        assert text.count(f'href="{reverse(f"usage:{name}", args=["acme"])}"') == 2  # tab, tile
+        # the tab, and the overview's usage card
+        assert text.count(f'href="{reverse(f"usage:{name}", args=["acme"])}"') == 2
     assert "3 of 15 AI employees active" in text
 
 
@@ -680,8 +666,10 @@ QUERY_BUDGET = {
     "phone_numbers": 10,  # subscription, numbers, this month's fees, employees, form choices
     "number_release": 6,  # the number and who answers it
     # subscription, this month's counter, AI employees and numbers, the features and the
-    # plans that offer them
-    "overview": 10,
+    # plans that offer them; the upcoming invoice (coupon, tax rates, balance, pending
+    # prorations, number fees), the default payment method, the latest invoices, the open
+    # alerts and the plans offered
+    "overview": 19,
 }
 
 

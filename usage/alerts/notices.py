@@ -16,7 +16,8 @@ from billing.notifications.services import notification_send
 from billing.subscriptions import periods
 from usage.alerts.selectors import Metric, format_amount, format_threshold, metric_label
 from usage.models import AlertSnooze, UsageAlert
-from usage.selectors import call_overage_cost, plan_fit, usage_summary
+from usage.plan_fit.selectors import plan_fit
+from usage.selectors import call_overage_cost, usage_summary
 
 # When the same threshold fires this many usage periods in a row, the notice suggests a
 # plan that fits, or raising the threshold.

@@ -59,3 +59,37 @@ def ranking_chart(rows, *, name: str, title: str, period: str) -> dict:
         tick_suffix=" min",
     )
     return {"chart": chart, "name": name, "title": f"{title}, {period}"}
+
+
+def _month(month: dt.date) -> str:
+    return f"{month:%b %y}"
+
+
+@register.inclusion_tag("usage/_column_chart.html")
+def monthly_cost_chart(trends, *, name: str, title: str, currency: str) -> dict:
+    """Each invoiced month's cost, in whole units of the currency on the axis."""
+    chart = charts.column_chart(
+        [(_month(trend.month), trend.cost_cents) for trend in trends],
+        value_label=lambda cents: f"{cents / 100:,.2f} {currency}",
+        tick_unit=100,
+        tick_suffix=f" {currency}",
+    )
+    return {
+        "chart": chart,
+        "name": name,
+        "title": title,
+        "per": "month",
+        "empty": "Nothing invoiced yet.",
+    }
+
+
+@register.inclusion_tag("usage/_column_chart.html")
+def monthly_call_chart(trends, *, name: str, title: str) -> dict:
+    """Call time per usage month, in minutes on the axis."""
+    chart = charts.column_chart(
+        [(_month(trend.month), trend.call_seconds) for trend in trends],
+        value_label=seconds_and_minutes,
+        tick_unit=MINUTE,
+        tick_suffix=" min",
+    )
+    return {"chart": chart, "name": name, "title": title, "per": "month"}
