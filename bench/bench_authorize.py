@@ -1,9 +1,12 @@
 """Call authorization, asked before every call: its time against a primary-key SELECT, and
-its queries, on its own and as the HTTP API runs it (token check included)."""
+its queries, on its own and as the HTTP API runs it (token check included), with every kind
+of spend cap set (the organization's overage spend, the AI employee's and its cost center's
+call time), so each is checked."""
 
 from __future__ import annotations
 
 import datetime as dt
+from decimal import Decimal
 
 from django.db import connection
 from django.test import Client
@@ -18,6 +21,7 @@ from bench.common import (
     subscribed_employee,
 )
 from usage import selectors
+from usage.caps.services import spend_caps_replace
 from usage.metering import services as metering
 
 CALLS = sized(2_000, smoke=20)
@@ -29,7 +33,16 @@ def run(report: Report) -> None:
     progress("subscribing an organization and recording calls")
     now = timezone.now()
     organization, employee, token = subscribed_employee(slug="bench-dental", now=now)
+    employee.cost_center = "Front desk"
+    employee.save(update_fields=["cost_center"])
     record_calls(employee, now=now)
+    spend_caps_replace(
+        organization=organization,
+        overage_spend=Decimal("5000"),
+        employees={employee.pk: 10_000_000},
+        cost_centers={"Front desk": 10_000_000},
+        now=now,
+    )
 
     def authorize():
         authorization = selectors.call_authorize(

@@ -176,6 +176,41 @@ class ErrorCode(StrEnum):
     COUPON_INACTIVE = ("coupon_inactive", CONFLICT, "The coupon can no longer be given.")
     DISCOUNT_EXISTS = ("discount_exists", CONFLICT, "The organization already has a discount.")
 
+    # --- promotions and referrals -------------------------------------------------------
+    PROMOTION_CODE_UNKNOWN = (
+        "promotion_code_unknown",
+        NOT_FOUND,
+        "There is no promotion with that code.",
+    )
+    PROMOTION_NOT_STARTED = (
+        "promotion_not_started",
+        CONFLICT,
+        "The promotion has not started yet.",
+    )
+    PROMOTION_ENDED = ("promotion_ended", CONFLICT, "The promotion has ended.")
+    PROMOTION_ALREADY_REDEEMED = (
+        "promotion_already_redeemed",
+        CONFLICT,
+        "The organization has already redeemed this promotion code.",
+    )
+    PROMOTION_LIMIT_REACHED = (
+        "promotion_limit_reached",
+        CONFLICT,
+        "The promotion has been redeemed as many times as it may be.",
+    )
+    REFERRAL_LINK_INVALID = ("referral_link_invalid", NOT_FOUND, "That referral link is not valid.")
+    SELF_REFERRAL = ("self_referral", FORBIDDEN, "An organization cannot refer itself.")
+    ALREADY_REFERRED = (
+        "already_referred",
+        CONFLICT,
+        "The organization was already referred: a referral counts once.",
+    )
+    REFERRAL_TOO_LATE = (
+        "referral_too_late",
+        CONFLICT,
+        "Referrals are for organizations that have not paid an invoice yet.",
+    )
+
     # --- AI employees, phone numbers and usage --------------------------------------------
     EMPLOYEE_NOT_FOUND = (
         "employee_not_found",
@@ -244,6 +279,44 @@ class ErrorCode(StrEnum):
         "Webhooks go to a public HTTPS address.",
     )
     THRESHOLD_INVALID = ("threshold_invalid", INVALID, "A threshold is more than zero.")
+
+    # --- spend caps ---------------------------------------------------------------------
+    SPEND_CAP_REACHED = (
+        "spend_cap_reached",
+        CONFLICT,
+        "The organization's monthly overage spend cap is reached: an administrator can raise it.",
+    )
+    EMPLOYEE_CAP_REACHED = (
+        "employee_cap_reached",
+        CONFLICT,
+        "The AI employee's monthly call-time cap is reached: an administrator can raise it.",
+    )
+    COST_CENTER_CAP_REACHED = (
+        "cost_center_cap_reached",
+        CONFLICT,
+        "The cost center's monthly call-time cap is reached: an administrator can raise it.",
+    )
+    CAP_ABOVE_PLAN_CAP = (
+        "cap_above_plan_cap",
+        INVALID,
+        "An overage spend cap is at most the plan's own overage cap.",
+    )
+    CAP_INVALID = (
+        "cap_invalid",
+        INVALID,
+        "A call-time cap is more than zero; an overage spend cap is zero or more.",
+    )
+    COST_CENTER_NOT_FOUND = (
+        "cost_center_not_found",
+        NOT_FOUND,
+        "No AI employee of the organization is in that cost center.",
+    )
+    BUDGET_INVALID = ("budget_invalid", INVALID, "A budget is more than zero.")
+    NO_OVERAGE_TO_CAP = (
+        "no_overage_to_cap",
+        CONFLICT,
+        "The plan does not charge overage, so there is no overage spend to cap.",
+    )
 
     # --- signing in ---------------------------------------------------------------------
     WRONG_CODE = (

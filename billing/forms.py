@@ -128,3 +128,17 @@ class CancellationForm(forms.Form):
         label = dict(self.REASONS)[self.cleaned_data["reason"]]
         detail = self.cleaned_data["detail"].strip()
         return f"{label}: {detail}" if detail else label
+
+
+class PromotionCodeForm(forms.Form):
+    code = forms.CharField(label="Promotion code", max_length=40, strip=True)
+
+
+class ReferralForm(forms.Form):
+    """Which of the person's organizations joins through the referral link."""
+
+    organization = forms.ChoiceField(label="Your organization")
+
+    def __init__(self, *args, organizations, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["organization"].choices = [(o.slug, o.name) for o in organizations]

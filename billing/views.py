@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
@@ -16,12 +17,13 @@ from billing.accounts import services as account_services
 from billing.accounts.forms import BillingDetailsForm
 from billing.accounts.selectors import OrgAccess
 from billing.errors import BillingError
-from billing.forms import CancellationForm, PlanChangeForm
+from billing.forms import CancellationForm, PlanChangeForm, PromotionCodeForm, ReferralForm
 from billing.invoicing import selectors as invoicing_selectors
+from billing.invoicing import services as invoicing_services
 from billing.invoicing.services import invoice_pdf_if_needed
 from billing.lifecycle import selectors as lifecycle_selectors
 from billing.lifecycle import services as lifecycle_services
-from billing.models import Invoice
+from billing.models import Invoice, Membership
 from billing.subscriptions import selectors as subscription_selectors
 from billing.subscriptions import services as subscription_services
 from billing.web.pages import org_page, posts_by_admins_only, render_org_page
@@ -82,13 +84,78 @@ def _invoice_or_404(access: OrgAccess, number: str) -> Invoice:
     return invoice
 
 
-@org_page(finances=True)
-def invoices(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+def _invoices_page(request, access, promotion_form, status=200) -> HttpResponse:
+    referrals = invoicing_selectors.referral_summary(organization=access.organization)
     context = {
         "rows": invoicing_selectors.invoice_history(organization=access.organization),
         "balance": invoicing_selectors.organization_balance(organization=access.organization),
+        "promotion_form": promotion_form,
+        "referrals": referrals,
+        "referral_link": request.build_absolute_uri(
+            reverse("billing:referral", args=[referrals.code])
+        ),
     }
-    return render_org_page(request, access, "billing/invoices.html", context)
+    return render_org_page(request, access, "billing/invoices.html", context, status=status)
+
+
+@org_page(finances=True)
+def invoices(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    return _invoices_page(request, access, PromotionCodeForm())
+
+
+@require_POST
+@org_page(finances=True)
+@posts_by_admins_only("billing/admins_change_only.html")
+def promotion_redeem(request: HttpRequest, access: OrgAccess) -> HttpResponse:
+    form = PromotionCodeForm(request.POST)
+    if not form.is_valid():
+        return _invoices_page(request, access, form, status=400)
+    try:
+        discount = invoicing_services.promotion_code_redeem(
+            organization=access.organization, code=form.cleaned_data["code"]
+        )
+    except BillingError as error:
+        form.add_error("code", error.message)
+        return _invoices_page(request, access, form, status=400)
+    messages.success(
+        request, f"{discount.coupon} is yours: it is taken off your next invoices before tax."
+    )
+    return redirect("billing:invoices", org_slug=access.organization.slug)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def referral(request: HttpRequest, code: str) -> HttpResponse:
+    """A referral link: an administrator says which of their organizations joins through it."""
+    referrer = invoicing_selectors.referral_organization(code=code)
+    if referrer is None:
+        raise Http404("That referral link is not valid.")
+    administered = [
+        membership.organization
+        for membership in account_selectors.memberships_for_user(user=request.user)
+        if membership.role == Membership.Role.ADMIN
+    ]
+    form = ReferralForm(request.POST or None, organizations=administered)
+    status = 200
+    if request.method == "POST":
+        status = 400
+        if form.is_valid():
+            referred = next(o for o in administered if o.slug == form.cleaned_data["organization"])
+            try:
+                invoicing_services.referral_record(
+                    referrer=referrer, referred=referred, actor=request.user
+                )
+            except BillingError as error:
+                form.add_error("organization", error.message)
+            else:
+                messages.success(
+                    request,
+                    f"{referred.name} joined through {referrer.name}'s referral: both receive "
+                    "a referral credit when it pays its first invoice.",
+                )
+                return redirect("billing:invoices", org_slug=referred.slug)
+    context = {"referrer": referrer, "form": form, "administered": administered}
+    return render(request, "billing/referral.html", context, status=status)
 
 
 @org_page(finances=True)

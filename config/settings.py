@@ -337,6 +337,13 @@ WEBHOOK_CA_BUNDLE = env.str("WEBHOOK_CA_BUNDLE", default="")
 USAGE_ALERT_DEFAULT_PERCENTS = env.list(
     "USAGE_ALERT_DEFAULT_PERCENTS", cast=int, default=[50, 75, 90, 100]
 )
+# Budget alerts: percents of a monthly budget at which the actual spend alerts, once each a
+# month (the forecast passing the budget alerts too).
+BUDGET_ALERT_PERCENTS = env.list("BUDGET_ALERT_PERCENTS", cast=int, default=[80, 100])
+# Referral credits, in each organization's own currency, given once the referred
+# organization pays its first invoice: to the organization that referred it, and to it.
+REFERRAL_CREDIT_REFERRER = Decimal(env.str("REFERRAL_CREDIT_REFERRER", default="50"))
+REFERRAL_CREDIT_REFERRED = Decimal(env.str("REFERRAL_CREDIT_REFERRED", default="50"))
 # Renewal reminders: days before a renewal when the billing contacts are told what it costs.
 RENEWAL_REMINDER_DAYS_MONTHLY = env.int("RENEWAL_REMINDER_DAYS_MONTHLY", default=7)
 RENEWAL_REMINDER_DAYS_ANNUAL = env.int("RENEWAL_REMINDER_DAYS_ANNUAL", default=30)

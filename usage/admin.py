@@ -30,6 +30,8 @@ from usage.models import (
     PhoneNumber,
     PhoneNumberRate,
     ServiceToken,
+    SpendCap,
+    SpendCapChange,
     UsageCounter,
     UsageReport,
 )
@@ -334,6 +336,45 @@ class UsageReportAdmin(ReadOnlyAdmin, BigTableAdmin):
     list_select_related = ("organization",)
     search_fields = ("report_id__exact",)
     search_help_text = "The exact report id."
+
+
+# --- spend caps ---------------------------------------------------------------------------
+
+
+@admin.register(SpendCap)
+class SpendCapAdmin(ReadOnlyAdmin):
+    """The caps organizations set themselves (on their caps page or through the API)."""
+
+    list_display = ("organization", "scope", "target", "limit", "changed_at", "changed_by")
+    list_filter = ("scope", OrganizationFilter)
+    list_select_related = ("organization", "employee", "changed_by")
+    show_facets = admin.ShowFacets.NEVER
+
+    @admin.display(description="AI employee or cost center")
+    def target(self, cap):
+        return cap.employee or cap.cost_center or "—"
+
+    @admin.display(description="Cap a usage month")
+    def limit(self, cap):
+        if cap.overage_limit is not None:
+            return cap.overage_limit
+        return f"{cap.call_seconds_limit:,} s"
+
+
+@admin.register(SpendCapChange)
+class SpendCapChangeAdmin(ReadOnlyAdmin):
+    list_display = (
+        "changed_at",
+        "organization",
+        "subject",
+        "previous_limit",
+        "new_limit",
+        "changed_by",
+        "changed_by_token",
+    )
+    list_filter = ("scope", OrganizationFilter)
+    list_select_related = ("organization", "changed_by", "changed_by_token")
+    show_facets = admin.ShowFacets.NEVER
 
 
 # --- service tokens -----------------------------------------------------------------------

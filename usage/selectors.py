@@ -4,20 +4,28 @@ usage summary against the plan, overage costs, lists, number fees and rosters.""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from fractions import Fraction
 
 from django.db import connection, models
-from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery, Sum
 from djmoney.money import Money
 
 from billing.models import Organization, Plan, Subscription
 from billing.money import round_money
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
-from usage.models import AIEmployee, PhoneNumber, UsageAlert, UsageCounter
+from usage.models import (
+    AIEmployee,
+    EmployeeUsageCounter,
+    PhoneNumber,
+    SpendCap,
+    UsageAlert,
+    UsageCounter,
+)
 
 # Storage is sold, measured and billed in GiB: 2^30 bytes, the unit every page names.
 GIB = 1024**3
@@ -56,15 +64,19 @@ def _warning(*, percent: int | None, call_time_alerted: bool, cap_alerted: bool)
     return None
 
 
-def _authorization(
-    *, status, included, used, policy, rate: Decimal, cap: Decimal | None, employee_active
+@dataclass(frozen=True)
+class CallTimeCap:
+    """A monthly call-time cap of an AI employee or a cost center, and its use so far."""
+
+    limit: int
+    used: int
+
+
+def _within_organization_limits(
+    *, included, used, policy, rate: Decimal, cap: Decimal | None, spend_cap: Decimal | None
 ) -> CallAuthorization:
-    if status == Subscription.Status.SUSPENDED:
-        return CallAuthorization(False, "subscription_suspended", 0)
-    if employee_active is None:
-        return CallAuthorization(False, "employee_not_found", None)
-    if not employee_active:
-        return CallAuthorization(False, "employee_inactive", None)
+    """The organization's own limits: the allowance on a `block` plan, else the overage
+    caps, the plan's and the one the organization set itself, whichever is lower."""
     if included is None:
         return CallAuthorization(True, "ok", None)
     left_in_allowance = included - used
@@ -72,19 +84,65 @@ def _authorization(
         if left_in_allowance <= 0:
             return CallAuthorization(False, "balance_exhausted", 0)
         return CallAuthorization(True, "ok", left_in_allowance)
-    if cap is None or rate <= 0:
+    # On a tie the organization's own cap is named: it is the one it can raise.
+    caps = [
+        (limit, reason)
+        for limit, reason in ((spend_cap, "spend_cap_reached"), (cap, "overage_cap_reached"))
+        if limit is not None
+    ]
+    if not caps or rate <= 0:
         return CallAuthorization(True, "ok", None)
-    overage_seconds_in_cap = int(cap / rate)
-    remaining = left_in_allowance + overage_seconds_in_cap
+    lowest, reason = min(caps, key=lambda item: item[0])
+    remaining = left_in_allowance + int(lowest / rate)
     if remaining <= 0:
-        return CallAuthorization(False, "overage_cap_reached", 0)
+        return CallAuthorization(False, reason, 0)
     return CallAuthorization(True, "ok", remaining)
 
 
-def _authorize_sql() -> str:
-    """One statement for the question asked before every call. Written in SQL because the ORM
-    spends several times longer compiling it than the database does answering it (bench/).
-    Decimals come back as text, so no float ever carries a rate."""
+def _authorization(
+    *,
+    status,
+    included,
+    used,
+    policy,
+    rate: Decimal,
+    cap: Decimal | None,
+    employee_active,
+    spend_cap: Decimal | None = None,
+    employee_cap: CallTimeCap | None = None,
+    cost_center_cap: CallTimeCap | None = None,
+) -> CallAuthorization:
+    if status == Subscription.Status.SUSPENDED:
+        return CallAuthorization(False, "subscription_suspended", 0)
+    if employee_active is None:
+        return CallAuthorization(False, "employee_not_found", None)
+    if not employee_active:
+        return CallAuthorization(False, "employee_inactive", None)
+    authorization = _within_organization_limits(
+        included=included, used=used, policy=policy, rate=rate, cap=cap, spend_cap=spend_cap
+    )
+    if not authorization.allowed:
+        return authorization
+    remaining = authorization.remaining_seconds
+    for reason, call_time_cap in (
+        ("employee_cap_reached", employee_cap),
+        ("cost_center_cap_reached", cost_center_cap),
+    ):
+        if call_time_cap is None:
+            continue
+        left = call_time_cap.limit - call_time_cap.used
+        if left <= 0:
+            return CallAuthorization(False, reason, 0)
+        remaining = left if remaining is None else min(remaining, left)
+    return CallAuthorization(True, "ok", remaining)
+
+
+@functools.cache
+def _authorize_sql(vendor: str) -> str:
+    """One statement for the question asked before every call, built once per database
+    vendor. Written in SQL because the ORM spends several times longer compiling it than the
+    database does answering it (bench/). Decimals come back as text, so no float ever
+    carries a rate."""
     quote = connection.ops.quote_name
     subscription, organization = Subscription._meta.db_table, Organization._meta.db_table
     plan, counter, employee, alert = (
@@ -93,13 +151,13 @@ def _authorize_sql() -> str:
         AIEmployee._meta.db_table,
         UsageAlert._meta.db_table,
     )
+    cap, employee_counter = SpendCap._meta.db_table, EmployeeUsageCounter._meta.db_table
     return f"""
         SELECT s.status, p.included_call_seconds, p.overage_policy,
                CAST(p.overage_rate_per_second AS TEXT), CAST(p.overage_cap AS TEXT),
                (SELECT c.call_seconds FROM {quote(counter)} c
                  WHERE c.organization_id = s.organization_id AND c.period_start = s.usage_period_start),
-               (SELECT e.is_active FROM {quote(employee)} e
-                 WHERE e.id = %s AND e.organization_id = s.organization_id),
+               e.is_active,
                CASE WHEN s.usage_period_end <= %s THEN 1 ELSE 0 END,
                s.id,
                (SELECT COUNT(*) FROM {quote(alert)} a
@@ -107,23 +165,51 @@ def _authorize_sql() -> str:
                    AND a.period_start = s.usage_period_start AND a.metric = 'call_seconds'),
                (SELECT COUNT(*) FROM {quote(alert)} a
                  WHERE a.organization_id = s.organization_id
-                   AND a.period_start = s.usage_period_start AND a.metric = 'overage_cap')
+                   AND a.period_start = s.usage_period_start AND a.metric = 'overage_cap'),
+               (SELECT CAST(k.overage_limit AS TEXT) FROM {quote(cap)} k
+                 WHERE k.organization_id = s.organization_id AND k.scope = 'overage_spend'),
+               (SELECT k.call_seconds_limit FROM {quote(cap)} k
+                 WHERE k.employee_id = e.id AND k.scope = 'employee'),
+               (SELECT SUM(u.call_seconds) FROM {quote(employee_counter)} u
+                 WHERE u.employee_id = e.id AND u.period_start = s.usage_period_start),
+               e.cost_center,
+               (SELECT k.call_seconds_limit FROM {quote(cap)} k
+                 WHERE k.organization_id = s.organization_id AND k.scope = 'cost_center'
+                   AND k.cost_center = e.cost_center),
+               (SELECT SUM(u.call_seconds) FROM {quote(employee_counter)} u
+                 WHERE u.organization_id = s.organization_id
+                   AND u.period_start = s.usage_period_start AND u.cost_center = e.cost_center)
           FROM {quote(subscription)} s
           JOIN {quote(organization)} o ON o.id = s.organization_id
           JOIN {quote(plan)} p ON p.id = s.plan_id
+          LEFT JOIN {quote(employee)} e ON e.id = %s AND e.organization_id = s.organization_id
          WHERE o.slug = %s AND s.status <> 'canceled'
     """  # noqa: S608 - identifiers come from model metadata, values are parameters
+
+
+def _call_seconds_in_period(*, organization_id: int, period_start, **match) -> int:
+    """Call seconds of one AI employee or one cost center in a usage period."""
+    return (
+        EmployeeUsageCounter.objects.filter(
+            organization_id=organization_id, period_start=period_start, **match
+        ).aggregate(seconds=Sum("call_seconds"))["seconds"]
+        or 0
+    )
+
+
+def _call_time_cap(limit: int | None, used) -> CallTimeCap | None:
+    return None if limit is None else CallTimeCap(limit, int(used or 0))
 
 
 def call_authorize(
     *, organization_slug: str, employee_id: int, now: dt.datetime
 ) -> CallAuthorization:
     """May this AI employee place or take a call now, and how close is the organization to
-    its limits? One query on the normal path."""
+    its limits (the plan's, and the spend caps it set itself)? One query on the normal path."""
     with connection.cursor() as cursor:
         cursor.execute(
-            _authorize_sql(),
-            [employee_id, connection.ops.adapt_datetimefield_value(now), organization_slug],
+            _authorize_sql(connection.vendor),
+            [connection.ops.adapt_datetimefield_value(now), employee_id, organization_slug],
         )
         row = cursor.fetchone()
     if row is None:
@@ -140,18 +226,31 @@ def call_authorize(
         subscription_id,
         call_time_alerts,
         cap_alerts,
+        spend_cap,
+        employee_limit,
+        employee_used,
+        cost_center,
+        cost_center_limit,
+        cost_center_used,
     ) = row
     if renewal_pending:
         # Renewal has not opened the new usage month yet: count what is already in it.
         subscription = Subscription.objects.get(pk=subscription_id)
+        organization_id = subscription.organization_id
+        period_start = subscription.usage_period_at(now).start
         used = (
-            UsageCounter.objects.filter(
-                organization_id=subscription.organization_id,
-                period_start=subscription.usage_period_at(now).start,
-            )
+            UsageCounter.objects.filter(organization_id=organization_id, period_start=period_start)
             .values_list("call_seconds", flat=True)
             .first()
         )
+        if employee_limit is not None:
+            employee_used = _call_seconds_in_period(
+                organization_id=organization_id, period_start=period_start, employee_id=employee_id
+            )
+        if cost_center_limit is not None:
+            cost_center_used = _call_seconds_in_period(
+                organization_id=organization_id, period_start=period_start, cost_center=cost_center
+            )
         call_time_alerts = cap_alerts = 0  # the new month has none yet
     used = used or 0
     percent = _percent(used, included)
@@ -163,6 +262,9 @@ def call_authorize(
         rate=Decimal(rate),
         cap=Decimal(cap) if cap is not None else None,
         employee_active=None if employee_active is None else bool(employee_active),
+        spend_cap=Decimal(spend_cap) if spend_cap is not None else None,
+        employee_cap=_call_time_cap(employee_limit, employee_used),
+        cost_center_cap=_call_time_cap(cost_center_limit, cost_center_used),
     )
     return replace(
         authorization,

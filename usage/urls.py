@@ -2,6 +2,8 @@ from django.urls import path
 
 from usage import views
 from usage.alerts import views as alert_views
+from usage.budgets import views as budget_views
+from usage.caps import views as cap_views
 from usage.costs import views as cost_views
 
 app_name = "usage"
@@ -21,6 +23,8 @@ urlpatterns = [
         name="alert_threshold",
     ),
     path("<slug:org_slug>/usage/alerts/snooze/", alert_views.snooze, name="alert_snooze"),
+    path("<slug:org_slug>/usage/caps/", cap_views.caps, name="caps"),
+    path("<slug:org_slug>/budgets/", budget_views.budgets, name="budgets"),
     path(
         "<slug:org_slug>/invoices/<str:number>/lines/<int:line_id>/calls/",
         views.line_calls,

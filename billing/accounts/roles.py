@@ -59,6 +59,9 @@ BILLING_READS = (
         "billing.billingrequest",
         "billing.billingrequestmessage",
         "billing.disputedcall",
+        "billing.referral",
+        "usage.spendcap",
+        "usage.spendcapchange",
     ),
 )
 

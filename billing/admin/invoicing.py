@@ -36,6 +36,7 @@ from billing.models import (
     Discount,
     Invoice,
     InvoiceLine,
+    Referral,
     TaxRate,
 )
 from billing.money import format_rate
@@ -284,8 +285,17 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 @admin.register(Coupon)
 class CouponAdmin(AuditedAdmin):
     saved_by_service = True
-    list_display = ("code", "name", "off", "duration_shown", "is_active", "organizations_using")
-    list_filter = ("is_active", "duration")
+    list_display = (
+        "code",
+        "name",
+        "off",
+        "duration_shown",
+        "is_active",
+        "is_promotion",
+        "redemptions_shown",
+        "organizations_using",
+    )
+    list_filter = ("is_active", "is_promotion", "duration")
     search_fields = ("code", "name")
     fields = (
         "code",
@@ -295,6 +305,10 @@ class CouponAdmin(AuditedAdmin):
         "duration",
         "duration_in_periods",
         "is_active",
+        "is_promotion",
+        "redeemable_from",
+        "redeemable_until",
+        "max_redemptions",
     )
     # What organizations were given: fixed once the coupon is used.
     TERMS = ("code", "percent_off", "amount_off", "duration", "duration_in_periods")
@@ -325,9 +339,26 @@ class CouponAdmin(AuditedAdmin):
     def duration_shown(self, coupon):
         return coupon.describe_duration()
 
+    @admin.display(description="Redeemed", ordering="redemptions")
+    def redemptions_shown(self, coupon):
+        if not coupon.is_promotion:
+            return "—"
+        limit = coupon.max_redemptions
+        return f"{coupon.redemptions} of {limit}" if limit is not None else str(coupon.redemptions)
+
     @admin.display(description="Organizations using it", ordering="using")
     def organizations_using(self, coupon):
         return coupon.using
+
+
+@admin.register(Referral)
+class ReferralAdmin(ReadOnlyAdmin):
+    """Organizations that joined through another's referral link, and when both were
+    credited (their first paid invoice)."""
+
+    list_display = ("referred", "referrer", "created_at", "credited_at")
+    list_select_related = ("referred", "referrer")
+    search_fields = ("referred__name", "referrer__name")
 
 
 @admin.register(Discount)

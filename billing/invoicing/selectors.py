@@ -10,6 +10,7 @@ from typing import Protocol
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core import signing
 from django.db.models import Q, Sum
 from django.template.loader import render_to_string
 from djmoney.money import Money
@@ -24,6 +25,7 @@ from billing.models import (
     InvoiceLine,
     Organization,
     Plan,
+    Referral,
     TaxRate,
 )
 from billing.money import round_money
@@ -145,6 +147,46 @@ def invoice_pdf_render(*, invoice: Invoice) -> bytes:
 
     html = render_to_string("billing/invoice_pdf.html", invoice_document(invoice=invoice))
     return HTML(string=html).write_pdf()
+
+
+# --- referrals ----------------------------------------------------------------------------
+
+_REFERRAL_SALT = "billing.referral"
+
+
+def referral_code(*, organization: Organization) -> str:
+    """The organization's referral code: its id, signed, so codes cannot be made up."""
+    return signing.Signer(salt=_REFERRAL_SALT).sign(organization.slug)
+
+
+def referral_organization(*, code: str) -> Organization | None:
+    """The organization a referral code stands for, or None for a code not ours."""
+    try:
+        slug = signing.Signer(salt=_REFERRAL_SALT).unsign(code)
+    except signing.BadSignature:
+        return None
+    return Organization.objects.filter(slug=slug).first()
+
+
+@dataclass(frozen=True)
+class ReferralSummary:
+    code: str
+    referred: list[Referral]  # the organizations it referred, newest first
+    referred_by: Referral | None  # how the organization itself joined, if referred
+
+
+def referral_summary(*, organization: Organization) -> ReferralSummary:
+    """One query: the referrals the organization made, and the one that brought it."""
+    rows = list(
+        Referral.objects.filter(Q(referrer=organization) | Q(referred=organization))
+        .select_related("referrer", "referred")
+        .order_by("-created_at", "-pk")
+    )
+    return ReferralSummary(
+        code=referral_code(organization=organization),
+        referred=[row for row in rows if row.referrer_id == organization.pk],
+        referred_by=next((row for row in rows if row.referred_id == organization.pk), None),
+    )
 
 
 # --- the next invoice, before it is issued --------------------------------------------------

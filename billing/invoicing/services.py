@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 
+from django.conf import settings
 from django.core.files.base import ContentFile
-from django.db import transaction
-from django.db.models import Sum
+from django.db import IntegrityError, transaction
+from django.db.models import F, Q, Sum
 from django.utils import timezone
 from django_q.tasks import async_task
 from djmoney.money import Money
@@ -28,6 +29,7 @@ from billing.models import (
     Invoice,
     InvoiceLine,
     Organization,
+    Referral,
     Subscription,
 )
 from billing.money import round_money
@@ -274,6 +276,7 @@ def invoice_mark_paid(
             "pdf",
         ]
     )
+    _referral_credit_if_due(invoice, paid_at)
     return invoice
 
 
@@ -403,6 +406,118 @@ def discount_apply(
         raise BillingError(ErrorCode.DISCOUNT_EXISTS, f"{organization} already has a discount.")
     return Discount.objects.create(
         organization=organization, coupon=coupon, created_at=now or timezone.now()
+    )
+
+
+# --- promotions and referrals -------------------------------------------------------------
+
+
+@transaction.atomic
+def promotion_code_redeem(
+    *, organization: Organization, code: str, now: dt.datetime | None = None
+) -> Discount:
+    """An administrator redeems a promotion code: the coupon becomes the organization's
+    discount, if the promotion runs now, has redemptions left, was never redeemed by the
+    organization, and the organization has no other discount."""
+    now = now or timezone.now()
+    code = code.strip()
+    coupon = Coupon.objects.filter(code__iexact=code, is_promotion=True).first()
+    if coupon is None:
+        raise BillingError(
+            ErrorCode.PROMOTION_CODE_UNKNOWN, f"There is no promotion with the code {code!r}."
+        )
+    if not coupon.is_active or (coupon.redeemable_until and now >= coupon.redeemable_until):
+        raise BillingError(ErrorCode.PROMOTION_ENDED, f"The promotion {coupon.code} has ended.")
+    if coupon.redeemable_from and now < coupon.redeemable_from:
+        raise BillingError(
+            ErrorCode.PROMOTION_NOT_STARTED,
+            f"The promotion {coupon.code} starts on "
+            f"{coupon.redeemable_from.astimezone(organization.tzinfo):%-d %b %Y}.",
+        )
+    # One organization's redemptions take turns, so "once per organization" holds.
+    locks.organization_lock().filter(pk=organization.pk).get()
+    if Discount.objects.filter(organization=organization, coupon=coupon).exists():
+        raise BillingError(
+            ErrorCode.PROMOTION_ALREADY_REDEEMED,
+            f"{organization} has already redeemed {coupon.code}.",
+        )
+    # One UPDATE counts the redemption against the limit: concurrent redeemers cannot pass it.
+    counted = (
+        Coupon.objects.filter(pk=coupon.pk)
+        .filter(Q(max_redemptions__isnull=True) | Q(redemptions__lt=F("max_redemptions")))
+        .update(redemptions=F("redemptions") + 1)
+    )
+    if not counted:
+        raise BillingError(
+            ErrorCode.PROMOTION_LIMIT_REACHED,
+            f"The promotion {coupon.code} has been redeemed as many times as it may be.",
+        )
+    return discount_apply(organization=organization, coupon=coupon, now=now)
+
+
+@transaction.atomic
+def referral_record(
+    *,
+    referrer: Organization,
+    referred: Organization,
+    actor=None,
+    now: dt.datetime | None = None,
+) -> Referral:
+    """`referred` joined through `referrer`'s referral link: both are credited when it pays
+    its first invoice. Once per organization, before it has paid any."""
+    if referrer.pk == referred.pk:
+        raise BillingError(ErrorCode.SELF_REFERRAL)
+    if Referral.objects.filter(referred=referred).exists():
+        raise BillingError(ErrorCode.ALREADY_REFERRED, f"{referred} was already referred.")
+    if Invoice.objects.filter(
+        organization=referred, status=Invoice.Status.PAID, total__gt=0
+    ).exists():
+        raise BillingError(ErrorCode.REFERRAL_TOO_LATE, f"{referred} has paid an invoice already.")
+    try:
+        with transaction.atomic():
+            return Referral.objects.create(
+                referrer=referrer,
+                referred=referred,
+                created_at=now or timezone.now(),
+                created_by=actor,
+            )
+    except IntegrityError as error:
+        raise BillingError(
+            ErrorCode.ALREADY_REFERRED, f"{referred} was already referred."
+        ) from error
+
+
+def _referral_credit_if_due(invoice: Invoice, now: dt.datetime) -> None:
+    """On a paid invoice of a referred organization that has not been credited yet: credit
+    both organizations, once (the conditional UPDATE decides between concurrent payments).
+    A free invoice (a trial's) pays nothing, so it does not count."""
+    if invoice.total.amount <= 0:
+        return
+    referral = (
+        Referral.objects.filter(referred_id=invoice.organization_id, credited_at__isnull=True)
+        .select_related("referrer", "referred")
+        .first()
+    )
+    if referral is None:
+        return
+    if not Referral.objects.filter(pk=referral.pk, credited_at__isnull=True).update(
+        credited_at=now
+    ):
+        return
+    referrer, referred = referral.referrer, referral.referred
+    balance_credit_grant(
+        organization=referrer,
+        kind=BalanceEntry.Kind.REFERRAL,
+        amount=Money(settings.REFERRAL_CREDIT_REFERRER, referrer.currency),
+        description=f"Referral credit: {referred.name} paid its first invoice",
+        now=now,
+    )
+    balance_credit_grant(
+        organization=referred,
+        kind=BalanceEntry.Kind.REFERRAL,
+        amount=Money(settings.REFERRAL_CREDIT_REFERRED, referred.currency),
+        description=f"Referral credit: welcome from {referrer.name}",
+        now=now,
     )
 
 

@@ -40,6 +40,9 @@ ROLE_PERMISSIONS = {
         "billing.view_billingrequest",
         "billing.view_billingrequestmessage",
         "billing.view_disputedcall",
+        "billing.view_referral",
+        "usage.view_spendcap",
+        "usage.view_spendcapchange",
         "payments.add_paymentattempt",
         "billing.retry_payment",
         "billing.extend_trial",
@@ -82,6 +85,9 @@ ROLE_PERMISSIONS = {
         "billing.view_billingrequest",
         "billing.view_billingrequestmessage",
         "billing.view_disputedcall",
+        "billing.view_referral",
+        "usage.view_spendcap",
+        "usage.view_spendcapchange",
         "payments.add_paymentattempt",
         "billing.retry_payment",
         "billing.extend_trial",
@@ -148,8 +154,8 @@ def groups_delete(apps, schema_editor):
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0015_billing_requests"),
-        ("usage", "0006_projected_overage_schedule"),
+        ("billing", "0014_promotions_and_referrals"),
+        ("usage", "0008_spend_caps_and_budgets"),
         ("payments", "0007_paymentmethod_fingerprint"),
         ("auth", "0012_alter_user_first_name_max_length"),
         ("contenttypes", "0002_remove_content_type_name"),

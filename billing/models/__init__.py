@@ -10,7 +10,7 @@ from billing.models.accounts import (
     validate_email_list,
 )
 from billing.models.catalog import Feature, Plan
-from billing.models.credits import BalanceEntry, Coupon, Discount, TaxRate
+from billing.models.credits import BalanceEntry, Coupon, Discount, Referral, TaxRate
 from billing.models.invoices import CreditNote, Invoice, InvoiceLine, PendingLine
 from billing.models.notifications import (
     Channel,
@@ -47,6 +47,7 @@ __all__ = [
     "Organization",
     "PendingLine",
     "Plan",
+    "Referral",
     "Subscription",
     "TaxRate",
     "WebhookEndpoint",

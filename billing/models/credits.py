@@ -114,6 +114,23 @@ class Coupon(models.Model):
     duration = models.CharField(max_length=10, choices=Duration.choices, default=Duration.ONCE)
     duration_in_periods = models.PositiveSmallIntegerField(null=True, blank=True)
     is_active = models.BooleanField(default=True, help_text="Can still be given to organizations.")
+    is_promotion = models.BooleanField(
+        default=False,
+        help_text="Its code is a promotion code: organization administrators may redeem it "
+        "on their billing pages, once per organization.",
+    )
+    redeemable_from = models.DateTimeField(
+        null=True, blank=True, help_text="A promotion code works from then. Empty: at once."
+    )
+    redeemable_until = models.DateTimeField(
+        null=True, blank=True, help_text="… and until then (exclusive). Empty: no end."
+    )
+    max_redemptions = models.PositiveIntegerField(
+        null=True, blank=True, help_text="How many organizations may redeem it. Empty: any."
+    )
+    redemptions = models.PositiveIntegerField(
+        default=0, editable=False, help_text="Organizations that redeemed the promotion code."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -127,6 +144,17 @@ class Coupon(models.Model):
             models.CheckConstraint(
                 condition=~Q(duration="repeating") | Q(duration_in_periods__gt=0),
                 name="repeating_coupon_has_periods",
+            ),
+            models.CheckConstraint(
+                condition=Q(max_redemptions__isnull=True)
+                | Q(redemptions__lte=models.F("max_redemptions")),
+                name="coupon_redemptions_within_limit",
+            ),
+            models.CheckConstraint(
+                condition=Q(redeemable_from__isnull=True)
+                | Q(redeemable_until__isnull=True)
+                | Q(redeemable_until__gt=models.F("redeemable_from")),
+                name="coupon_redeemable_until_after_from",
             ),
         ]
 
@@ -194,3 +222,31 @@ class TaxRate(models.Model):
     def __str__(self) -> str:
         where = f"{self.country} {self.region}".strip()
         return f"{self.name} {format_percent(self.percentage)}% ({where})"
+
+
+class Referral(models.Model):
+    """An organization referred by another through its referral link. When the referred
+    organization pays its first invoice, both receive a referral credit, once."""
+
+    referrer = models.ForeignKey(
+        Organization, on_delete=models.PROTECT, related_name="referrals_made"
+    )
+    referred = models.OneToOneField(Organization, on_delete=models.PROTECT, related_name="referral")
+    created_at = models.DateTimeField()
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    credited_at = models.DateTimeField(
+        null=True, blank=True, help_text="When both credits were given: the first paid invoice."
+    )
+
+    class Meta:
+        ordering = ["-created_at"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(referrer=models.F("referred")), name="no_self_referral"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.referred} referred by {self.referrer}"

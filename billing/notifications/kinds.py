@@ -10,13 +10,13 @@ Kind = Notification.Kind
 Mode = NotificationPreference.Mode
 
 # The kinds an organization sets preferences for, in the order the settings page lists them.
-# Budget alerts join once budgets exist.
-CHOOSABLE = [kind for kind in Kind if kind not in (Kind.WEBHOOK_TEST, Kind.BUDGET_ALERT)]
+CHOOSABLE = [kind for kind in Kind if kind != Kind.WEBHOOK_TEST]
 
 # What each kind is about, as the settings page explains it.
 DESCRIPTIONS = {
     Kind.USAGE_ALERT: "An allowance, the overage spend or the overage cap reaches a threshold.",
     Kind.PROJECTED_OVERAGE: "This month's pace would use up an allowance before the month ends.",
+    Kind.BUDGET_ALERT: "The month's spend reaches a share of your budget, or its forecast passes it.",
     Kind.RENEWAL_REMINDER: "Before each renewal: the date, the amount and how it is paid.",
     Kind.INVOICE_ISSUED: "Each new invoice, with its PDF by e-mail.",
     Kind.INVOICE_REMINDER: "An invoice paid by bank transfer is due soon or overdue.",

@@ -9,7 +9,7 @@ from djmoney.money import Money
 
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing import services as invoicing_services
-from billing.models import BalanceEntry, CreditNote, Discount, Invoice, TaxRate
+from billing.models import BalanceEntry, Coupon, CreditNote, Discount, Invoice, TaxRate
 from tests.factories import (
     CouponFactory,
     OrganizationFactory,
@@ -159,6 +159,35 @@ def test_coupon_list_shows_how_many_organizations_use_it(staff_client, now):
     assert response.context["cl"].result_list[0].using == 2
 
 
+def test_staff_make_a_coupon_a_promotion_code_and_see_its_redemptions(staff_client, now):
+    response = staff_client.post(
+        reverse("admin:billing_coupon_add"),
+        {
+            "code": "spring-26",
+            "name": "Spring",
+            "percent_off": "10",
+            "duration": "once",
+            "is_active": "on",
+            "is_promotion": "on",
+            "redeemable_from_0": "2026-03-01",
+            "redeemable_from_1": "00:00:00",
+            "redeemable_until_0": "2026-04-01",
+            "redeemable_until_1": "00:00:00",
+            "max_redemptions": "100",
+        },
+    )
+    assert response.status_code == 302
+    coupon = Coupon.objects.get(code="spring-26")
+    assert (coupon.redeemable_from.day, coupon.redeemable_until.month) == (1, 4)
+    invoicing_services.promotion_code_redeem(
+        organization=OrganizationFactory(), code="spring-26", now=now
+    )
+
+    page = staff_client.get(reverse("admin:billing_coupon_changelist")).text
+
+    assert '<td class="field-redemptions_shown">1 of 100</td>' in page
+
+
 def test_staff_give_a_coupon_to_an_organization(staff_client, now):
     organization = OrganizationFactory()
     coupon = CouponFactory()
@@ -293,7 +322,8 @@ def test_renew_now_invoices_a_due_subscription_once_and_then_says_not_due(staff_
 
 
 @pytest.mark.parametrize(
-    "model", ["invoice", "creditnote", "coupon", "discount", "taxrate", "balanceentry"]
+    "model",
+    ["invoice", "creditnote", "coupon", "discount", "taxrate", "balanceentry", "referral"],
 )
 def test_changelists_run_a_constant_number_of_queries(
     staff_client, now, model, django_assert_max_num_queries
@@ -309,7 +339,10 @@ def test_changelists_run_a_constant_number_of_queries(
         invoicing_services.discount_apply(
             organization=subscription.organization, coupon=coupon, now=now
         )
-        CouponFactory()
+        CouponFactory(is_promotion=True, max_redemptions=10)
+        invoicing_services.referral_record(
+            referrer=OrganizationFactory(), referred=subscription.organization, now=now
+        )
 
     with django_assert_max_num_queries(12):
         response = staff_client.get(reverse(f"admin:billing_{model}_changelist"))

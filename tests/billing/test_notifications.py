@@ -38,6 +38,7 @@ from tests.factories import (
     record_call,
 )
 from usage.alerts.projection import projected_overage_alerts_if_needed
+from usage.budgets.services import budget_alerts_if_needed, budget_set
 
 pytestmark = pytest.mark.django_db
 
@@ -293,8 +294,8 @@ def every_email(mailoutbox, committed, monkeypatch):
             request=question, author=None, body="Your contract says so.", kind="staff"
         )
 
-    # An organization using its call time fast: a usage alert, a projected overage, and the
-    # reminder before it renews
+    # An organization using its call time fast: a usage alert, a projected overage, a budget
+    # alert, and the reminder before it renews
     busy = SubscriptionFactory(start=APRIL, now=APRIL)
     employee = EmployeeFactory(organization=busy.organization)
     with time_machine.travel(days(9), tick=False), committed():
@@ -302,6 +303,10 @@ def every_email(mailoutbox, committed, monkeypatch):
         record_call(employee=employee, seconds=50_000, connected_at=days(7))
     with time_machine.travel(days(9), tick=False), committed():
         projected_overage_alerts_if_needed(now=days(9))
+    # … and past its monthly budget
+    budget_set(organization=busy.organization, amount=Decimal("150"), now=days(9))
+    with time_machine.travel(days(9), tick=False), committed():
+        budget_alerts_if_needed(now=days(9))
     with time_machine.travel(days(24), tick=False), committed():
         renewal_reminders_send_if_needed(now=days(24))
 

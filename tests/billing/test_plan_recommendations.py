@@ -108,13 +108,14 @@ def advice(page) -> str:
 
 
 def compare_rows(page) -> dict[str, list[str]]:
-    """The comparison table as read: row heading → one cell per plan, left to right."""
+    """The comparison table as read: row heading → one cell per plan offered, left to right
+    (the Enterprise column, priced on request, apart)."""
     html = page.content.decode()
     rows = {}
     for row in re.findall(r"<tr>(.*?)</tr>", html[html.index('<table class="compare">') :], re.S):
         heading = re.search(r'<th scope="row">(.*?)(?:<small.*?)?</th>', row, re.S)
         if heading:
-            cells = re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)
+            cells = re.findall(r'<td(?![^>]*"[^"]*enterprise)[^>]*>(.*?)</td>', row, re.S)
             rows[text_of(heading[1])] = [text_of(cell) for cell in cells]
     return rows
 

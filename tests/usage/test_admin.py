@@ -1,5 +1,6 @@
 import datetime as dt
 import re
+from decimal import Decimal
 
 import pytest
 from django.db import connection
@@ -15,6 +16,7 @@ from tests.factories import (
     UserFactory,
 )
 from usage import services
+from usage.caps.services import spend_caps_replace
 from usage.metering import services as metering
 from usage.models import AIEmployee, Call, PhoneNumber, ServiceToken, UsageReport
 from usage.tokens.services import service_token_create
@@ -77,6 +79,14 @@ def many_rows(subscription, now):
     record_calls(employees, 150)
     for n in range(5):
         service_token_create(name=f"platform {n}", all_organizations=True)
+    for employee in employees[::3]:
+        spend_caps_replace(
+            organization=employee.organization,
+            overage_spend=Decimal("25"),
+            employees={employee.pk: 3_600},
+            cost_centers={"Support": 7_200},
+            now=now,
+        )
     return employees
 
 
@@ -90,6 +100,8 @@ def many_rows(subscription, now):
         "usagecounter",
         "usagereport",
         "servicetoken",
+        "spendcap",
+        "spendcapchange",
     ],
 )
 def test_every_usage_changelist_runs_a_constant_number_of_queries(
@@ -172,9 +184,17 @@ class TestCallList:
         assert call.platform_call_id in view.content.decode()
 
 
-@pytest.mark.parametrize("model", ["usagecounter", "usagereport"])
-def test_counters_and_reports_are_read_only(staff_client, many_rows, model):
+@pytest.mark.parametrize("model", ["usagecounter", "usagereport", "spendcap", "spendcapchange"])
+def test_counters_reports_and_caps_are_read_only(staff_client, many_rows, model):
     assert staff_client.get(reverse(f"admin:usage_{model}_add")).status_code == 403
+
+
+def test_staff_read_each_organizations_caps_and_who_changed_them(staff_client, many_rows):
+    caps = staff_client.get(reverse("admin:usage_spendcap_changelist")).content.decode()
+    changes = staff_client.get(reverse("admin:usage_spendcapchange_changelist")).content.decode()
+
+    assert "$25.00" in caps and "3,600 s" in caps and "Support" in caps
+    assert "Cost center Support" in changes
 
 
 def test_counters_show_storage_in_gib_as_the_usage_page_does(staff_client, subscription, now):

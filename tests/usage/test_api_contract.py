@@ -31,13 +31,33 @@ from tests.factories import (
 from tests.usage.test_api import call as api_call
 from usage import services
 from usage.api import api as platform_api
-from usage.models import AIEmployee, Call, PhoneNumber, UsageCounter, UsageReport
+from usage.models import (
+    AIEmployee,
+    Budget,
+    Call,
+    EmployeeUsageCounter,
+    PhoneNumber,
+    SpendCap,
+    SpendCapChange,
+    UsageCounter,
+    UsageReport,
+)
 from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
 
 SPEC = platform_api.get_openapi_schema()
-WRITTEN = (AIEmployee, Call, PhoneNumber, UsageCounter, UsageReport)
+WRITTEN = (
+    AIEmployee,
+    Call,
+    PhoneNumber,
+    UsageCounter,
+    UsageReport,
+    EmployeeUsageCounter,
+    SpendCap,
+    SpendCapChange,
+    Budget,
+)
 
 
 def rows_written() -> dict[str, int]:
@@ -123,6 +143,23 @@ def valid_requests(now):
         "GET /api/v1/orgs/{org}/features": (org, None),
         "GET /api/v1/orgs/{org}/features/{code}": (org | {"code": "core_calling"}, None),
         "GET /api/v1/orgs/{org}/invoices/{number}/lines/{line_id}/calls": (line_path, None),
+        "GET /api/v1/orgs/{org}/caps": (org, None),
+        "PUT /api/v1/orgs/{org}/caps": (
+            org,
+            {
+                "overage_spend": "10.00",
+                "employees": [{"employee_id": employee.pk, "call_seconds": 600}],
+                "cost_centers": [{"cost_center": employee.cost_center, "call_seconds": 600}],
+            },
+        ),
+        "GET /api/v1/orgs/{org}/budgets": (org, None),
+        "PUT /api/v1/orgs/{org}/budgets": (
+            org,
+            {
+                "monthly_budget": "500.00",
+                "cost_centers": [{"cost_center": employee.cost_center, "monthly_budget": "50"}],
+            },
+        ),
         "GET /api/v1/orgs/{org}/upcoming-invoice": (org, None),
         "GET /api/v1/orgs/{org}/costs": (org | {"month": "2026-03"}, None),
     }

@@ -10,7 +10,17 @@ from django.core.exceptions import ValidationError
 from ninja import NinjaAPI
 
 from billing.errors import BillingError
-from usage.api import calls, costs, employees, features, invoices, phone_numbers, usage
+from usage.api import (
+    budgets,
+    calls,
+    caps,
+    costs,
+    employees,
+    features,
+    invoices,
+    phone_numbers,
+    usage,
+)
 from usage.api.auth import ServiceTokenAuth
 from usage.metering import services as metering
 
@@ -69,5 +79,5 @@ def _problems(problems: list[metering.Problem]) -> list[dict]:
     ]
 
 
-for module in (calls, employees, phone_numbers, usage, features, invoices, costs):
+for module in (calls, employees, phone_numbers, usage, caps, budgets, features, invoices, costs):
     api.add_router("", module.router)

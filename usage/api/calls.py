@@ -31,7 +31,13 @@ class AuthorizeIn(Input):
 
 class AuthorizeOut(Schema):
     allowed: bool
-    reason: str = Field(description="`ok`, or why the call is refused (a stable code).")
+    reason: str = Field(
+        description="`ok`, or why the call is refused (a stable code): "
+        "`subscription_suspended`, `no_subscription`, `employee_not_found`, "
+        "`employee_inactive`, `balance_exhausted`, `overage_cap_reached` (the plan's), "
+        "`spend_cap_reached` (the organization's own overage cap), `employee_cap_reached`, "
+        "`cost_center_cap_reached` (call-time caps the organization set)."
+    )
     remaining_seconds: int | None = Field(
         description="Seconds left before calls are refused; null when there is no limit."
     )
@@ -54,8 +60,9 @@ class AuthorizeOut(Schema):
 )
 def authorize_call(request, org: PathText, payload: AuthorizeIn):
     """Refused when the subscription is suspended or canceled, the AI employee is inactive or
-    not the organization's, the allowance is used up on a `block` plan, or the overage cap is
-    reached; an unknown organization or AI employee is refused too (200, `allowed: false`).
+    not the organization's, the allowance is used up on a `block` plan, the overage cap is
+    reached (the plan's, or the organization's own), or the AI employee's or its cost
+    center's monthly call-time cap is reached; an unknown organization or AI employee is refused too (200, `allowed: false`).
     An allowed call always completes: report it when it ends."""
     return selectors.call_authorize(
         organization_slug=org, employee_id=payload.employee_id, now=timezone.now()

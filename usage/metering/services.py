@@ -25,7 +25,7 @@ from usage.alerts.services import (
     usage_alerts_evaluate,
 )
 from usage.locks import usage_counter_lock
-from usage.models import AIEmployee, Call, UsageCounter, UsageReport
+from usage.models import AIEmployee, Call, EmployeeUsageCounter, UsageCounter, UsageReport
 
 MAX_CALL_SECONDS = 24 * 3600
 CLOCK_SKEW = dt.timedelta(minutes=5)
@@ -189,11 +189,11 @@ def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -
         .exclude(status=Subscription.Status.CANCELED)
         .select_related("organization", "plan")
     }
-    employees = dict(
-        AIEmployee.objects.filter(pk__in={report.employee_id for report in reports}).values_list(
-            "pk", "organization_id"
-        )
-    )
+    employee_rows = AIEmployee.objects.filter(
+        pk__in={report.employee_id for report in reports}
+    ).values_list("pk", "organization_id", "cost_center")
+    employees = {pk: organization_id for pk, organization_id, _ in employee_rows}
+    cost_centers = {pk: cost_center for pk, _, cost_center in employee_rows}
     problems = [
         problem
         for index, report in enumerate(reports)
@@ -241,16 +241,20 @@ def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -
         if conflicts:
             raise CallConflict(conflicts)
         totals: dict[tuple[int, periods.Period], list[int]] = defaultdict(lambda: [0, 0])
+        by_employee: dict[tuple[int, str, dt.datetime, int], int] = defaultdict(int)
         for report, organization_id, period, seconds in rows:
             if report.call_id in inserted:
                 totals[organization_id, period][0] += seconds
                 totals[organization_id, period][1] += 1
+                employee_key = (report.employee_id, cost_centers[report.employee_id])
+                by_employee[(*employee_key, period.start, organization_id)] += seconds
         after = _counters_add(
             {
                 key: {"call_seconds": seconds, "calls": count}
                 for key, (seconds, count) in totals.items()
             }
         )
+        _employee_counters_add(by_employee)
         _call_time_alerts(subscriptions.values(), totals, after, now)
     return RecordResult(
         recorded=[report.call_id for report, *_ in rows if report.call_id in inserted],
@@ -410,6 +414,30 @@ def _counters_add(
             )
             after[organization_id, period] = cursor.fetchone()
     return after
+
+
+def _employee_counters_add(seconds: dict[tuple[int, str, dt.datetime, int], int]) -> None:
+    """Add call seconds to the AI employees' counters (keyed by employee, cost center, usage
+    period start and organization) in one statement. After the organization's counters, in
+    employee order: an employee's counter is only reached through its organization's, which
+    this transaction already holds, so concurrent reporters cannot deadlock on them."""
+    if not seconds:
+        return
+    adapt = connection.ops.adapt_datetimefield_value
+    params = []
+    for (employee_id, cost_center, period_start, organization_id), added in sorted(seconds.items()):
+        params += [organization_id, employee_id, cost_center, adapt(period_start), added]
+    table = connection.ops.quote_name(EmployeeUsageCounter._meta.db_table)
+    placeholders = ", ".join(["(%s, %s, %s, %s, %s)"] * len(seconds))
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"INSERT INTO {table} AS counter "  # noqa: S608 - fixed identifiers
+            "(organization_id, employee_id, cost_center, period_start, call_seconds) "
+            f"VALUES {placeholders} "
+            "ON CONFLICT (employee_id, period_start, cost_center) "
+            "DO UPDATE SET call_seconds = counter.call_seconds + EXCLUDED.call_seconds",
+            params,
+        )
 
 
 # --- storage and API usage ----------------------------------------------------------------

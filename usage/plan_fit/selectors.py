@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, replace
+from decimal import ROUND_HALF_UP, Decimal
 
 from django.db.models import OuterRef
 from djmoney.money import Money
@@ -176,6 +177,24 @@ def _recommendation(
 
 
 @dataclass(frozen=True)
+class Scenario:
+    """Growth to plan for: calls up (or down) by a percent, and more AI employees, each
+    calling like the average of those active now."""
+
+    calls_percent: Decimal = Decimal(0)
+    more_employees: int = 0
+
+    def employees(self, active: int) -> int:
+        return active + self.more_employees
+
+    def call_seconds(self, seconds: int, active: int) -> int:
+        factor = 1 + self.calls_percent / 100
+        if active and self.more_employees:
+            factor *= Decimal(active + self.more_employees) / active
+        return int((seconds * factor).to_integral_value(rounding=ROUND_HALF_UP))
+
+
+@dataclass(frozen=True)
 class PlanFit:
     months: list[UsedMonth]  # newest first; empty before the first usage month closes
     costs: list[PlanCost]  # one per compared plan, in the order given
@@ -184,11 +203,16 @@ class PlanFit:
 
 
 def plan_fit(
-    *, organization: Organization, current_plan: Plan | None, plans: list[Plan]
+    *,
+    organization: Organization,
+    current_plan: Plan | None,
+    plans: list[Plan],
+    scenario: Scenario | None = None,
 ) -> PlanFit:
     """What the organization's last closed usage months (up to three) would have cost on each
-    of `plans` and on its current plan, from its real usage, and whether to change plans.
-    Two queries whatever the number of months or plans (one before the first month closes)."""
+    of `plans` and on its current plan, from its real usage (grown as `scenario` says), and
+    whether to change plans. Two queries whatever the number of months or plans (one before
+    the first month closes)."""
     counters = list(
         UsageCounter.objects.filter(organization=organization, closed_at__isnull=False)
         .annotate(
@@ -200,16 +224,18 @@ def plan_fit(
     )
     if not counters:
         return PlanFit(months=[], costs=[], current=None, recommendation=None)
+    employees = counters[0].active_employees or 0
+    scenario = scenario or Scenario()
     months = [
         UsedMonth(
             periods.Period(counter.period_start, counter.period_end),
-            counter.call_seconds,
+            scenario.call_seconds(counter.call_seconds, employees),
             counter.api_calls,
             counter.storage_peak_bytes,
         )
         for counter in counters
     ]
-    employees = counters[0].active_employees or 0
+    employees = scenario.employees(employees)
     number_fees = [
         number.monthly_fee
         for number in PhoneNumber.objects.filter(

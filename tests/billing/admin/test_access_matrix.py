@@ -44,6 +44,9 @@ RULES = {
     ),
     "billing.featuretrial": rule(READERS),
     "billing.auditentry": rule(READERS),
+    "billing.referral": rule(READERS),
+    "usage.spendcap": rule(READERS),
+    "usage.spendcapchange": rule(READERS),
     "billing.feature": rule(EVERYONE, add={C, U}, delete=SUPERUSER),
     "billing.plan": rule(
         EVERYONE,
