@@ -11,6 +11,7 @@ from tests.factories import (
     EmployeeFactory,
     MembershipFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     record_call,
@@ -97,7 +98,7 @@ def test_an_empty_budget_removes_it(client, organization):
 )
 def test_who_sees_the_budget_page(client, organization, username, status):
     MembershipFactory(user=UserFactory(username="rival"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     sign_in(client, user(username))
 
     response = client.get(url(organization))
@@ -108,7 +109,7 @@ def test_who_sees_the_budget_page(client, organization, username, status):
 
 
 def test_support_staff_cannot_set_a_budget(client, organization):
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     sign_in(client, user("support"))
 
     response = client.post(url(organization), posted(monthly_budget="200"))
