@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "ninja",
     "simple_history",
     "sequences",
+    "djstripe",
     "billing",
     "usage",
     "payments",
@@ -227,8 +228,20 @@ else:
 # Payments: Stripe when a secret key is configured, otherwise the sandbox gateway.
 STRIPE_SECRET_KEY = env.str("STRIPE_SECRET_KEY", default="")
 STRIPE_PUBLISHABLE_KEY = env.str("STRIPE_PUBLISHABLE_KEY", default="")
-STRIPE_WEBHOOK_SECRET = env.str("STRIPE_WEBHOOK_SECRET", default="")
 PAYMENT_GATEWAY = "stripe" if STRIPE_SECRET_KEY else "sandbox"
+# dj-stripe mirrors Stripe's objects. Every call names this API version, the one dj-stripe
+# 2.11's models are written for; the webhook endpoint on Stripe's side is created with it.
+STRIPE_API_VERSION = "2026-05-27.dahlia"
+STRIPE_LIVE_MODE = STRIPE_SECRET_KEY.startswith(("sk_live_", "rk_live_"))
+# Customers are linked to organizations explicitly (payments.StripeCustomer), not through
+# a subscriber model: no metadata key of dj-stripe's is written to or read from Stripe.
+DJSTRIPE_SUBSCRIBER_CUSTOMER_KEY = ""
+DJSTRIPE_FOREIGN_KEY_TO_FIELD = "id"
+DJSTRIPE_WEBHOOK_VALIDATION = "verify_signature"
+# Days webhook deliveries and Stripe events are kept in the mirror before the nightly purge.
+STRIPE_EVENT_RETENTION_DAYS = env.int("STRIPE_EVENT_RETENTION_DAYS", default=90)
+# Days of payments and refunds the daily reconciliation compares with Stripe's.
+STRIPE_RECONCILIATION_DAYS = env.int("STRIPE_RECONCILIATION_DAYS", default=35)
 # Dunning: days after the first failed charge on which it is retried; after the last
 # failure the subscription is suspended.
 PAYMENT_RETRY_DAYS = env.list("PAYMENT_RETRY_DAYS", cast=int, default=[1, 3, 5, 7])

@@ -166,12 +166,23 @@ class Refund(models.Model):
 
 class StripeCustomer(models.Model):
     """The Stripe customer that holds an organization's Stripe payment methods: SetupIntents
-    attach methods to it and off-session charges name it."""
+    attach methods to it and off-session charges name it. The customer itself is dj-stripe's
+    mirror (`djstripe.Customer`), filled by its webhooks and its sync; this row only says
+    which organization it belongs to. No database constraint: the link is written when
+    Stripe creates the customer, before the mirror has synced it."""
 
     organization = models.OneToOneField(
         Organization, on_delete=models.PROTECT, related_name="stripe_customer"
     )
-    customer_id = models.CharField(max_length=255, unique=True, help_text="Stripe's cus_… id.")
+    customer = models.OneToOneField(
+        "djstripe.Customer",
+        to_field="id",
+        db_column="customer_id",
+        db_constraint=False,
+        on_delete=models.DO_NOTHING,
+        related_name="organization_link",
+        help_text="Stripe's cus_… id.",
+    )
     created_at = models.DateTimeField()
 
     def __str__(self) -> str:
@@ -179,22 +190,27 @@ class StripeCustomer(models.Model):
 
 
 class ProcessedStripeEvent(models.Model):
-    """A Stripe webhook event that has been applied. It is written in the same transaction as
-    the event's effects, so a replayed delivery finds it and changes nothing."""
+    """A Stripe webhook event that has been applied to our payments. The event is dj-stripe's
+    (`djstripe.Event`: its type, time and object); this row is written in the same
+    transaction as the event's effects, so a replayed delivery finds it and changes nothing.
+    It goes when the purge removes the event."""
 
-    event_id = models.CharField(max_length=255, unique=True, help_text="Stripe's evt_… id.")
-    event_type = models.CharField(max_length=100)
-    object_id = models.CharField(
-        max_length=255, db_index=True, help_text="The id of the object the event is about."
+    event = models.OneToOneField(
+        "djstripe.Event",
+        to_field="id",
+        db_column="event_id",
+        db_constraint=False,
+        on_delete=models.CASCADE,
+        related_name="applied",
+        help_text="Stripe's evt_… id.",
     )
-    created_at_stripe = models.DateTimeField(help_text="When Stripe created the event.")
     processed_at = models.DateTimeField()
 
     class Meta:
-        ordering = ["-created_at_stripe", "-pk"]
+        ordering = ["-processed_at", "-pk"]
 
     def __str__(self) -> str:
-        return f"{self.event_type} {self.event_id}"
+        return f"Applied {self.event_id}"
 
 
 class InvoiceReminder(models.Model):
@@ -224,3 +240,68 @@ class InvoiceReminder(models.Model):
     @staticmethod
     def overdue(days: int) -> str:
         return f"overdue_{days}"
+
+
+class StripeReconciliation(models.Model):
+    """One daily comparison of our payments and refunds with Stripe's, as dj-stripe's sync
+    mirrored them: one per day, so the job may run as often as it likes."""
+
+    day = models.DateField(unique=True)
+    ran_at = models.DateTimeField()
+    payments_compared = models.PositiveIntegerField(default=0)
+    refunds_compared = models.PositiveIntegerField(default=0)
+    mismatches_found = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ["-day"]
+
+    def __str__(self) -> str:
+        return f"Reconciliation of {self.day}: {self.mismatches_found} mismatches"
+
+
+class StripeMismatch(models.Model):
+    """A payment, refund or payment method on which we and Stripe disagree. Listed until a later
+    reconciliation finds both sides agreeing (then it is resolved, and kept)."""
+
+    class Kind(models.TextChoices):
+        MISSING_AT_STRIPE = "missing_at_stripe", "Recorded here, missing at Stripe"
+        MISSING_HERE = "missing_here", "At Stripe, missing here"
+        AMOUNT = "amount", "Amounts differ"
+        STATUS = "status", "Statuses differ"
+        DETAILS = "details", "Card or account details differ"
+
+    class Object(models.TextChoices):
+        PAYMENT = "payment", "Payment"
+        REFUND = "refund", "Refund"
+        METHOD = "method", "Payment method"
+
+    object_type = models.CharField(max_length=10, choices=Object.choices)
+    kind = models.CharField(max_length=20, choices=Kind.choices)
+    stripe_id = models.CharField(max_length=255, help_text="Stripe's pi_…, re_… or pm_… id.")
+    attempt = models.ForeignKey(
+        PaymentAttempt, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    refund = models.ForeignKey(
+        Refund, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    payment_method = models.ForeignKey(
+        PaymentMethod, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
+    )
+    ours = models.CharField("here", max_length=100, blank=True)
+    theirs = models.CharField("at Stripe", max_length=100, blank=True)
+    first_found_on = models.DateField()
+    last_found_on = models.DateField()
+    resolved_on = models.DateField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["resolved_on", "-first_found_on", "-pk"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["stripe_id", "kind"],
+                condition=Q(resolved_on__isnull=True),
+                name="one_open_mismatch_per_object_and_kind",
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()}: {self.stripe_id}"

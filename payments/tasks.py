@@ -19,3 +19,15 @@ def invoice_reminders() -> int:
     from payments import reminders
 
     return reminders.invoice_reminders_if_needed(now=timezone.now())
+
+
+def stripe_reconciliation() -> bool:
+    from payments import reconciliation
+
+    return reconciliation.stripe_reconciliation_if_needed(now=timezone.now()) is not None
+
+
+def stripe_events_purge() -> int:
+    from payments import webhooks
+
+    return webhooks.stripe_events_purge_if_needed(now=timezone.now())

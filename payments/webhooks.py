@@ -1,11 +1,10 @@
-"""Applying Stripe's webhook events to our payments: the service behind
-`/payments/stripe/webhook/` (see `payments.urls_webhooks`).
+"""Applying Stripe's webhook events to our payments.
 
-Why not dj-stripe: its release for Django 5.2 (2.11.0) requires `stripe<16`, and its endpoint
-writes a WebhookEventTrigger row for every delivery before checking the signature, so a
-forged request would be stored; the rule here is that a bad signature stores nothing. The
-view checks the signature with the official `stripe.Webhook.construct_event` (HMAC and
-timestamp tolerance) first, and this module stores only verified events.
+dj-stripe receives the events (its endpoint model, its trigger and event rows, its mirror of
+the objects) behind `payments.urls_webhooks`, which checks the signature before dj-stripe
+sees anything: a bad signature stores nothing. Our reactions are dj-stripe receivers
+(`payments.receivers`) that apply the stored event here once dj-stripe's transaction has
+committed.
 
 Stripe delivers at least once and in no particular order. Each event is applied at most once:
 its id goes into ProcessedStripeEvent in the same transaction as its effects, so a replay
@@ -22,10 +21,12 @@ import logging
 import re
 from collections.abc import Callable
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Q, Sum
 from django.utils import timezone
 from djmoney.money import Money
+from djstripe.models import Event, WebhookEventTrigger
 
 from billing.models import Invoice
 from payments import locks, services
@@ -48,47 +49,58 @@ CHARGE_KEY = re.compile(r"invoice-(?P<invoice_id>\d{1,18})-")
 
 
 class MalformedEvent(ValueError):
-    """Not a Stripe event: one has an id, a type, a creation time and the object it is about
-    (`data.object`, with an id)."""
+    """Not a Stripe event: one has an id, a type, a creation time, whether it is live, and
+    the object it is about (`data.object`, with an id)."""
 
 
-def _parts(event: dict) -> tuple[str, str, dt.datetime, dict]:
+def stripe_event_check(*, event: dict) -> None:
+    """Raise MalformedEvent for a signed body without the parts every event has, before
+    dj-stripe stores anything of it."""
     try:
         event_id, event_type = event["id"], event["type"]
-        created = dt.datetime.fromtimestamp(event["created"], tz=dt.UTC)
-        stripe_object = event["data"]["object"]
-        object_id = stripe_object["id"]
+        dt.datetime.fromtimestamp(event["created"], tz=dt.UTC)
+        object_id = event["data"]["object"]["id"]
+        livemode = event["livemode"]
     except (KeyError, TypeError, ValueError, OverflowError) as error:
         raise MalformedEvent(f"{MalformedEvent.__doc__} Missing or wrong: {error!r}.") from error
     if not all(isinstance(text, str) for text in (event_id, event_type, object_id)):
         raise MalformedEvent(f"{MalformedEvent.__doc__} Its id, type and object's id are text.")
-    return event_id, event_type, created, stripe_object
+    if not isinstance(livemode, bool):
+        raise MalformedEvent(f"{MalformedEvent.__doc__} Its livemode is true or false.")
 
 
 @transaction.atomic
-def stripe_event_apply(*, event: dict, now: dt.datetime | None = None) -> bool:
-    """Apply one verified event. Returns False when it had already been applied; raises
-    MalformedEvent, having applied nothing, for an event without the parts every event has."""
+def stripe_event_apply(*, event_id: str, now: dt.datetime | None = None) -> bool:
+    """Apply one event dj-stripe has stored (after its signature was checked). Returns False
+    when it had already been applied."""
     now = now or timezone.now()
-    event_id, event_type, created, stripe_object = _parts(event)
+    event = Event.objects.get(id=event_id)
     _, is_new = ProcessedStripeEvent.objects.get_or_create(
-        event_id=event_id,
-        defaults={
-            "event_type": event_type,
-            "object_id": stripe_object["id"],
-            "created_at_stripe": created,
-            "processed_at": now,
-        },
+        event_id=event.id, defaults={"processed_at": now}
     )
     if not is_new:
         return False
-    handler = _HANDLERS.get(event_type)
+    handler = _HANDLERS.get(event.type)
     if handler is not None:
-        handler(stripe_object, event, now)
+        handler(event.data["object"], event, now)
     return True
 
 
-def _attempt_locked(intent: dict, event: dict) -> PaymentAttempt | None:
+def stripe_events_purge_if_needed(*, now: dt.datetime | None = None) -> int:
+    """The daily purge: webhook deliveries received, and Stripe events created, more than
+    `STRIPE_EVENT_RETENTION_DAYS` ago (with the record that they were applied). Stripe
+    stops redelivering an event after three days, so a replay can no longer find it gone.
+    Returns how many events went."""
+    now = now or timezone.now()
+    cutoff = now - dt.timedelta(days=settings.STRIPE_EVENT_RETENTION_DAYS)
+    WebhookEventTrigger.objects.filter(created__lt=cutoff).delete()
+    old_events = Event.objects.filter(created__lt=cutoff)
+    ProcessedStripeEvent.objects.filter(event__in=old_events).delete()
+    deleted, _ = old_events.delete()
+    return deleted
+
+
+def _attempt_locked(intent: dict, event: Event) -> PaymentAttempt | None:
     """Our attempt behind a PaymentIntent, read under its invoice's collection lock.
 
     `invoice_collect` holds that lock for a whole charge, so webhooks and charges of one
@@ -120,17 +132,17 @@ def _invoice_charged(key: str) -> int | None:
     return Invoice.objects.filter(pk=int(match["invoice_id"])).values_list("pk", flat=True).first()
 
 
-def _log_not_ours(event: dict, reference: str) -> None:
+def _log_not_ours(event: Event, reference: str) -> None:
     logger.warning(
         "Stripe event %s (%s) is about %s, a payment that was not made here: acknowledged, "
         "nothing applied.",
-        event["id"],
-        event["type"],
+        event.id,
+        event.type,
         reference,
     )
 
 
-def _payment_intent_succeeded(intent: dict, event: dict, now: dt.datetime) -> None:
+def _payment_intent_succeeded(intent: dict, event: Event, now: dt.datetime) -> None:
     """Stripe has the money: usually already recorded by the charge itself; for a bank debit
     that was still processing, this is where the invoice gets paid."""
     attempt = _attempt_locked(intent, event)
@@ -156,7 +168,7 @@ def _payment_intent_succeeded(intent: dict, event: dict, now: dt.datetime) -> No
         logger.error("%s is %s but Stripe collected %s.", invoice, invoice.status, intent["id"])
 
 
-def _payment_intent_payment_failed(intent: dict, event: dict, now: dt.datetime) -> None:
+def _payment_intent_payment_failed(intent: dict, event: Event, now: dt.datetime) -> None:
     """Records the bank's final answer on an attempt still waiting for one; a settled attempt
     (a success that arrived first) is never undone."""
     attempt = _attempt_locked(intent, event)
@@ -176,7 +188,7 @@ def _payment_intent_payment_failed(intent: dict, event: dict, now: dt.datetime) 
     attempt.save()
 
 
-def _charge_refunded(charge: dict, event: dict, now: dt.datetime) -> None:
+def _charge_refunded(charge: dict, event: Event, now: dt.datetime) -> None:
     """Refunds made here already carry Stripe's reference (`payment_refund` stores it). One
     made in Stripe's dashboard has no credit note here: tell staff to issue one."""
     attempt = PaymentAttempt.objects.filter(processor_reference=charge["payment_intent"]).first()
@@ -197,13 +209,13 @@ def _charge_refunded(charge: dict, event: dict, now: dt.datetime) -> None:
         )
 
 
-def _payment_method_updated(method: dict, event: dict, now: dt.datetime) -> None:
+def _payment_method_updated(method: dict, event: Event, now: dt.datetime) -> None:
     """The card's expiry or number changed (by the customer, or by the card network's account
     updater): the listed method follows, unless a newer event about it was already applied."""
     newer_applied = ProcessedStripeEvent.objects.filter(
-        object_id=method["id"],
-        event_type__in=PAYMENT_METHOD_UPDATES,
-        created_at_stripe__gt=dt.datetime.fromtimestamp(event["created"], tz=dt.UTC),
+        event__type__in=PAYMENT_METHOD_UPDATES,
+        event__created__gt=event.created,
+        event__data__object__id=method["id"],
     ).exists()
     if newer_applied or method["type"] != "card":
         return
@@ -213,7 +225,7 @@ def _payment_method_updated(method: dict, event: dict, now: dt.datetime) -> None
     ).update(exp_month=card["exp_month"], exp_year=card["exp_year"], last4=card["last4"])
 
 
-_HANDLERS: dict[str, Callable[[dict, dict, dt.datetime], None]] = {
+_HANDLERS: dict[str, Callable[[dict, Event, dt.datetime], None]] = {
     "payment_intent.succeeded": _payment_intent_succeeded,
     "payment_intent.payment_failed": _payment_intent_payment_failed,
     "charge.refunded": _charge_refunded,

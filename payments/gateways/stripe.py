@@ -2,8 +2,10 @@
 card or account number never reaches us), an off-session PaymentIntent charges it, and refunds
 give money back.
 
-Every call names the API version the test fixtures were recorded against, never the
-account's default, so an upgrade in Stripe's dashboard cannot change the shapes parsed here.
+Every call names the API version of `settings.STRIPE_API_VERSION` (the one dj-stripe's
+mirror and `stripe==15.2.1` are written for, and the test fixtures recorded against), never
+the account's default, so an upgrade in Stripe's dashboard cannot change the shapes parsed
+here.
 The library does not retry (`max_network_retries=0`): a call that fails makes the try fail,
 and the next try repeats it with the same idempotency key, which Stripe answers with its
 first result instead of charging twice.
@@ -32,8 +34,6 @@ from payments.models import PaymentMethod, StripeCustomer
 
 logger = logging.getLogger(__name__)
 
-# The version `stripe==16.1.0` is generated for; a library upgrade is a conscious re-record.
-STRIPE_API_VERSION = "2026-10-28.endive"
 # What our PaymentMethod can store: cards and US bank accounts (ACH debits).
 METHOD_TYPES = ["card", "us_bank_account"]
 CARD_BRANDS = {
@@ -53,7 +53,7 @@ PROCESSING_MESSAGE = "The bank is still processing the payment; it is confirmed 
 def stripe_client() -> stripe.StripeClient:
     return stripe.StripeClient(
         settings.STRIPE_SECRET_KEY,
-        stripe_version=STRIPE_API_VERSION,
+        stripe_version=settings.STRIPE_API_VERSION,
         max_network_retries=0,
         # Through `requests` whatever the library would pick, so tests replay it with `responses`.
         http_client=stripe.RequestsClient(timeout=30),

@@ -10,6 +10,10 @@ sends the same calls to Stripe and overwrites each fixture with Stripe's answer.
 objects only a browser can create are skipped then (`replay_only`). Webhook events are not
 recorded: they are Stripe's Event objects, signed here, and the tests point them at the
 recorded objects' ids. Stripe keeps idempotency keys for 24 hours: record at most once a day.
+
+dj-stripe's mirror reads the objects it syncs (`GET /v1/<objects>/<id>`, `GET /v1/account`)
+in an order of its own: those reads are answered, in any order and as often as asked, with
+the recorded object of that id; a read of an object never recorded fails the test.
 """
 
 from __future__ import annotations
@@ -19,8 +23,10 @@ import json
 import os
 import re
 import socket
+import uuid
+from functools import cache
 from pathlib import Path
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import responses
@@ -29,7 +35,12 @@ from responses.registries import OrderedRegistry
 FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
 API = "https://api.stripe.com"
 RECORDING = os.environ.get("STRIPE_RECORD") == "1"
+REPLAYED_KEY = "sk_test_replayedReplayedReplayed0000"  # shaped as a test-mode key
 WEBHOOK_SECRET = "whsec_test_0123456789abcdefghijklmnopqrstuv"
+# The webhook endpoint the tests deliver to: dj-stripe's endpoint model names it by a UUID.
+WEBHOOK_ENDPOINT_UUID = uuid.UUID("5f0c7d6e-2b4a-4e8f-9a61-3c2d1e0f9b7a")
+WEBHOOK_URL = f"/payments/stripe/webhook/{WEBHOOK_ENDPOINT_UUID}/"
+READ = re.compile(r"/v1/(?:account|[a-z_]+/(?P<id>[A-Za-z0-9_]+))$")
 
 
 def load_fixture(name: str) -> dict:
@@ -90,6 +101,36 @@ def network_fence(monkeypatch):
     monkeypatch.setattr(socket.socket, "connect_ex", fenced(connect_ex))
 
 
+@cache
+def _recorded_objects() -> dict[str, str]:
+    """Every recorded object by its id (the account by `account`)."""
+    objects = {}
+    for path in FIXTURES.glob("*.json"):
+        fixture = json.loads(path.read_text())
+        if fixture.get("object") not in (None, "event") and "id" in fixture:
+            key = "account" if fixture["object"] == "account" else fixture["id"]
+            objects[key] = path.read_text()
+    return objects
+
+
+class ReplayRegistry(OrderedRegistry):
+    """The calls a test declares, in their order; and reads of recorded objects by id."""
+
+    def find(self, request):
+        declared_next = self.registered and self.registered[0].matches(request)[0]
+        read = READ.match(urlsplit(request.url).path) if request.method == "GET" else None
+        if declared_next or read is None:
+            return super().find(request)
+        if RECORDING:
+            return responses.PassthroughResponse("GET", request.url), []
+        body = _recorded_objects().get(read["id"] or "account")
+        if body is None:
+            return None, [f"No recorded object for the read of {request.url}."]
+        return responses.Response(
+            "GET", request.url, body=body, content_type="application/json"
+        ), []
+
+
 class StripeApi:
     def __init__(self, mock: responses.RequestsMock):
         self.mock = mock
@@ -132,10 +173,10 @@ def stripe_api(settings):
             pytest.fail("Recording needs a test-mode STRIPE_SECRET_KEY (sk_test_...).")
         settings.STRIPE_SECRET_KEY = os.environ["STRIPE_SECRET_KEY"]
     else:
-        settings.STRIPE_SECRET_KEY = "sk_test_replayed"
+        settings.STRIPE_SECRET_KEY = REPLAYED_KEY
     settings.PAYMENT_GATEWAY = "stripe"
     with responses.RequestsMock(
-        assert_all_requests_are_fired=True, registry=OrderedRegistry
+        assert_all_requests_are_fired=True, registry=ReplayRegistry
     ) as mock:
         api = StripeApi(mock)
         yield api
@@ -143,7 +184,25 @@ def stripe_api(settings):
             api.write_recordings()
 
 
+def webhook_endpoint_create(*, secret: str):
+    """The endpoint as dj-stripe stores it when it creates one on Stripe (see the README)."""
+    from djstripe.models import WebhookEndpoint
+
+    return WebhookEndpoint.objects.create(
+        id="we_1QzVZaLkdIwHu7ixWbhk0001",
+        livemode=False,
+        url=f"https://billing.example.com{WEBHOOK_URL}",
+        api_version="2026-05-27.dahlia",
+        enabled_events=["*"],
+        status="enabled",
+        secret=secret,
+        djstripe_uuid=WEBHOOK_ENDPOINT_UUID,
+    )
+
+
 @pytest.fixture
-def webhook_secret(settings):
-    settings.STRIPE_WEBHOOK_SECRET = WEBHOOK_SECRET
+def webhook_secret(stripe_api):
+    """Stripe's webhooks reach our endpoint; dj-stripe mirrors their objects from the
+    recorded API."""
+    webhook_endpoint_create(secret=WEBHOOK_SECRET)
     return WEBHOOK_SECRET

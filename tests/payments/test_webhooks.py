@@ -1,5 +1,6 @@
 """Stripe's webhooks: signed events only, each applied once, none undoing a later state."""
 
+import datetime as dt
 import hashlib
 import hmac
 import json
@@ -11,25 +12,31 @@ from concurrent.futures import ThreadPoolExecutor
 from decimal import Decimal
 
 import pytest
+import time_machine
 from django.apps import apps
 from django.db import connection
 from django.test import Client
 from djmoney.money import Money
+from djstripe.models import Event as StripeEvent
+from djstripe.models import PaymentIntent as StripePaymentIntent
+from djstripe.models import WebhookEventTrigger
 
-from payments import services
+from payments import services, webhooks
 from payments.gateways import AttachedMethod
 from payments.models import PaymentAttempt, PaymentMethod, ProcessedStripeEvent
 from tests.factories import SubscriptionFactory
 from tests.payments.conftest import (
     BANK_ACCOUNT_IN_BROWSER,
     WEBHOOK_SECRET,
+    WEBHOOK_URL,
     load_fixture,
     replay_only,
+    webhook_endpoint_create,
 )
 
 pytestmark = pytest.mark.django_db
 
-URL = "/payments/stripe/webhook/"
+URL = WEBHOOK_URL
 
 
 def signature(payload: str, *, secret: str = WEBHOOK_SECRET, timestamp: int | None = None) -> str:
@@ -59,6 +66,13 @@ def event_about(name: str, **stripe_object) -> dict:
 
 def bank_debit_event(name: str) -> dict:
     return event_about(name, id=load_fixture("payment_intent_processing")["id"])
+
+
+def deliver_to(client, url: str):
+    payload = json.dumps(load_fixture("event_payment_intent_succeeded"))
+    return client.post(
+        url, payload, content_type="application/json", HTTP_STRIPE_SIGNATURE=signature(payload)
+    )
 
 
 def deliver_at_once(events: list[dict]) -> list[int]:
@@ -153,8 +167,8 @@ class TestSignature:
         assert response.status_code == 400
         assert not ProcessedStripeEvent.objects.exists()
 
-    def test_without_a_configured_secret_nothing_verifies(self, client, settings):
-        settings.STRIPE_WEBHOOK_SECRET = ""
+    def test_without_a_configured_secret_nothing_verifies(self, client):
+        webhook_endpoint_create(secret="")
 
         response = deliver(client, bank_debit_event("event_payment_intent_succeeded"), secret="")
 
@@ -189,6 +203,74 @@ class TestSignature:
         assert "Not a Stripe event" in caplog.text
 
 
+def dj_stripe_rows() -> int:
+    return sum(model.objects.count() for model in apps.get_app_config("djstripe").get_models())
+
+
+class TestVerifiedBeforeDjStripe:
+    """dj-stripe's own view would store a trigger row for these; ours stores nothing."""
+
+    @pytest.mark.parametrize(
+        "headers",
+        [
+            pytest.param({}, id="unsigned"),
+            pytest.param({"HTTP_STRIPE_SIGNATURE": "t=1,v1=forged"}, id="forged-signature"),
+        ],
+    )
+    def test_no_row_of_any_dj_stripe_model_is_written(self, client, webhook_secret, headers):
+        before = dj_stripe_rows()
+
+        response = client.post(
+            URL,
+            json.dumps(load_fixture("event_payment_intent_succeeded")),
+            content_type="application/json",
+            **headers,
+        )
+
+        assert response.status_code == 400
+        assert dj_stripe_rows() == before
+
+    def test_a_secret_sent_in_a_header_is_never_trusted_even_with_debug_on(
+        self, client, webhook_secret, settings
+    ):
+        settings.DEBUG = True  # dj-stripe would verify against the header's secret
+        event = load_fixture("event_payment_intent_succeeded")
+        payload = json.dumps(event)
+        before = rows_stored()
+
+        response = client.post(
+            URL,
+            payload,
+            content_type="application/json",
+            HTTP_STRIPE_SIGNATURE=signature(payload, secret="whsec_attackers"),
+            HTTP_X_DJSTRIPE_WEBHOOK_SECRET="whsec_attackers",
+        )
+
+        assert response.status_code == 400
+        assert rows_stored() == before
+
+    def test_an_unknown_endpoint_gets_404_and_stores_nothing(self, client, webhook_secret):
+        before = rows_stored()
+
+        response = deliver_to(
+            client, "/payments/stripe/webhook/00000000-0000-4000-8000-000000000000/"
+        )
+
+        assert response.status_code == 404
+        assert rows_stored() == before
+
+    def test_a_verified_event_is_stored_and_mirrored_by_dj_stripe(self, client, webhook_secret):
+        event = event_about("event_payment_intent_succeeded", metadata={})
+
+        response = deliver(client, event)
+
+        assert response.status_code == 200
+        trigger = WebhookEventTrigger.objects.get()
+        assert (trigger.valid, trigger.processed, trigger.event_id) == (True, True, event["id"])
+        assert StripeEvent.objects.get().type == "payment_intent.succeeded"
+        assert StripePaymentIntent.objects.filter(id=event["data"]["object"]["id"]).exists()
+
+
 class TestPaymentIntentEvents:
     @replay_only(BANK_ACCOUNT_IN_BROWSER)
     def test_success_of_a_processing_bank_debit_pays_the_invoice_once(
@@ -217,6 +299,26 @@ class TestPaymentIntentEvents:
         ]
         receipts = [mail for mail in mailoutbox if mail.subject.startswith("Receipt")]
         assert len(receipts) == 1
+
+    @replay_only(BANK_ACCOUNT_IN_BROWSER)
+    def test_a_reaction_that_failed_after_dj_stripe_stored_the_event_is_applied_when_redelivered(
+        self, bank_debit_processing, monkeypatch
+    ):
+        event = bank_debit_event("event_payment_intent_succeeded")
+        settle = webhooks._HANDLERS["payment_intent.succeeded"]
+
+        def crash(*args):
+            raise RuntimeError("the database went away")
+
+        monkeypatch.setitem(webhooks._HANDLERS, "payment_intent.succeeded", crash)
+        first = deliver(Client(raise_request_exception=False), event)
+        monkeypatch.setitem(webhooks._HANDLERS, "payment_intent.succeeded", settle)
+        redelivered = deliver(Client(), event)
+
+        assert (first.status_code, redelivered.status_code) == (500, 200)
+        bank_debit_processing.refresh_from_db()
+        assert bank_debit_processing.status == "paid"
+        assert StripeEvent.objects.count() == 1
 
     @replay_only(BANK_ACCOUNT_IN_BROWSER)
     def test_a_failure_arriving_after_the_success_changes_nothing(
@@ -454,3 +556,28 @@ class TestChargeRefunded:
 
         assert response.status_code == 200
         assert "issue a credit note" in caplog.text
+
+
+class TestPurge:
+    def test_deliveries_and_events_older_than_the_retention_go_with_their_records(
+        self, client, webhook_secret, settings, now
+    ):
+        # Given an event delivered and applied 91 days ago, and one delivered today
+        settings.STRIPE_EVENT_RETENTION_DAYS = 90
+        old = event_about("event_payment_intent_succeeded", metadata={})
+        old["created"] = int((now - dt.timedelta(days=91)).timestamp())
+        with time_machine.travel(now - dt.timedelta(days=91), tick=False):
+            deliver(client, old)
+        recent = card_event()
+        deliver(client, recent)
+
+        # When the purge runs
+        purged = webhooks.stripe_events_purge_if_needed(now=now)
+
+        # Then only today's delivery, event and record are left
+        assert purged == 1
+        assert list(StripeEvent.objects.values_list("id", flat=True)) == [recent["id"]]
+        assert list(ProcessedStripeEvent.objects.values_list("event_id", flat=True)) == [
+            recent["id"]
+        ]
+        assert WebhookEventTrigger.objects.get().event_id == recent["id"]
