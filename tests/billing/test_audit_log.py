@@ -204,9 +204,9 @@ def test_entries_are_never_changed_or_deleted(acme, finance, now):
     assert AuditEntry.objects.get().reason == "Billed twice"
 
 
-# The task queue's, sign-in throttling's and authenticators' own admins: superusers only,
-# and their rows are the system's records, not billing's.
-UNAUDITED = {"django_q", "axes", "otp_totp", "otp_static"}
+# The task queue's, sign-in throttling's, authenticators' and dj-stripe's mirror's own
+# admins: superusers only, and their rows are the system's records, not billing's.
+UNAUDITED = {"django_q", "axes", "otp_totp", "otp_static", "djstripe"}
 
 
 def test_every_admin_that_can_write_is_audited():
