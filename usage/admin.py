@@ -26,6 +26,7 @@ from billing.errors import BillingError
 from usage import selectors, services
 from usage.models import (
     AIEmployee,
+    BudgetChange,
     Call,
     PhoneNumber,
     PhoneNumberRate,
@@ -373,6 +374,22 @@ class SpendCapChangeAdmin(ReadOnlyAdmin):
         "changed_by_token",
     )
     list_filter = ("scope", OrganizationFilter)
+    list_select_related = ("organization", "changed_by", "changed_by_token")
+    show_facets = admin.ShowFacets.NEVER
+
+
+@admin.register(BudgetChange)
+class BudgetChangeAdmin(ReadOnlyAdmin):
+    list_display = (
+        "changed_at",
+        "organization",
+        "cost_center",
+        "previous_amount",
+        "new_amount",
+        "changed_by",
+        "changed_by_token",
+    )
+    list_filter = (OrganizationFilter,)
     list_select_related = ("organization", "changed_by", "changed_by_token")
     show_facets = admin.ShowFacets.NEVER
 

@@ -658,3 +658,53 @@ class Budget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cost_center or 'Organization'}: {self.amount} a month"
+
+
+class BudgetChange(models.Model):
+    """One change of a monthly budget: whose, from which amount to which (empty: no
+    budget), who and when. Append-only, like the caps' changes."""
+
+    organization = models.ForeignKey(
+        Organization, on_delete=models.CASCADE, related_name="budget_changes"
+    )
+    cost_center = models.CharField(
+        max_length=100, blank=True, help_text="Empty: the organization as a whole."
+    )
+    previous_amount = models.DecimalField(
+        max_digits=12,
+        decimal_places=2,
+        null=True,
+        blank=True,
+        help_text="In the organization's currency; empty: no budget.",
+    )
+    new_amount = models.DecimalField(max_digits=12, decimal_places=2, null=True, blank=True)
+    changed_at = models.DateTimeField()
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    changed_by_token = models.ForeignKey(
+        ServiceToken,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        help_text="The platform API's token, when the change came through it.",
+    )
+
+    class Meta:
+        ordering = ["-changed_at", "-pk"]
+        indexes = [models.Index(fields=["organization", "changed_at"])]
+
+    def __str__(self) -> str:
+        return f"{self.cost_center or 'Organization'}: {self.previous_amount} → {self.new_amount}"
+
+    def save(self, *args, **kwargs):
+        if self.pk:
+            raise BillingError(
+                ErrorCode.LEDGER_APPEND_ONLY, "Budget changes are never changed; add another."
+            )
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise BillingError(
+            ErrorCode.LEDGER_APPEND_ONLY, "Budget changes are never deleted; add another."
+        )

@@ -3,6 +3,7 @@ invoice document (page, PDF and e-mail alike), how an invoice stands, and the ba
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -250,6 +251,13 @@ def usage_month_lines(
             )
         )
     return lines
+
+
+def usage_month_fee_line(*, plan: Plan, period: periods.Period, tz: ZoneInfo) -> LineDraft:
+    """The plan's fee for one usage month, the renewal's fee line at the plan's monthly
+    equivalent (an annual plan's fee spread over its months): what a month's spend counts."""
+    fee = pricing.subscription_fee_line(plan=plan, period=period, tz=tz)
+    return dataclasses.replace(fee, unit_price=plan.monthly_equivalent)
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,8 @@ from payments import selectors as payment_selectors
 from payments.models import PaymentAttempt, PaymentMethod, Refund
 from payments.selectors import MethodRow
 from usage import selectors as usage_selectors
+from usage.budgets import selectors as budget_selectors
+from usage.budgets.selectors import BudgetsGlance
 from usage.costs import selectors as cost_selectors
 from usage.costs.selectors import UpcomingInvoice
 from usage.models import AIEmployee, PhoneNumber
@@ -108,6 +110,7 @@ class OverviewPage:
     payment_method: MethodRow | None = None  # the default, for automatic payment
     latest_invoices: list[InvoiceRow] = dataclasses.field(default_factory=list)
     alerts: list[Notification] = dataclasses.field(default_factory=list)  # unread, this month
+    budgets: BudgetsGlance | None = None  # each budget against the month's spend and forecast
     plan_options: list[Plan] = dataclasses.field(default_factory=list)  # offered on its interval
 
 
@@ -116,8 +119,9 @@ def overview_page(
 ) -> OverviewPage:
     """The billing page: the subscription's summary with its scheduled change and, when
     `with_finances` (administrators and staff), the usage month against every allowance,
-    the next invoice, the default payment method, the latest invoices, the alerts `user` has
-    not read and the other plans. A fixed number of queries."""
+    the next invoice, the budgets against the month's spend and forecast, the default
+    payment method, the latest invoices, the alerts `user` has not read and the other
+    plans. A fixed number of queries."""
     summary = subscription_selectors.billing_summary(organization=organization)
     subscription = summary.subscription
     if subscription is not None and subscription.scheduled_plan is not None:
@@ -150,6 +154,7 @@ def overview_page(
         alerts=notification_selectors.open_alerts(
             organization=organization, user=user, since=usage.period.start
         ),
+        budgets=budget_selectors.budgets_glance(subscription=subscription, now=now),
         plan_options=[
             plan
             for plan in plans_offered(organization=organization, with_features=False)

@@ -2,20 +2,27 @@
 how the organization pays, the latest invoices, open alerts and the plan options."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from djmoney.money import Money
 
 from billing.lifecycle import services as lifecycle_services
 from billing.models import Membership, Notification, NotificationRead, Organization
 from tests.factories import (
+    EmployeeFactory,
     MembershipFactory,
     OrganizationFactory,
     PlanFactory,
     SubscriptionFactory,
     UserFactory,
     card,
+    record_call,
 )
+from usage.budgets.services import budget_set
 
 pytestmark = pytest.mark.django_db
 
@@ -134,3 +141,68 @@ class TestMembers:
         for private in ("Visa", "Latest invoices", "Upcoming invoice", "Projected overage", "$199"):
             assert private not in page
         assert response.context["page"].latest_invoices == []
+
+
+class TestBudgetsPanel:
+    @pytest.fixture
+    def practice(self, now):
+        """$100 a month, every second of calls charged at $0.004: by the 16th at 10:00,
+        15,000 s made by Sales, so $160 spent: the fee and $60 of overage."""
+        subscription = SubscriptionFactory(
+            plan=PlanFactory(price=Money(100, "USD"), included_call_seconds=0),
+            start=dt.datetime(2026, 3, 1, tzinfo=dt.UTC),
+            now=now,
+        )
+        organization = subscription.organization
+        sales = EmployeeFactory(organization=organization, cost_center="Sales")
+        EmployeeFactory(organization=organization, cost_center="Support")
+        record_call(employee=sales, seconds=15_000, connected_at=now - dt.timedelta(hours=5))
+        MembershipFactory(organization=organization, user=UserFactory(username="admin"))
+        return organization
+
+    def test_without_a_budget_it_invites_to_set_one(self, client, practice):
+        page = overview(client, "admin", practice).content.decode()
+
+        assert "No budget set." in page
+        assert reverse("usage:budgets", args=[practice.slug]) in page
+
+    def test_each_budget_shows_spend_budget_forecast_and_whether_it_is_over(self, client, practice):
+        # Given a $200 budget for the organization and $40 for Sales
+        budget_set(organization=practice, amount=Decimal("200"))
+        budget_set(organization=practice, amount=Decimal("40"), cost_center="Sales")
+
+        response = overview(client, "admin", practice)
+
+        # Then each shows its spend against it, its forecast, and where it goes over
+        glance = response.context["page"].budgets
+        organization_row, sales_row = glance.budgets
+        page = response.content.decode()
+        assert "$160.00 / $200.00 (80%)" in page
+        assert '$60.00 / $40.00 (150%) <span class="pill pill-bad">Over</span>' in page
+        assert organization_row.forecast_exceeds and sales_row.forecast_exceeds
+        assert f'{organization_row.forecast} <span class="pill pill-bad">Over budget</span>' in (
+            page
+        )
+        assert "16 days left" in page
+        assert reverse("usage:budgets", args=[practice.slug]) in page
+
+    def test_budgets_add_the_same_few_queries_however_many(self, client, practice):
+        client.force_login(UserFactory._meta.model.objects.get(username="admin"))
+        url = reverse("billing:overview", args=[practice.slug])
+
+        def queries():
+            with CaptureQueriesContext(connection) as captured:
+                assert client.get(url).status_code == 200
+            return len(captured)
+
+        without = queries()
+        budget_set(organization=practice, amount=Decimal("200"))
+        one = queries()
+        budget_set(organization=practice, amount=Decimal("40"), cost_center="Sales")
+        budget_set(organization=practice, amount=Decimal("40"), cost_center="Support")
+        three = queries()
+
+        # Beyond reading the budgets (one query, with or without any): the month's counter,
+        # number fees, coupon, tax rates, balance, the week's pattern and the month's days;
+        # with cost-center budgets, their seconds too, in one query for them all
+        assert (one - without, three - without) == (7, 8)

@@ -16,6 +16,7 @@ from tests.factories import (
     UserFactory,
 )
 from usage import services
+from usage.budgets.services import budgets_replace
 from usage.caps.services import spend_caps_replace
 from usage.metering import services as metering
 from usage.models import AIEmployee, Call, PhoneNumber, ServiceToken, UsageReport
@@ -87,6 +88,12 @@ def many_rows(subscription, now):
             cost_centers={"Support": 7_200},
             now=now,
         )
+        budgets_replace(
+            organization=employee.organization,
+            amount=Decimal("500"),
+            cost_centers={"Support": Decimal("50")},
+            now=now,
+        )
     return employees
 
 
@@ -102,6 +109,7 @@ def many_rows(subscription, now):
         "servicetoken",
         "spendcap",
         "spendcapchange",
+        "budgetchange",
     ],
 )
 def test_every_usage_changelist_runs_a_constant_number_of_queries(
@@ -184,7 +192,9 @@ class TestCallList:
         assert call.platform_call_id in view.content.decode()
 
 
-@pytest.mark.parametrize("model", ["usagecounter", "usagereport", "spendcap", "spendcapchange"])
+@pytest.mark.parametrize(
+    "model", ["usagecounter", "usagereport", "spendcap", "spendcapchange", "budgetchange"]
+)
 def test_counters_reports_and_caps_are_read_only(staff_client, many_rows, model):
     assert staff_client.get(reverse(f"admin:usage_{model}_add")).status_code == 403
 
@@ -195,6 +205,10 @@ def test_staff_read_each_organizations_caps_and_who_changed_them(staff_client, m
 
     assert "$25.00" in caps and "3,600 s" in caps and "Support" in caps
     assert "Cost center Support" in changes
+    budget_changes = staff_client.get(
+        reverse("admin:usage_budgetchange_changelist")
+    ).content.decode()
+    assert "500.00" in budget_changes and "Support" in budget_changes
 
 
 def test_counters_show_storage_in_gib_as_the_usage_page_does(staff_client, subscription, now):

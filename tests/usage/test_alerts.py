@@ -180,6 +180,22 @@ def test_overage_spend_and_the_cap_alert_on_plans_that_charge_overage(clock, com
     assert (answer.allowed, answer.warning, answer.usage_percent) == (True, "overage_cap_near", 111)
 
 
+def test_the_allowance_used_up_says_the_rate_each_second_beyond_it_costs(
+    clock, committed, mailoutbox
+):
+    # Given Professional's 180,000 included seconds, then $0.004 a second
+    subscription, employee = subscribe()
+
+    # When calls use all of it
+    with committed():
+        calls(employee, 60_000, 60_000, 60_000)
+
+    # Then the e-mail gives the rate as billed, not rounded to the cent
+    [email] = [mail for mail in mailoutbox if "100% of your allowance" in mail.subject]
+    assert "each second beyond it is charged at $0.004." in email.body
+    assert "$0.004." in email.alternatives[0][0]
+
+
 def test_ai_employees_and_phone_numbers_alert_as_they_are_added(clock, committed):
     subscription, _ = subscribe(
         PlanFactory(max_active_employees=4, max_phone_numbers=2, free_phone_numbers=1)

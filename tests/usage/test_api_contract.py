@@ -34,6 +34,7 @@ from usage.api import api as platform_api
 from usage.models import (
     AIEmployee,
     Budget,
+    BudgetChange,
     Call,
     EmployeeUsageCounter,
     PhoneNumber,
@@ -57,6 +58,7 @@ WRITTEN = (
     SpendCap,
     SpendCapChange,
     Budget,
+    BudgetChange,
 )
 
 
@@ -255,6 +257,10 @@ def test_operation_ids_name_the_endpoint_not_the_module_it_is_written_in():
             "list_line_calls",
             "get_upcoming_invoice",
             "get_costs",
+            "get_budgets",
+            "put_budgets",
+            "get_caps",
+            "put_caps",
         )
     )
 

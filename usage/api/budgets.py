@@ -55,8 +55,9 @@ class CostCenterBudgetOut(Schema):
     monthly_budget: str | None
     call_seconds: int = Field(description="This usage month, by its AI employees.")
     spent: str = Field(
-        description="Its share of the call seconds times the usage charges so far (call and "
-        "storage overage; the fees are the organization's)."
+        description="Its share of the call seconds times the overage so far (call and "
+        "storage, discounted and taxed like the organization's; the fees are the "
+        "organization's)."
     )
     percent: int | None
     forecast: str
@@ -72,8 +73,9 @@ class BudgetOut(Schema):
     is_trial: bool = Field(description="A free trial: nothing of it is charged.")
     monthly_budget: str | None
     spent: str = Field(
-        description="This usage month so far, before discounts, taxes and credits: the plan's "
-        "and the phone numbers' fees, the call and storage overage."
+        description="What this usage month costs once invoiced, so far: the plan's fee for "
+        "the month and the phone numbers' fees, the call and storage overage, less the "
+        "discount, with taxes, before credits from the balance."
     )
     percent: int | None = Field(description="Of the budget spent; null without a budget.")
     forecast: str = Field(description="The month's spend at this pace.")
@@ -149,7 +151,8 @@ def get_budgets(request, org: PathText):
     summary="Set the monthly budgets",
 )
 def put_budgets(request, org: PathText, payload: BudgetIn):
-    """Replaces every budget: the organization's, and its cost centers' (left out: none)."""
+    """Replaces every budget: the organization's, and its cost centers' (left out: none).
+    Each change is recorded with this token and when (the budgets page lists them)."""
     organization = lookups.organization(org)
     if subscription_live(organization=organization) is None:
         raise BillingError(ErrorCode.NO_SUBSCRIPTION)
@@ -157,5 +160,6 @@ def put_budgets(request, org: PathText, payload: BudgetIn):
         organization=organization,
         amount=payload.monthly_budget,
         cost_centers={item.cost_center: item.monthly_budget for item in payload.cost_centers},
+        token=request.auth,
     )
     return _budget_out(organization)

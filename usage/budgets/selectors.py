@@ -1,11 +1,10 @@
 """Reads of budgets: the month's spend so far, its forecast to the end of the usage month
 with a band, and each budget against them.
 
-Spend is what the month's invoice will charge before discounts, taxes and credits: the
-plan's monthly fee and the phone numbers' fees (committed when the month starts, so counted
-in full from its first day), the call overage so far and the storage overage at the month's
-peak, priced by the same functions the renewal invoices them with. Nothing used in a free
-trial is charged, so a trial spends nothing.
+Spend is what the usage month costs once invoiced (`usage.costs.selectors.month_spend`,
+priced by the renewal's code): the plan's fee for the month, the phone numbers' fees, the
+call and storage overage, less the discount, with taxes, before credits. A free trial
+spends nothing.
 
 The forecast carries the call time on at the month's pace, weighed by the organization's
 day-of-week pattern from the earlier months (a practice closed at weekends is not projected
@@ -31,9 +30,9 @@ from billing.money import round_money
 from billing.subscriptions import periods
 from billing.subscriptions.selectors import subscription_live
 from usage.alerts.pace import call_time_projection, hour_of_week_weights
-from usage.models import AIEmployee, Budget, Call, EmployeeUsageCounter, UsageCounter
+from usage.costs.selectors import MonthSpend, month_spend
+from usage.models import AIEmployee, Budget, BudgetChange, Call, EmployeeUsageCounter
 from usage.plan_fit.selectors import PlanFit, Scenario, plan_fit
-from usage.selectors import call_overage_cost, number_fees_for_period, storage_overage_cost
 
 DAY = dt.timedelta(days=1)
 # Two-sided 80% range of a normal spread: the band holds the month's end four times in five.
@@ -41,64 +40,6 @@ BAND_Z = Decimal("1.2816")
 # The least the days are taken to vary: a fortnight of steady days understates how much the
 # rest of the month can differ (a holiday, a campaign, calls later in the day than usual).
 LEAST_SPREAD = Decimal("0.2")
-
-
-@dataclass(frozen=True)
-class SpendSoFar:
-    """This usage month's spend so far, before discounts, taxes and credits."""
-
-    period: periods.Period
-    is_trial: bool
-    fees: Money  # the plan's monthly fee and the phone numbers'
-    call_overage: Money
-    storage_overage: Money
-    call_seconds: int
-    storage_peak_bytes: int
-
-    @property
-    def total(self) -> Money:
-        return self.fees + self.call_overage + self.storage_overage
-
-
-def organization_spend_so_far(*, subscription: Subscription, now: dt.datetime) -> SpendSoFar:
-    """The organization's spend in the usage month containing `now`. Three queries."""
-    period = subscription.usage_period_at(now)
-    plan = subscription.plan
-    counter = UsageCounter.objects.filter(
-        organization_id=subscription.organization_id, period_start=period.start
-    ).first()
-    seconds = counter.call_seconds if counter else 0
-    peak = counter.storage_peak_bytes if counter else 0
-    zero = Money(0, plan.currency)
-    is_trial = period == subscription.trial_period
-    if is_trial:
-        return SpendSoFar(period, True, zero, zero, zero, seconds, peak)
-    numbers = number_fees_for_period(
-        organization=subscription.organization, plan=plan, period=period
-    )
-    included = plan.included_call_seconds
-    return SpendSoFar(
-        period=period,
-        is_trial=False,
-        fees=plan.monthly_equivalent + sum((fee.amount for fee in numbers), zero),
-        call_overage=call_overage_cost(
-            plan=plan, overage_seconds=seconds - included if included is not None else 0
-        ),
-        storage_overage=storage_overage_cost(plan=plan, peak_bytes=peak),
-        call_seconds=seconds,
-        storage_peak_bytes=peak,
-    )
-
-
-def _spend_with(spend: SpendSoFar, plan, call_seconds: int) -> Money:
-    """The month's spend if its call time ended at `call_seconds`."""
-    if spend.is_trial:
-        return spend.total
-    included = plan.included_call_seconds
-    overage = call_seconds - included if included is not None else 0
-    return (
-        spend.fees + spend.storage_overage + call_overage_cost(plan=plan, overage_seconds=overage)
-    )
 
 
 def weekday_weights(
@@ -154,7 +95,7 @@ def _daily_spread(
 
 @dataclass(frozen=True)
 class Forecast:
-    spend: SpendSoFar
+    spend: MonthSpend
     projected_seconds: int  # the month's call time at this pace
     low_seconds: int
     high_seconds: int
@@ -167,8 +108,8 @@ class Forecast:
 
 def spend_forecast(*, subscription: Subscription, now: dt.datetime) -> Forecast:
     """Where this usage month's spend ends at the pace so far, with its band."""
-    spend = organization_spend_so_far(subscription=subscription, now=now)
-    period, plan, tz = spend.period, subscription.plan, subscription.tzinfo
+    spend = month_spend(subscription=subscription, now=now)
+    period, tz = spend.period, subscription.tzinfo
     weights = weekday_weights(
         organization_id=subscription.organization_id, tz=tz, before=period.start
     )
@@ -195,9 +136,9 @@ def spend_forecast(*, subscription: Subscription, now: dt.datetime) -> Forecast:
         projected_seconds=projected,
         low_seconds=low,
         high_seconds=high,
-        total=_spend_with(spend, plan, projected),
-        low=_spend_with(spend, plan, low),
-        high=_spend_with(spend, plan, high),
+        total=spend.at(projected),
+        low=spend.at(low),
+        high=spend.at(high),
         days_left=days_left,
         weighted=projection.weighted,
     )
@@ -243,9 +184,9 @@ def budget_state(*, organization: Organization, now: dt.datetime) -> BudgetState
 
 @dataclass(frozen=True)
 class CostCenterBudget:
-    """A cost center's share of the month: its share of the call seconds, times the usage
-    charges (call and storage overage; the fees stay the organization's), so far and at
-    this pace, against its budget (if any)."""
+    """A cost center's share of the month's spend: its share of the call seconds, times the
+    usage charges (call and storage overage, discounted and taxed like the organization's;
+    the fees stay the organization's), so far and at this pace, against its budget (if any)."""
 
     cost_center: str
     budget: Budget | None
@@ -266,21 +207,45 @@ class CostCenterBudget:
         return self.budget is not None and self.forecast > self.budget.amount
 
 
-def cost_center_budgets(
-    *, organization: Organization, forecast: Forecast
+def _cost_center_budgets(
+    *, organization_id: int, forecast: Forecast, budgets: dict[str, Budget], names: set[str]
 ) -> list[CostCenterBudget]:
-    """Every cost center of the organization's AI employees (and any with a budget), by
-    name. Three queries."""
+    """The cost centers `names`, by name, against their `budgets`. One query."""
     spend = forecast.spend
     seconds = dict(
         EmployeeUsageCounter.objects.filter(
-            organization=organization, period_start=spend.period.start
+            organization_id=organization_id, period_start=spend.period.start
         )
         .values("cost_center")
         .annotate(seconds=Sum("call_seconds"))
         .values_list("cost_center", "seconds")
     )
     total = sum(seconds.values())  # calls of AI employees without a cost center included
+
+    def share(amount: Money, name: str) -> Money:
+        if not total:
+            return amount * 0
+        return round_money(amount * Decimal(seconds.get(name, 0)) / Decimal(total))
+
+    return [
+        CostCenterBudget(
+            cost_center=name,
+            budget=budgets.get(name),
+            call_seconds=seconds.get(name, 0),
+            spent=share(spend.overage, name),
+            forecast=share(forecast.total - spend.fees, name),
+            low=share(forecast.low - spend.fees, name),
+            high=share(forecast.high - spend.fees, name),
+        )
+        for name in sorted(names)
+    ]
+
+
+def cost_center_budgets(
+    *, organization: Organization, forecast: Forecast
+) -> list[CostCenterBudget]:
+    """Every cost center of the organization's AI employees (and any with a budget), by
+    name. Three queries."""
     budgets = {
         budget.cost_center: budget
         for budget in Budget.objects.filter(organization=organization).exclude(cost_center="")
@@ -290,25 +255,113 @@ def cost_center_budgets(
         .exclude(cost_center="")
         .values_list("cost_center", flat=True)
     )
+    return _cost_center_budgets(
+        organization_id=organization.pk, forecast=forecast, budgets=budgets, names=names
+    )
 
-    def share(amount: Money, name: str) -> Money:
-        if not total:
-            return amount * 0
-        return round_money(amount * Decimal(seconds.get(name, 0)) / Decimal(total))
 
-    usage_so_far = spend.call_overage + spend.storage_overage
-    return [
-        CostCenterBudget(
-            cost_center=name,
-            budget=budgets.get(name),
-            call_seconds=seconds.get(name, 0),
-            spent=share(usage_so_far, name),
-            forecast=share(forecast.total - spend.fees, name),
-            low=share(forecast.low - spend.fees, name),
-            high=share(forecast.high - spend.fees, name),
+@dataclass(frozen=True)
+class BudgetFigures:
+    """One budget, the organization's (`cost_center` empty) or a cost center's, against its
+    spend so far and forecast: what the alerts tell and the billing page shows."""
+
+    cost_center: str
+    budget: Money
+    spent: Money
+    percent: int
+    forecast: Money
+    low: Money
+    high: Money
+    forecast_exceeds: bool
+
+    @property
+    def key(self) -> str:
+        return f"cost_center:{self.cost_center}" if self.cost_center else "organization"
+
+    @property
+    def name(self) -> str:
+        """As a notice names it."""
+        if self.cost_center:
+            return f"the {self.cost_center} monthly budget"
+        return "your monthly budget"
+
+    @property
+    def is_over(self) -> bool:
+        return self.spent > self.budget
+
+    @classmethod
+    def of_organization(cls, state: BudgetState) -> BudgetFigures:
+        forecast = state.forecast
+        return cls(
+            "",
+            state.budget.amount,
+            forecast.spend.total,
+            state.percent,
+            forecast.total,
+            forecast.low,
+            forecast.high,
+            state.forecast_exceeds,
         )
-        for name in sorted(names)
-    ]
+
+    @classmethod
+    def of_cost_center(cls, item: CostCenterBudget) -> BudgetFigures:
+        return cls(
+            item.cost_center,
+            item.budget.amount,
+            item.spent,
+            item.percent,
+            item.forecast,
+            item.low,
+            item.high,
+            item.forecast_exceeds,
+        )
+
+
+@dataclass(frozen=True)
+class BudgetsGlance:
+    """Every budget of the organization against the month (the organization's first, then
+    the cost centers' by name), with the forecast they come from."""
+
+    forecast: Forecast | None  # None without a budget: nothing was forecast
+    budgets: list[BudgetFigures]
+
+
+def budgets_glance(*, subscription: Subscription, now: dt.datetime) -> BudgetsGlance:
+    """The organization's budgets against this usage month's spend and forecast. One query
+    without budgets; a fixed number with them, however many."""
+    budgets = {
+        budget.cost_center: budget
+        for budget in Budget.objects.filter(organization_id=subscription.organization_id)
+    }
+    if not budgets:
+        return BudgetsGlance(forecast=None, budgets=[])
+    forecast = spend_forecast(subscription=subscription, now=now)
+    figures = []
+    if "" in budgets:
+        figures.append(BudgetFigures.of_organization(BudgetState(budgets.pop(""), forecast)))
+    if budgets:
+        figures += [
+            BudgetFigures.of_cost_center(item)
+            for item in _cost_center_budgets(
+                organization_id=subscription.organization_id,
+                forecast=forecast,
+                budgets=budgets,
+                names=set(budgets),
+            )
+        ]
+    return BudgetsGlance(forecast=forecast, budgets=figures)
+
+
+HISTORY_SHOWN = 50
+
+
+def budget_changes(*, organization: Organization) -> list[BudgetChange]:
+    """The latest changes of the organization's budgets, newest first. One query."""
+    return list(
+        BudgetChange.objects.filter(organization=organization).select_related(
+            "changed_by", "changed_by_token"
+        )[:HISTORY_SHOWN]
+    )
 
 
 def scenario_costs(*, organization: Organization, scenario: Scenario) -> PlanFit:

@@ -1,5 +1,5 @@
-"""Writes of budgets: setting the monthly budgets of the organization and its cost centers,
-and the job that alerts at their thresholds through the notification center.
+"""Writes of budgets: setting the monthly budgets of the organization and its cost centers
+(each change recorded with who and when), and the job that alerts at their thresholds through the notification center.
 
 A budget alert fires once per threshold and usage month: at each of
 `BUDGET_ALERT_PERCENTS` of the budget actually spent, and when the forecast passes the
@@ -9,7 +9,6 @@ repeated, alert once; thresholds crossed together go in one notice."""
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
 from decimal import Decimal
 
 from django.conf import settings
@@ -19,18 +18,12 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing.errors import BillingError, ErrorCode
+from billing.locks import organization_lock
 from billing.models import Notification, Organization, Subscription
 from billing.notifications.emails import absolute_url
 from billing.notifications.services import notification_send
-from usage.budgets.selectors import (
-    BudgetState,
-    CostCenterBudget,
-    Forecast,
-    cost_center_budgets,
-    organization_budget,
-    spend_forecast,
-)
-from usage.models import Budget
+from usage.budgets.selectors import BudgetFigures, Forecast, budgets_glance
+from usage.models import Budget, BudgetChange, ServiceToken
 
 FORECAST = "forecast"
 
@@ -42,30 +35,47 @@ def budget_set(
     amount: Decimal | None,
     cost_center: str = "",
     actor: AbstractBaseUser | None = None,
+    token: ServiceToken | None = None,
     now: dt.datetime | None = None,
 ) -> Budget | None:
     """The monthly budget of the organization, or of one of its cost centers, in its
-    currency; `None` removes it."""
+    currency; `None` removes it. A change is recorded (`BudgetChange`: from, to, who, when);
+    setting the amount it has records nothing."""
     now = now or timezone.now()
-    if amount is None:
-        Budget.objects.filter(organization=organization, cost_center=cost_center).delete()
-        return None
-    if amount <= 0:
+    if amount is not None and amount <= 0:
         raise BillingError(ErrorCode.BUDGET_INVALID, field="monthly_budget")
-    if cost_center and not organization.employees.filter(cost_center=cost_center).exists():
+    if (
+        amount is not None
+        and cost_center
+        and not organization.employees.filter(cost_center=cost_center).exists()
+    ):
         raise BillingError(
             ErrorCode.COST_CENTER_NOT_FOUND,
             f"No AI employee of {organization} is in the cost center {cost_center!r}.",
             field="cost_centers",
         )
-    budget, _ = Budget.objects.update_or_create(
+    # Changes of one organization's budgets take turns, so each records what it replaced.
+    organization_lock().filter(pk=organization.pk).get()
+    budget = Budget.objects.filter(organization=organization, cost_center=cost_center).first()
+    before = budget.amount.amount if budget else None
+    if before == amount:
+        return budget
+    if amount is None:
+        budget.delete()
+        budget = None
+    else:
+        budget = budget or Budget(organization=organization, cost_center=cost_center)
+        budget.amount = Money(amount, organization.currency)
+        budget.changed_at, budget.changed_by = now, actor
+        budget.save()
+    BudgetChange.objects.create(
         organization=organization,
         cost_center=cost_center,
-        defaults={
-            "amount": Money(amount, organization.currency),
-            "changed_at": now,
-            "changed_by": actor,
-        },
+        previous_amount=before,
+        new_amount=amount,
+        changed_at=now,
+        changed_by=actor,
+        changed_by_token=token,
     )
     return budget
 
@@ -77,75 +87,36 @@ def budgets_replace(
     amount: Decimal | None,
     cost_centers: dict[str, Decimal],
     actor: AbstractBaseUser | None = None,
+    token: ServiceToken | None = None,
     now: dt.datetime | None = None,
 ) -> None:
     """Make the budgets exactly these: the organization's (`None`: none) and its cost
     centers' (left out: none). All or nothing."""
-    Budget.objects.filter(organization=organization).exclude(cost_center="").exclude(
-        cost_center__in=cost_centers
-    ).delete()
-    budget_set(organization=organization, amount=amount, actor=actor, now=now)
-    for cost_center, cost_center_amount in cost_centers.items():
+    wanted = {"": amount} | {name: value for name, value in cost_centers.items()}
+    dropped = (
+        Budget.objects.filter(organization=organization)
+        .exclude(cost_center__in=wanted)
+        .values_list("cost_center", flat=True)
+    )
+    for cost_center in [*dropped, *wanted]:
         budget_set(
             organization=organization,
-            amount=cost_center_amount,
+            amount=wanted.get(cost_center),
             cost_center=cost_center,
             actor=actor,
+            token=token,
             now=now,
         )
 
 
-@dataclass(frozen=True)
-class BudgetFigures:
-    """What a budget alert tells, for the organization or one cost center."""
-
-    key: str  # "organization", or "cost_center:<name>"
-    name: str  # how the notice names it
-    budget: Money
-    spent: Money
-    percent: int
-    forecast: Money
-    low: Money
-    high: Money
-    forecast_exceeds: bool
-
-    @classmethod
-    def of_organization(cls, state: BudgetState) -> BudgetFigures:
-        forecast = state.forecast
-        return cls(
-            "organization",
-            "your monthly budget",
-            state.budget.amount,
-            forecast.spend.total,
-            state.percent,
-            forecast.total,
-            forecast.low,
-            forecast.high,
-            state.forecast_exceeds,
-        )
-
-    @classmethod
-    def of_cost_center(cls, item: CostCenterBudget) -> BudgetFigures:
-        return cls(
-            f"cost_center:{item.cost_center}",
-            f"the {item.cost_center} monthly budget",
-            item.budget.amount,
-            item.spent,
-            item.percent,
-            item.forecast,
-            item.low,
-            item.high,
-            item.forecast_exceeds,
-        )
-
-    def crossed(self) -> list[str]:
-        """The thresholds passed: percents, then `forecast`."""
-        percents = [
-            str(percent)
-            for percent in sorted(settings.BUDGET_ALERT_PERCENTS)
-            if self.percent >= percent
-        ]
-        return percents + ([FORECAST] if self.forecast_exceeds else [])
+def crossed(figures: BudgetFigures) -> list[str]:
+    """The thresholds a budget passed: percents, then `forecast`."""
+    percents = [
+        str(percent)
+        for percent in sorted(settings.BUDGET_ALERT_PERCENTS)
+        if figures.percent >= percent
+    ]
+    return percents + ([FORECAST] if figures.forecast_exceeds else [])
 
 
 def _dedup_prefix(figures: BudgetFigures, forecast: Forecast) -> str:
@@ -170,20 +141,13 @@ def budget_alerts_if_needed(*, now: dt.datetime) -> int:
     sent = 0
     for organization in organizations:
         subscription = organization.subscriptions.exclude(status=Subscription.Status.CANCELED).get()
-        forecast = spend_forecast(subscription=subscription, now=now)
-        if forecast.spend.is_trial:
+        glance = budgets_glance(subscription=subscription, now=now)
+        forecast = glance.forecast
+        if forecast is None or forecast.spend.is_trial:
             continue
-        figures = [
-            BudgetFigures.of_cost_center(item)
-            for item in cost_center_budgets(organization=organization, forecast=forecast)
-            if item.budget is not None
-        ]
-        budget = organization_budget(organization=organization)
-        if budget is not None:
-            figures.insert(0, BudgetFigures.of_organization(BudgetState(budget, forecast)))
-        for item in figures:
+        for item in glance.budgets:
             told = alerted.get((organization.pk, _dedup_prefix(item, forecast)), set())
-            new = [threshold for threshold in item.crossed() if threshold not in told]
+            new = [threshold for threshold in crossed(item) if threshold not in told]
             if new:
                 budget_alert_send(
                     organization=organization, figures=item, forecast=forecast, thresholds=new

@@ -48,6 +48,7 @@ def _page(request, access, form=None, status=200) -> HttpResponse:
         "budget_percents": sorted(settings.BUDGET_ALERT_PERCENTS),
         "scenario_form": scenario_form,
         "scenario": scenario,
+        "changes": selectors.budget_changes(organization=access.organization),
     }
     return render_org_page(request, access, "usage/budgets.html", context, status=status)
 

@@ -1,5 +1,6 @@
 """Reads of what the organization's usage costs: the upcoming invoice, line by line, so far
-and projected to the end of the usage month, and the spend it adds up to.
+and projected to the end of the usage month, and what the usage month costs (its spend, the
+one number budgets and their forecasts compare with).
 
 The lines are priced by the code renewal issues invoices with (`billing.invoicing`), from the
 same measures, so the projection of a finished month is the invoice it becomes.
@@ -8,6 +9,7 @@ same measures, so the projection of a finished month is the invoice it becomes.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass
 from decimal import Decimal
 
@@ -24,7 +26,7 @@ from billing.subscriptions.selectors import pending_lines_for as subscription_pe
 from billing.subscriptions.selectors import renewal_step, subscription_live
 from usage import selectors as usage_selectors
 from usage.dashboard import selectors as dashboard
-from usage.models import CostAllocationRule, CostShare
+from usage.models import CostAllocationRule, CostShare, UsageCounter
 from usage.selectors import UsageSummary
 
 
@@ -204,31 +206,79 @@ def upcoming_invoice(*, organization: Organization, now: dt.datetime) -> Upcomin
     return upcoming_invoice_for(subscription=subscription, now=now)
 
 
+# --- the month's spend -----------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
-class PeriodSpend:
-    """What the organization spends on the invoice that ends its current usage month."""
+class MonthSpend:
+    """What a usage month costs once invoiced, priced by the renewal's code: the plan's fee
+    for the month (an annual plan's, its monthly equivalent), the phone numbers' fees, the
+    call and storage overage, less the discount, with taxes. Credits from the balance pay
+    spend, they do not reduce it; prorations of a plan change are not the month's use. A
+    free trial charges nothing, so spends nothing. `at` prices the month for any call time
+    (the forecast's); `fees` is what it costs without any overage."""
 
-    period: periods.Period  # the usage month (the billing period during a free trial)
-    so_far: Money
-    projected: Money
+    period: periods.Period
+    is_trial: bool
+    call_seconds: int  # so far
+    storage_peak_bytes: int
+    fees: Money
+    pricing: Callable[[int], Money]
+
+    def at(self, call_seconds: int) -> Money:
+        return self.pricing(call_seconds)
+
+    @property
+    def total(self) -> Money:
+        """So far: as if the month ended now."""
+        return self.at(self.call_seconds)
+
+    @property
+    def overage(self) -> Money:
+        """The call and storage overage so far, discounted and taxed like the fees."""
+        return self.total - self.fees
 
 
-def organization_period_spend(
-    *, organization: Organization, now: dt.datetime
-) -> PeriodSpend | None:
-    """The organization's spend this usage month, so far and projected to the month's end:
-    the total of the invoice that ends the month (the fee in advance, usage, number fees,
-    prorations, after the discount and with taxes), before credits from the balance, which
-    pay spend rather than reduce it. The number budgets and forecasts compare against.
-    None without a live subscription or another invoice."""
-    upcoming = upcoming_invoice(organization=organization, now=now)
-    if upcoming is None:
-        return None
-    step_period = upcoming.usage.period if upcoming.usage else upcoming.subscription.billing_period
-    return PeriodSpend(
-        period=step_period,
-        so_far=upcoming.so_far.owed_before_credits,
-        projected=upcoming.projected.owed_before_credits,
+def month_spend(*, subscription: Subscription, now: dt.datetime) -> MonthSpend:
+    """The spend of the usage month containing `now` (see `MonthSpend`). Five queries."""
+    period = subscription.usage_period_at(now)
+    plan, tz, organization = subscription.plan, subscription.tzinfo, subscription.organization
+    counter = UsageCounter.objects.filter(
+        organization_id=subscription.organization_id, period_start=period.start
+    ).first()
+    seconds = counter.call_seconds if counter else 0
+    peak = counter.storage_peak_bytes if counter else 0
+    is_trial = period == subscription.trial_period
+    zero = Money(0, plan.currency)
+    if is_trial:
+        return MonthSpend(period, True, seconds, peak, zero, lambda _: zero)
+    fee = invoicing_selectors.usage_month_fee_line(plan=plan, period=period, tz=tz)
+    number_fees = usage_selectors.number_fees_for_period(
+        organization=organization, plan=plan, period=period
+    )
+    terms = invoicing_selectors.pricing_terms_for(organization=organization)
+
+    def priced(call_seconds: int, storage_peak_bytes: int) -> Money:
+        drafts = usage_month_drafts(
+            subscription=subscription,
+            plan=plan,
+            period=period,
+            call_seconds=call_seconds,
+            storage_peak_bytes=storage_peak_bytes,
+            number_fees=number_fees,
+        )
+        return invoicing_selectors.invoice_preview(
+            organization=organization, drafts=[fee, *drafts], terms=terms
+        ).owed_before_credits
+
+    no_overage = plan.included_call_seconds or 0  # the allowance, used up exactly
+    return MonthSpend(
+        period=period,
+        is_trial=False,
+        call_seconds=seconds,
+        storage_peak_bytes=peak,
+        fees=priced(no_overage, 0),
+        pricing=lambda call_seconds: priced(call_seconds, peak),
     )
 
 

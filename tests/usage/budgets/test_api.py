@@ -1,12 +1,19 @@
 """`GET/PUT /api/v1/orgs/{org}/budgets`."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from djmoney.money import Money
 
-from tests.factories import EmployeeFactory, PlanFactory, SubscriptionFactory, record_call
-from usage.models import Budget
+from tests.factories import (
+    EmployeeFactory,
+    PlanFactory,
+    SubscriptionFactory,
+    TaxRateFactory,
+    record_call,
+)
+from usage.models import Budget, BudgetChange
 from usage.tokens.services import service_token_create
 
 pytestmark = pytest.mark.django_db
@@ -86,6 +93,9 @@ def test_without_a_subscription_there_is_nothing_to_budget(api):
 
 
 def test_cost_center_budgets_are_set_whole_and_answered_with_their_share(api, organization):
+    # Given $60 of overage, all Support's, and a 10% tax
+    TaxRateFactory(percentage=Decimal("10"))
+
     body = api.put(
         f"orgs/{organization.slug}/budgets",
         {
@@ -102,8 +112,8 @@ def test_cost_center_budgets_are_set_whole_and_answered_with_their_share(api, or
         "cost_center": "Support",
         "monthly_budget": "50.00",
         "call_seconds": 15_000,
-        "spent": "60.00",
-        "percent": 120,
+        "spent": "66.00",
+        "percent": 132,
         "forecast": None,
         "forecast_low": None,
         "forecast_high": None,
@@ -131,3 +141,12 @@ def test_bad_cost_center_budgets_are_refused_and_nothing_is_written(
 
     assert response.status_code == status
     assert not Budget.objects.exists()
+
+
+def test_a_change_through_the_api_is_recorded_with_its_token(api, organization):
+    api.put(f"orgs/{organization.slug}/budgets", {"monthly_budget": "200"})
+
+    [change] = BudgetChange.objects.all()
+
+    assert (change.previous_amount, change.new_amount) == (None, Decimal("200.00"))
+    assert change.changed_by is None and change.changed_by_token.name == "calling platform"

@@ -13,10 +13,12 @@ from tests.factories import (
     PhoneNumberRateFactory,
     PlanFactory,
     SubscriptionFactory,
+    TaxRateFactory,
     record_call,
 )
 from usage import services
-from usage.budgets.selectors import organization_spend_so_far, spend_forecast
+from usage.budgets.selectors import spend_forecast
+from usage.costs.selectors import month_spend
 from usage.metering import services as metering
 
 pytestmark = pytest.mark.django_db
@@ -30,8 +32,10 @@ def usd(amount):
     return Money(Decimal(amount), USD)
 
 
-def test_spend_so_far_is_the_fees_and_the_overage_priced_like_the_invoice(now):
-    # Given Professional at $199 with 1,000 s included and $0.004/s over, and one paid number
+def test_spend_so_far_is_the_fees_and_the_overage_with_taxes_priced_like_the_invoice(now):
+    # Given Professional at $199 with 1,000 s included and $0.004/s over, one paid number,
+    # and a 10% sales tax on everything
+    TaxRateFactory(percentage=Decimal("10"))
     subscription = SubscriptionFactory(
         plan=PlanFactory(included_call_seconds=1_000, free_phone_numbers=0), start=MARCH, now=now
     )
@@ -49,14 +53,10 @@ def test_spend_so_far_is_the_fees_and_the_overage_priced_like_the_invoice(now):
     # When 1,250 s of calls were made
     record_call(employee=employee, seconds=1_250, connected_at=now - dt.timedelta(hours=1))
 
-    # Then the spend is $199 + $1.75 for the number + 250 s × $0.004
-    spend = organization_spend_so_far(subscription=subscription, now=now)
-    assert (spend.fees, spend.call_overage, spend.storage_overage) == (
-        usd("200.75"),
-        usd("1.00"),
-        usd("0"),
-    )
-    assert spend.total == usd("201.75")
+    # Then the spend is ($199 + $1.75 for the number + 250 s × $0.004) plus 10% tax
+    spend = month_spend(subscription=subscription, now=now)
+    assert (spend.fees, spend.overage) == (usd("220.83"), usd("1.10"))
+    assert spend.total == usd("221.93")
 
 
 def test_a_free_trial_spends_nothing(now):

@@ -13,11 +13,13 @@ from tests.factories import (
     EmployeeFactory,
     PlanFactory,
     SubscriptionFactory,
+    TaxRateFactory,
     UserFactory,
     record_call,
 )
-from usage.budgets.services import budget_alerts_if_needed, budget_set
-from usage.models import Budget
+from usage.budgets.selectors import budget_changes
+from usage.budgets.services import budget_alerts_if_needed, budget_set, budgets_replace
+from usage.models import Budget, BudgetChange
 
 pytestmark = pytest.mark.django_db
 
@@ -61,6 +63,57 @@ def test_a_budget_is_set_changed_and_removed(now):
 
     budget_set(organization=organization, amount=None, now=now)
     assert not Budget.objects.exists()
+
+
+def test_each_change_is_recorded_with_who_when_and_from_what(now):
+    # Given an administrator who sets, changes, re-saves and removes budgets over two days
+    organization, _ = practice(now)
+    EmployeeFactory(organization=organization, cost_center="Sales")
+    admin = UserFactory(username="dana")
+    later = now + dt.timedelta(days=1)
+
+    budgets_replace(
+        organization=organization, amount=Decimal("500"), cost_centers={}, actor=admin, now=now
+    )
+    budgets_replace(
+        organization=organization,
+        amount=Decimal("650.50"),
+        cost_centers={"Sales": Decimal("40")},
+        actor=admin,
+        now=later,
+    )
+    budgets_replace(
+        organization=organization,
+        amount=Decimal("650.50"),
+        cost_centers={"Sales": Decimal("40")},
+        actor=admin,
+        now=later,
+    )
+    budgets_replace(organization=organization, amount=None, cost_centers={}, now=later)
+
+    # Then every change is recorded, newest first; saving the same amounts records nothing
+    assert [
+        (
+            change.cost_center,
+            change.previous_amount,
+            change.new_amount,
+            change.changed_by and change.changed_by.username,
+            change.changed_at,
+        )
+        for change in budget_changes(organization=organization)
+    ] == [
+        ("", Decimal("650.50"), None, None, later),
+        ("Sales", Decimal("40.00"), None, None, later),
+        ("Sales", None, Decimal("40.00"), "dana", later),
+        ("", Decimal("500.00"), Decimal("650.50"), "dana", later),
+        ("", None, Decimal("500.00"), "dana", now),
+    ]
+    # and a change is never rewritten nor deleted
+    change = BudgetChange.objects.first()
+    with pytest.raises(BillingError):
+        change.save()
+    with pytest.raises(BillingError):
+        change.delete()
 
 
 @pytest.mark.parametrize("amount", ["0", "-10"])
@@ -148,21 +201,23 @@ def test_no_budget_no_alert(now, committed):
 
 
 def test_a_cost_center_budget_alerts_on_its_share_of_the_usage_charges(now, committed):
-    # Given Sales made 3/4 of the month's 15,000 s ($60 of usage) and has a $40 budget
+    # Given Sales made 3/4 of the month's 15,000 s ($60 of usage, $66 with a 10% tax) and
+    # has a $40 budget
+    TaxRateFactory(percentage=Decimal("10"))
     organization, support = practice(now)
     sales = EmployeeFactory(organization=organization, cost_center="Sales")
     record_call(employee=sales, seconds=11_250, connected_at=now - dt.timedelta(hours=5))
     record_call(employee=support, seconds=3_750, connected_at=now - dt.timedelta(hours=4))
     budget_set(organization=organization, amount=Decimal("40"), cost_center="Sales", now=now)
 
-    # When the job runs, then Sales is alerted at 100% ($45 of $40), once
+    # When the job runs, then Sales is alerted at 100% ($49.50 of $40), once
     with committed():
         assert budget_alerts_if_needed(now=now) == 1
     with committed():
         assert budget_alerts_if_needed(now=now) == 0
     notice = Notification.objects.get()
     assert notice.title == "Budget: 100% of the Sales monthly budget spent"
-    assert (notice.data["budget_of"], notice.data["spent"]) == ("cost_center:Sales", "45.00")
+    assert (notice.data["budget_of"], notice.data["spent"]) == ("cost_center:Sales", "49.50")
 
 
 def test_a_budget_for_a_cost_center_no_employee_has_is_refused(now):

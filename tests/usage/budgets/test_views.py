@@ -2,6 +2,7 @@
 outsiders do not see it; bad input is refused naming the field."""
 
 import datetime as dt
+from decimal import Decimal
 
 import pytest
 from django.urls import reverse
@@ -13,6 +14,7 @@ from tests.factories import (
     PlanFactory,
     StaffFactory,
     SubscriptionFactory,
+    TaxRateFactory,
     UserFactory,
     record_call,
     sign_in,
@@ -51,14 +53,20 @@ def user(username):
 
 
 def test_an_administrator_sets_a_budget_and_sees_spend_forecast_and_days_left(client, organization):
+    # Given $100 of fee and $60 of overage so far, and a 10% tax on both
+    TaxRateFactory(percentage=Decimal("10"))
     sign_in(client, user("admin"))
 
     response = client.post(url(organization), posted(monthly_budget="200"))
 
+    # Then the spend is what the month costs once invoiced, taxes in
     assert response.status_code == 302
     page = client.get(url(organization)).text
     assert "The budgets are saved" in page
-    assert "$160.00 of $200.00 (80%)" in page
+    assert "$176.00 of $200.00 (88%)" in page
+    assert '<td class="fees">$110.00</td>' in page
+    assert '<td class="overage">$66.00</td>' in page
+    assert "less your discount, with taxes" in page
     assert "At this pace the month ends over the budget" in page
     assert "<dt>Days left</dt><dd>16</dd>" in page
     assert "likely between" in page
@@ -142,3 +150,23 @@ def test_a_cost_center_that_no_longer_exists_is_refused(client, organization):
     assert response.status_code == 400
     assert "cost center &#x27;Gone&#x27;" in response.text
     assert not Budget.objects.exists()
+
+
+def test_the_page_lists_who_changed_the_budgets_and_when(client, organization, now):
+    # Given the administrator set a $200 budget, then raised it to $250
+    admin = user("admin")
+    admin.first_name, admin.last_name = "Dana", "Reyes"
+    admin.save()
+    sign_in(client, admin)
+    client.post(url(organization), posted(monthly_budget="200"))
+    client.post(url(organization), posted(monthly_budget="250"))
+
+    # When anyone who may read the page opens it
+    page = client.get(url(organization)).text
+
+    # Then both changes are listed, newest first, with who and when
+    history = page[page.index('class="data reflow budget-changes"') :]
+    raised = history.index("200.00 USD</td>")
+    assert history.index("no budget</td>") > raised
+    assert history.count("Dana Reyes") == 2
+    assert f"{now:%-d %b %Y, %H:%M}" in history

@@ -6,6 +6,7 @@ import time_machine
 from djmoney.money import Money
 
 from billing.lifecycle import services as lifecycle_services
+from billing.models import Plan
 from tests.factories import (
     MAR_16,
     EmployeeFactory,
@@ -219,15 +220,37 @@ class TestWhichInvoiceComesNext:
         assert selectors.upcoming_invoice(organization=OrganizationFactory(), now=APRIL) is None
 
 
-class TestPeriodSpend:
-    def test_spend_is_before_credits(self):
+class TestMonthSpend:
+    def test_at_the_months_end_it_is_the_renewal_invoice_before_credits(self):
+        # Given a month with a fee, call overage, numbers, a 10% coupon, two taxes and credit
         subscription = renewal_ready()
+        month_end = subscription.usage_period_end
+        last_second = month_end - dt.timedelta(seconds=1)
 
-        spend = selectors.organization_period_spend(
-            organization=subscription.organization, now=MAR_16
-        )
-        upcoming = selectors.upcoming_invoice(organization=subscription.organization, now=MAR_16)
+        # When the month's spend is read in its last second, then renewal runs
+        spend = selectors.month_spend(subscription=subscription, now=last_second)
+        with time_machine.travel(month_end, tick=False):
+            [invoice] = lifecycle_services.subscription_renew_if_needed(
+                subscription_id=subscription.pk, now=month_end
+            )
 
-        assert spend.so_far == upcoming.so_far.total + upcoming.so_far.credit_applied
-        assert spend.period == subscription.usage_period
-        assert spend.projected == spend.so_far
+        # Then the spend is the invoice's amount after the discount, with taxes, before the
+        # $25.00 of credit that pays part of it
+        assert invoice.credit_applied == usd("25.00")
+        assert spend.period.end == month_end
+        assert spend.total == invoice.subtotal + invoice.tax_total
+        assert spend.total == invoice.total + invoice.credit_applied
+        # and without the 2,400 s of overage it would cost the fees alone, taxed alike
+        assert spend.at(0) == spend.fees < spend.total
+
+    def test_an_annual_plan_spends_its_monthly_equivalent_and_a_trial_nothing(self):
+        annual = subscribe(PlanFactory(price=usd("1200.00"), interval=Plan.Interval.YEAR))
+        trial = subscribe(PlanFactory(trial_days=14), trial=True)
+        use(trial, 50_000, APRIL + dt.timedelta(days=1))
+
+        annual_spend = selectors.month_spend(subscription=annual, now=APRIL + dt.timedelta(days=3))
+        trial_spend = selectors.month_spend(subscription=trial, now=APRIL + dt.timedelta(days=3))
+
+        assert annual_spend.total == usd("100.00")
+        assert trial_spend.is_trial
+        assert trial_spend.total == trial_spend.at(10**6) == usd("0")
