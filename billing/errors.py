@@ -33,6 +33,18 @@ class ErrorCode(StrEnum):
         member.message = message
         return member
 
+    # --- staff roles ---------------------------------------------------------------------
+    ROLE_REQUIRED = (
+        "role_required",
+        FORBIDDEN,
+        "Your staff role does not allow this: ask a superuser for the role it needs.",
+    )
+    AUDIT_APPEND_ONLY = (
+        "audit_append_only",
+        FORBIDDEN,
+        "The audit log is never changed or deleted.",
+    )
+
     # --- organizations, plans and subscriptions -------------------------------------------
     ORGANIZATION_NOT_FOUND = (
         "organization_not_found",

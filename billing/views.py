@@ -34,7 +34,7 @@ def home(request: HttpRequest) -> HttpResponse:
     """Send a person to their organization's billing page, or let them pick one; support
     staff pick any organization, searching by name."""
     memberships = account_selectors.memberships_for_user(user=request.user)
-    if request.user.is_staff:
+    if account_selectors.staff_reads_billing(user=request.user):
         query = request.GET.get("q", "").strip()
         organizations = account_selectors.organizations_for_staff(
             query=query, page_number=request.GET.get("page")

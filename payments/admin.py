@@ -18,11 +18,13 @@ from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import Sum
 from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html, format_html_join
 from djmoney.money import Money
 
+from billing.accounts import selectors as account_selectors
 from billing.admin.base import (
     BigTableAdmin,
     ReadOnlyAdmin,
@@ -31,9 +33,9 @@ from billing.admin.base import (
     invoice_timezone,
     null_state_filter,
 )
-from billing.models import Invoice
+from billing.models import Invoice, Organization
 from billing.money import round_money
-from payments import services
+from payments import selectors, services
 from payments.models import (
     Collection,
     PaymentAttempt,
@@ -299,6 +301,32 @@ class PaymentMethodAdmin(ReadOnlyAdmin):
 # --- collection of invoices ---------------------------------------------------------------
 
 
+class DunningFilterForm(forms.Form):
+    stage = forms.ChoiceField(required=False)
+    payment_terms = forms.ChoiceField(
+        required=False, choices=[("", "Any terms"), *Organization.PaymentTerms.choices]
+    )
+    sort = forms.ChoiceField(
+        required=False,
+        choices=[
+            ("days", "Days overdue"),
+            ("amount", "Amount"),
+            ("next_retry", "Next retry"),
+            ("organization", "Organization"),
+        ],
+    )
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        retries = len(settings.PAYMENT_RETRY_DAYS)
+        self.fields["stage"].choices = [
+            ("", "Every stage"),
+            *((f"retry-{n}", f"Retry {n} of {retries}") for n in range(1, retries + 1)),
+            ("overdue", "Overdue, paying by invoice"),
+            ("suspended", "Suspended"),
+        ]
+
+
 @admin.register(Collection)
 class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
     """Where collecting each invoice stands: dunning state, failures, next retry. Staff
@@ -384,6 +412,11 @@ class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
     def get_urls(self):
         return [
             path(
+                "dunning/",
+                self.admin_site.admin_view(self.dunning_board_view),
+                name="payments_dunning_board",
+            ),
+            path(
                 "invoice/<int:invoice_id>/retry/",
                 self.admin_site.admin_view(self.retry_view),
                 name="payments_invoice_retry",
@@ -396,9 +429,33 @@ class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
             *super().get_urls(),
         ]
 
-    def _invoice_to_collect(self, request, invoice_id) -> Invoice:
-        # Charging a customer or recording their money writes a payment attempt.
-        if not request.user.has_perm("payments.add_paymentattempt"):
+    def dunning_board_view(self, request):
+        if not account_selectors.staff_reads_billing(user=request.user):
+            raise PermissionDenied
+        form = DunningFilterForm(request.GET or None)
+        filters = form.cleaned_data if form.is_valid() else {}
+        stages = selectors.dunning_board(
+            now=timezone.now(),
+            stage=filters.get("stage", ""),
+            payment_terms=filters.get("payment_terms", ""),
+            sort=filters.get("sort") or "days",
+        )
+        return TemplateResponse(
+            request,
+            "admin/payments/dunning_board.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": "Dunning board",
+                "form": form,
+                "stages": stages,
+                "query": request.GET.copy(),
+            },
+        )
+
+    @staticmethod
+    def _invoice_to_collect(request, invoice_id, *, permission: str) -> Invoice:
+        if not request.user.has_perm(permission):
             raise PermissionDenied
         return get_object_or_404(
             Invoice.objects.select_related("organization", "subscription", "collection"),
@@ -416,7 +473,7 @@ class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
         }
 
     def retry_view(self, request, invoice_id):
-        invoice = self._invoice_to_collect(request, invoice_id)
+        invoice = self._invoice_to_collect(request, invoice_id, permission="billing.retry_payment")
         if request.method == "POST" and invoice.status != Invoice.Status.OPEN:
             self.message_user(
                 request,
@@ -437,7 +494,9 @@ class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
             original=invoice,
             template="admin/payments/invoice_retry.html",
             title=f"Retry payment of {invoice}",
-            perform=lambda: services.invoice_collect(invoice=invoice, now=now, on_request=True),
+            perform=lambda: services.invoice_collect(
+                invoice=invoice, now=now, on_request=True, actor=request.user
+            ),
             # A declined charge is no refusal: the attempts are recorded, and staff are told.
             succeeded=lambda attempt: attempt is not None,
             done=lambda attempt: self._collected(invoice, attempt, now),
@@ -464,7 +523,9 @@ class CollectionAdmin(ReadOnlyAdmin, BigTableAdmin):
         )
 
     def bank_transfer_view(self, request, invoice_id):
-        invoice = self._invoice_to_collect(request, invoice_id)
+        invoice = self._invoice_to_collect(
+            request, invoice_id, permission="billing.record_bank_transfer"
+        )
         customer_tz = invoice_timezone(invoice)
         form = BankTransferForm(
             request.POST or None, today=timezone.localdate(timezone=customer_tz)

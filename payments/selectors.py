@@ -8,6 +8,8 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.core.paginator import Page, Paginator
+from django.db.models import Q
+from djmoney.money import Money
 
 from billing.models import Invoice, Organization, Subscription
 from billing.support import selectors as support_selectors
@@ -246,3 +248,126 @@ def _outcome(behaviour: str) -> str:
     if behaviour == "decline_on_charge":
         return "Added; every payment is declined."
     return f"Refused when added: {decline_message(behaviour)}"
+
+
+# --- the dunning board ----------------------------------------------------------------------
+
+DUNNING_BOARD_LIMIT = 500
+DUNNING_SORTS = {
+    "days": lambda row: (-row.days_overdue, row.invoice.pk),
+    "amount": lambda row: (-row.amount.amount, row.invoice.pk),
+    "next_retry": lambda row: (row.next_retry_at is None, row.next_retry_at or row.suspends_at),
+    "organization": lambda row: (row.invoice.organization.name.lower(), row.invoice.pk),
+}
+
+
+@dataclass(frozen=True)
+class DunningRow:
+    """One unpaid invoice in dunning: where it stands and when service stops."""
+
+    invoice: Invoice
+    stage: str  # "retry-1"… (card and bank debits), "overdue" (paying by invoice), "suspended"
+    stage_label: str
+    days_overdue: int
+    attempts: int
+    next_retry_at: dt.datetime | None
+    suspends_at: dt.datetime | None  # None once suspended
+    last_decline: str
+
+    @property
+    def amount(self):
+        return self.invoice.total
+
+
+@dataclass(frozen=True)
+class DunningStage:
+    key: str
+    label: str
+    rows: list[DunningRow]
+
+    @property
+    def totals(self) -> list[Money]:
+        """The amount at risk, one sum per currency (never converted)."""
+        sums: dict[str, Money] = {}
+        for row in self.rows:
+            currency = str(row.amount.currency)
+            sums[currency] = sums.get(currency, Money(0, currency)) + row.amount
+        return [sums[currency] for currency in sorted(sums)]
+
+
+def _dunning_row(invoice: Invoice, now: dt.datetime, retries: list[int]) -> DunningRow | None:
+    overdue = max((now - invoice.due_at).days, 0) if invoice.due_at else 0
+    collection: Collection | None = getattr(invoice, "collection", None)
+    if invoice.organization.payment_terms == Organization.PaymentTerms.INVOICE:
+        if invoice.due_at is None or now < invoice.due_at:
+            return None
+        suspends_at = invoice_suspends_at(invoice=invoice)
+        suspended = now >= suspends_at
+        return DunningRow(
+            invoice=invoice,
+            stage="suspended" if suspended else "overdue",
+            stage_label="Suspended" if suspended else "Overdue, paying by invoice",
+            days_overdue=overdue,
+            attempts=collection.failures if collection else 0,
+            next_retry_at=None,
+            suspends_at=None if suspended else suspends_at,
+            last_decline="",
+        )
+    if collection is None or not collection.failures:
+        return None
+    if collection.state == Collection.State.EXHAUSTED:
+        stage, label, suspends_at = "suspended", "Suspended", None
+    else:
+        stage = f"retry-{collection.failures}"
+        label = f"Retry {collection.failures} of {len(retries)}"
+        # The last retry: if it fails too, service is suspended then.
+        suspends_at = collection.first_failed_at + dt.timedelta(days=retries[-1])
+    return DunningRow(
+        invoice=invoice,
+        stage=stage,
+        stage_label=label,
+        days_overdue=overdue,
+        attempts=collection.failures,
+        next_retry_at=collection.next_retry_at,
+        suspends_at=suspends_at,
+        last_decline=collection.last_failure_message,
+    )
+
+
+def dunning_board(
+    *,
+    now: dt.datetime,
+    stage: str = "",
+    payment_terms: str = "",
+    sort: str = "days",
+) -> list[DunningStage]:
+    """Every open invoice in dunning (a failed collection, or overdue when paying by
+    invoice), grouped by stage: the retries in order, invoice payers overdue, then the
+    suspended; sorted within each stage (`DUNNING_SORTS`, by days overdue unless told). One
+    query; at most `DUNNING_BOARD_LIMIT` invoices, the longest overdue first."""
+    retries = list(settings.PAYMENT_RETRY_DAYS) or [0]
+    invoices = (
+        Invoice.objects.filter(status=Invoice.Status.OPEN)
+        .filter(
+            Q(collection__failures__gt=0)
+            | Q(organization__payment_terms=Organization.PaymentTerms.INVOICE, due_at__lte=now)
+        )
+        .select_related("organization", "collection", "subscription")
+        .order_by("due_at", "pk")
+    )
+    if payment_terms:
+        invoices = invoices.filter(organization__payment_terms=payment_terms)
+    rows = [
+        row
+        for invoice in invoices[:DUNNING_BOARD_LIMIT]
+        if (row := _dunning_row(invoice, now, retries)) is not None
+        and (not stage or row.stage == stage)
+    ]
+    rows.sort(key=DUNNING_SORTS.get(sort, DUNNING_SORTS["days"]))
+    order = [*(f"retry-{n}" for n in range(1, len(retries) + 1)), "overdue", "suspended"]
+    stages = []
+    for key in order:
+        in_stage = [row for row in rows if row.stage == key]
+        if in_stage:
+            stages.append(DunningStage(key, in_stage[0].stage_label, in_stage))
+    return stages

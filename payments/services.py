@@ -12,6 +12,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing import locks as billing_locks
+from billing.accounts.services import Actor, staff_action_begin
 from billing.errors import BillingError, ErrorCode
 from billing.invoicing import services as invoicing_services
 from billing.models import Invoice, Organization, Subscription
@@ -295,7 +296,11 @@ def _record_failure(
 
 @transaction.atomic
 def invoice_collect(
-    *, invoice: Invoice, now: dt.datetime | None = None, on_request: bool = False
+    *,
+    invoice: Invoice,
+    now: dt.datetime | None = None,
+    on_request: bool = False,
+    actor: Actor = None,
 ) -> PaymentAttempt | None:
     """Charge an open invoice: the default method, then the backups in priority order, until
     one succeeds. Returns the successful attempt, or None.
@@ -304,6 +309,14 @@ def invoice_collect(
     take turns and the second finds the invoice paid. A scheduled try that fails advances
     the dunning schedule; one the customer asked for (`on_request`, "pay now") does not.
     """
+    staff_action_begin(
+        actor=actor,
+        permission="billing.retry_payment",
+        action="Retrying a payment",
+        subject=invoice,
+        organization_id=invoice.organization_id,
+        admins_may=True,
+    )
     now = now or timezone.now()
     collection, _ = Collection.objects.get_or_create(invoice=invoice)
     collection = locks.collection_lock().get(pk=collection.pk)
@@ -361,10 +374,19 @@ def invoice_record_bank_transfer(
     invoice: Invoice,
     reference: str,
     received_at: dt.datetime,
-    actor=None,
+    actor: Actor = None,
     now: dt.datetime | None = None,
 ) -> PaymentAttempt:
     """Staff record a bank transfer that paid an invoice (organizations paying by invoice)."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.record_bank_transfer",
+        action="Recording a bank transfer",
+        subject=invoice,
+        organization_id=invoice.organization_id,
+        reason=reference,
+        changes={"received": received_at},
+    )
     now = now or timezone.now()
     if not reference.strip():
         raise BillingError(ErrorCode.REFERENCE_REQUIRED)
@@ -396,10 +418,19 @@ def payment_refund(
     attempt: PaymentAttempt,
     amount: Money,
     reason: str,
-    actor=None,
+    actor: Actor = None,
     now: dt.datetime | None = None,
 ) -> Refund:
     """Give money back through the processor, documented by a credit note on the invoice."""
+    staff_action_begin(
+        actor=actor,
+        permission="payments.add_refund",
+        action="Refunding a payment",
+        subject=attempt,
+        organization_id=attempt.invoice.organization_id,
+        reason=reason,
+        changes={"refund": amount},
+    )
     now = now or timezone.now()
     attempt = locks.payment_attempt_lock().select_related("payment_method").get(pk=attempt.pk)
     if attempt.status != PaymentAttempt.Status.SUCCEEDED or attempt.payment_method is None:

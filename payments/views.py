@@ -308,7 +308,9 @@ def pay_now(request: HttpRequest, access: OrgAccess, number: str) -> HttpRespons
         messages.info(request, f"Invoice {invoice.number} is {status}: there is nothing to pay.")
         return back
     now = timezone.now()
-    attempt = services.invoice_collect(invoice=invoice, now=now, on_request=True)
+    attempt = services.invoice_collect(
+        invoice=invoice, now=now, on_request=True, actor=request.user
+    )
     if attempt is None:
         reason = selectors.collection_failure_at(invoice=invoice, attempted_at=now)
         messages.error(request, f"Invoice {invoice.number} is not paid. {reason}")

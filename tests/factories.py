@@ -25,6 +25,23 @@ class UserFactory(factory.django.DjangoModelFactory):
     password = factory.django.Password(PASSWORD)
 
 
+class StaffFactory(UserFactory):
+    """A staff account in the given roles (`roles=["Finance"]`; Support unless told): the
+    permission groups the roles migration made."""
+
+    class Meta:
+        skip_postgeneration_save = True
+
+    is_staff = True
+
+    @factory.post_generation
+    def roles(self, create, extracted, **kwargs):
+        from django.contrib.auth.models import Group
+
+        names = ["Support"] if extracted is None else extracted
+        self.groups.add(*Group.objects.filter(name__in=names))
+
+
 class OrganizationFactory(factory.django.DjangoModelFactory):
     class Meta:
         model = Organization

@@ -13,6 +13,7 @@ from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     sign_in,
@@ -95,7 +96,7 @@ def people_of(organization, *, rival=None):
     )
     rival = rival or OrganizationFactory(name="Rival Corp", slug="rival")
     MembershipFactory(organization=rival, user=UserFactory(username="rival_admin"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")  # Support: reads every organization's billing
     return rival
 
 

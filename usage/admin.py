@@ -13,6 +13,7 @@ from django.contrib import admin, messages
 from django.utils import timezone
 
 from billing.admin.base import (
+    AuditedAdmin,
     BigTableAdmin,
     InputFilter,
     OrganizationFilter,
@@ -57,7 +58,7 @@ class EmployeeFilter(InputFilter):
 
 
 @admin.register(AIEmployee)
-class AIEmployeeAdmin(RefusalAsMessage, admin.ModelAdmin):
+class AIEmployeeAdmin(RefusalAsMessage, AuditedAdmin):
     list_display = (
         "name",
         "organization",
@@ -72,6 +73,7 @@ class AIEmployeeAdmin(RefusalAsMessage, admin.ModelAdmin):
     search_fields = ("name", "cost_center", "organization__name", "=organization__slug")
     autocomplete_fields = ("organization",)
     actions = ("deactivate", "reactivate")
+    audited_actions = actions
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -133,7 +135,7 @@ HeldFilter = null_state_filter(
 
 
 @admin.register(PhoneNumber)
-class PhoneNumberAdmin(RefusalAsMessage, admin.ModelAdmin):
+class PhoneNumberAdmin(RefusalAsMessage, AuditedAdmin):
     list_display = (
         "number",
         "organization",
@@ -152,6 +154,7 @@ class PhoneNumberAdmin(RefusalAsMessage, admin.ModelAdmin):
     autocomplete_fields = ("organization",)
     raw_id_fields = ("employee",)
     actions = ("release",)
+    audited_actions = actions
 
     def get_fields(self, request, obj=None):
         if obj is None:
@@ -229,7 +232,8 @@ class PhoneNumberAdmin(RefusalAsMessage, admin.ModelAdmin):
 
 
 @admin.register(PhoneNumberRate)
-class PhoneNumberRateAdmin(admin.ModelAdmin):
+class PhoneNumberRateAdmin(AuditedAdmin):
+    saved_by_service = True
     """The price list. A change applies to numbers provisioned afterwards: a number keeps the
     fee it was provisioned with."""
 
@@ -410,7 +414,7 @@ class ServiceTokenForm(forms.ModelForm):
 
 
 @admin.register(ServiceToken)
-class ServiceTokenAdmin(admin.ModelAdmin):
+class ServiceTokenAdmin(AuditedAdmin):
     """Staff name a token; the service makes it and the token is shown once, in a message.
     Only its hash and first characters are stored. Tokens are never edited: revoke one and
     create another."""
@@ -429,6 +433,7 @@ class ServiceTokenAdmin(admin.ModelAdmin):
     list_select_related = ("created_by",)
     search_fields = ("name", "^hint")
     actions = ("revoke",)
+    audited_actions = actions
     autocomplete_fields = ("organizations",)
     form = ServiceTokenForm
 

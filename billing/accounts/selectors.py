@@ -71,7 +71,7 @@ def org_access_for(*, user: AbstractBaseUser, slug: str) -> OrgAccess | None:
     )
     if membership is not None:
         return OrgAccess(membership.organization, membership.role, membership.subscription_status)
-    if user.is_staff:
+    if staff_reads_billing(user=user):
         organization = (
             Organization.objects.filter(slug=slug)
             .annotate(subscription_status=_live_status("pk"))
@@ -80,6 +80,11 @@ def org_access_for(*, user: AbstractBaseUser, slug: str) -> OrgAccess | None:
         if organization is not None:
             return OrgAccess(organization, "staff", organization.subscription_status)
     return None
+
+
+def staff_reads_billing(*, user: AbstractBaseUser) -> bool:
+    """Support and Finance read every organization's billing; staff in no such role, none."""
+    return user.is_staff and user.has_perm("billing.view_billing")
 
 
 def memberships_for_user(*, user: AbstractBaseUser) -> list[Membership]:

@@ -2,15 +2,36 @@
 
 from django import forms
 from django.contrib import admin
+from django.contrib.auth import get_user_model
+from django.contrib.auth.admin import GroupAdmin, UserAdmin
+from django.contrib.auth.models import Group
 from django.core.exceptions import PermissionDenied
 from django.db.models import BooleanField, ExpressionWrapper, Q
 from django.shortcuts import get_object_or_404
-from django.urls import path
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html, format_html_join
 
-from billing.admin.base import ReadOnlyAdmin, ReadOnlyInline, action_confirmed
+from billing.accounts import selectors as account_selectors
+from billing.admin.base import (
+    AuditedAdmin,
+    BigTableAdmin,
+    OrganizationFilter,
+    ReadOnlyAdmin,
+    ReadOnlyInline,
+    action_confirmed,
+)
 from billing.catalog import services as catalog_services
-from billing.models import Feature, FeatureTrial, Membership, Organization, Subscription
+from billing.lifecycle import selectors as lifecycle_selectors
+from billing.models import (
+    AuditEntry,
+    Feature,
+    FeatureTrial,
+    Membership,
+    Organization,
+    Subscription,
+)
 from billing.subscriptions import selectors as subscription_selectors
 
 
@@ -70,8 +91,16 @@ class FeatureTrialGrantForm(forms.Form):
 
 
 @admin.register(Organization)
-class OrganizationAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "currency", "country", "payment_terms", "created_at")
+class OrganizationAdmin(AuditedAdmin):
+    list_display = (
+        "name",
+        "slug",
+        "currency",
+        "country",
+        "payment_terms",
+        "created_at",
+        "overview_link",
+    )
     list_filter = ("payment_terms", "currency", "country")
     search_fields = ("name", "slug", "billing_emails", "tax_id")
     prepopulated_fields = {"slug": ("name",)}
@@ -108,8 +137,36 @@ class OrganizationAdmin(admin.ModelAdmin):
                 self.admin_site.admin_view(self.feature_trial_view),
                 name="billing_organization_feature_trial",
             ),
+            path(
+                "<int:organization_id>/360/",
+                self.admin_site.admin_view(self.organization_360_view),
+                name="billing_organization_360",
+            ),
             *super().get_urls(),
         ]
+
+    @admin.display(description="360")
+    def overview_link(self, organization):
+        url = reverse("admin:billing_organization_360", args=[organization.pk])
+        return format_html('<a href="{}">Organization 360</a>', url)
+
+    def organization_360_view(self, request, organization_id):
+        if not account_selectors.staff_reads_billing(user=request.user):
+            raise PermissionDenied
+        organization = get_object_or_404(Organization, pk=organization_id)
+        page = lifecycle_selectors.organization_360(organization=organization, now=timezone.now())
+        return TemplateResponse(
+            request,
+            "admin/billing/organization/overview_360.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "original": organization,
+                "title": f"{organization}: 360",
+                "page": page,
+                "tz": organization.tzinfo,
+            },
+        )
 
     def feature_trial_view(self, request, organization_id):
         if not request.user.has_perm("billing.add_featuretrial"):
@@ -183,3 +240,60 @@ class FeatureTrialAdmin(ReadOnlyAdmin):
     @admin.display(description="Active", boolean=True, ordering="is_active")
     def active(self, trial):
         return trial.is_active
+
+
+# --- the audit log --------------------------------------------------------------------------
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(ReadOnlyAdmin, BigTableAdmin):
+    """What staff did, newest first: read by Support and Finance, written only by the admin
+    and the services as staff act, never changed."""
+
+    list_display = ("at", "actor_name", "action", "subject", "organization", "reason")
+    list_filter = (OrganizationFilter, "action")
+    list_select_related = ("organization",)
+    search_fields = ("actor_name", "object_repr", "reason")
+    search_help_text = "Who, what (the object's name) or why."
+    date_hierarchy = "at"
+    fields = (
+        "at",
+        "actor_name",
+        "action",
+        "organization",
+        "subject",
+        "changes_shown",
+        "reason",
+    )
+    readonly_fields = fields
+
+    @admin.display(description="Object")
+    def subject(self, entry: AuditEntry) -> str:
+        return f"{entry.object_repr} ({entry.object_type} {entry.object_id})"
+
+    @admin.display(description="Changes")
+    def changes_shown(self, entry: AuditEntry) -> str:
+        rows = (
+            (name, *(value if isinstance(value, list) else ["", value]))
+            for name, value in entry.changes.items()
+        )
+        return format_html(
+            "<table><thead><tr><th>Field</th><th>Before</th><th>After</th></tr></thead>"
+            "<tbody>{}</tbody></table>",
+            format_html_join("", "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", rows),
+        )
+
+
+# Staff accounts and their roles are changed by superusers; those changes are audited too.
+admin.site.unregister(get_user_model())
+admin.site.unregister(Group)
+
+
+@admin.register(get_user_model())
+class AuditedUserAdmin(AuditedAdmin, UserAdmin):
+    pass
+
+
+@admin.register(Group)
+class AuditedGroupAdmin(AuditedAdmin, GroupAdmin):
+    pass

@@ -17,22 +17,145 @@ from django import forms
 from django.contrib import admin, messages
 from django.core.paginator import Paginator
 from django.db import connections, transaction
-from django.db.models import Model
+from django.db.models import Model, QuerySet
 from django.http import HttpRequest, HttpResponse, HttpResponseRedirect
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
+from billing.accounts.services import audit_record, staff_record_save
 from billing.errors import BillingError
 from billing.models import Invoice, Organization
 
 Result = TypeVar("Result")
 
+# --- the audit log ------------------------------------------------------------------------
+
+
+def organization_id_of(obj: Model) -> int | None:
+    """The organization a record belongs to, directly or through its invoice, notice or
+    subscription; None for the catalog and staff accounts."""
+    if isinstance(obj, Organization):
+        return obj.pk
+    for path in ("invoice", "notification", "subscription", None):
+        holder = getattr(obj, path, None) if path else obj
+        organization_id = getattr(holder, "organization_id", None)
+        if organization_id is not None:
+            return organization_id
+    return None
+
+
+def _form_changes(form: forms.BaseForm, add: bool) -> dict[str, list]:
+    """{field: [before, after]} of what a staff member changed (or filled in) in a form;
+    never a secret."""
+    return {
+        name: [None if add else _shown(form.initial.get(name)), _shown(form.cleaned_data[name])]
+        for name in form.changed_data
+        if name in form.cleaned_data and "password" not in name
+    }
+
+
+def _inline_changes(message: list[dict]) -> dict[str, list]:
+    """The rows added, changed or deleted on the page's inlines (a member added to an
+    organization), from the admin's own change message: {"membership alice": [before,
+    after]}."""
+    changes = {}
+    for entry in message:
+        for verb, details in entry.items():
+            if "object" not in details:
+                continue  # the page's own form: its fields are recorded one by one
+            name = f"{details['name']} {details['object']}"
+            changed = ", ".join(details.get("fields", []))
+            changes[name] = {
+                "added": [None, "added"],
+                "changed": ["", f"changed {changed}"],
+                "deleted": ["deleted", None],
+            }[verb]
+    return changes
+
+
+def _shown(value: Any) -> Any:
+    # Many-to-many fields: the chosen rows, by name.
+    if isinstance(value, QuerySet | list | tuple):
+        return ", ".join(str(item) for item in value)
+    return value
+
+
+class AuditedAdmin(admin.ModelAdmin):
+    """Every write staff make in this admin goes into the audit log: each add, change and
+    delete (with the fields' values before and after), and each list action named in
+    `audited_actions` (the others call a service that records itself). Rows a service adds
+    (`audited_by_service`) are recorded by that service."""
+
+    audited_actions: tuple[str, ...] = ()
+    audited_by_service = False
+    # Records staff edit field by field, saved through the service that checks the role.
+    saved_by_service = False
+
+    def save_model(self, request, obj, form, change):
+        if not self.saved_by_service:
+            return super().save_model(request, obj, form, change)
+        return staff_record_save(
+            record=obj, actor=request.user, changes=_form_changes(form, add=not change)
+        )
+
+    def construct_change_message(self, request, form, formsets, add=False):
+        message = super().construct_change_message(request, form, formsets, add)
+        request.audit_changes = {**_form_changes(form, add), **_inline_changes(message)}
+        return message
+
+    def _audit(self, request, obj, action: str) -> None:
+        audit_record(
+            actor=request.user,
+            action=action,
+            subject=obj,
+            organization_id=organization_id_of(obj),
+            changes=getattr(request, "audit_changes", None),
+        )
+
+    def log_addition(self, request, obj, message):
+        if not (self.audited_by_service or self.saved_by_service):
+            self._audit(request, obj, f"Added {obj._meta.verbose_name}")
+        return super().log_addition(request, obj, message)
+
+    def log_change(self, request, obj, message):
+        if self.saved_by_service:
+            # The service recorded the page's own fields; the inlines' rows remain.
+            request.audit_changes = _inline_changes(message)
+        if getattr(request, "audit_changes", None):
+            self._audit(request, obj, f"Changed {obj._meta.verbose_name}")
+        return super().log_change(request, obj, message)
+
+    def log_deletions(self, request, queryset):
+        request.audit_changes = None
+        for obj in queryset:
+            self._audit(request, obj, f"Deleted {obj._meta.verbose_name}")
+        return super().log_deletions(request, queryset)
+
+    def response_action(self, request, queryset):
+        name = request.POST.get("action", "")
+        actions = self.get_actions(request)
+        if name not in self.audited_actions or name not in actions:
+            return super().response_action(request, queryset)
+        if request.POST.get("select_across") != "1":
+            queryset = queryset.filter(
+                pk__in=request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME)
+            )
+        chosen = list(queryset)
+        response = super().response_action(request, queryset)
+        if chosen:
+            description = actions[name][2]
+            request.audit_changes = None
+            for obj in chosen:
+                self._audit(request, obj, str(description))
+        return response
+
+
 # --- read-only ----------------------------------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
+class ReadOnlyAdmin(AuditedAdmin):
     """Facts and the records derived from them: staff look; nobody adds, edits or deletes."""
 
     def has_add_permission(self, request):
@@ -98,7 +221,7 @@ class BoundedCountPaginator(Paginator):
         return estimate if estimate > self.limit else None
 
 
-class BigTableAdmin(admin.ModelAdmin):
+class BigTableAdmin(AuditedAdmin):
     """A list over a table that grows with traffic: a bounded count (the admin's pagination
     and search templates say "10,000+"), no second count of the whole table, and no facet
     counts."""
@@ -201,9 +324,12 @@ class RefusalAsMessage:
             return HttpResponseRedirect(request.get_full_path())
 
 
-class ServiceAddAdmin(RefusalAsMessage, admin.ModelAdmin):
-    """Rows only a service writes: staff add them through it, its refusal is shown as a
-    message, and nothing is ever changed or deleted afterwards."""
+class ServiceAddAdmin(RefusalAsMessage, AuditedAdmin):
+    """Rows only a service writes: staff add them through it (which records them in the audit
+    log), its refusal is shown as a message, and nothing is ever changed or deleted
+    afterwards."""
+
+    audited_by_service = True
 
     def has_change_permission(self, request, obj=None):
         return False

@@ -2,17 +2,19 @@
 
 from django import forms
 from django.contrib import admin
-from django.shortcuts import get_object_or_404, redirect
+from django.core.exceptions import PermissionDenied
+from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 from simple_history.admin import SimpleHistoryAdmin
 
-from billing.admin.base import action_confirmed
+from billing.admin.base import AuditedAdmin, action_confirmed
 from billing.catalog import services as catalog_services
 from billing.models import Feature, Plan
 
 
 @admin.register(Feature)
-class FeatureAdmin(admin.ModelAdmin):
+class FeatureAdmin(AuditedAdmin):
+    saved_by_service = True
     list_display = ("name", "code", "category", "position")
     list_filter = ("category",)
     list_editable = ("position",)
@@ -26,7 +28,8 @@ class PlanTermsForm(forms.ModelForm):
 
 
 @admin.register(Plan)
-class PlanAdmin(SimpleHistoryAdmin):
+class PlanAdmin(AuditedAdmin, SimpleHistoryAdmin):
+    saved_by_service = True
     list_display_base = (
         "__str__",
         "code",
@@ -110,9 +113,9 @@ class PlanAdmin(SimpleHistoryAdmin):
         ]
 
     def new_version_view(self, request, plan_id):
-        plan = get_object_or_404(Plan, pk=plan_id)
         if not self.has_add_permission(request):
-            return redirect("admin:billing_plan_change", plan_id)
+            raise PermissionDenied
+        plan = get_object_or_404(Plan, pk=plan_id)
         draft = Plan.objects.get(pk=plan_id)
         draft.pk = None  # validated as the unsaved next version, not as the plan in use
         form = PlanTermsForm(request.POST or None, instance=draft)
@@ -124,7 +127,9 @@ class PlanAdmin(SimpleHistoryAdmin):
             title=f"New version of {plan}",
             form=form,
             perform=lambda: catalog_services.plan_new_version(
-                plan=plan, changes={name: form.cleaned_data[name] for name in form.changed_data}
+                plan=plan,
+                changes={name: form.cleaned_data[name] for name in form.changed_data},
+                actor=request.user,
             ),
             done=lambda new: (
                 f"Published {new} (version {new.version}). Version {plan.version} is no longer "

@@ -2,15 +2,23 @@
 rates, the customer balance. Invoices are written by the services and never edited;
 corrections are a void or a credit note, each on its own confirmation page."""
 
+import datetime as dt
+
+from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 from django.utils.html import format_html
 from djmoney.money import Money
+from sequences.models import Sequence
 
+from billing.accounts import selectors as account_selectors
 from billing.admin.base import (
+    AuditedAdmin,
     ReadOnlyAdmin,
     ReadOnlyInline,
     ServiceAddAdmin,
@@ -20,6 +28,7 @@ from billing.admin.base import (
 )
 from billing.forms import BalanceCreditGrantForm, CreditNoteForm, InvoiceVoidForm, TaxRateForm
 from billing.invoicing import services as invoicing_services
+from billing.lifecycle import selectors as lifecycle_selectors
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -57,7 +66,7 @@ class InvoiceLineInline(ReadOnlyInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(admin.ModelAdmin):
+class InvoiceAdmin(AuditedAdmin):
     """Invoices are written by the services and never edited: every field is read-only,
     nothing is deleted, and corrections are a void or a credit note, each on its own page."""
 
@@ -149,6 +158,11 @@ class InvoiceAdmin(admin.ModelAdmin):
     def get_urls(self):
         return [
             path(
+                "revenue/",
+                self.admin_site.admin_view(self.revenue_view),
+                name="billing_revenue_metrics",
+            ),
+            path(
                 "<int:invoice_id>/void/",
                 self.admin_site.admin_view(self.void_view),
                 name="billing_invoice_void",
@@ -161,14 +175,40 @@ class InvoiceAdmin(admin.ModelAdmin):
             *super().get_urls(),
         ]
 
-    def _invoice_to_correct(self, request, invoice_id) -> Invoice:
-        invoice = get_object_or_404(Invoice.objects.select_related("organization"), pk=invoice_id)
-        if not self.has_change_permission(request, invoice):
+    def revenue_view(self, request):
+        if not account_selectors.staff_reads_billing(user=request.user):
             raise PermissionDenied
-        return invoice
+        now = timezone.now()
+        form = RevenueMonthForm(request.GET or None)
+        month = (
+            form.cleaned_data["month"]
+            if form.is_valid() and form.cleaned_data["month"]
+            else now.date()
+        )
+        report = lifecycle_selectors.revenue_report(month=month, now=now)
+        return TemplateResponse(
+            request,
+            "admin/billing/revenue.html",
+            {
+                **self.admin_site.each_context(request),
+                "opts": self.model._meta,
+                "title": f"Revenue, {report.start:%B %Y}",
+                "form": form,
+                "report": report,
+                "definitions": lifecycle_selectors.REVENUE_DEFINITIONS,
+                "month_note": lifecycle_selectors.REVENUE_MONTH_NOTE,
+                "previous": (report.start - dt.timedelta(days=1)).strftime("%Y-%m"),
+            },
+        )
+
+    @staticmethod
+    def _invoice_to_correct(request, invoice_id, *, permission: str) -> Invoice:
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        return get_object_or_404(Invoice.objects.select_related("organization"), pk=invoice_id)
 
     def void_view(self, request, invoice_id):
-        invoice = self._invoice_to_correct(request, invoice_id)
+        invoice = self._invoice_to_correct(request, invoice_id, permission="billing.void_invoice")
         form = InvoiceVoidForm(request.POST or None)
         return action_confirmed(
             self,
@@ -188,7 +228,7 @@ class InvoiceAdmin(admin.ModelAdmin):
         )
 
     def credit_note_view(self, request, invoice_id):
-        invoice = self._invoice_to_correct(request, invoice_id)
+        invoice = self._invoice_to_correct(request, invoice_id, permission="billing.add_creditnote")
         form = CreditNoteForm(request.POST or None)
         return action_confirmed(
             self,
@@ -209,6 +249,15 @@ class InvoiceAdmin(admin.ModelAdmin):
             ),
             period=invoice.period.label(invoice_timezone(invoice)),
         )
+
+
+class RevenueMonthForm(forms.Form):
+    month = forms.DateField(
+        required=False,
+        input_formats=["%Y-%m"],
+        help_text="YYYY-MM; this month unless given.",
+        error_messages={"invalid": "Give the month as YYYY-MM, e.g. 2026-03."},
+    )
 
 
 @admin.register(CreditNote)
@@ -234,7 +283,8 @@ class CreditNoteAdmin(ReadOnlyAdmin):
 
 
 @admin.register(Coupon)
-class CouponAdmin(admin.ModelAdmin):
+class CouponAdmin(AuditedAdmin):
+    saved_by_service = True
     list_display = (
         "code",
         "name",
@@ -333,12 +383,16 @@ class DiscountAdmin(ServiceAddAdmin):
 
     def save_model(self, request, obj, form, change):
         adopt(
-            obj, invoicing_services.discount_apply(organization=obj.organization, coupon=obj.coupon)
+            obj,
+            invoicing_services.discount_apply(
+                organization=obj.organization, coupon=obj.coupon, actor=request.user
+            ),
         )
 
 
 @admin.register(TaxRate)
-class TaxRateAdmin(admin.ModelAdmin):
+class TaxRateAdmin(AuditedAdmin):
+    saved_by_service = True
     form = TaxRateForm
     list_display = ("name", "country", "region", "percentage", "charged_on", "is_active")
     list_filter = ("is_active", "country")
@@ -400,3 +454,15 @@ class BalanceEntryAdmin(ServiceAddAdmin):
                 actor=request.user,
             ),
         )
+
+
+# The gapless invoice numbers' counters: changing or deleting one would reuse or skip numbers.
+admin.site.unregister(Sequence)
+
+
+@admin.register(Sequence)
+class SequenceAdmin(ReadOnlyAdmin):
+    list_display = ("name", "last")
+    ordering = ("name",)
+    search_fields = ("name",)
+    actions = None

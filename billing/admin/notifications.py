@@ -16,7 +16,7 @@ class ReadOnly(BigTableAdmin, ReadOnlyAdmin):
     and resend; nobody edits them."""
 
     def has_resend_permission(self, request):
-        return request.user.is_active and request.user.is_staff
+        return request.user.has_perm("billing.resend_notification")
 
 
 class DeliveryInline(ReadOnlyInline):
@@ -38,7 +38,7 @@ class DeliveryOrganizationFilter(OrganizationFilter):
 def _resend(modeladmin, request, deliveries) -> None:
     count = 0
     for delivery in deliveries:
-        delivery_redeliver(delivery=delivery)
+        delivery_redeliver(delivery=delivery, actor=request.user)
         count += 1
     modeladmin.message_user(
         request, f"{count} deliver{'y' if count == 1 else 'ies'} sent again.", messages.SUCCESS
@@ -78,7 +78,10 @@ class NotificationAdmin(ReadOnly):
     )
     def resend(self, request, queryset):
         latest = {}
-        for delivery in Delivery.objects.filter(notification__in=queryset).order_by("created_at"):
+        deliveries = Delivery.objects.filter(notification__in=queryset).select_related(
+            "notification", "endpoint"
+        )
+        for delivery in deliveries.order_by("created_at"):
             latest[delivery.notification_id, delivery.channel, delivery.endpoint_id] = delivery
         _resend(self, request, latest.values())
 

@@ -15,6 +15,7 @@ from django.utils.html import format_html, format_html_join
 from simple_history.admin import SimpleHistoryAdmin
 
 from billing.admin.base import (
+    AuditedAdmin,
     ReadOnlyAdmin,
     ReadOnlyInline,
     action_confirmed,
@@ -219,7 +220,7 @@ def _canceled(subscription: Subscription) -> str:
 
 
 @admin.register(Subscription)
-class SubscriptionAdmin(SimpleHistoryAdmin):
+class SubscriptionAdmin(AuditedAdmin, SimpleHistoryAdmin):
     """Read-only: a subscription changes only through the lifecycle services, each action on
     its own confirmation page, offered on the subscription's page when it applies."""
 
@@ -271,6 +272,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
     )
     readonly_fields = tuple(name for _, options in fieldsets for name in options["fields"])
     actions = ("renew_now",)
+    audited_actions = actions
 
     def has_add_permission(self, request):
         return False
@@ -321,7 +323,7 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         )
 
     @admin.action(
-        description="Renew now: invoice the periods that have ended", permissions=["change"]
+        description="Renew now: invoice the periods that have ended", permissions=["manage"]
     )
     def renew_now(self, request, queryset):
         issued = []
@@ -363,14 +365,19 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
             *super().get_urls(),
         ]
 
-    def _subscription_to_change(self, request, subscription_id) -> Subscription:
-        subscription = get_object_or_404(
+    @staticmethod
+    def _subscription_to_change(
+        request, subscription_id, *, permission: str = "billing.manage_subscription"
+    ) -> Subscription:
+        if not request.user.has_perm(permission):
+            raise PermissionDenied
+        return get_object_or_404(
             Subscription.objects.select_related("organization", "plan", "scheduled_plan"),
             pk=subscription_id,
         )
-        if not self.has_change_permission(request, subscription):
-            raise PermissionDenied
-        return subscription
+
+    def has_manage_permission(self, request):
+        return request.user.has_perm("billing.manage_subscription")
 
     def change_plan_view(self, request, subscription_id):
         subscription = self._subscription_to_change(request, subscription_id)
@@ -418,7 +425,9 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         )
 
     def call_off_change_view(self, request, subscription_id):
-        subscription = self._subscription_to_change(request, subscription_id)
+        subscription = self._subscription_to_change(
+            request, subscription_id, permission="billing.call_off_scheduled_change"
+        )
         return action_confirmed(
             self,
             request,
@@ -473,7 +482,9 @@ class SubscriptionAdmin(SimpleHistoryAdmin):
         )
 
     def extend_trial_view(self, request, subscription_id):
-        subscription = self._subscription_to_change(request, subscription_id)
+        subscription = self._subscription_to_change(
+            request, subscription_id, permission="billing.extend_trial"
+        )
         trial_ends_on = (
             subscription.trial_ends_at.astimezone(subscription.tzinfo).date()
             if subscription.trial_ends_at

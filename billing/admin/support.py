@@ -19,6 +19,7 @@ from django.utils.timesince import timesince
 from djmoney.money import Money
 
 from billing.admin.base import (
+    AuditedAdmin,
     OrganizationFilter,
     ReadOnlyInline,
     action_confirmed,
@@ -76,7 +77,7 @@ class DisputedCallInline(ReadOnlyInline):
 
 
 @admin.register(BillingRequest)
-class BillingRequestAdmin(admin.ModelAdmin):
+class BillingRequestAdmin(AuditedAdmin):
     list_display = (
         "subject",
         "organization",
@@ -196,12 +197,12 @@ class BillingRequestAdmin(admin.ModelAdmin):
         ]
 
     def _request_to_answer(self, request, request_id) -> BillingRequest:
-        billing_request = get_object_or_404(
+        # Refused before the lookup: whoever may not answer learns nothing of what exists.
+        if not self.has_change_permission(request):
+            raise PermissionDenied
+        return get_object_or_404(
             BillingRequest.objects.select_related("organization", "invoice"), pk=request_id
         )
-        if not self.has_change_permission(request, billing_request):
-            raise PermissionDenied
-        return billing_request
 
     def reply_view(self, request, request_id):
         billing_request = self._request_to_answer(request, request_id)
@@ -228,6 +229,9 @@ class BillingRequestAdmin(admin.ModelAdmin):
         )
 
     def approve_view(self, request, request_id):
+        # Approving issues a credit note (or a refund): Finance's.
+        if not request.user.has_perm("billing.add_creditnote"):
+            raise PermissionDenied
         billing_request = self._request_to_answer(request, request_id)
         in_question = billing_request.amount_in_question
         form = ApprovalForm(

@@ -12,7 +12,7 @@ from django.utils import timezone
 from djmoney.money import Money
 
 from billing import locks
-from billing.accounts.services import Actor
+from billing.accounts.services import Actor, staff_action_begin
 from billing.catalog import definitions
 from billing.errors import BillingError, ErrorCode
 from billing.models import Feature, FeatureTrial, Organization, Plan
@@ -83,11 +83,19 @@ def plan_ensure(
 
 
 @transaction.atomic
-def plan_new_version(*, plan: Plan, changes: dict[str, Any]) -> Plan:
+def plan_new_version(*, plan: Plan, changes: dict[str, Any], actor: Actor = None) -> Plan:
     """Publish a new version of `plan` with `changes` to its terms.
 
     The old version stops being offered; its subscribers keep it until they change plans.
     """
+    staff_action_begin(
+        actor=actor,
+        permission="billing.add_plan",
+        action="Publishing a plan version",
+        subject=plan,
+        organization_id=plan.organization_id,
+        changes=changes,
+    )
     latest = locks.plan_lock().filter(code=plan.code).order_by("-version").first()
     new = Plan.objects.get(pk=plan.pk)
     features = list(plan.features.all())
@@ -117,6 +125,15 @@ def feature_trial_grant(
     now: dt.datetime | None = None,
 ) -> FeatureTrial:
     """Let an organization try one feature its plan does not include, for `days` days."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.add_featuretrial",
+        action="Granting a feature trial",
+        subject=organization,
+        organization_id=organization.pk,
+        reason=note,
+        changes={"feature": feature.code, "days": days},
+    )
     now = now or timezone.now()
     if days < 1:
         raise BillingError(ErrorCode.INVALID_TRIAL_LENGTH)

@@ -16,6 +16,7 @@ from djmoney.money import Money
 from sequences import get_next_value
 
 from billing import locks
+from billing.accounts.services import Actor, staff_action_begin
 from billing.errors import BillingError, ErrorCode
 from billing.invoicing import pricing
 from billing.invoicing import selectors as invoicing_selectors
@@ -226,9 +227,18 @@ def invoice_finalize(*, invoice: Invoice, now: dt.datetime | None = None) -> Inv
 
 @transaction.atomic
 def invoice_void(
-    *, invoice: Invoice, reason: str, actor=None, now: dt.datetime | None = None
+    *, invoice: Invoice, reason: str, actor: Actor = None, now: dt.datetime | None = None
 ) -> Invoice:
     """Cancel an open invoice. Credit it had used goes back to the balance."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.void_invoice",
+        action="Voiding an invoice",
+        subject=invoice,
+        organization_id=invoice.organization_id,
+        reason=reason,
+        changes={"status": [invoice.status, Invoice.Status.VOID]},
+    )
     now = now or timezone.now()
     invoice = locks.invoice_lock().get(pk=invoice.pk)
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.UNCOLLECTIBLE):
@@ -292,13 +302,22 @@ def credit_note_issue(
     invoice: Invoice,
     amount: Money,
     reason: str,
-    actor=None,
+    actor: Actor = None,
     now: dt.datetime | None = None,
     credit_balance: bool = True,
 ) -> CreditNote:
     """Correct a finalized invoice. The amount is credited to the customer's balance, to pay
     future invoices, unless it documents a refund (`credit_balance=False`): then the money
     goes back through the processor instead. The invoice itself stays exactly as issued."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.add_creditnote",
+        action="Issuing a credit note",
+        subject=invoice,
+        organization_id=invoice.organization_id,
+        reason=reason,
+        changes={"credit note": amount},
+    )
     now = now or timezone.now()
     invoice = locks.invoice_lock().get(pk=invoice.pk)
     if invoice.status not in (Invoice.Status.OPEN, Invoice.Status.PAID):
@@ -336,16 +355,26 @@ def credit_note_issue(
     return credit_note
 
 
+@transaction.atomic
 def balance_credit_grant(
     *,
     organization: Organization,
     kind: str,
     amount: Money,
     description: str,
-    actor=None,
+    actor: Actor = None,
     now: dt.datetime | None = None,
 ) -> BalanceEntry:
     """Give an organization credit (promotional, referral, goodwill) for future invoices."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.add_balanceentry",
+        action="Granting credit",
+        subject=organization,
+        organization_id=organization.pk,
+        reason=description,
+        changes={"credit": amount, "kind": kind},
+    )
     if kind not in (
         BalanceEntry.Kind.PROMOTIONAL,
         BalanceEntry.Kind.REFERRAL,
@@ -368,9 +397,21 @@ def balance_credit_grant(
 
 @transaction.atomic
 def discount_apply(
-    *, organization: Organization, coupon: Coupon, now: dt.datetime | None = None
+    *,
+    organization: Organization,
+    coupon: Coupon,
+    actor: Actor = None,
+    now: dt.datetime | None = None,
 ) -> Discount:
     """Give `coupon` to an organization: it discounts its next invoices, before tax."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.add_discount",
+        action="Giving a coupon",
+        subject=organization,
+        organization_id=organization.pk,
+        changes={"coupon": coupon.code},
+    )
     if not coupon.is_active:
         raise BillingError(ErrorCode.COUPON_INACTIVE, f"{coupon.code} can no longer be given.")
     if coupon.amount_off is not None and str(coupon.amount_off.currency) != organization.currency:

@@ -11,11 +11,13 @@ from zoneinfo import ZoneInfo
 
 from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
 from django.db import transaction
 from django_otp.plugins.otp_totp.models import TOTPDevice
 from djmoney.money import Money
 
 from billing.accounts import services as account_services
+from billing.accounts.roles import Role
 from billing.catalog import definitions
 from billing.catalog import services as catalog_services
 from billing.invoicing import services as invoicing_services
@@ -36,7 +38,7 @@ from billing.subscriptions import services as subscription_services
 from billing.support import services as support_services
 
 DEMO_PASSWORD = "billing-demo"  # noqa: S105 - printed for people to sign in to the demo
-# The demo staff login's authenticator secret (base32), printed in the README: staff give a
+# The demo staff logins' authenticator secret (one for all of them) (base32), printed in the README: staff give a
 # code after the password, and anyone trying the demo can add this secret to an
 # authenticator app or ask `manage.py demo_totp_code` for the current code.
 DEMO_TOTP_SECRET = "DEMOSTAFFBILLINGDEMOSTAFFBILLING"  # noqa: S105 - public, demo only
@@ -148,20 +150,36 @@ DEMO_CREDITS = [
 RENEWAL_JOB_DELAY = dt.timedelta(minutes=5)
 
 
-def _user(username: str, *, staff: bool = False):
+# The staff logins: a superuser, and one person in each role.
+DEMO_STAFF = [
+    ("staff", None, "superuser: the whole admin, users and groups, the task queue"),
+    ("support", Role.SUPPORT, "Support: reads every organization, retries, trials, resends"),
+    ("finance", Role.FINANCE, "Finance: Support plus credit notes, credits, refunds, voids"),
+    ("catalog", Role.CATALOG, "Catalog: plans, versions, features, the number price list"),
+]
+
+
+def _user(username: str, *, staff: bool = False, superuser: bool = False):
     user, created = get_user_model().objects.get_or_create(
         username=username,
         defaults={
             "email": f"{username}@example.com",
             "first_name": username.capitalize(),
             "is_staff": staff,
-            "is_superuser": staff,
+            "is_superuser": superuser,
         },
     )
     if created:
         user.set_password(DEMO_PASSWORD)
         user.save(update_fields=["password"])
     return user
+
+
+def _staff_ensure(username: str, role: Role | None):
+    user = _user(username, staff=True, superuser=role is None)
+    if role is not None:
+        user.groups.add(Group.objects.get(name=role))
+    _demo_authenticator_ensure(user)
 
 
 def _demo_authenticator_ensure(user) -> None:
@@ -304,8 +322,10 @@ def seed_demo(
     say("Loading the catalog…")
     catalog_services.catalog_load()
     _tax_rates_ensure()
-    logins = [("staff", "support staff (admin site, 2FA)", "all")]
-    _demo_authenticator_ensure(_user("staff", staff=True))
+    logins = []
+    for username, role, who in DEMO_STAFF:
+        _staff_ensure(username, role)
+        logins.append((username, f"{who} (admin site, 2FA)", "all"))
     for spec in DEMO_ORGS:
         say(f"Organization {spec.name}…")
         admin, member = _user(spec.admin), _user(spec.member)

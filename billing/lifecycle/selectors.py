@@ -7,14 +7,28 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 from dataclasses import dataclass
+from decimal import Decimal
 
+from dateutil.relativedelta import relativedelta
 from django.conf import settings
 from django.contrib.auth.models import AbstractBaseUser
+from django.db.models import OuterRef, Q, Subquery
+from djmoney.money import Money
 
 from billing.catalog.selectors import PlanComparison, plan_comparison, plans_offered
 from billing.invoicing import selectors as invoicing_selectors
-from billing.invoicing.selectors import InvoiceRow
-from billing.models import Notification, Organization, Plan, Subscription
+from billing.invoicing.selectors import InvoiceRow, organization_balance
+from billing.models import (
+    AuditEntry,
+    Coupon,
+    Discount,
+    Invoice,
+    Notification,
+    Organization,
+    Plan,
+    Subscription,
+)
+from billing.money import round_money
 from billing.notifications import selectors as notification_selectors
 from billing.subscriptions import periods
 from billing.subscriptions import selectors as subscription_selectors
@@ -28,6 +42,7 @@ from billing.subscriptions.selectors import (
     trial_days_offered,
 )
 from payments import selectors as payment_selectors
+from payments.models import PaymentAttempt, PaymentMethod, Refund
 from payments.selectors import MethodRow
 from usage import selectors as usage_selectors
 from usage.budgets import selectors as budget_selectors
@@ -231,3 +246,335 @@ def plan_change_page(
             organization=organization, plan=choice.plan, now=now
         ),
     )
+
+
+# --- support staff's page of one organization ---------------------------------------------
+
+ORGANIZATION_360_ROWS = 10
+
+
+@dataclass(frozen=True)
+class Organization360:
+    """Everything support staff look at for one organization, on one page: its latest
+    subscription with the status history, this usage month against the plan, what it owes
+    and holds in credit, how collection stands, how it pays, what it was told, and what staff
+    did. The newest `ORGANIZATION_360_ROWS` of each list."""
+
+    organization: Organization
+    subscription: Subscription | None
+    status_changes: list[subscription_selectors.StatusChange]
+    usage: UsageSummary | None
+    balance: Money
+    open_invoices: list[Invoice]  # each with its collection, if collecting started
+    recent_invoices: list[Invoice]
+    payment_methods: list[PaymentMethod]
+    payments: list[PaymentAttempt]
+    notifications: list[Notification]
+    audit_entries: list[AuditEntry]
+
+    @property
+    def amount_due(self) -> Money:
+        currency = self.organization.currency
+        return sum((invoice.total for invoice in self.open_invoices), Money(0, currency))
+
+    @property
+    def last_decline(self) -> PaymentAttempt | None:
+        return next((p for p in self.payments if p.status == PaymentAttempt.Status.FAILED), None)
+
+
+def organization_360(*, organization: Organization, now: dt.datetime) -> Organization360:
+    """A fixed number of queries whatever the organization's size: one per list, each
+    bounded, and the usage month's two."""
+    rows = ORGANIZATION_360_ROWS
+    subscription = (
+        Subscription.objects.filter(organization=organization)
+        .select_related("plan", "scheduled_plan")
+        .order_by("-created_at", "-pk")
+        .first()
+    )
+    live = subscription is not None and subscription.status != Subscription.Status.CANCELED
+    invoices = Invoice.objects.filter(organization=organization).exclude(
+        status=Invoice.Status.DRAFT
+    )
+    return Organization360(
+        organization=organization,
+        subscription=subscription,
+        status_changes=(
+            subscription_selectors.subscription_status_changes(subscription=subscription)[-rows:]
+            if subscription is not None
+            else []
+        ),
+        usage=usage_selectors.usage_summary(subscription=subscription, now=now) if live else None,
+        balance=organization_balance(organization=organization),
+        open_invoices=list(
+            invoices.filter(status=Invoice.Status.OPEN)
+            .select_related("collection")
+            .order_by("due_at", "pk")[:rows]
+        ),
+        recent_invoices=list(invoices.order_by("-issued_at", "-pk")[:rows]),
+        payment_methods=list(
+            PaymentMethod.objects.filter(
+                organization=organization, removed_at__isnull=True
+            ).order_by("-is_default", "priority", "pk")[:rows]
+        ),
+        payments=list(
+            PaymentAttempt.objects.filter(invoice__organization=organization)
+            .select_related("invoice", "payment_method")
+            .order_by("-attempted_at", "-pk")[:rows]
+        ),
+        notifications=list(
+            Notification.objects.filter(organization=organization).order_by("-created_at", "-pk")[
+                :rows
+            ]
+        ),
+        audit_entries=list(
+            AuditEntry.objects.filter(organization=organization).order_by("-at", "-pk")[:rows]
+        ),
+    )
+
+
+# --- revenue metrics ------------------------------------------------------------------------
+
+# The rules every figure follows, printed beside the figures; a change of rule is a new
+# version.
+REVENUE_DEFINITIONS_VERSION = 1
+REVENUE_DEFINITIONS = {
+    "mrr": (
+        "MRR (monthly recurring revenue)",
+        "At an instant: the plan fee of every subscription active or past due then (trials, "
+        "suspended and ended subscriptions excluded), normalized to a month (an annual fee ÷ "
+        "12), less a forever coupon (a percentage of the fee, or its amount per billing period "
+        "normalized the same way); limited-time coupons, credits, usage and tax excluded. Per "
+        "currency, never converted. Shown at the month's end (or now, for the current month).",
+    ),
+    "arr": ("ARR", "12 × MRR at the month's end."),
+    "new": (
+        "New MRR",
+        "MRR at the month's end of organizations that had none at its start and never had a "
+        "paying subscription before.",
+    ),
+    "reactivation": (
+        "Reactivation MRR",
+        "MRR at the month's end of organizations that had none at its start but paid before.",
+    ),
+    "expansion": (
+        "Expansion MRR",
+        "The increase of organizations whose MRR grew during the month (both ends above zero).",
+    ),
+    "contraction": (
+        "Contraction MRR",
+        "The decrease of organizations whose MRR shrank during the month but stayed above zero.",
+    ),
+    "churned": (
+        "Churned MRR",
+        "MRR at the month's start of organizations that had none at its end: counted when the "
+        "paid period ended (a cancellation takes effect then) or the subscription was suspended "
+        "(involuntary churn).",
+    ),
+    "net_new": (
+        "Net new MRR",
+        "New + reactivation + expansion − contraction − churned = MRR at the end − MRR at the "
+        "start.",
+    ),
+    "arpa": (
+        "ARPA (average revenue per account)",
+        "MRR at the month's end ÷ the organizations with MRR above zero then.",
+    ),
+    "invoiced": (
+        "Invoiced",
+        "The totals (tax included, after credits) of the invoices issued in the month and not "
+        "voided.",
+    ),
+    "collected": (
+        "Collected",
+        "Successful payments (cards, bank debits, recorded transfers) made in the month, less "
+        "refunds made in the month.",
+    ),
+    "overdue": (
+        "Overdue",
+        "At the month's end: invoices issued, past their due date and neither paid nor voided "
+        "by then; their totals and how many.",
+    ),
+}
+REVENUE_MONTH_NOTE = "Months run from the first day, 00:00 UTC, to the next."
+PAYING_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+
+
+@dataclass(frozen=True)
+class RevenueFigures:
+    """One currency's figures for one month (`REVENUE_DEFINITIONS`)."""
+
+    currency: str
+    mrr_start: Money
+    mrr: Money
+    new: Money
+    reactivation: Money
+    expansion: Money
+    contraction: Money
+    churned: Money
+    paying_accounts: int
+    invoiced: Money
+    collected: Money
+    overdue: Money
+    overdue_invoices: int
+
+    @property
+    def arr(self) -> Money:
+        return self.mrr * 12
+
+    @property
+    def net_new(self) -> Money:
+        return self.mrr - self.mrr_start
+
+    @property
+    def arpa(self) -> Money:
+        if not self.paying_accounts:
+            return Money(0, self.currency)
+        return round_money(self.mrr / self.paying_accounts)
+
+
+@dataclass(frozen=True)
+class RevenueReport:
+    start: dt.datetime
+    end: dt.datetime  # the month's end, or now for the month under way
+    version: int
+    figures: list[RevenueFigures]  # by currency
+
+
+def _monthly_fee(plan: Plan, discount) -> Decimal:
+    """A plan's fee for a month, less a forever coupon, unrounded."""
+    fee = plan.price.amount / plan.months
+    if discount is None:
+        return fee
+    coupon = discount.coupon
+    if coupon.percent_off is not None:
+        return fee * (1 - coupon.percent_off / 100)
+    return max(fee - coupon.amount_off.amount / plan.months, Decimal(0))
+
+
+def mrr_by_organization(*, at: dt.datetime) -> dict[int, tuple[str, Decimal]]:
+    """Each organization's MRR at the instant `at` ({id: (currency, unrounded amount)}),
+    from each subscription's status and plan then (its history). Three queries."""
+    history = Subscription.history.model.objects.filter(
+        id=OuterRef("pk"), history_date__lte=at
+    ).order_by("-history_date", "-history_id")
+    states = (
+        Subscription.objects.annotate(
+            status_then=Subquery(history.values("status")[:1]),
+            plan_then=Subquery(history.values("plan_id")[:1]),
+        )
+        .filter(status_then__in=PAYING_STATUSES)
+        .values_list("organization_id", "plan_then")
+    )
+    states = list(states)
+    # The whole catalog (every version, a few hundred rows at most): one query, always.
+    plans = Plan.objects.in_bulk()
+    discounts = {
+        discount.organization_id: discount
+        for discount in Discount.objects.filter(
+            coupon__duration=Coupon.Duration.FOREVER, created_at__lte=at
+        )
+        .filter(Q(ended_at__isnull=True) | Q(ended_at__gt=at))
+        .select_related("coupon")
+    }
+    mrr: dict[int, tuple[str, Decimal]] = {}
+    for organization_id, plan_id in states:
+        plan = plans[plan_id]
+        _, amount = mrr.get(organization_id, (plan.currency, Decimal(0)))
+        fee = _monthly_fee(plan, discounts.get(organization_id))
+        mrr[organization_id] = (plan.currency, amount + fee)
+    return mrr
+
+
+def _sums(rows) -> dict[str, Decimal]:
+    """{currency: total} of (currency, amount) rows, summed exactly."""
+    totals: dict[str, Decimal] = {}
+    for currency, amount in rows:
+        totals[currency] = totals.get(currency, Decimal(0)) + amount
+    return totals
+
+
+def revenue_report(*, month: dt.date, now: dt.datetime) -> RevenueReport:
+    """The figures of the month that holds `month` (its first day, 00:00 UTC, to the next
+    month's, or `now` if earlier), per currency. A fixed number of queries whatever the
+    number of organizations and invoices."""
+    start = dt.datetime(month.year, month.month, 1, tzinfo=dt.UTC)
+    end = min(start + relativedelta(months=1), now)
+    before = mrr_by_organization(at=start)
+    after = mrr_by_organization(at=end)
+    paid_before = set(
+        Subscription.history.model.objects.filter(
+            history_date__lt=start, status__in=PAYING_STATUSES
+        ).values_list("organization_id", flat=True)
+    )
+    movements: dict[str, dict[str, Decimal]] = {}
+    paying: dict[str, int] = {}
+    for organization_id in before.keys() | after.keys():
+        currency, was = before.get(organization_id, (None, Decimal(0)))
+        currency, now_mrr = after.get(organization_id, (currency, Decimal(0)))
+        figures = movements.setdefault(currency, {})
+        if not was:
+            kind = "reactivation" if organization_id in paid_before else "new"
+            figures[kind] = figures.get(kind, Decimal(0)) + now_mrr
+        elif not now_mrr:
+            figures["churned"] = figures.get("churned", Decimal(0)) + was
+        elif now_mrr > was:
+            figures["expansion"] = figures.get("expansion", Decimal(0)) + now_mrr - was
+        elif now_mrr < was:
+            figures["contraction"] = figures.get("contraction", Decimal(0)) + was - now_mrr
+        if now_mrr:
+            paying[currency] = paying.get(currency, 0) + 1
+    mrr_start = _sums(before.values())
+    mrr_end = _sums(after.values())
+    billed = Invoice.objects.filter(issued_at__gte=start, issued_at__lt=end).exclude(
+        status__in=(Invoice.Status.DRAFT, Invoice.Status.VOID)
+    )
+    invoiced = _sums(billed.values_list("total_currency", "total"))
+    payments = _sums(
+        PaymentAttempt.objects.filter(
+            status=PaymentAttempt.Status.SUCCEEDED, attempted_at__gte=start, attempted_at__lt=end
+        ).values_list("amount_currency", "amount")
+    )
+    refunds = _sums(
+        Refund.objects.filter(created_at__gte=start, created_at__lt=end).values_list(
+            "amount_currency", "amount"
+        )
+    )
+    unpaid = list(
+        Invoice.objects.filter(issued_at__lt=end, due_at__lt=end)
+        .exclude(status=Invoice.Status.DRAFT)
+        .filter(Q(paid_at__isnull=True) | Q(paid_at__gte=end))
+        .filter(Q(voided_at__isnull=True) | Q(voided_at__gte=end))
+        .values_list("total_currency", "total")
+    )
+    overdue = _sums(unpaid)
+    currencies = sorted(
+        set(mrr_start) | set(mrr_end) | set(invoiced) | set(payments) | set(refunds) | set(overdue)
+    )
+
+    figures = []
+    for currency in currencies:
+        moved = movements.get(currency, {})
+
+        def money(amount: Decimal | None, currency: str = currency) -> Money:
+            # Summed unrounded, rounded once here.
+            return round_money(Money(amount or Decimal(0), currency))
+
+        figures.append(
+            RevenueFigures(
+                currency=currency,
+                mrr_start=money(mrr_start.get(currency)),
+                mrr=money(mrr_end.get(currency)),
+                new=money(moved.get("new")),
+                reactivation=money(moved.get("reactivation")),
+                expansion=money(moved.get("expansion")),
+                contraction=money(moved.get("contraction")),
+                churned=money(moved.get("churned")),
+                paying_accounts=paying.get(currency, 0),
+                invoiced=money(invoiced.get(currency)),
+                collected=money(payments.get(currency, 0) - refunds.get(currency, 0)),
+                overdue=money(overdue.get(currency)),
+                overdue_invoices=sum(1 for row_currency, _ in unpaid if row_currency == currency),
+            )
+        )
+    return RevenueReport(start=start, end=end, version=REVENUE_DEFINITIONS_VERSION, figures=figures)

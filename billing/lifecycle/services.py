@@ -30,7 +30,7 @@ from django.utils import timezone
 from django_q.tasks import async_task
 
 from billing import locks, notifications
-from billing.accounts.services import Actor
+from billing.accounts.services import Actor, staff_action_begin
 from billing.errors import BillingError, ErrorCode
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing.pricing import LineDraft
@@ -116,6 +116,15 @@ def subscription_plan_change(
     an invoice of its own, `BILLING_INVOICE_PRORATIONS_IMMEDIATELY`); a downgrade, or any
     change `at_period_end`, is scheduled for the end of the period or of the commitment,
     with the AI employees and numbers chosen to go when it takes effect."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.manage_subscription",
+        action="Changing plans",
+        subject=subscription,
+        organization_id=subscription.organization_id,
+        admins_may=True,
+        changes={"plan": [subscription.plan, plan], "at period end": at_period_end},
+    )
     now = now or timezone.now()
     subscription = subscription_services.subscription_lock_for_plan_change(
         subscription=subscription, plan=plan

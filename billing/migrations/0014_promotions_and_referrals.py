@@ -7,7 +7,7 @@ from django.db import migrations, models
 
 class Migration(migrations.Migration):
     dependencies = [
-        ("billing", "0015_billing_requests"),
+        ("billing", "0013_billing_requests"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 

@@ -2,6 +2,7 @@
 refer to them."""
 
 from billing.models.accounts import (
+    AuditEntry,
     Membership,
     Organization,
     split_emails,
@@ -24,6 +25,7 @@ from billing.models.subscriptions import FeatureTrial, RenewalRun, Subscription
 from billing.models.support import BillingRequest, BillingRequestMessage, DisputedCall
 
 __all__ = [
+    "AuditEntry",
     "BalanceEntry",
     "BillingRequest",
     "BillingRequestMessage",

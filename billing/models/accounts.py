@@ -10,6 +10,8 @@ from django.core.validators import validate_email
 from django.db import models
 from simple_history.models import HistoricalRecords
 
+from billing.errors import BillingError, ErrorCode
+
 
 @functools.cache
 def timezone_choices() -> list[tuple[str, str]]:
@@ -63,6 +65,8 @@ class Organization(models.Model):
 
     class Meta:
         ordering = ["name"]
+        # The staff roles (billing/accounts/roles.py) are built from these and the defaults.
+        permissions = [("view_billing", "Can read every organization's billing pages and export")]
 
     def __str__(self) -> str:
         return self.name
@@ -107,3 +111,48 @@ class Membership(models.Model):
     @property
     def is_admin(self) -> bool:
         return self.role == self.Role.ADMIN
+
+
+class AuditEntry(models.Model):
+    """One thing a staff member did: who, when, to what (and which organization's), what
+    changed and why. Append-only: the record of staff writes is never changed or deleted."""
+
+    at = models.DateTimeField()
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    # Kept as it was when they acted, even if the account is renamed or removed.
+    actor_name = models.CharField(max_length=150)
+    action = models.CharField(max_length=100)
+    organization = models.ForeignKey(
+        Organization,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="audit_entries",
+    )
+    object_type = models.CharField(max_length=100, help_text="app_label.model")
+    object_id = models.CharField(max_length=64, blank=True)
+    object_repr = models.CharField(max_length=200, blank=True)
+    # {field: [before, after]}, as text.
+    changes = models.JSONField(default=dict, blank=True)
+    reason = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-at", "-pk"]
+        verbose_name_plural = "audit entries"
+        indexes = [
+            models.Index(fields=["organization", "-at"], name="audit_by_organization"),
+            models.Index(fields=["-at"], name="audit_newest_first"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M} {self.actor_name}: {self.action} {self.object_repr}"
+
+    def save(self, *args, **kwargs):
+        if self.pk:
+            raise BillingError(ErrorCode.AUDIT_APPEND_ONLY)
+        super().save(*args, **kwargs)
+
+    def delete(self, *args, **kwargs):
+        raise BillingError(ErrorCode.AUDIT_APPEND_ONLY)

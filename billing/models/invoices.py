@@ -87,6 +87,11 @@ class Invoice(models.Model):
 
     class Meta:
         ordering = ["-period_start", "-pk"]
+        permissions = [
+            ("void_invoice", "Can void an invoice"),
+            ("retry_payment", "Can retry collecting an invoice"),
+            ("record_bank_transfer", "Can record a bank transfer paying an invoice"),
+        ]
         constraints = [
             # Exactly one invoice per subscription, kind and period, whatever runs twice.
             models.UniqueConstraint(

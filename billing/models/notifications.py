@@ -52,6 +52,7 @@ class Notification(models.Model):
 
     class Meta:
         ordering = ["-created_at", "-pk"]
+        permissions = [("resend_notification", "Can resend notices and deliveries")]
         constraints = [
             models.UniqueConstraint(
                 fields=["organization", "dedup_key"], name="notification_once_per_key"

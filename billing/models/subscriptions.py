@@ -75,6 +75,11 @@ class Subscription(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+        permissions = [
+            ("extend_trial", "Can extend a trial"),
+            ("call_off_scheduled_change", "Can call off a scheduled plan change"),
+            ("manage_subscription", "Can change the plan, cancel, reactivate or renew"),
+        ]
         constraints = [
             models.UniqueConstraint(
                 fields=["organization"],

@@ -22,6 +22,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django_q.tasks import async_task
 
+from billing.accounts.services import Actor, staff_action_begin
 from billing.errors import BillingError, ErrorCode
 from billing.locks import webhook_endpoint_lock
 from billing.models import (
@@ -240,11 +241,22 @@ def _webhook_attempt(delivery: Delivery, now: dt.datetime) -> Attempt:
     )
 
 
-def delivery_redeliver(*, delivery: Delivery, now: dt.datetime | None = None) -> Delivery:
+def delivery_redeliver(
+    *, delivery: Delivery, actor: Actor = None, now: dt.datetime | None = None
+) -> Delivery:
     """Send a delivery again (staff or the organization's administrator asked): a new
     delivery of the same notice on the same channel, so the log keeps both."""
     now = now or timezone.now()
     with transaction.atomic():
+        staff_action_begin(
+            actor=actor,
+            permission="billing.resend_notification",
+            action="Resending a notice",
+            subject=delivery.notification,
+            organization_id=delivery.notification.organization_id,
+            admins_may=True,
+            changes={"channel": delivery.channel},
+        )
         again = Delivery.objects.create(
             notification=delivery.notification,
             channel=delivery.channel,

@@ -175,6 +175,6 @@ def redeliver(request: HttpRequest, access: OrgAccess, delivery_id: int) -> Http
     delivery = selectors.delivery_for(organization=access.organization, delivery_id=delivery_id)
     if delivery is None:
         raise Http404("No such delivery.")
-    services.delivery_redeliver(delivery=delivery)
+    services.delivery_redeliver(delivery=delivery, actor=request.user)
     messages.success(request, "Sent again: the new delivery shows in the log.")
     return redirect("notifications:settings", org_slug=access.organization.slug)

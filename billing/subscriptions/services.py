@@ -19,7 +19,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from billing import locks, notifications
-from billing.accounts.services import Actor
+from billing.accounts.services import Actor, staff_action_begin
 from billing.errors import BillingError, ErrorCode
 from billing.invoicing.pricing import LineDraft, subscription_fee_line
 from billing.invoicing.services import invoice_issue
@@ -314,6 +314,14 @@ def subscription_scheduled_change_cancel(
     *, subscription: Subscription, actor: Actor = None, now: dt.datetime | None = None
 ) -> Subscription:
     """Keep the current plan: the scheduled change will not happen."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.call_off_scheduled_change",
+        action="Calling off a scheduled change",
+        subject=subscription,
+        organization_id=subscription.organization_id,
+        admins_may=True,
+    )
     now = now or timezone.now()
     subscription = _lock(subscription)
     if subscription.scheduled_plan is None:
@@ -345,6 +353,15 @@ def subscription_cancel(
     charged and nothing is refunded. A scheduled plan change stays recorded but on hold:
     the subscription ends before it, and keeping the subscription brings it back. A
     suspended subscription, which has no paid period left, ends at once."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.manage_subscription",
+        action="Cancelling a subscription",
+        subject=subscription,
+        organization_id=subscription.organization_id,
+        admins_may=True,
+        reason=reason,
+    )
     now = now or timezone.now()
     if not reason.strip():
         raise BillingError(ErrorCode.REASON_REQUIRED, "Tell us why you are cancelling.")
@@ -376,6 +393,14 @@ def subscription_reactivate(
     *, subscription: Subscription, actor: Actor = None, now: dt.datetime | None = None
 ) -> Subscription:
     """Keep a subscription that was set to end, as long as its period has not ended."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.manage_subscription",
+        action="Reactivating a subscription",
+        subject=subscription,
+        organization_id=subscription.organization_id,
+        admins_may=True,
+    )
     now = now or timezone.now()
     subscription = _lock(subscription)
     if not subscription.cancel_at_period_end or subscription.status == "canceled":
@@ -405,6 +430,14 @@ def subscription_trial_extend(
 ) -> Subscription:
     """Give a trialing subscription more days. No paid period has begun, so the anchor,
     which is the trial's end, moves with it."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.extend_trial",
+        action="Extending a trial",
+        subject=subscription,
+        organization_id=subscription.organization_id,
+        changes={"trial ends": [subscription.trial_ends_at, ends_on]},
+    )
     now = now or timezone.now()
     subscription = _lock(subscription)
     if not subscription.is_trialing:

@@ -21,6 +21,7 @@ from django_q.tasks import async_task
 from djmoney.money import Money
 
 from billing import locks
+from billing.accounts.services import staff_action_begin
 from billing.errors import BillingError, ErrorCode
 from billing.invoicing import services as invoicing_services
 from billing.models import (
@@ -318,6 +319,16 @@ def billing_request_reply(
     waits for and is sent to the customer; an internal note is for staff only; the customer's
     reply puts the request back in the queue with a new target."""
     now = now or timezone.now()
+    if kind != MessageKind.CUSTOMER:
+        staff_action_begin(
+            actor=author,
+            permission="billing.change_billingrequest",
+            action="Answering a billing request"
+            if kind == MessageKind.STAFF
+            else "Noting on a billing request",
+            subject=request,
+            organization_id=request.organization_id,
+        )
     _checked_body(body)
     checked = attachment_check(attachment=attachment) if attachment is not None else None
     if kind == MessageKind.INTERNAL:
@@ -424,6 +435,14 @@ def billing_request_decline(
     *, request: BillingRequest, reason: str, actor, now: dt.datetime | None = None
 ) -> BillingRequest:
     """Decline with an explanation, which the customer reads."""
+    staff_action_begin(
+        actor=actor,
+        permission="billing.change_billingrequest",
+        action="Declining a billing request",
+        subject=request,
+        organization_id=request.organization_id,
+        reason=reason,
+    )
     now = now or timezone.now()
     if not reason.strip():
         raise BillingError(

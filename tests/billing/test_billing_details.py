@@ -14,6 +14,7 @@ from billing.models import Membership
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
 )
@@ -55,7 +56,7 @@ def acme():
     MembershipFactory(
         organization=OrganizationFactory(slug="rival"), user=UserFactory(username="rival")
     )
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     return organization
 
 

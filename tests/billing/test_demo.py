@@ -140,15 +140,25 @@ def test_seed_demo_creates_three_organizations_on_different_plans_and_prints_log
     for organization in Organization.objects.all():
         roles = set(organization.memberships.values_list("role", flat=True))
         assert roles == {"admin", "member"}
-    assert get_user_model().objects.get(username="staff").is_staff
+    assert get_user_model().objects.get(username="staff").is_superuser
+    for login, role in (("support", "Support"), ("finance", "Finance"), ("catalog", "Catalog")):
+        person = get_user_model().objects.get(username=login)
+        assert person.is_staff and not person.is_superuser
+        assert list(person.groups.values_list("name", flat=True)) == [role]
+        assert f"{login:<8} / billing-demo" in output
+    alice = get_user_model().objects.get(username="alice")
+    assert not alice.is_staff and not alice.groups.exists()
     assert "alice    / billing-demo" in output
     assert "staff    / billing-demo" in output
     assert all(now in subscription.billing_period for subscription in subscriptions)
     assert "manage.py demo_totp_code` prints it" in output
 
 
-def test_the_demo_staff_login_signs_in_with_the_code_demo_totp_code_prints(client, now, capsys):
-    client.post("/admin/login/", {"username": "staff", "password": DEMO_PASSWORD})
+@pytest.mark.parametrize("login", ["staff", "finance"])
+def test_the_demo_staff_logins_sign_in_with_the_code_demo_totp_code_prints(
+    client, now, capsys, login
+):
+    client.post("/admin/login/", {"username": login, "password": DEMO_PASSWORD})
     assert client.get("/admin/").status_code == 302  # the code first
 
     call_command("demo_totp_code")

@@ -22,6 +22,7 @@ from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     record_call,
@@ -275,7 +276,7 @@ class TestUsagePage:
         self, client, catalog, now
     ):
         subscribed("starter-monthly", now)
-        UserFactory(username="support", is_staff=True)
+        StaffFactory(username="support")
 
         text = signed_in(client, "support").get(reverse("usage:dashboard", args=["acme"]))
         text = text.content.decode()

@@ -448,7 +448,9 @@ def test_people_who_are_not_staff_cannot_reach_the_lifecycle_pages(client, name)
 def test_staff_who_may_only_view_subscriptions_cannot_change_them(client, name):
     subscription = subscribe_with_trial(professional())
     viewer = UserFactory(is_staff=True)
-    viewer.user_permissions.add(Permission.objects.get(codename="view_subscription"))
+    viewer.user_permissions.add(
+        Permission.objects.get(codename="view_subscription", content_type__app_label="billing")
+    )
     sign_in(client, viewer)
 
     assert client.get(url(name, subscription)).status_code == 403

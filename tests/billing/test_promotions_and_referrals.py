@@ -18,6 +18,7 @@ from tests.factories import (
     CouponFactory,
     MembershipFactory,
     OrganizationFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     sign_in,
@@ -269,7 +270,7 @@ def test_only_administrators_redeem(client, admin, username):
     _, organization = admin
     promotion(code="spring-26")
     MembershipFactory(organization=organization, user=UserFactory(username="member"), role="member")
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     sign_in(client, UserFactory._meta.model.objects.get(username=username))
 
     response = client.post(

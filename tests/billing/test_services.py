@@ -9,7 +9,12 @@ from billing.errors import BillingError
 from billing.models import Feature, Plan, Subscription
 from billing.subscriptions import selectors as subscription_selectors
 from billing.subscriptions import services as subscription_services
-from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory, UserFactory
+from tests.factories import (
+    OrganizationFactory,
+    PlanFactory,
+    StaffFactory,
+    SubscriptionFactory,
+)
 from tests.helpers import utc
 
 pytestmark = pytest.mark.django_db
@@ -85,7 +90,7 @@ class TestSubscriptionCreate:
 class TestSubscriptionSetStatus:
     def test_records_who_when_and_why(self, now, mailoutbox):
         subscription = SubscriptionFactory(now=now)
-        staff = UserFactory(username="support", is_staff=True)
+        staff = StaffFactory(username="support")
 
         subscription_services.subscription_set_status(
             subscription=subscription,

@@ -180,9 +180,12 @@ def test_a_request_is_never_added_nor_deleted_by_hand(staff_client, dispute):
 def test_a_refund_needs_the_permission_to_make_refunds(client, dispute):
     from django.contrib.auth.models import Permission
 
+    # Approving issues a credit note; a refund needs its own permission (Finance has both).
     clerk = UserFactory(username="clerk", is_staff=True)
     clerk.user_permissions.add(
-        *Permission.objects.filter(codename__in=["view_billingrequest", "change_billingrequest"])
+        *Permission.objects.filter(
+            codename__in=["view_billingrequest", "change_billingrequest", "add_creditnote"]
+        )
     )
     sign_in(client, clerk)
 

@@ -18,6 +18,7 @@ from tests.factories import (
     FeatureFactory,
     OrganizationFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     card,
@@ -47,7 +48,8 @@ def alice():
 
 @pytest.fixture
 def staff():
-    return UserFactory(username="sam", is_staff=True)
+    # Finance: answers, and approves with credit notes and refunds.
+    return StaffFactory(username="sam", roles=["Finance"])
 
 
 def open_dispute(month, alice, **kwargs):

@@ -14,6 +14,7 @@ from tests.factories import (
     FeatureFactory,
     MembershipFactory,
     OrganizationFactory,
+    StaffFactory,
     UserFactory,
     sign_in,
 )
@@ -96,7 +97,7 @@ class TestSupportPage:
     def test_lists_requests_with_status_and_conversation_but_no_internal_note(
         self, admin_client, dispute, django_assert_max_num_queries
     ):
-        staff = UserFactory(username="sam", is_staff=True)
+        staff = StaffFactory(username="sam")
         services.billing_request_reply(
             request=dispute, author=staff, body="Secret", kind="internal"
         )
@@ -332,7 +333,7 @@ class TestAccess:
             assert response.status_code == 302 and "/accounts/login/" in response["Location"]
 
     def test_staff_read_but_do_not_write(self, client, urls, month):
-        sign_in(client, UserFactory(username="sam", is_staff=True))
+        sign_in(client, StaffFactory(username="sam"))
 
         assert client.get(support_url()).status_code == 200
         assert client.get(calls_url(month)).status_code == 200
@@ -344,7 +345,7 @@ class TestAccess:
     ):
         note = services.billing_request_reply(
             request=dispute,
-            author=UserFactory(username="sam", is_staff=True),
+            author=StaffFactory(username="sam"),
             body="Carrier log",
             kind="internal",
             attachment=Attachment("log.pdf", b"%PDF-1.4"),

@@ -314,9 +314,9 @@ class TestStaffChooser:
             SubscriptionFactory(organization=OrganizationFactory(name=f"Org {n:02d}"))
         sign_in(client, UserFactory(username="support"))
 
-        # session, user, the second factor's device, memberships, count, the page, their
-        # live subscriptions
-        with django_assert_max_num_queries(7):
+        # session, user, the second factor's device, the role's permissions (the user's and
+        # their groups'), memberships, count, the page, their live subscriptions
+        with django_assert_max_num_queries(9):
             response = client.get(reverse("billing:home"), {"page": "2"})
 
         assert len(response.context["organizations"].object_list) == 17  # 42 in all

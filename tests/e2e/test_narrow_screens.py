@@ -16,6 +16,7 @@ from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     PhoneNumberRateFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     card,
@@ -98,7 +99,7 @@ def acme():
         )
     lifecycle_services.renew_subscriptions_if_needed(now=now)
     MembershipFactory(organization=organization, user=UserFactory(username="alice"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     subscription.refresh_from_db()
     return organization
 

@@ -13,6 +13,7 @@ from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     card,
@@ -35,7 +36,7 @@ def status(subscription):
 
 @pytest.fixture
 def staff():
-    return UserFactory(username="sam", is_staff=True)
+    return StaffFactory(username="sam", roles=["Finance"])
 
 
 @pytest.fixture
@@ -145,7 +146,7 @@ def test_an_invoice_paid_by_transfer_is_not_suspended_past_its_grace_while_dispu
 
     # and once the dispute is decided, the next run suspends it
     support_services.billing_request_decline(
-        request=request, reason="The invoice is right.", actor=UserFactory(), now=past_grace
+        request=request, reason="The invoice is right.", actor=StaffFactory(), now=past_grace
     )
     reminders.invoice_reminders_if_needed(now=past_grace)
     assert status(subscription) == "suspended"

@@ -19,6 +19,7 @@ from tests.factories import (
     MembershipFactory,
     PhoneNumberRateFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     sign_in,
@@ -376,7 +377,7 @@ def test_who_sees_the_alerts_page(client, clock, username, status):
     organization = subscription.organization
     MembershipFactory(organization=organization, user=UserFactory(username="member"), role="member")
     MembershipFactory(user=UserFactory(username="rival"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     sign_in(client, UserFactory(username=username))
 
     response = client.get(reverse("usage:alerts", args=[organization.slug]))
@@ -386,7 +387,7 @@ def test_who_sees_the_alerts_page(client, clock, username, status):
 
 def test_support_staff_cannot_change_thresholds(client, clock):
     subscription, _ = subscribe()
-    sign_in(client, UserFactory(username="support", is_staff=True))
+    sign_in(client, StaffFactory(username="support"))
 
     response = client.post(
         reverse("usage:alert_add", args=[subscription.organization.slug]),

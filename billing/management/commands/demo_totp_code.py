@@ -9,7 +9,7 @@ from billing.lifecycle.demo import DEMO_TOTP_KEY, DEMO_TOTP_SECRET
 
 class Command(BaseCommand):
     help = (
-        "Print the code the demo staff login's authenticator shows now. Only the demo's "
+        "Print the code the demo staff logins' authenticator shows now. Only the demo's "
         "published secret is read: no real person's code can be printed."
     )
 
@@ -25,6 +25,7 @@ class Command(BaseCommand):
         seconds_left = device.step - int(time.time() - device.t0) % device.step
         self.stdout.write(f"{totp.token():0{device.digits}d}")
         self.stderr.write(
-            f"The code for {device.user.get_username()}, valid {seconds_left} more seconds "
+            "The code for every demo staff login (staff, support, finance, catalog), valid "
+            f"{seconds_left} more seconds "
             f"(the secret, for an authenticator app: {DEMO_TOTP_SECRET})."
         )

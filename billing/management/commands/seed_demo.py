@@ -37,7 +37,8 @@ class Command(BaseCommand):
         for username, role, organization in logins:
             self.stdout.write(f"  {username:<8} / {DEMO_PASSWORD}   {role:<32} {organization}")
         self.stdout.write(
-            "  staff gives a code after the password: `.venv/bin/python manage.py "
+            "  staff, support, finance and catalog give a code after the password: "
+            "`.venv/bin/python manage.py "
             f"demo_totp_code` prints it, or add the secret {DEMO_TOTP_SECRET} to an "
             "authenticator app."
         )

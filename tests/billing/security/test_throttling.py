@@ -8,7 +8,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
-from tests.factories import PASSWORD, UserFactory
+from tests.factories import PASSWORD, StaffFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -113,7 +113,7 @@ def test_trying_during_the_lockout_starts_the_cool_off_again(client, alice):
 
 
 def test_the_admin_sign_in_is_throttled_too(client):
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     for _ in range(5):
         attempt(client, "wrong", username="support", url=ADMIN_LOGIN)
 

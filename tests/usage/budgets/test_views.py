@@ -12,6 +12,7 @@ from tests.factories import (
     EmployeeFactory,
     MembershipFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     TaxRateFactory,
     UserFactory,
@@ -106,7 +107,7 @@ def test_an_empty_budget_removes_it(client, organization):
 )
 def test_who_sees_the_budget_page(client, organization, username, status):
     MembershipFactory(user=UserFactory(username="rival"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     sign_in(client, user(username))
 
     response = client.get(url(organization))
@@ -117,7 +118,7 @@ def test_who_sees_the_budget_page(client, organization, username, status):
 
 
 def test_support_staff_cannot_set_a_budget(client, organization):
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     sign_in(client, user("support"))
 
     response = client.post(url(organization), posted(monthly_budget="200"))

@@ -12,6 +12,7 @@ from tests.factories import (
     EmployeeFactory,
     MembershipFactory,
     PlanFactory,
+    StaffFactory,
     SubscriptionFactory,
     UserFactory,
     record_call,
@@ -127,7 +128,7 @@ def test_who_sees_the_caps_page(client, organization, username, status, now):
         now=now,
     )
     MembershipFactory(user=UserFactory(username="rival"))
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     sign_in(client, UserFactory._meta.model.objects.get(username=username))
 
     response = client.get(url(organization))
@@ -146,7 +147,7 @@ def test_anonymous_visitors_are_sent_to_sign_in(client, organization):
 
 @pytest.mark.parametrize("username", ["member", "support"])
 def test_only_administrators_change_caps(client, organization, username):
-    UserFactory(username="support", is_staff=True)
+    StaffFactory(username="support")
     sign_in(client, UserFactory._meta.model.objects.get(username=username))
 
     response = client.post(url(organization), form_data(organization, overage_spend="10"))

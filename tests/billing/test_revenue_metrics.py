@@ -1,0 +1,227 @@
+"""Revenue metrics: every figure of March 2026 recomputed by hand from a seeded history of
+ten organizations, to the cent; the definitions printed beside the figures on the staff
+page; a wrong month named; the page's queries constant."""
+
+import datetime as dt
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
+from djmoney.money import Money
+
+from billing.invoicing import services as invoicing_services
+from billing.lifecycle import selectors
+from billing.lifecycle import services as lifecycle_services
+from billing.subscriptions import services as subscription_services
+from payments import services as payment_services
+from tests.factories import (
+    CouponFactory,
+    OrganizationFactory,
+    PlanFactory,
+    StaffFactory,
+    SubscriptionFactory,
+    card,
+    sign_in,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def day(month, day_, hour=10):
+    return dt.datetime(2026, month, day_, hour, tzinfo=dt.UTC)
+
+
+MARCH = dt.date(2026, 3, 1)
+APRIL_1 = dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
+
+
+def plan(price, *, interval="month", currency="USD", tier="professional", trial_days=0):
+    return PlanFactory(
+        price=Money(price, currency),
+        interval=interval,
+        tier=tier,
+        trial_days=trial_days,
+        overage_rate_per_second=Money("0.004", currency),
+        overage_rate_per_gb=Money("0.25", currency),
+    )
+
+
+def subscribe(name, price, start, **plan_terms):
+    currency = plan_terms.get("currency", "USD")
+    organization = OrganizationFactory(name=name, currency=currency)
+    return SubscriptionFactory(
+        organization=organization,
+        plan=plan(price, **plan_terms),
+        start=start,
+        now=start,
+        trial=bool(plan_terms.get("trial_days")),
+    )
+
+
+def set_status(subscription, status, at):
+    subscription_services.subscription_set_status(
+        subscription=subscription, status=status, reason="test", now=at
+    )
+
+
+@pytest.fixture
+def history(settings):
+    """March 2026, organization by organization (USD unless said; no tax):
+
+    - Acme: $100 a month since 10 Feb, a forever $15 coupon since 12 Feb: $85 throughout.
+    - Bolt: $1,200 a year since 5 Jan ($100 a month); a forever 10% coupon on 10 Mar: $90.
+    - Cargo: subscribes at $50 on 5 Mar, pays by card that day; $20 refunded on 20 Mar.
+    - Dyno: $200 since 1 Feb, upgraded to $300 on 12 Mar.
+    - Echo: $80 since 3 Feb, cancelled on 20 Feb: ends with its period, on 3 Mar.
+    - Golf: $40 since 20 Feb, past due from 18 Mar: still counted.
+    - Hotel: $60 since 15 Feb, past due on 20 Mar, suspended on 25 Mar.
+    - Juno: $70 from 1 Jan, cancelled outright on 20 Feb; subscribes again on 8 Mar.
+    - Fox: starts a 14-day trial on 20 Mar.
+    - Ivy: €30 a month since 2 Feb.
+    """
+    settings.BILLING_INVOICE_PRORATIONS_IMMEDIATELY = False
+    acme = subscribe("Acme", "100.00", day(2, 10))
+    invoicing_services.discount_apply(
+        organization=acme.organization,
+        coupon=CouponFactory(percent_off=None, amount_off=Money("15", "USD"), duration="forever"),
+        now=day(2, 12),
+    )
+    bolt = subscribe("Bolt", "1200.00", day(1, 5), interval="year")
+    invoicing_services.discount_apply(
+        organization=bolt.organization,
+        coupon=CouponFactory(percent_off=Decimal("10"), duration="forever"),
+        now=day(3, 10),
+    )
+    cargo = subscribe("Cargo", "50.00", day(3, 5))
+    card(cargo.organization, now=day(3, 5))
+    paid = payment_services.invoice_collect(
+        invoice=cargo.organization.invoices.get(), now=day(3, 5)
+    )
+    payment_services.payment_refund(
+        attempt=paid, amount=Money("20.00", "USD"), reason="Outage", now=day(3, 20)
+    )
+    dyno = subscribe("Dyno", "200.00", day(2, 1))
+    lifecycle_services.subscription_plan_change(
+        subscription=dyno, plan=plan("300.00", tier="business"), now=day(3, 12)
+    )
+    echo = subscribe("Echo", "80.00", day(2, 3))
+    subscription_services.subscription_cancel(subscription=echo, reason="Budget", now=day(2, 20))
+    lifecycle_services.subscription_renew_if_needed(subscription_id=echo.pk, now=day(3, 3, 12))
+    golf = subscribe("Golf", "40.00", day(2, 20))
+    set_status(golf, "past_due", day(3, 18))
+    hotel = subscribe("Hotel", "60.00", day(2, 15))
+    set_status(hotel, "past_due", day(3, 20))
+    set_status(hotel, "suspended", day(3, 25))
+    juno = subscribe("Juno", "70.00", day(1, 1))
+    set_status(juno, "canceled", day(2, 20))
+    SubscriptionFactory(
+        organization=juno.organization, plan=juno.plan, start=day(3, 8), now=day(3, 8)
+    )
+    subscribe("Fox", "90.00", day(3, 20), trial_days=14)
+    ivy = subscribe("Ivy", "30.00", day(2, 2), currency="EUR")
+    return {"echo": echo, "ivy": ivy}
+
+
+def test_every_figure_agrees_with_the_hand_computed_history(history):
+    report = selectors.revenue_report(month=MARCH, now=APRIL_1 + dt.timedelta(hours=1))
+
+    assert (report.start, report.end) == (dt.datetime(2026, 3, 1, tzinfo=dt.UTC), APRIL_1)
+    assert report.version == selectors.REVENUE_DEFINITIONS_VERSION
+    [euros, dollars] = report.figures
+    usd = lambda amount: Money(amount, "USD")  # noqa: E731
+    # 1 Mar: Acme 85 + Bolt 100 + Dyno 200 + Echo 80 + Golf 40 + Hotel 60.
+    assert dollars.mrr_start == usd("565.00")
+    # 1 Apr: Acme 85 + Bolt 90 + Cargo 50 + Dyno 300 + Golf 40 + Juno 70.
+    assert dollars.mrr == usd("635.00")
+    assert dollars.arr == usd("7620.00")
+    assert dollars.new == usd("50.00")  # Cargo
+    assert dollars.reactivation == usd("70.00")  # Juno
+    assert dollars.expansion == usd("100.00")  # Dyno
+    assert dollars.contraction == usd("10.00")  # Bolt's coupon
+    assert dollars.churned == usd("140.00")  # Echo ended, Hotel suspended
+    assert (
+        dollars.net_new
+        == usd("70.00")
+        == (
+            dollars.new
+            + dollars.reactivation
+            + dollars.expansion
+            - dollars.contraction
+            - dollars.churned
+        )
+    )
+    assert dollars.paying_accounts == 6
+    assert dollars.arpa == usd("105.83")  # 635 ÷ 6
+    assert dollars.invoiced == usd("120.00")  # Cargo's and Juno's first invoices
+    assert dollars.collected == usd("30.00")  # Cargo's $50 less the $20 refund
+    # Unpaid and due by 1 Apr: Acme 100, Bolt 1,200, Dyno 200, Echo 80, Golf 40, Hotel 60,
+    # Juno 70 twice.
+    assert (dollars.overdue, dollars.overdue_invoices) == (usd("1820.00"), 8)
+    assert (euros.currency, euros.mrr_start, euros.mrr) == (
+        "EUR",
+        Money("30.00", "EUR"),
+        Money("30.00", "EUR"),
+    )
+    assert (euros.new, euros.churned, euros.arpa) == (
+        Money(0, "EUR"),
+        Money(0, "EUR"),
+        Money("30.00", "EUR"),
+    )
+
+
+def test_mrr_is_read_at_any_instant_from_the_history(history):
+    at_the_start = selectors.mrr_by_organization(at=day(2, 25))
+    echo = history["echo"].organization_id
+
+    assert at_the_start[echo] == ("USD", Decimal("80.00"))
+    assert echo not in selectors.mrr_by_organization(at=day(3, 4))
+
+
+# --- the page ------------------------------------------------------------------------------
+
+URL = reverse("admin:billing_revenue_metrics")
+
+
+def test_the_page_prints_each_definition_beside_its_figure(client, history):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+
+    page = client.get(URL, {"month": "2026-03"}).content.decode()
+
+    for name, rule in selectors.REVENUE_DEFINITIONS.values():
+        assert name in page
+        assert rule.replace("'", "&#x27;") in page
+    assert "$635.00" in page and "€30.00" in page
+    assert "Definitions version 1" in page
+
+
+def test_a_wrong_month_is_named_and_this_month_is_shown(client, history):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+
+    response = client.get(URL, {"month": "March"})
+
+    assert response.status_code == 200
+    assert "Month: Give the month as YYYY-MM, e.g. 2026-03." in response.content.decode()
+
+
+@pytest.mark.parametrize("roles", [[], ["Catalog"]])
+def test_staff_who_do_not_read_billing_are_refused(client, roles):
+    sign_in(client, StaffFactory(username="other", roles=roles))
+
+    assert client.get(URL).status_code == 403
+
+
+def test_the_page_runs_the_same_queries_however_many_organizations(client, now):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+    subscribe("First", "10.00", day(3, 2))
+    client.get(URL, {"month": "2026-03"})
+
+    with CaptureQueriesContext(connection) as few:
+        client.get(URL, {"month": "2026-03"})
+    for n in range(10):
+        subscribe(f"Org {n}", f"{10 + n}.00", day(3, 2 + n))
+    with CaptureQueriesContext(connection) as many:
+        client.get(URL, {"month": "2026-03"})
+
+    assert len(many) == len(few)
