@@ -279,6 +279,11 @@ class ErrorCode(StrEnum):
         "Webhooks go to a public HTTPS address.",
     )
     THRESHOLD_INVALID = ("threshold_invalid", INVALID, "A threshold is more than zero.")
+    RECIPIENTS_REQUIRED = (
+        "recipients_required",
+        INVALID,
+        "E-mailed notices sent only to chosen members need at least one chosen member.",
+    )
 
     # --- spend caps ---------------------------------------------------------------------
     SPEND_CAP_REACHED = (

@@ -34,6 +34,10 @@ class Organization(models.Model):
         AUTOMATIC = "automatic", "Automatic charge (card or bank account)"
         INVOICE = "invoice", "Pay by invoice (bank transfer)"
 
+    class NoticeAudience(models.TextChoices):
+        CONTACTS_AND_MEMBERS = "contacts_and_members", "The billing contacts and chosen members"
+        CHOSEN_MEMBERS = "chosen_members", "Only the chosen members"
+
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=80, unique=True)
     billing_emails = models.TextField(
@@ -58,6 +62,12 @@ class Organization(models.Model):
     )
     net_days = models.PositiveSmallIntegerField(
         default=30, help_text="Days to pay an invoice, for organizations paying by invoice."
+    )
+    notice_audience = models.CharField(
+        "who receives e-mailed notices",
+        max_length=20,
+        choices=NoticeAudience.choices,
+        default=NoticeAudience.CONTACTS_AND_MEMBERS,
     )
     created_at = models.DateTimeField(auto_now_add=True)
     # Who changed the billing details and when: invoices copy them when finalized.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django import forms
 
-from billing.models import Channel, NotificationPreference, WebhookEndpoint
+from billing.models import Channel, NotificationPreference, Organization, WebhookEndpoint
 from billing.notifications import kinds
 
 Mode = NotificationPreference.Mode
@@ -15,9 +15,14 @@ def preference_field_name(kind: str, channel: str) -> str:
 
 
 class PreferencesForm(forms.Form):
-    """A mode per kind and channel (a daily digest by e-mail only), and the members who
-    receive the e-mails besides the billing contacts."""
+    """A mode per kind and channel (a daily digest by e-mail only), the members who receive
+    the e-mails, and whether the billing contacts receive them too."""
 
+    audience = forms.ChoiceField(
+        label="Who receives the e-mails",
+        choices=Organization.NoticeAudience.choices,
+        widget=forms.RadioSelect,
+    )
     recipients = forms.TypedMultipleChoiceField(
         coerce=int, required=False, widget=forms.CheckboxSelectMultiple
     )
@@ -33,6 +38,22 @@ class PreferencesForm(forms.Form):
                 self.fields[preference_field_name(kind, channel)] = forms.ChoiceField(
                     choices=[(mode.value, mode.label) for mode in modes]
                 )
+
+    def clean(self):
+        cleaned = super().clean()
+        if cleaned.get(
+            "audience"
+        ) == Organization.NoticeAudience.CHOSEN_MEMBERS and not cleaned.get("recipients"):
+            self.add_error(
+                "recipients",
+                "Choose at least one member to receive the e-mails, or send them to the "
+                "billing contacts too.",
+            )
+        return cleaned
+
+    @property
+    def has_mode_errors(self) -> bool:
+        return any(name not in ("audience", "recipients") for name in self.errors)
 
     def modes(self) -> dict[tuple[str, str], str]:
         return {

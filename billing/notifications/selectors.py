@@ -37,11 +37,17 @@ def preference_modes(*, organization: Organization, kind: str) -> dict[str, str]
 
 
 def email_recipients(*, organization: Organization) -> list[str]:
-    """The billing contacts, then the members who chose to receive the notices too."""
+    """The billing contacts, then the chosen members; only the chosen members when the
+    organization asked for that."""
     chosen = NotificationRecipient.objects.filter(organization=organization).values_list(
         "user__email", flat=True
     )
-    addresses = [*organization.billing_email_list, *chosen]
+    contacts = (
+        organization.billing_email_list
+        if organization.notice_audience == Organization.NoticeAudience.CONTACTS_AND_MEMBERS
+        else []
+    )
+    addresses = [*contacts, *chosen]
     return list(dict.fromkeys(address for address in addresses if address))
 
 

@@ -24,7 +24,7 @@ from django_q.tasks import async_task
 
 from billing.accounts.services import Actor, staff_action_begin
 from billing.errors import BillingError, ErrorCode
-from billing.locks import webhook_endpoint_lock
+from billing.locks import organization_lock, webhook_endpoint_lock
 from billing.models import (
     Channel,
     Delivery,
@@ -300,13 +300,29 @@ def notification_preferences_set(
     organization: Organization,
     modes: dict[tuple[str, str], str],
     recipient_ids: Iterable[int],
+    audience: str = Organization.NoticeAudience.CONTACTS_AND_MEMBERS,
     actor: AbstractBaseUser | None = None,
     now: dt.datetime | None = None,
 ) -> None:
     """Store the organization's choices: a mode per kind and channel (a default is stored as
-    no row), and the members who receive the e-mails too."""
+    no row), the members who receive the e-mails, and whether the billing contacts receive
+    them too (the change is kept in the organization's history). Notices e-mailed only to
+    chosen members need at least one, or nobody would read them."""
     now = now or timezone.now()
+    recipient_ids = set(recipient_ids)
+    if audience == Organization.NoticeAudience.CHOSEN_MEMBERS and not recipient_ids:
+        raise BillingError(
+            ErrorCode.RECIPIENTS_REQUIRED,
+            "Choose at least one member to receive the e-mails, or send them to the billing "
+            "contacts too.",
+        )
     with transaction.atomic():
+        locked = organization_lock().get(pk=organization.pk)
+        if locked.notice_audience != audience:
+            locked.notice_audience = audience
+            locked._history_user = actor
+            locked.save(update_fields=["notice_audience"])
+            organization.notice_audience = audience
         for (kind, channel), mode in modes.items():
             if mode == kinds.default_mode(kind, channel):
                 NotificationPreference.objects.filter(
@@ -319,7 +335,6 @@ def notification_preferences_set(
                 channel=channel,
                 defaults={"mode": mode, "updated_at": now, "updated_by": actor},
             )
-        recipient_ids = set(recipient_ids)
         NotificationRecipient.objects.filter(organization=organization).exclude(
             user_id__in=recipient_ids
         ).delete()

@@ -63,6 +63,7 @@ def _preferences_form(organization, data=None) -> forms.PreferencesForm:
         for channel, mode in row.modes.items()
     }
     initial["recipients"] = [choice.user_id for choice in choices if choice.chosen]
+    initial["audience"] = organization.notice_audience
     return forms.PreferencesForm(data, initial=initial, recipient_choices=choices)
 
 
@@ -101,6 +102,7 @@ def notification_settings(request: HttpRequest, access: OrgAccess) -> HttpRespon
         organization=organization,
         modes=form.modes(),
         recipient_ids=form.cleaned_data["recipients"],
+        audience=form.cleaned_data["audience"],
         actor=request.user,
     )
     messages.success(request, "Your notification settings are saved.")

@@ -7,6 +7,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from billing.errors import BillingError
 from billing.models import Delivery, Notification
 from billing.notifications.digests import digests_send_if_needed
 from billing.notifications.services import (
@@ -115,6 +116,34 @@ def test_chosen_members_receive_the_e_mails_too(acme, committed, mailoutbox):
 
     [email] = mailoutbox
     assert email.to == ["ap@acme.example.com", "admin@example.com"]
+
+
+def test_notices_can_be_e_mailed_to_the_chosen_members_only(acme, committed, mailoutbox):
+    # Given the billing contacts left out, and the member chosen
+    member = UserFactory(username="member")
+    notification_preferences_set(
+        organization=acme, modes={}, recipient_ids=[member.pk], audience="chosen_members"
+    )
+
+    # When a notice is sent
+    with committed():
+        notice(acme)
+
+    # Then only the member is written to, and the change is in the organization's history
+    [email] = mailoutbox
+    assert email.to == ["member@example.com"]
+    assert acme.history.first().notice_audience == "chosen_members"
+
+
+def test_chosen_members_only_needs_a_member(acme):
+    with pytest.raises(BillingError) as refused:
+        notification_preferences_set(
+            organization=acme, modes={}, recipient_ids=[], audience="chosen_members"
+        )
+
+    assert refused.value.code == "recipients_required"
+    acme.refresh_from_db()
+    assert acme.notice_audience == "contacts_and_members"
 
 
 def test_the_daily_digest_gathers_the_days_notices_into_one_e_mail(acme, committed, mailoutbox):
@@ -280,6 +309,29 @@ def test_an_administrator_chooses_the_digest_and_a_member_to_e_mail(acme, client
     assert page.context["form"].initial["invoice_issued__webhook"] == "off"
     assert 'value="on" selected' in page.text
     assert page.context["form"].initial["recipients"] == [UserFactory(username="member").pk]
+
+
+def test_the_settings_page_refuses_chosen_members_only_without_a_member(acme, client):
+    client = signed_in(client, "admin")
+    url = reverse("notifications:settings", args=["acme"])
+    data = dict(client.get(url).context["form"].initial)
+    data["audience"] = "chosen_members"
+    data["recipients"] = []
+
+    response = client.post(url, data)
+
+    assert response.status_code == 400
+    assert "Choose at least one member to receive the e-mails" in response.text
+    assert "Choose one option for each kind of notice" not in response.text
+    acme.refresh_from_db()
+    assert acme.notice_audience == "contacts_and_members"
+
+
+def test_the_settings_page_lists_the_members_to_choose(acme, client):
+    response = signed_in(client, "admin").get(reverse("notifications:settings", args=["acme"]))
+
+    assert "(member@example.com)" in response.text
+    assert "Only the chosen members" in response.text
 
 
 def test_the_settings_form_needs_its_csrf_token(acme):
