@@ -1,4 +1,6 @@
 import datetime as dt
+import functools
+import operator
 from decimal import Decimal
 
 import factory
@@ -36,10 +38,30 @@ class StaffFactory(UserFactory):
 
     @factory.post_generation
     def roles(self, create, extracted, **kwargs):
-        from django.contrib.auth.models import Group
-
         names = ["Support"] if extracted is None else extracted
-        self.groups.add(*Group.objects.filter(name__in=names))
+        self.groups.add(*(role_group(name) for name in names))
+
+
+def role_group(name: str):
+    """The role's permission group as the roles migration made it, made again from the same
+    lists when a browser test's database flush has removed it."""
+    from django.contrib.auth.models import Group, Permission
+    from django.db.models import Q
+
+    from billing.accounts.roles import ROLE_PERMISSIONS, Role
+
+    group, created = Group.objects.get_or_create(name=name)
+    if created:
+        labels = [label.split(".") for label in ROLE_PERMISSIONS[Role(name)]]
+        group.permissions.set(
+            Permission.objects.filter(
+                functools.reduce(
+                    operator.or_,
+                    (Q(content_type__app_label=app, codename=code) for app, code in labels),
+                )
+            )
+        )
+    return group
 
 
 class OrganizationFactory(factory.django.DjangoModelFactory):

@@ -52,7 +52,9 @@ def test_admin_adds_a_card_in_the_sandbox_makes_it_default_and_pays_a_past_due_i
     expect(banner.get_by_role("link", name="Update payment method")).to_be_visible()
     screenshot("past-due-banner")
 
-    page.get_by_role("link", name="Payment methods", exact=True).click()
+    page.get_by_role("navigation", name="Billing sections").get_by_role(
+        "link", name="Payment methods", exact=True
+    ).click()
     expect(page.get_by_role("heading", name="Sandbox: no real card is charged")).to_be_visible()
     page.get_by_label("Card number").fill("4242 4242 4242 4242")
     page.get_by_label("Expiry month").select_option("12")
@@ -86,7 +88,9 @@ def test_admin_adds_a_card_in_the_sandbox_makes_it_default_and_pays_a_past_due_i
     expect(page.get_by_role("button", name=re.compile(r"^Pay now"))).to_have_count(0)
     screenshot("invoice-paid")
 
-    page.get_by_role("link", name="Payment methods", exact=True).click()
+    page.get_by_role("navigation", name="Billing sections").get_by_role(
+        "link", name="Payment methods", exact=True
+    ).click()
     history = page.locator("table.payment-history tbody tr")
     expect(history.first).to_contain_text("Succeeded")
     expect(history.first).to_contain_text("Visa •••• 4242")

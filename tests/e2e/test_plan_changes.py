@@ -64,7 +64,9 @@ def test_admin_upgrades_from_the_plans_page_then_cancels_and_sees_the_end_date(
     expect(summary.locator(".plan-name")).to_have_text("Professional")
     expect(summary).to_contain_text("$199.00")
     screenshot("plan-change-after-upgrade")
-    page.get_by_role("link", name="Usage", exact=True).click()
+    page.get_by_role("navigation", name="Billing sections").get_by_role(
+        "link", name="Usage", exact=True
+    ).click()
     expect(page.locator(".allowances")).to_contain_text("2 of 15 AI employees active")
     page.get_by_role("link", name="Overview", exact=True).click()
 

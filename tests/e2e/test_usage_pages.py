@@ -67,7 +67,9 @@ def acme():
 def test_admin_reads_usage_with_its_charts_and_looks_at_an_earlier_month(page, screenshot, acme):
     sign_in(page, "alice")
 
-    page.get_by_role("link", name="Usage", exact=True).click()
+    page.get_by_role("navigation", name="Billing sections").get_by_role(
+        "link", name="Usage", exact=True
+    ).click()
 
     expect(page.get_by_role("heading", name="Usage", exact=True)).to_be_visible()
     stats = page.get_by_role("region", name="Call time", exact=True)
