@@ -9,12 +9,14 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django_q.models import Schedule
 from djmoney.money import Money
 
 from billing.invoicing import services as invoicing_services
 from billing.invoicing.pricing import LineDraft
 from billing.lifecycle import selectors
 from billing.lifecycle import services as lifecycle_services
+from billing.models import RevenueSnapshot
 from billing.subscriptions import periods
 from billing.subscriptions import services as subscription_services
 from payments import services as payment_services
@@ -275,3 +277,30 @@ def test_the_page_runs_the_same_queries_however_many_organizations(client, now):
         client.get(URL, {"month": "2026-03"})
 
     assert len(many) == len(few)
+
+
+# --- the daily snapshots -------------------------------------------------------------------
+
+
+def test_the_daily_snapshot_is_written_once_a_day_with_its_version(history):
+    taken = APRIL_1 - dt.timedelta(hours=1)
+
+    written = lifecycle_services.revenue_snapshot_if_needed(now=taken)
+    again = lifecycle_services.revenue_snapshot_if_needed(now=taken + dt.timedelta(minutes=30))
+
+    assert (written, again) == (2, 0)
+    snapshots = {snapshot.currency: snapshot for snapshot in RevenueSnapshot.objects.all()}
+    dollars = snapshots["USD"]
+    assert (dollars.day, dollars.definitions_version) == (
+        dt.date(2026, 3, 31),
+        selectors.REVENUE_DEFINITIONS_VERSION,
+    )
+    assert (dollars.mrr, dollars.usage_run_rate) == (Decimal("635.00"), Decimal("13.22"))
+    assert dollars.figures["net_revenue_retention"] == "91.15"
+    assert snapshots["EUR"].mrr == Decimal("30.00")
+
+
+def test_the_snapshot_job_runs_daily():
+    schedule = Schedule.objects.get(func="billing.tasks.revenue_snapshot")
+
+    assert (schedule.schedule_type, schedule.repeats) == (Schedule.DAILY, -1)

@@ -50,6 +50,8 @@ RULES = {
     "usage.budgetchange": rule(READERS),
     # The renewal job's runs: how many were due, issued, failed, and how long it took.
     "billing.renewalrun": rule(READERS),
+    # The daily revenue figures, read-only.
+    "billing.revenuesnapshot": rule(READERS),
     "billing.feature": rule(EVERYONE, add={C, U}, delete=SUPERUSER),
     "billing.plan": rule(
         EVERYONE,
