@@ -3,6 +3,7 @@ rates, the customer balance. Invoices are written by the services and never edit
 corrections are a void or a credit note, each on its own confirmation page."""
 
 import datetime as dt
+from decimal import Decimal
 
 from django import forms
 from django.contrib import admin
@@ -40,6 +41,7 @@ from billing.models import (
     TaxRate,
 )
 from billing.money import format_rate
+from usage import charts
 
 
 class InvoiceLineInline(ReadOnlyInline):
@@ -198,6 +200,12 @@ class InvoiceAdmin(AuditedAdmin):
                 "definitions": lifecycle_selectors.REVENUE_DEFINITIONS,
                 "month_note": lifecycle_selectors.REVENUE_MONTH_NOTE,
                 "previous": (report.start - dt.timedelta(days=1)).strftime("%Y-%m"),
+                "trends": [
+                    (currency, _trend_chart(points, "mrr"), _trend_chart(points, "usage_run_rate"))
+                    for currency, points in lifecycle_selectors.revenue_trend(
+                        month=month, now=now
+                    ).items()
+                ],
             },
         )
 
@@ -249,6 +257,17 @@ class InvoiceAdmin(AuditedAdmin):
             ),
             period=invoice.period.label(invoice_timezone(invoice)),
         )
+
+
+def _trend_chart(points: list[lifecycle_selectors.TrendPoint], figure: str) -> charts.Chart:
+    """A column per month of one figure, in cents; labelled in the currency."""
+    currency = str(getattr(points[0], figure).currency)
+    return charts.column_chart(
+        [(f"{point.month:%b %y}", int(getattr(point, figure).amount * 100)) for point in points],
+        value_label=lambda cents: f"{Money(Decimal(cents) / 100, currency)}",
+        tick_unit=100,
+        tick_suffix=f" {currency}",
+    )
 
 
 class RevenueMonthForm(forms.Form):

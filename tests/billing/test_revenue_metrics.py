@@ -304,3 +304,19 @@ def test_the_snapshot_job_runs_daily():
     schedule = Schedule.objects.get(func="billing.tasks.revenue_snapshot")
 
     assert (schedule.schedule_type, schedule.repeats) == (Schedule.DAILY, -1)
+
+
+def test_the_page_charts_twelve_months_from_the_snapshots_or_computed(client, history):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+    lifecycle_services.revenue_snapshot_if_needed(now=day(2, 27))
+    # A snapshot keeps what was read then, whatever a recomputation would say now.
+    RevenueSnapshot.objects.filter(currency="USD").update(mrr=Decimal("999.00"))
+
+    page = client.get(URL, {"month": "2026-03"}).content.decode()
+
+    assert "USD: the last 12 months" in page and "EUR: the last 12 months" in page
+    assert "<title>Feb 26: $999.00</title>" in page  # the snapshot
+    assert "<title>Mar 26: $635.00</title>" in page  # computed: no snapshot in March
+    assert "<title>Mar 26: $13.22</title>" in page  # the usage run-rate
+    assert "<title>Jan 26: $170.00</title>" in page  # Bolt $1,200 a year ÷ 12, Juno $70
+    assert "<script" not in page.split("revenue-month")[1]
