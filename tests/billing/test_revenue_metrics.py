@@ -320,3 +320,39 @@ def test_the_page_charts_twelve_months_from_the_snapshots_or_computed(client, hi
     assert "<title>Mar 26: $13.22</title>" in page  # the usage run-rate
     assert "<title>Jan 26: $170.00</title>" in page  # Bolt $1,200 a year ÷ 12, Juno $70
     assert "<script" not in page.split("revenue-month")[1]
+
+
+# --- drill-down and CSV --------------------------------------------------------------------
+
+ORGANIZATIONS_URL = reverse("admin:billing_revenue_organizations")
+
+
+def test_each_figure_lists_the_organizations_behind_it(client, history):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+
+    churned = client.get(ORGANIZATIONS_URL, {"month": "2026-03", "figure": "churned"})
+    usage = client.get(ORGANIZATIONS_URL, {"month": "2026-03", "figure": "usage_run_rate"})
+    revenue_page = client.get(URL, {"month": "2026-03"}).content.decode()
+
+    rows = [(row.name, row.mrr_start.amount) for row in churned.context["rows"]]
+    assert rows == [("Echo", Decimal("80.00")), ("Hotel", Decimal("60.00"))]
+    assert [(row.name, row.usage_run_rate.amount) for row in usage.context["rows"]] == [
+        ("Bolt", Decimal("13.22"))
+    ]
+    assert f"{ORGANIZATIONS_URL}?month=2026-03&amp;figure=churned" in revenue_page
+
+
+def test_the_month_downloads_as_csv_per_organization(client, history):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+
+    response = client.get(ORGANIZATIONS_URL, {"month": "2026-03", "format": "csv"})
+
+    assert response["Content-Disposition"] == 'attachment; filename="revenue-2026-03.csv"'
+    lines = response.content.decode().splitlines()
+    assert lines[0] == "organization,currency,mrr_start,mrr,movement,usage_run_rate"
+    assert "Ivy,EUR,30.00,30.00,,0.00" in lines
+    assert "Dyno,USD,200.00,300.00,expansion,0.00" in lines
+    assert "Bolt,USD,100.00,90.00,contraction,13.22" in lines
+    # The rows add up to the page's figures.
+    usd = [line.split(",") for line in lines[1:] if ",USD," in line]
+    assert sum(Decimal(row[3]) for row in usd) == Decimal("635.00")

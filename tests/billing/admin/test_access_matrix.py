@@ -66,6 +66,7 @@ RULES = {
         billing_invoice_void={F, U},
         billing_invoice_credit_note={F, U},
         billing_revenue_metrics=READERS,
+        billing_revenue_organizations=READERS,
     ),
     "billing.creditnote": rule(READERS),
     "billing.billingrequest": rule(
@@ -261,7 +262,11 @@ def _own_page_args(name: str, invoice, obj, pk: int) -> list[int]:
     object and its historical record."""
     if name.startswith("payments_invoice_"):
         return [invoice.pk]
-    if name in ("payments_dunning_board", "billing_revenue_metrics"):
+    if name in (
+        "payments_dunning_board",
+        "billing_revenue_metrics",
+        "billing_revenue_organizations",
+    ):
         return []
     if name.endswith("_simple_history"):
         return [pk, obj.history.order_by("history_id").first().history_id]
