@@ -823,8 +823,9 @@ def _crowd(acme, catalog, employees):
         ("plan_change_down", 12),
         ("cancel", 6),
         # with the scheduled change's panel, this month's use, the upcoming invoice, the
-        # payment method, the latest invoices, the open alerts and the plans offered
-        ("overview", 23),
+        # payment method, the latest invoices, the open alerts, the plans offered and the
+        # budgets
+        ("overview", 24),
         ("plans", 9),  # the change buttons add none
     ],
 )

@@ -668,8 +668,8 @@ QUERY_BUDGET = {
     # subscription, this month's counter, AI employees and numbers, the features and the
     # plans that offer them; the upcoming invoice (coupon, tax rates, balance, pending
     # prorations, number fees), the default payment method, the latest invoices, the open
-    # alerts and the plans offered
-    "overview": 19,
+    # alerts, the plans offered and the budgets
+    "overview": 20,
 }
 
 
