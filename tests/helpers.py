@@ -1,6 +1,7 @@
 """What many test modules share: moments and money written short, the guide's Starter plan
 beside the factory's Professional, a subscription made through the service, a renewal run,
-an invoice's lines as its reader sees them, and the people pages are tested with."""
+an invoice's lines as its reader sees them, the people pages are tested with, and what a
+page told them."""
 
 import datetime as dt
 from decimal import Decimal
@@ -8,7 +9,7 @@ from decimal import Decimal
 from djmoney.money import Money
 
 from billing.lifecycle import services as lifecycle_services
-from billing.models import Membership, Plan
+from billing.models import Membership, Plan, Subscription
 from tests.factories import (
     MembershipFactory,
     OrganizationFactory,
@@ -79,6 +80,11 @@ def renew(subscription, now=MAY):
     return lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
 
 
+def subscription_of(organization) -> Subscription:
+    """The organization's subscription, unless it was canceled."""
+    return Subscription.objects.exclude(status="canceled").get(organization=organization)
+
+
 def invoice_lines(invoice, kind=None) -> list[tuple[str, Money]]:
     """The invoice's lines (of one `kind`, if given) as description and amount."""
     return [
@@ -103,3 +109,8 @@ def people_of(organization, *, rival=None):
 def signed_in(client, username):
     """`client`, signed in as `username` (staff with the second factor verified)."""
     return sign_in(client, UserFactory(username=username))
+
+
+def messages_of(response) -> list[str]:
+    """The messages the page shows once, as text."""
+    return [str(message) for message in response.context["messages"]]

@@ -379,8 +379,8 @@ class TestOverview:
         # session, user, access, organizations, the bell; subscription, this month's
         # counter, AI employees and numbers; features, plans; the upcoming invoice (coupon,
         # tax rates, balance, pending prorations, number fees), the payment method, the
-        # latest invoices, the open alerts, the plans offered
-        with django_assert_max_num_queries(19):
+        # latest invoices, the open alerts, the plans offered, the budgets
+        with django_assert_max_num_queries(20):
             response = client.get(reverse("billing:overview", args=["acme"]))
 
         assert response.status_code == 200

@@ -14,6 +14,9 @@ recorded objects' ids. Stripe keeps idempotency keys for 24 hours: record at mos
 dj-stripe's mirror reads the objects it syncs (`GET /v1/<objects>/<id>`, `GET /v1/account`)
 in an order of its own: those reads are answered, in any order and as often as asked, with
 the recorded object of that id; a read of an object never recorded fails the test.
+
+The payment pages are tested with Acme Dental (`acme`) and its `wallet` of cards; the
+details their forms are sent and the URL of each page and action are here too.
 """
 
 from __future__ import annotations
@@ -26,11 +29,19 @@ import socket
 import uuid
 from functools import cache
 from pathlib import Path
+from types import SimpleNamespace
 from urllib.parse import parse_qsl, urlsplit
 
 import pytest
 import responses
+from django.urls import reverse
 from responses.registries import OrderedRegistry
+
+from billing.catalog import services as catalog_services
+from billing.models import Plan
+from payments.models import PaymentMethod
+from tests.factories import OrganizationFactory, SubscriptionFactory, card
+from tests.helpers import people_of
 
 FIXTURES = Path(__file__).parent / "fixtures" / "stripe"
 API = "https://api.stripe.com"
@@ -206,3 +217,77 @@ def webhook_secret(stripe_api):
     recorded API."""
     webhook_endpoint_create(secret=WEBHOOK_SECRET)
     return WEBHOOK_SECRET
+
+
+# --- the organization the payment pages are tested with -----------------------------------
+
+VISA, MASTERCARD, AMEX = "4242424242424242", "5555555555554444", "378282246310005"
+ALWAYS_DECLINED = "4000000000000341"
+
+
+@pytest.fixture
+def acme(now):
+    """Acme Dental on Professional monthly, its first invoice open, with an admin and a
+    member; a rival organization with its own admin; a support person."""
+    catalog_services.catalog_load()
+    organization = OrganizationFactory(name="Acme Dental", slug="acme")
+    SubscriptionFactory(
+        organization=organization, plan=Plan.objects.get(code="professional-monthly"), now=now
+    )
+    people_of(organization)
+    return organization
+
+
+@pytest.fixture
+def wallet(acme):
+    """A Visa by default, then a Mastercard and an American Express as backups, in that
+    order; the subscription's first invoice is open."""
+    return SimpleNamespace(
+        visa=card(acme, VISA),
+        mastercard=card(acme, MASTERCARD),
+        amex=card(acme, AMEX),
+        invoice=acme.invoices.get(),
+    )
+
+
+def card_details(**changes):
+    return {
+        "number": "4242 4242 4242 4242",
+        "exp_month": "12",
+        "exp_year": "2030",
+        "cvc": "123",
+        "billing_name": "Ada Lovelace",
+        "billing_address": "350 Fifth Avenue",
+        "billing_postal_code": "10118",
+        "billing_country": "us",
+        **changes,
+    }
+
+
+def bank_details(**changes):
+    return {
+        "billing_name": "Acme Dental Inc.",
+        "routing_number": "110000000",
+        "account_number": "000123456789",
+        **changes,
+    }
+
+
+def live_methods(organization):
+    return list(
+        PaymentMethod.objects.filter(organization=organization, removed_at__isnull=True)
+        .order_by("-is_default", "priority", "pk")
+        .values_list("last4", "is_default")
+    )
+
+
+def url_of(name, slug, wallet):
+    args = {
+        "method_default": [wallet.mastercard.pk],
+        "method_up": [wallet.amex.pk],
+        "method_down": [wallet.mastercard.pk],
+        "method_edit": [wallet.amex.pk],
+        "method_remove": [wallet.amex.pk],
+        "pay_now": [wallet.invoice.number],
+    }
+    return reverse(f"payments:{name}", args=[slug, *args.get(name, [])])
