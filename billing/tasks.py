@@ -9,7 +9,11 @@ from django_q.models import Schedule
 from django_q.tasks import schedule
 
 from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
-from billing.lifecycle.services import renew_subscriptions_if_needed, usage_data_purge_if_needed
+from billing.lifecycle.services import (
+    renew_subscriptions_if_needed,
+    revenue_snapshot_if_needed,
+    usage_data_purge_if_needed,
+)
 from billing.models import Channel, Delivery, Invoice
 from billing.notifications import emails, invoice_notices
 from billing.notifications import services as notification_services
@@ -109,3 +113,7 @@ def renewal_reminders_send() -> int:
 
 def billing_requests_escalate() -> int:
     return billing_requests_escalate_if_needed(now=timezone.now())
+
+
+def revenue_snapshot() -> int:
+    return revenue_snapshot_if_needed(now=timezone.now())

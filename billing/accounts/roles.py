@@ -64,6 +64,7 @@ BILLING_READS = (
         "usage.spendcapchange",
         "usage.budgetchange",
         "billing.renewalrun",
+        "billing.revenuesnapshot",
     ),
 )
 

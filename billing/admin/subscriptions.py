@@ -26,7 +26,7 @@ from billing.catalog import selectors as catalog_selectors
 from billing.errors import BillingError
 from billing.lifecycle import selectors as lifecycle_selectors
 from billing.lifecycle import services as lifecycle_services
-from billing.models import PendingLine, Plan, RenewalRun, Subscription
+from billing.models import PendingLine, Plan, RenewalRun, RevenueSnapshot, Subscription
 from billing.subscriptions import selectors as subscription_selectors
 from billing.subscriptions import services as subscription_services
 from billing.subscriptions.selectors import DOWNGRADE, PlanChangePreview, change_kind
@@ -555,3 +555,21 @@ class RenewalRunAdmin(ReadOnlyAdmin):
                 for pk in run.failed_subscriptions
             ),
         )
+
+
+@admin.register(RevenueSnapshot)
+class RevenueSnapshotAdmin(ReadOnlyAdmin):
+    """The daily revenue job's figures, per day and currency, with their definitions' version."""
+
+    list_display = ("day", "currency", "mrr", "usage_run_rate", "definitions_version")
+    list_filter = ("currency", "definitions_version")
+    date_hierarchy = "day"
+    readonly_fields = (
+        "day",
+        "currency",
+        "definitions_version",
+        "mrr",
+        "usage_run_rate",
+        "figures",
+        "taken_at",
+    )

@@ -23,9 +23,11 @@ from billing.models import (
     Coupon,
     Discount,
     Invoice,
+    InvoiceLine,
     Notification,
     Organization,
     Plan,
+    RevenueSnapshot,
     Subscription,
 )
 from billing.money import round_money
@@ -42,7 +44,7 @@ from billing.subscriptions.selectors import (
     trial_days_offered,
 )
 from payments import selectors as payment_selectors
-from payments.models import PaymentAttempt, PaymentMethod, Refund
+from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
 from payments.selectors import MethodRow
 from usage import selectors as usage_selectors
 from usage.budgets import selectors as budget_selectors
@@ -337,7 +339,7 @@ def organization_360(*, organization: Organization, now: dt.datetime) -> Organiz
 
 # The rules every figure follows, printed beside the figures; a change of rule is a new
 # version.
-REVENUE_DEFINITIONS_VERSION = 1
+REVENUE_DEFINITIONS_VERSION = 2
 REVENUE_DEFINITIONS = {
     "mrr": (
         "MRR (monthly recurring revenue)",
@@ -346,6 +348,13 @@ REVENUE_DEFINITIONS = {
         "12), less a forever coupon (a percentage of the fee, or its amount per billing period "
         "normalized the same way); limited-time coupons, credits, usage and tax excluded. Per "
         "currency, never converted. Shown at the month's end (or now, for the current month).",
+    ),
+    "usage_run_rate": (
+        "Usage run-rate",
+        "The usage charges (call and storage overage, phone number fees: the lines of those "
+        "kinds, before discounts and tax) of the invoices issued in the month and the two "
+        "before and not voided, ÷ 3. Shown beside MRR: for a per-minute product MRR alone "
+        "misleads.",
     ),
     "arr": ("ARR", "12 × MRR at the month's end."),
     "new": (
@@ -376,6 +385,27 @@ REVENUE_DEFINITIONS = {
         "New + reactivation + expansion − contraction − churned = MRR at the end − MRR at the "
         "start.",
     ),
+    "logo_churn": (
+        "Logo churn",
+        "The organizations with MRR at the month's start and none at its end ÷ the "
+        "organizations with MRR at its start, in per cent.",
+    ),
+    "revenue_churn": (
+        "Revenue churn",
+        "(Churned MRR + contraction MRR) ÷ MRR at the month's start, in per cent.",
+    ),
+    "net_revenue_retention": (
+        "Net revenue retention",
+        "(MRR at the month's start + expansion − contraction − churned) ÷ MRR at the month's "
+        "start, in per cent: what the organizations paying at the start pay at the end; new and "
+        "reactivated organizations left out.",
+    ),
+    "dunning_recovery": (
+        "Dunning recovery rate",
+        "Of the invoices whose first collection attempt failed in the month (their totals: the "
+        "amount that entered dunning), the totals of those paid by the month's end ÷ that "
+        "amount, in per cent.",
+    ),
     "arpa": (
         "ARPA (average revenue per account)",
         "MRR at the month's end ÷ the organizations with MRR above zero then.",
@@ -398,6 +428,19 @@ REVENUE_DEFINITIONS = {
 }
 REVENUE_MONTH_NOTE = "Months run from the first day, 00:00 UTC, to the next."
 PAYING_STATUSES = (Subscription.Status.ACTIVE, Subscription.Status.PAST_DUE)
+USAGE_LINE_KINDS = (
+    InvoiceLine.Kind.OVERAGE_CALLS,
+    InvoiceLine.Kind.OVERAGE_STORAGE,
+    InvoiceLine.Kind.PHONE_NUMBER,
+)
+RUN_RATE_MONTHS = 3
+
+
+def _per_cent(part, whole) -> Decimal | None:
+    """`part` ÷ `whole` in per cent to two places; None when there is no whole."""
+    if not whole:
+        return None
+    return (Decimal(100) * part / whole).quantize(Decimal("0.01"))
 
 
 @dataclass(frozen=True)
@@ -413,10 +456,15 @@ class RevenueFigures:
     contraction: Money
     churned: Money
     paying_accounts: int
+    accounts_start: int
+    accounts_churned: int
+    usage_run_rate: Money
     invoiced: Money
     collected: Money
     overdue: Money
     overdue_invoices: int
+    dunning_entered: Money
+    dunning_recovered: Money
 
     @property
     def arr(self) -> Money:
@@ -431,6 +479,23 @@ class RevenueFigures:
         if not self.paying_accounts:
             return Money(0, self.currency)
         return round_money(self.mrr / self.paying_accounts)
+
+    @property
+    def logo_churn(self) -> Decimal | None:
+        return _per_cent(self.accounts_churned, self.accounts_start)
+
+    @property
+    def revenue_churn(self) -> Decimal | None:
+        return _per_cent((self.churned + self.contraction).amount, self.mrr_start.amount)
+
+    @property
+    def net_revenue_retention(self) -> Decimal | None:
+        kept = self.mrr_start + self.expansion - self.contraction - self.churned
+        return _per_cent(kept.amount, self.mrr_start.amount)
+
+    @property
+    def dunning_recovery(self) -> Decimal | None:
+        return _per_cent(self.dunning_recovered.amount, self.dunning_entered.amount)
 
 
 @dataclass(frozen=True)
@@ -509,14 +574,19 @@ def revenue_report(*, month: dt.date, now: dt.datetime) -> RevenueReport:
     )
     movements: dict[str, dict[str, Decimal]] = {}
     paying: dict[str, int] = {}
+    paying_at_start: dict[str, int] = {}
+    churned_accounts: dict[str, int] = {}
     for organization_id in before.keys() | after.keys():
         currency, was = before.get(organization_id, (None, Decimal(0)))
         currency, now_mrr = after.get(organization_id, (currency, Decimal(0)))
         figures = movements.setdefault(currency, {})
+        if was:
+            paying_at_start[currency] = paying_at_start.get(currency, 0) + 1
         if not was:
             kind = "reactivation" if organization_id in paid_before else "new"
             figures[kind] = figures.get(kind, Decimal(0)) + now_mrr
         elif not now_mrr:
+            churned_accounts[currency] = churned_accounts.get(currency, 0) + 1
             figures["churned"] = figures.get("churned", Decimal(0)) + was
         elif now_mrr > was:
             figures["expansion"] = figures.get("expansion", Decimal(0)) + now_mrr - was
@@ -548,8 +618,33 @@ def revenue_report(*, month: dt.date, now: dt.datetime) -> RevenueReport:
         .values_list("total_currency", "total")
     )
     overdue = _sums(unpaid)
+    usage = _sums(
+        InvoiceLine.objects.filter(
+            kind__in=USAGE_LINE_KINDS,
+            invoice__issued_at__gte=start - relativedelta(months=RUN_RATE_MONTHS - 1),
+            invoice__issued_at__lt=end,
+        )
+        .exclude(invoice__status__in=(Invoice.Status.DRAFT, Invoice.Status.VOID))
+        .values_list("amount_currency", "amount")
+    )
+    dunning = list(
+        Collection.objects.filter(first_failed_at__gte=start, first_failed_at__lt=end).values_list(
+            "invoice__total_currency", "invoice__total", "invoice__paid_at"
+        )
+    )
+    dunning_entered = _sums((currency, total) for currency, total, _ in dunning)
+    dunning_recovered = _sums(
+        (currency, total) for currency, total, paid_at in dunning if paid_at and paid_at < end
+    )
     currencies = sorted(
-        set(mrr_start) | set(mrr_end) | set(invoiced) | set(payments) | set(refunds) | set(overdue)
+        set(mrr_start)
+        | set(mrr_end)
+        | set(invoiced)
+        | set(payments)
+        | set(refunds)
+        | set(overdue)
+        | set(usage)
+        | set(dunning_entered)
     )
 
     figures = []
@@ -571,10 +666,178 @@ def revenue_report(*, month: dt.date, now: dt.datetime) -> RevenueReport:
                 contraction=money(moved.get("contraction")),
                 churned=money(moved.get("churned")),
                 paying_accounts=paying.get(currency, 0),
+                accounts_start=paying_at_start.get(currency, 0),
+                accounts_churned=churned_accounts.get(currency, 0),
+                usage_run_rate=money(usage.get(currency, Decimal(0)) / RUN_RATE_MONTHS),
                 invoiced=money(invoiced.get(currency)),
                 collected=money(payments.get(currency, 0) - refunds.get(currency, 0)),
                 overdue=money(overdue.get(currency)),
                 overdue_invoices=sum(1 for row_currency, _ in unpaid if row_currency == currency),
+                dunning_entered=money(dunning_entered.get(currency)),
+                dunning_recovered=money(dunning_recovered.get(currency)),
             )
         )
     return RevenueReport(start=start, end=end, version=REVENUE_DEFINITIONS_VERSION, figures=figures)
+
+
+TREND_MONTHS = 12
+
+
+@dataclass(frozen=True)
+class TrendPoint:
+    """A month's MRR and usage run-rate at its end (or now), from that month's last daily
+    snapshot, or computed when the month has none."""
+
+    month: dt.date
+    mrr: Money
+    usage_run_rate: Money
+
+
+def revenue_trend(*, month: dt.date, now: dt.datetime) -> dict[str, list[TrendPoint]]:
+    """The twelve months up to the one that holds `month`, per currency, oldest first.
+    Two queries, and three more per month without a snapshot: never more than 38, whatever
+    the number of organizations."""
+    last = dt.date(month.year, month.month, 1)
+    months = [
+        last - relativedelta(months=back)
+        for back in range(TREND_MONTHS - 1, -1, -1)
+        if dt.datetime.combine(last - relativedelta(months=back), dt.time(), dt.UTC) < now
+    ]
+    if not months:
+        return {}
+    until = last + relativedelta(months=1)
+    kept: dict[dt.date, dict[str, tuple[Decimal, Decimal]]] = {}
+    for snapshot in RevenueSnapshot.objects.filter(day__gte=months[0], day__lt=until).order_by(
+        "day"
+    ):
+        first_day = snapshot.day.replace(day=1)
+        # The latest day of each month wins.
+        kept.setdefault(first_day, {})[snapshot.currency] = (snapshot.mrr, snapshot.usage_run_rate)
+    usage_lines = list(
+        InvoiceLine.objects.filter(
+            kind__in=USAGE_LINE_KINDS,
+            invoice__issued_at__gte=dt.datetime.combine(
+                months[0] - relativedelta(months=RUN_RATE_MONTHS - 1), dt.time(), dt.UTC
+            ),
+            invoice__issued_at__lt=min(dt.datetime.combine(until, dt.time(), dt.UTC), now),
+        )
+        .exclude(invoice__status__in=(Invoice.Status.DRAFT, Invoice.Status.VOID))
+        .values_list("amount_currency", "amount", "invoice__issued_at")
+    )
+    points: dict[str, list[TrendPoint]] = {}
+    for first_day in months:
+        figures = kept.get(first_day)
+        if figures is None:
+            start = dt.datetime.combine(first_day, dt.time(), dt.UTC)
+            end = min(start + relativedelta(months=1), now)
+            window_start = start - relativedelta(months=RUN_RATE_MONTHS - 1)
+            usage = _sums(
+                (currency, amount)
+                for currency, amount, issued_at in usage_lines
+                if window_start <= issued_at < end
+            )
+            mrr = _sums(mrr_by_organization(at=end).values())
+            figures = {
+                currency: (
+                    mrr.get(currency, Decimal(0)),
+                    usage.get(currency, Decimal(0)) / RUN_RATE_MONTHS,
+                )
+                for currency in set(mrr) | set(usage)
+            }
+        for currency, (mrr_amount, run_rate) in figures.items():
+            points.setdefault(currency, []).append(
+                TrendPoint(
+                    month=first_day,
+                    mrr=round_money(Money(mrr_amount, currency)),
+                    usage_run_rate=round_money(Money(run_rate, currency)),
+                )
+            )
+    return dict(sorted(points.items()))
+
+
+@dataclass(frozen=True)
+class OrganizationRevenue:
+    """What one organization contributes to a month's MRR figures and usage run-rate."""
+
+    organization_id: int
+    name: str
+    currency: str
+    mrr_start: Money
+    mrr: Money
+    movement: str  # new, reactivation, expansion, contraction, churned, or "" (unchanged)
+    usage_run_rate: Money
+
+
+DRILLABLE_FIGURES = (
+    "mrr",
+    "usage_run_rate",
+    "new",
+    "reactivation",
+    "expansion",
+    "contraction",
+    "churned",
+)
+
+
+def revenue_by_organization(*, month: dt.date, now: dt.datetime) -> list[OrganizationRevenue]:
+    """The organizations behind the month's MRR figures and usage run-rate (the same rules as
+    `revenue_report`), by currency and name. A fixed number of queries."""
+    start = dt.datetime(month.year, month.month, 1, tzinfo=dt.UTC)
+    end = min(start + relativedelta(months=1), now)
+    before = mrr_by_organization(at=start)
+    after = mrr_by_organization(at=end)
+    paid_before = set(
+        Subscription.history.model.objects.filter(
+            history_date__lt=start, status__in=PAYING_STATUSES
+        ).values_list("organization_id", flat=True)
+    )
+    usage: dict[int, tuple[str, Decimal]] = {}
+    for organization_id, currency, amount in (
+        InvoiceLine.objects.filter(
+            kind__in=USAGE_LINE_KINDS,
+            invoice__issued_at__gte=start - relativedelta(months=RUN_RATE_MONTHS - 1),
+            invoice__issued_at__lt=end,
+        )
+        .exclude(invoice__status__in=(Invoice.Status.DRAFT, Invoice.Status.VOID))
+        .values_list("invoice__organization_id", "amount_currency", "amount")
+    ):
+        _, total = usage.get(organization_id, (currency, Decimal(0)))
+        usage[organization_id] = (currency, total + amount)
+    involved = before.keys() | after.keys() | usage.keys()
+    names = dict(Organization.objects.filter(pk__in=involved).values_list("pk", "name"))
+    rows = []
+    for organization_id in involved:
+        currency, was = before.get(organization_id, (None, Decimal(0)))
+        currency, is_now = after.get(organization_id, (currency, Decimal(0)))
+        currency, used = usage.get(organization_id, (currency, Decimal(0)))
+        if not was:
+            movement = (
+                ("reactivation" if organization_id in paid_before else "new") if is_now else ""
+            )
+        elif not is_now:
+            movement = "churned"
+        else:
+            movement = "expansion" if is_now > was else "contraction" if is_now < was else ""
+        rows.append(
+            OrganizationRevenue(
+                organization_id=organization_id,
+                name=names[organization_id],
+                currency=currency,
+                mrr_start=round_money(Money(was, currency)),
+                mrr=round_money(Money(is_now, currency)),
+                movement=movement,
+                usage_run_rate=round_money(Money(used / RUN_RATE_MONTHS, currency)),
+            )
+        )
+    return sorted(rows, key=lambda row: (row.currency, row.name, row.organization_id))
+
+
+def revenue_contributors(
+    rows: list[OrganizationRevenue], *, figure: str
+) -> list[OrganizationRevenue]:
+    """The rows behind one figure (`DRILLABLE_FIGURES`)."""
+    if figure == "mrr":
+        return [row for row in rows if row.mrr.amount]
+    if figure == "usage_run_rate":
+        return [row for row in rows if row.usage_run_rate.amount]
+    return [row for row in rows if row.movement == figure]

@@ -36,13 +36,14 @@ from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing.pricing import LineDraft
 from billing.invoicing.services import invoice_issue, invoice_pdf_if_needed
 from billing.lifecycle import exports
-from billing.lifecycle.selectors import plan_change_preview
+from billing.lifecycle.selectors import plan_change_preview, revenue_report
 from billing.models import (
     Invoice,
     Organization,
     PendingLine,
     Plan,
     RenewalRun,
+    RevenueSnapshot,
     Subscription,
 )
 from billing.notifications.emails import absolute_url
@@ -633,3 +634,59 @@ def organization_export_write(
         now=now or timezone.now(),
         invoice_pdf=lambda invoice: invoice_pdf_if_needed(invoice=invoice),
     )
+
+
+# --- revenue snapshots ----------------------------------------------------------------------
+
+# The figures a snapshot keeps, by their names in the definitions.
+SNAPSHOT_FIGURES = (
+    "mrr",
+    "usage_run_rate",
+    "arr",
+    "new",
+    "reactivation",
+    "expansion",
+    "contraction",
+    "churned",
+    "net_new",
+    "logo_churn",
+    "revenue_churn",
+    "net_revenue_retention",
+    "dunning_recovery",
+    "arpa",
+    "invoiced",
+    "collected",
+    "overdue",
+)
+
+
+def _figure_text(value) -> str | None:
+    if value is None:
+        return None
+    return str(getattr(value, "amount", value))
+
+
+@transaction.atomic
+def revenue_snapshot_if_needed(*, now: dt.datetime | None = None) -> int:
+    """Keep today's (UTC) revenue figures, per currency, once: the month so far, read at
+    `now`, with the definitions' version. A second run the same day writes nothing. Returns
+    the snapshots written."""
+    now = now or timezone.now()
+    today = now.astimezone(dt.UTC).date()
+    if RevenueSnapshot.objects.filter(day=today).exists():
+        return 0
+    report = revenue_report(month=today, now=now)
+    snapshots = [
+        RevenueSnapshot(
+            day=today,
+            currency=figures.currency,
+            definitions_version=report.version,
+            mrr=figures.mrr.amount,
+            usage_run_rate=figures.usage_run_rate.amount,
+            figures={name: _figure_text(getattr(figures, name)) for name in SNAPSHOT_FIGURES},
+            taken_at=now,
+        )
+        for figures in report.figures
+    ]
+    # Two workers on the same day: the unique day and currency keeps one of each.
+    return len(RevenueSnapshot.objects.bulk_create(snapshots, ignore_conflicts=True))

@@ -21,6 +21,7 @@ from billing.models.notifications import (
     NotificationRecipient,
     WebhookEndpoint,
 )
+from billing.models.revenue import RevenueSnapshot
 from billing.models.subscriptions import FeatureTrial, RenewalRun, Subscription
 from billing.models.support import BillingRequest, BillingRequestMessage, DisputedCall
 
@@ -49,6 +50,7 @@ __all__ = [
     "Plan",
     "Referral",
     "RenewalRun",
+    "RevenueSnapshot",
     "Subscription",
     "TaxRate",
     "WebhookEndpoint",

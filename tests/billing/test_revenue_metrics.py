@@ -9,11 +9,15 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
+from django_q.models import Schedule
 from djmoney.money import Money
 
 from billing.invoicing import services as invoicing_services
+from billing.invoicing.pricing import LineDraft
 from billing.lifecycle import selectors
 from billing.lifecycle import services as lifecycle_services
+from billing.models import RevenueSnapshot
+from billing.subscriptions import periods
 from billing.subscriptions import services as subscription_services
 from payments import services as payment_services
 from tests.factories import (
@@ -23,6 +27,7 @@ from tests.factories import (
     StaffFactory,
     SubscriptionFactory,
     card,
+    declined_invoice,
     sign_in,
 )
 
@@ -70,12 +75,15 @@ def set_status(subscription, status, at):
 def history(settings):
     """March 2026, organization by organization (USD unless said; no tax):
 
-    - Acme: $100 a month since 10 Feb, a forever $15 coupon since 12 Feb: $85 throughout.
+    - Acme: $100 a month since 10 Feb, a forever $15 coupon since 12 Feb: $85 throughout;
+      its first invoice ($100) is declined on 15 Mar (dunning) and paid by card on 22 Mar.
     - Bolt: $1,200 a year since 5 Jan ($100 a month); a forever 10% coupon on 10 Mar: $90.
+      Usage invoiced in arrears: $15.40 on 5 Feb (call overage $12.40, a number $3.00),
+      $24.25 on 5 Mar (call overage $20.00, storage $1.25, a number $3.00).
     - Cargo: subscribes at $50 on 5 Mar, pays by card that day; $20 refunded on 20 Mar.
     - Dyno: $200 since 1 Feb, upgraded to $300 on 12 Mar.
     - Echo: $80 since 3 Feb, cancelled on 20 Feb: ends with its period, on 3 Mar.
-    - Golf: $40 since 20 Feb, past due from 18 Mar: still counted.
+    - Golf: $40 since 20 Feb, its invoice declined on 18 Mar: past due, still counted.
     - Hotel: $60 since 15 Feb, past due on 20 Mar, suspended on 25 Mar.
     - Juno: $70 from 1 Jan, cancelled outright on 20 Feb; subscribes again on 8 Mar.
     - Fox: starts a 14-day trial on 20 Mar.
@@ -89,6 +97,13 @@ def history(settings):
         now=day(2, 12),
     )
     bolt = subscribe("Bolt", "1200.00", day(1, 5), interval="year")
+    usage_invoice(bolt, day(1, 5), day(2, 5), {"overage_calls": "12.40", "phone_number": "3.00"})
+    usage_invoice(
+        bolt,
+        day(2, 5),
+        day(3, 5),
+        {"overage_calls": "20.00", "overage_storage": "1.25", "phone_number": "3.00"},
+    )
     invoicing_services.discount_apply(
         organization=bolt.organization,
         coupon=CouponFactory(percent_off=Decimal("10"), duration="forever"),
@@ -110,7 +125,7 @@ def history(settings):
     subscription_services.subscription_cancel(subscription=echo, reason="Budget", now=day(2, 20))
     lifecycle_services.subscription_renew_if_needed(subscription_id=echo.pk, now=day(3, 3, 12))
     golf = subscribe("Golf", "40.00", day(2, 20))
-    set_status(golf, "past_due", day(3, 18))
+    declined_invoice(golf.organization, now=day(3, 18))
     hotel = subscribe("Hotel", "60.00", day(2, 15))
     set_status(hotel, "past_due", day(3, 20))
     set_status(hotel, "suspended", day(3, 25))
@@ -121,7 +136,26 @@ def history(settings):
     )
     subscribe("Fox", "90.00", day(3, 20), trial_days=14)
     ivy = subscribe("Ivy", "30.00", day(2, 2), currency="EUR")
+    declined = declined_invoice(acme.organization, now=day(3, 15))
+    card(acme.organization, make_default=True, now=day(3, 22))
+    payment_services.invoice_collect(invoice=declined, now=day(3, 22))
     return {"echo": echo, "ivy": ivy}
+
+
+def usage_invoice(subscription, start, end, charges):
+    """An invoice of usage in arrears for [start, end), issued at `end`."""
+    lines = [
+        LineDraft(kind=kind, description=kind, unit_price=Money(amount, "USD"))
+        for kind, amount in charges.items()
+    ]
+    invoicing_services.invoice_issue(
+        organization=subscription.organization,
+        subscription=subscription,
+        kind="usage",
+        period=periods.Period(start, end),
+        lines=lines,
+        now=end,
+    )
 
 
 def test_every_figure_agrees_with_the_hand_computed_history(history):
@@ -154,11 +188,22 @@ def test_every_figure_agrees_with_the_hand_computed_history(history):
     )
     assert dollars.paying_accounts == 6
     assert dollars.arpa == usd("105.83")  # 635 ÷ 6
-    assert dollars.invoiced == usd("120.00")  # Cargo's and Juno's first invoices
-    assert dollars.collected == usd("30.00")  # Cargo's $50 less the $20 refund
-    # Unpaid and due by 1 Apr: Acme 100, Bolt 1,200, Dyno 200, Echo 80, Golf 40, Hotel 60,
-    # Juno 70 twice.
-    assert (dollars.overdue, dollars.overdue_invoices) == (usd("1820.00"), 8)
+    # Cargo's and Juno's first invoices, Bolt's usage of February.
+    assert dollars.invoiced == usd("144.25")
+    assert dollars.collected == usd("130.00")  # Cargo's $50 less the $20 refund, Acme's $100
+    # Unpaid and due by 1 Apr: Bolt 1,200, Dyno 200, Echo 80, Golf 40, Hotel 60, Juno 70
+    # twice, Bolt's usage 15.40 and 24.25.
+    assert (dollars.overdue, dollars.overdue_invoices) == (usd("1759.65"), 9)
+    # January to March: (15.40 + 24.25) ÷ 3.
+    assert dollars.usage_run_rate == usd("13.22")
+    # Echo and Hotel of the six paying on 1 Mar.
+    assert (dollars.accounts_churned, dollars.accounts_start) == (2, 6)
+    assert dollars.logo_churn == Decimal("33.33")
+    assert dollars.revenue_churn == Decimal("26.55")  # (140 + 10) ÷ 565
+    assert dollars.net_revenue_retention == Decimal("91.15")  # (565 + 100 − 10 − 140) ÷ 565
+    # Acme's $100 and Golf's $40 entered dunning; Acme's was recovered.
+    assert (dollars.dunning_entered, dollars.dunning_recovered) == (usd("140.00"), usd("100.00"))
+    assert dollars.dunning_recovery == Decimal("71.43")
     assert (euros.currency, euros.mrr_start, euros.mrr) == (
         "EUR",
         Money("30.00", "EUR"),
@@ -169,6 +214,12 @@ def test_every_figure_agrees_with_the_hand_computed_history(history):
         Money(0, "EUR"),
         Money("30.00", "EUR"),
     )
+    assert (euros.logo_churn, euros.revenue_churn, euros.net_revenue_retention) == (
+        Decimal("0.00"),
+        Decimal("0.00"),
+        Decimal("100.00"),
+    )
+    assert (euros.usage_run_rate, euros.dunning_recovery) == (Money(0, "EUR"), None)
 
 
 def test_mrr_is_read_at_any_instant_from_the_history(history):
@@ -193,7 +244,8 @@ def test_the_page_prints_each_definition_beside_its_figure(client, history):
         assert name in page
         assert rule.replace("'", "&#x27;") in page
     assert "$635.00" in page and "€30.00" in page
-    assert "Definitions version 1" in page
+    assert "$13.22" in page and "91.15%" in page and "71.43% ($100.00 of $140.00)" in page
+    assert f"Definitions version {selectors.REVENUE_DEFINITIONS_VERSION}" in page
 
 
 def test_a_wrong_month_is_named_and_this_month_is_shown(client, history):
@@ -225,3 +277,82 @@ def test_the_page_runs_the_same_queries_however_many_organizations(client, now):
         client.get(URL, {"month": "2026-03"})
 
     assert len(many) == len(few)
+
+
+# --- the daily snapshots -------------------------------------------------------------------
+
+
+def test_the_daily_snapshot_is_written_once_a_day_with_its_version(history):
+    taken = APRIL_1 - dt.timedelta(hours=1)
+
+    written = lifecycle_services.revenue_snapshot_if_needed(now=taken)
+    again = lifecycle_services.revenue_snapshot_if_needed(now=taken + dt.timedelta(minutes=30))
+
+    assert (written, again) == (2, 0)
+    snapshots = {snapshot.currency: snapshot for snapshot in RevenueSnapshot.objects.all()}
+    dollars = snapshots["USD"]
+    assert (dollars.day, dollars.definitions_version) == (
+        dt.date(2026, 3, 31),
+        selectors.REVENUE_DEFINITIONS_VERSION,
+    )
+    assert (dollars.mrr, dollars.usage_run_rate) == (Decimal("635.00"), Decimal("13.22"))
+    assert dollars.figures["net_revenue_retention"] == "91.15"
+    assert snapshots["EUR"].mrr == Decimal("30.00")
+
+
+def test_the_snapshot_job_runs_daily():
+    schedule = Schedule.objects.get(func="billing.tasks.revenue_snapshot")
+
+    assert (schedule.schedule_type, schedule.repeats) == (Schedule.DAILY, -1)
+
+
+def test_the_page_charts_twelve_months_from_the_snapshots_or_computed(client, history):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+    lifecycle_services.revenue_snapshot_if_needed(now=day(2, 27))
+    # A snapshot keeps what was read then, whatever a recomputation would say now.
+    RevenueSnapshot.objects.filter(currency="USD").update(mrr=Decimal("999.00"))
+
+    page = client.get(URL, {"month": "2026-03"}).content.decode()
+
+    assert "USD: the last 12 months" in page and "EUR: the last 12 months" in page
+    assert "<title>Feb 26: $999.00</title>" in page  # the snapshot
+    assert "<title>Mar 26: $635.00</title>" in page  # computed: no snapshot in March
+    assert "<title>Mar 26: $13.22</title>" in page  # the usage run-rate
+    assert "<title>Jan 26: $170.00</title>" in page  # Bolt $1,200 a year ÷ 12, Juno $70
+    assert "<script" not in page.split("revenue-month")[1]
+
+
+# --- drill-down and CSV --------------------------------------------------------------------
+
+ORGANIZATIONS_URL = reverse("admin:billing_revenue_organizations")
+
+
+def test_each_figure_lists_the_organizations_behind_it(client, history):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+
+    churned = client.get(ORGANIZATIONS_URL, {"month": "2026-03", "figure": "churned"})
+    usage = client.get(ORGANIZATIONS_URL, {"month": "2026-03", "figure": "usage_run_rate"})
+    revenue_page = client.get(URL, {"month": "2026-03"}).content.decode()
+
+    rows = [(row.name, row.mrr_start.amount) for row in churned.context["rows"]]
+    assert rows == [("Echo", Decimal("80.00")), ("Hotel", Decimal("60.00"))]
+    assert [(row.name, row.usage_run_rate.amount) for row in usage.context["rows"]] == [
+        ("Bolt", Decimal("13.22"))
+    ]
+    assert f"{ORGANIZATIONS_URL}?month=2026-03&amp;figure=churned" in revenue_page
+
+
+def test_the_month_downloads_as_csv_per_organization(client, history):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+
+    response = client.get(ORGANIZATIONS_URL, {"month": "2026-03", "format": "csv"})
+
+    assert response["Content-Disposition"] == 'attachment; filename="revenue-2026-03.csv"'
+    lines = response.content.decode().splitlines()
+    assert lines[0] == "organization,currency,mrr_start,mrr,movement,usage_run_rate"
+    assert "Ivy,EUR,30.00,30.00,,0.00" in lines
+    assert "Dyno,USD,200.00,300.00,expansion,0.00" in lines
+    assert "Bolt,USD,100.00,90.00,contraction,13.22" in lines
+    # The rows add up to the page's figures.
+    usd = [line.split(",") for line in lines[1:] if ",USD," in line]
+    assert sum(Decimal(row[3]) for row in usd) == Decimal("635.00")

@@ -50,6 +50,8 @@ RULES = {
     "usage.budgetchange": rule(READERS),
     # The renewal job's runs: how many were due, issued, failed, and how long it took.
     "billing.renewalrun": rule(READERS),
+    # The daily revenue figures, read-only.
+    "billing.revenuesnapshot": rule(READERS),
     "billing.feature": rule(EVERYONE, add={C, U}, delete=SUPERUSER),
     "billing.plan": rule(
         EVERYONE,
@@ -64,6 +66,7 @@ RULES = {
         billing_invoice_void={F, U},
         billing_invoice_credit_note={F, U},
         billing_revenue_metrics=READERS,
+        billing_revenue_organizations=READERS,
     ),
     "billing.creditnote": rule(READERS),
     "billing.billingrequest": rule(
@@ -259,7 +262,11 @@ def _own_page_args(name: str, invoice, obj, pk: int) -> list[int]:
     object and its historical record."""
     if name.startswith("payments_invoice_"):
         return [invoice.pk]
-    if name in ("payments_dunning_board", "billing_revenue_metrics"):
+    if name in (
+        "payments_dunning_board",
+        "billing_revenue_metrics",
+        "billing_revenue_organizations",
+    ):
         return []
     if name.endswith("_simple_history"):
         return [pk, obj.history.order_by("history_id").first().history_id]
