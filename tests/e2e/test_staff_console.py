@@ -51,7 +51,8 @@ def test_finance_follows_the_dunning_board_to_the_360_page_and_reads_the_revenue
 
     page.goto("/admin/billing/invoice/")
     page.get_by_role("link", name="Revenue metrics").click()
-    expect(page.get_by_role("heading", name="USD")).to_be_visible()
+    expect(page.get_by_role("heading", name="USD", exact=True)).to_be_visible()
     expect(page.get_by_text("MRR (monthly recurring revenue)")).to_be_visible()
+    expect(page.get_by_role("heading", name="USD: the last 12 months")).to_be_visible()
     screenshot("revenue-metrics")
     assert csp_violations == []
