@@ -1,21 +1,32 @@
 """Billing pages as an organization admin sees them: time, and queries as organizations grow;
-the upcoming invoice against the overview."""
+the upcoming invoice against the overview. The organization measured has a year of history
+(monthly invoices, calls each month)."""
 
 from __future__ import annotations
 
+import datetime as dt
+
+from dateutil.relativedelta import relativedelta
 from django.contrib.auth import get_user_model
 from django.contrib.auth.hashers import make_password
 from django.db import transaction
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
+from djmoney.money import Money
 
 from bench.common import Report, best_median_ms, count_queries, progress, sized
 from billing.catalog import services as catalog_services
-from billing.models import Membership, Organization, Plan
+from billing.invoicing import services as invoicing_services
+from billing.lifecycle import services as lifecycle_services
+from billing.models import BalanceEntry, Membership, Organization, Plan
 from billing.subscriptions import services as subscription_services
+from usage.metering import services as metering
+from usage.models import AIEmployee
 
 FEW_ORGANIZATIONS = sized(10, smoke=2)
 MANY_ORGANIZATIONS = sized(1_000, smoke=5)
+HISTORY_MONTHS = sized(12, smoke=2)
 
 
 def run(report: Report) -> None:
@@ -25,7 +36,11 @@ def run(report: Report) -> None:
     )
 
     progress(f"seeding {FEW_ORGANIZATIONS} organizations")
-    membership = seed_organizations(first=0, count=FEW_ORGANIZATIONS, plan=plan)[0]
+    progress(f"giving the organization measured {HISTORY_MONTHS} months of history")
+    start = timezone.now() - relativedelta(months=HISTORY_MONTHS)
+    membership = seed_organizations(first=0, count=1, plan=plan, start=start)[0]
+    give_history(organization=membership.organization, start=start, months=HISTORY_MONTHS)
+    seed_organizations(first=1, count=FEW_ORGANIZATIONS - 1, plan=plan)
     client = Client()
     client.force_login(membership.user)
     organization = membership.organization
@@ -73,8 +88,11 @@ def get_ok(client: Client, url: str) -> None:
 
 
 @transaction.atomic
-def seed_organizations(*, first: int, count: int, plan: Plan) -> list[Membership]:
-    """`count` organizations, each with its own admin and a live subscription on `plan`.
+def seed_organizations(
+    *, first: int, count: int, plan: Plan, start: dt.datetime | None = None
+) -> list[Membership]:
+    """`count` organizations, each with its own admin and a live subscription on `plan`
+    (from `start`, default now).
 
     Users, organizations and memberships are plain rows, so they are bulk-created;
     subscriptions go through the service, which computes periods and records history.
@@ -105,5 +123,42 @@ def seed_organizations(*, first: int, count: int, plan: Plan) -> list[Membership
         for admin, organization in zip(admins, organizations, strict=True)
     )
     for organization in organizations:
-        subscription_services.subscription_create(organization=organization, plan=plan)
+        if start is not None:
+            # Credit pays its invoices, so it stays a paying customer through its history.
+            invoicing_services.balance_credit_grant(
+                organization=organization,
+                kind=BalanceEntry.Kind.PROMOTIONAL,
+                amount=Money(100_000, organization.currency),
+                description="Benchmark history",
+                now=start,
+            )
+        # An organization subscribed a year ago is long past its trial.
+        subscription_services.subscription_create(
+            organization=organization, plan=plan, start=start, trial=start is None, now=start
+        )
     return memberships
+
+
+def give_history(*, organization: Organization, start: dt.datetime, months: int) -> None:
+    """The months since `start`: an hour of calls in each, each renewed as it ended."""
+    employee = AIEmployee.objects.create(
+        organization=organization, name="Reception", created_at=start
+    )
+    for month in range(months):
+        connected_at = start + relativedelta(months=month) + dt.timedelta(days=1)
+        metering.calls_record(
+            reports=[
+                metering.CallReport(
+                    f"history-{month}",
+                    organization.slug,
+                    employee.pk,
+                    "outbound",
+                    connected_at,
+                    connected_at + dt.timedelta(hours=1),
+                )
+            ],
+            now=connected_at + dt.timedelta(hours=1),
+        )
+        lifecycle_services.renew_subscriptions_if_needed(
+            now=min(start + relativedelta(months=month + 1, hours=1), timezone.now())
+        )
