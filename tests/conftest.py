@@ -12,6 +12,9 @@ ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.pos
 
 # Whatever DEBUG says: a row lock taken out of the lock order fails the test that takes it.
 settings.BILLING_CHECK_LOCK_ORDER = True
+# Each test database gets dj-stripe's tables from one migration written from its models
+# instead of replaying its own three (most of a minute); tests/migrations/ says why.
+settings.MIGRATION_MODULES = {"djstripe": "tests.migrations.djstripe"}
 
 
 def pytest_collection_modifyitems(config, items):

@@ -97,7 +97,8 @@ def test_stopping_the_cluster_as_its_unit_does_lets_the_running_task_finish(tmp_
         "REDIS_URL": "",
         "Q_LOG_LEVEL": "INFO",
     }
-    assert manage("migrate", **variables).returncode == 0
+    # The task queue's tables are all the cluster reads and writes.
+    assert manage("migrate", "django_q", **variables).returncode == 0
     queue = "from django_q.tasks import async_task; async_task('time.sleep', 3)"
     assert manage("shell", "--no-imports", "-c", queue, **variables).returncode == 0
     log = tmp_path / "qcluster.log"
