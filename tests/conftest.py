@@ -8,6 +8,8 @@ from django.core.management import call_command
 from django.db import transaction
 from django.test import override_settings
 
+from tests import database_template
+
 ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 # Whatever DEBUG says: a row lock taken out of the lock order fails the test that takes it.
@@ -37,6 +39,14 @@ def pytest_report_header(config):
 # A fixed, ordinary moment: Monday 16 Mar 2026, 10:00 UTC.
 NOW = dt.datetime(2026, 3, 16, 10, 0, tzinfo=dt.UTC)
 FAST_PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix):
+    """Just before the test databases are made: an in-memory SQLite one is copied from the
+    one the last run migrated, when its migrations are the same (tests/database_template.py)."""
+    with database_template.migrate_from_template_while_databases_are_made():
+        yield
 
 
 @pytest.fixture
