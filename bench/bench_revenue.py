@@ -15,7 +15,7 @@ from django.utils import timezone
 from bench.common import Report, best_median_ms, count_queries, progress, sized
 from billing.accounts.roles import ROLE_PERMISSIONS, Role
 from billing.catalog import services as catalog_services
-from billing.lifecycle import selectors as lifecycle_selectors
+from billing.lifecycle import revenue
 from billing.models import Organization, Plan, Subscription
 from billing.subscriptions import services as subscription_services
 
@@ -36,9 +36,13 @@ def run(report: Report) -> None:
     revenue_url = reverse("admin:billing_revenue_metrics") + f"?month={month:%Y-%m}"
     organization = Organization.objects.order_by("pk").first()
     overview_url = reverse("admin:billing_organization_360", args=[organization.pk])
+    drill_down_url = (
+        reverse("admin:billing_revenue_organizations") + f"?month={month:%Y-%m}&figure=net_new"
+    )
     get_ok(client, revenue_url)  # the session and the role's permissions, read once
     revenue_few = count_queries(lambda: get_ok(client, revenue_url))
     overview_few = count_queries(lambda: get_ok(client, overview_url))
+    drill_down_few = count_queries(lambda: get_ok(client, drill_down_url))
 
     progress(f"seeding up to {MANY_ORGANIZATIONS} organizations")
     seed_organizations(
@@ -49,10 +53,12 @@ def run(report: Report) -> None:
     )
     revenue_many = count_queries(lambda: get_ok(client, revenue_url))
     overview_many = count_queries(lambda: get_ok(client, overview_url))
+    drill_down_many = count_queries(lambda: get_ok(client, drill_down_url))
 
     for name, few, many in (
         ("revenue_page", revenue_few, revenue_many),
         ("organization_360", overview_few, overview_many),
+        ("revenue_drill_down", drill_down_few, drill_down_many),
     ):
         report.add(f"{name}_queries_{FEW_ORGANIZATIONS}_orgs", few, "queries", floor=few)
         report.add(f"{name}_queries_{MANY_ORGANIZATIONS}_orgs", many, "queries", floor=few)
@@ -63,7 +69,7 @@ def run(report: Report) -> None:
     floor_ms = best_median_ms(lambda: list(Subscription.objects.values_list("pk", flat=True)))
     report.add(
         "revenue_report_ms",
-        best_median_ms(lambda: lifecycle_selectors.revenue_report(month=month, now=now)),
+        best_median_ms(lambda: revenue.revenue_report(month=month, now=now)),
         "ms",
         floor=floor_ms,
     )
