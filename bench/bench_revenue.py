@@ -51,6 +51,9 @@ def run(report: Report) -> None:
         plans=plans,
         now=now,
     )
+    # The idle timeout's last-seen time is written at most once a minute: a first request
+    # after the seeding writes it, so it is not counted against the organizations.
+    get_ok(client, revenue_url)
     revenue_many = count_queries(lambda: get_ok(client, revenue_url))
     overview_many = count_queries(lambda: get_ok(client, overview_url))
     drill_down_many = count_queries(lambda: get_ok(client, drill_down_url))
