@@ -12,6 +12,7 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from bench import bench_pages
 from bench.common import Report, best_median_ms, count_queries, progress, sized
 from billing.accounts.roles import ROLE_PERMISSIONS, Role
 from billing.catalog import services as catalog_services
@@ -32,10 +33,19 @@ def run(report: Report) -> None:
 
     progress(f"seeding {FEW_ORGANIZATIONS} organizations with {MONTHS_OF_HISTORY} months")
     seed_organizations(first=0, count=FEW_ORGANIZATIONS, plans=plans, now=now)
+    history_months = bench_pages.HISTORY_MONTHS
+    progress(f"giving the organization measured {history_months} months of invoices and calls")
+    start = now - relativedelta(months=history_months)
+    professional = next(plan for plan in plans if plan.code == "professional-monthly")
+    [membership] = bench_pages.seed_organizations(
+        first=MANY_ORGANIZATIONS, count=1, plan=professional, start=start
+    )
+    bench_pages.give_history(
+        organization=membership.organization, start=start, months=history_months
+    )
     client = finance_client()
     revenue_url = reverse("admin:billing_revenue_metrics") + f"?month={month:%Y-%m}"
-    organization = Organization.objects.order_by("pk").first()
-    overview_url = reverse("admin:billing_organization_360", args=[organization.pk])
+    overview_url = reverse("admin:billing_organization_360", args=[membership.organization_id])
     drill_down_url = (
         reverse("admin:billing_revenue_organizations") + f"?month={month:%Y-%m}&figure=net_new"
     )
