@@ -14,7 +14,7 @@ from pathlib import Path
 import django
 from django.conf import settings
 from django.core import management
-from django.db import connections
+from django.db import DEFAULT_DB_ALIAS, connections
 
 TEMPLATES = Path(settings.BASE_DIR) / "var" / "test-databases"
 
@@ -36,19 +36,23 @@ def migrate_from_template(call_command):
     """`call_command` as the test database creation calls it, with `migrate` of an in-memory
     SQLite test database copied from the kept one when there is one, and kept when not."""
 
-    def call(name, *args, database="default", **options):
-        connection = connections[database]
-        if name != "migrate" or connection.vendor != "sqlite":
-            return call_command(name, *args, database=database, **options)
-        if not connection.creation.is_in_memory_db(connection.settings_dict["NAME"]):
-            return call_command(name, *args, database=database, **options)
+    def call(name, *args, **options):
+        # As the creation calls it: every app, tables for those without migrations too.
+        if name != "migrate" or args or not options.get("run_syncdb"):
+            return call_command(name, *args, **options)
+        connection = connections[options.get("database", DEFAULT_DB_ALIAS)]
+        in_memory = connection.vendor == "sqlite" and connection.creation.is_in_memory_db(
+            connection.settings_dict["NAME"]
+        )
+        if not in_memory:
+            return call_command(name, **options)
         template = TEMPLATES / template_name()
         connection.ensure_connection()
         if template.exists():
             with contextlib.closing(sqlite3.connect(template)) as kept:
                 kept.backup(connection.connection)
             return None
-        call_command(name, *args, database=database, **options)
+        call_command(name, **options)
         TEMPLATES.mkdir(parents=True, exist_ok=True)
         for stale in TEMPLATES.glob("*.sqlite3"):
             if stale != template:
@@ -65,8 +69,8 @@ def migrate_from_template(call_command):
 
 @contextlib.contextmanager
 def migrate_from_template_while_databases_are_made():
-    # Django's test database creation imports `call_command` when it runs; anything imported
-    # before (the tests' own) keeps calling the real one.
+    # Django's test database creation imports `call_command` when it runs. So do commands
+    # that run others (`seed_demo`): every call but that `migrate` passes through unchanged.
     real = management.call_command
     management.call_command = migrate_from_template(real)
     try:
