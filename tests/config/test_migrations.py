@@ -17,4 +17,4 @@ def test_the_test_databases_djstripe_migration_makes_djstripes_tables():
         NonInteractiveMigrationQuestioner(specified_apps={"djstripe"}, dry_run=True),
     ).changes(graph=loader.graph, trim_to_apps={"djstripe"})
 
-    assert "djstripe" not in changes
+    assert "djstripe" not in changes, "write tests/migrations/djstripe/ again (README, Tests)"
