@@ -31,7 +31,7 @@ from billing.admin.base import (
 )
 from billing.forms import BalanceCreditGrantForm, CreditNoteForm, InvoiceVoidForm, TaxRateForm
 from billing.invoicing import services as invoicing_services
-from billing.lifecycle import selectors as lifecycle_selectors
+from billing.lifecycle import revenue
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -194,7 +194,7 @@ class InvoiceAdmin(AuditedAdmin):
             if form.is_valid() and form.cleaned_data["month"]
             else now.date()
         )
-        report = lifecycle_selectors.revenue_report(month=month, now=now)
+        report = revenue.revenue_report(month=month, now=now)
         return TemplateResponse(
             request,
             "admin/billing/revenue.html",
@@ -204,64 +204,59 @@ class InvoiceAdmin(AuditedAdmin):
                 "title": f"Revenue, {report.start:%B %Y}",
                 "form": form,
                 "report": report,
-                "definitions": lifecycle_selectors.REVENUE_DEFINITIONS,
-                "month_note": lifecycle_selectors.REVENUE_MONTH_NOTE,
+                "definitions": revenue.REVENUE_DEFINITIONS,
+                "month_note": revenue.REVENUE_MONTH_NOTE,
                 "previous": (report.start - dt.timedelta(days=1)).strftime("%Y-%m"),
                 "trends": [
                     (currency, _trend_chart(points, "mrr"), _trend_chart(points, "usage_run_rate"))
-                    for currency, points in lifecycle_selectors.revenue_trend(
-                        month=month, now=now
-                    ).items()
+                    for currency, points in revenue.revenue_trend(month=month, now=now).items()
                 ],
             },
         )
 
     def revenue_organizations_view(self, request):
-        """The organizations behind one figure (`?figure=`), or every organization's figures
-        of the month as CSV (`?format=csv`)."""
+        """The organizations behind one figure of a month (`?figure=`), or every
+        organization's part of the month's figures as CSV (`?format=csv`). A month or figure
+        that is not one is refused, naming it."""
         if not account_selectors.staff_reads_billing(user=request.user):
             raise PermissionDenied
         now = timezone.now()
-        form = RevenueMonthForm(request.GET or None)
-        month = (
-            form.cleaned_data["month"]
-            if form.is_valid() and form.cleaned_data["month"]
-            else now.date()
-        )
-        rows = lifecycle_selectors.revenue_by_organization(month=month, now=now)
-        if request.GET.get("format") == "csv":
-            response = HttpResponse(content_type="text/csv")
-            response["Content-Disposition"] = f'attachment; filename="revenue-{month:%Y-%m}.csv"'
-            writer = csv.writer(response)
-            writer.writerow(
-                ["organization", "currency", "mrr_start", "mrr", "movement", "usage_run_rate"]
+        form = RevenueOrganizationsForm(request.GET)
+        if not form.is_valid():
+            return TemplateResponse(
+                request,
+                "admin/billing/revenue_organizations.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.model._meta,
+                    "title": "Revenue: the organizations behind a figure",
+                    "form": form,
+                },
+                status=400,
             )
-            for row in rows:
-                writer.writerow(
-                    [
-                        row.name,
-                        row.currency,
-                        row.mrr_start.amount,
-                        row.mrr.amount,
-                        row.movement,
-                        row.usage_run_rate.amount,
-                    ]
-                )
-            return response
-        figure = request.GET.get("figure", "mrr")
-        if figure not in lifecycle_selectors.DRILLABLE_FIGURES:
-            figure = "mrr"
-        name = lifecycle_selectors.REVENUE_DEFINITIONS[figure][0]
+        month = form.cleaned_data["month"] or now.date()
+        if form.cleaned_data["format"] == "csv":
+            return _revenue_csv(revenue.revenue_organizations(month=month, now=now), month)
+        figure = form.cleaned_data["figure"] or "mrr"
+        columns = REVENUE_COLUMNS[figure]
+        rows = revenue.revenue_organizations(month=month, now=now, figure=figure)
         return TemplateResponse(
             request,
             "admin/billing/revenue_organizations.html",
             {
                 **self.admin_site.each_context(request),
                 "opts": self.model._meta,
-                "title": f"{name}, {month:%B %Y}: the organizations behind it",
+                "title": (
+                    f"{revenue.REVENUE_DEFINITIONS[figure][0]}, {month:%B %Y}: "
+                    "the organizations behind it"
+                ),
+                "form": form,
                 "month": f"{month:%Y-%m}",
-                "figure": figure,
-                "rows": lifecycle_selectors.revenue_contributors(rows, figure=figure),
+                "definition": revenue.REVENUE_DEFINITIONS[figure][1],
+                "headings": [heading for heading, _ in columns],
+                "rows": [
+                    (row, [getattr(row, attribute) for _, attribute in columns]) for row in rows
+                ],
             },
         )
 
@@ -315,7 +310,7 @@ class InvoiceAdmin(AuditedAdmin):
         )
 
 
-def _trend_chart(points: list[lifecycle_selectors.TrendPoint], figure: str) -> charts.Chart:
+def _trend_chart(points: list[revenue.TrendPoint], figure: str) -> charts.Chart:
     """A column per month of one figure, in cents; labelled in the currency."""
     currency = str(getattr(points[0], figure).currency)
     return charts.column_chart(
@@ -333,6 +328,68 @@ class RevenueMonthForm(forms.Form):
         help_text="YYYY-MM; this month unless given.",
         error_messages={"invalid": "Give the month as YYYY-MM, e.g. 2026-03."},
     )
+
+
+class RevenueOrganizationsForm(RevenueMonthForm):
+    figure = forms.ChoiceField(
+        required=False,
+        choices=[
+            (name, revenue.REVENUE_DEFINITIONS[name][0]) for name in revenue.REVENUE_DRILL_DOWNS
+        ],
+        error_messages={"invalid_choice": "%(value)s is not a figure of the revenue page."},
+    )
+    format = forms.ChoiceField(
+        required=False,
+        choices=[("", "page"), ("csv", "CSV")],
+        error_messages={"invalid_choice": "%(value)s is not a format: leave it out, or csv."},
+    )
+
+
+_MRR_COLUMNS = [
+    ("MRR at the start", "mrr_start"),
+    ("MRR at the end", "mrr"),
+    ("Movement", "movement"),
+]
+# What each figure's organizations show: the parts that make up the figure.
+REVENUE_COLUMNS = {
+    **{name: _MRR_COLUMNS for name in revenue.REVENUE_DRILL_DOWNS},
+    "usage_run_rate": [("Usage run-rate", "usage_run_rate")],
+    "dunning_recovery": [
+        ("Entered dunning", "dunning_entered"),
+        ("Recovered by the month's end", "dunning_recovered"),
+    ],
+    "invoiced": [("Invoiced", "invoiced")],
+    "collected": [("Collected, less refunds", "collected")],
+    "overdue": [("Overdue", "overdue"), ("Invoices", "overdue_invoices")],
+}
+REVENUE_CSV_FIELDS = [
+    "currency",
+    "mrr_start",
+    "mrr",
+    "movement",
+    "usage_run_rate",
+    "invoiced",
+    "collected",
+    "overdue",
+    "overdue_invoices",
+    "dunning_entered",
+    "dunning_recovered",
+]
+
+
+def _revenue_csv(rows: list[revenue.OrganizationRevenue], month: dt.date) -> HttpResponse:
+    """Every organization's part of the month's figures, amounts without their currency sign
+    (the currency is a column of its own)."""
+    response = HttpResponse(content_type="text/csv")
+    response["Content-Disposition"] = f'attachment; filename="revenue-{month:%Y-%m}.csv"'
+    writer = csv.writer(response)
+    writer.writerow(["organization", *REVENUE_CSV_FIELDS])
+    for row in rows:
+        values = (getattr(row, field) for field in REVENUE_CSV_FIELDS)
+        writer.writerow(
+            [row.name, *(value.amount if isinstance(value, Money) else value for value in values)]
+        )
+    return response
 
 
 @admin.register(CreditNote)
