@@ -20,7 +20,7 @@ from tests.factories import (
     PlanFactory,
     record_call,
 )
-from tests.helpers import APRIL, MAY, invoice_lines, renew, subscribe, usd, utc
+from tests.helpers import APRIL, MAY, invoice_lines, pdf_text, renew, subscribe, usd, utc
 from usage import services as usage_services
 from usage.metering import services as metering
 from usage.models import CostShare, UsageCounter
@@ -613,13 +613,15 @@ def test_plans_keep_one_renewal_per_subscription_with_many_subscriptions():
     assert Plan.objects.count() == 5
 
 
-def test_voiding_clears_the_cached_pdf_so_the_document_is_stamped_void(settings, tmp_path):
+def test_a_voided_invoice_downloads_stamped_void_not_as_stored(settings, tmp_path):
     settings.MEDIA_ROOT = tmp_path
     invoice = subscribe().invoices.get()
-    from billing.invoicing.services import invoice_pdf_if_needed
+    before = pdf_text(invoicing_services.invoice_pdf_if_needed(invoice=invoice))
 
-    invoice_pdf_if_needed(invoice=invoice)
     invoicing_services.invoice_void(invoice=invoice, reason="Duplicate", now=MAY)
-
     invoice.refresh_from_db()
-    assert not invoice.pdf
+    after = pdf_text(invoicing_services.invoice_pdf_if_needed(invoice=invoice))
+
+    assert "nothing is owed on this invoice" not in before
+    assert "Void since 1 May 2026: nothing is owed on this invoice." in after
+    assert "Reason: Duplicate" in after
