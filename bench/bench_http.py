@@ -100,11 +100,8 @@ def start_gunicorn(port: int) -> subprocess.Popen:
             [
                 str(Path(sys.executable).with_name("gunicorn")),
                 "config.wsgi",
+                "--config=config/gunicorn.py",
                 f"--bind=127.0.0.1:{port}",
-                f"--workers={WORKERS}",
-                "--worker-class=gthread",
-                f"--threads={THREADS}",
-                "--keep-alive=30",
                 "--no-control-socket",  # its default path is shared with any other gunicorn
             ],
             cwd=settings.BASE_DIR,

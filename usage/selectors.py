@@ -175,12 +175,14 @@ def _authorize_sql(vendor: str) -> str:
                e.is_active,
                CASE WHEN s.usage_period_end <= %s THEN 1 ELSE 0 END,
                s.id,
-               EXISTS (SELECT 1 FROM {quote(alert)} a
+               (SELECT 1 FROM {quote(alert)} a
                  WHERE a.organization_id = s.organization_id
-                   AND a.period_start = s.usage_period_start AND a.metric = 'call_seconds'),
-               EXISTS (SELECT 1 FROM {quote(alert)} a
+                   AND a.period_start = s.usage_period_start AND a.metric = 'call_seconds'
+                 LIMIT 1),
+               (SELECT 1 FROM {quote(alert)} a
                  WHERE a.organization_id = s.organization_id
-                   AND a.period_start = s.usage_period_start AND a.metric = 'overage_cap'),
+                   AND a.period_start = s.usage_period_start AND a.metric = 'overage_cap'
+                 LIMIT 1),
                (SELECT CAST(k.overage_limit AS TEXT) FROM {quote(cap)} k
                  WHERE k.organization_id = s.organization_id AND k.scope = 'overage_spend'),
                (SELECT k.call_seconds_limit FROM {quote(cap)} k
