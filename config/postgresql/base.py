@@ -10,24 +10,24 @@ breaks in between fails its request, and Django closes it at that request's end.
 
 from __future__ import annotations
 
-import time
+from time import monotonic
 
 from django.db.backends.postgresql import base
 
 
 class DatabaseWrapper(base.DatabaseWrapper):
-    checked_at = float("-inf")  # time.monotonic() of the last check, or of the opening
+    checked_at = float("-inf")  # monotonic() of the last check, or of the opening
 
     def connect(self):
         super().connect()
-        self.checked_at = time.monotonic()
+        self.checked_at = monotonic()
 
     def close_if_health_check_failed(self):
         if self.health_check_enabled and not self.health_check_done and self.connection:
-            if time.monotonic() - self.checked_at < self.settings_dict.get(
+            if monotonic() - self.checked_at < self.settings_dict.get(
                 "CONN_HEALTH_CHECK_SECONDS", 0
             ):
                 self.health_check_done = True
                 return
-            self.checked_at = time.monotonic()
+            self.checked_at = monotonic()
         super().close_if_health_check_failed()
