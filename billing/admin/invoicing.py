@@ -2,24 +2,15 @@
 rates, the customer balance. Invoices are written by the services and never edited;
 corrections are a void or a credit note, each on its own confirmation page."""
 
-import csv
-import datetime as dt
-from decimal import Decimal
-
-from django import forms
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
 from django.db.models import Count, Q
-from django.http import HttpResponse
 from django.shortcuts import get_object_or_404
-from django.template.response import TemplateResponse
 from django.urls import path, reverse
-from django.utils import timezone
 from django.utils.html import format_html
 from djmoney.money import Money
 from sequences.models import Sequence
 
-from billing.accounts import selectors as account_selectors
 from billing.admin.base import (
     AuditedAdmin,
     ReadOnlyAdmin,
@@ -29,9 +20,9 @@ from billing.admin.base import (
     adopt,
     invoice_timezone,
 )
+from billing.admin.revenue import RevenueViews
 from billing.forms import BalanceCreditGrantForm, CreditNoteForm, InvoiceVoidForm, TaxRateForm
 from billing.invoicing import services as invoicing_services
-from billing.lifecycle import selectors as lifecycle_selectors
 from billing.models import (
     BalanceEntry,
     Coupon,
@@ -43,7 +34,6 @@ from billing.models import (
     TaxRate,
 )
 from billing.money import format_rate
-from usage import charts
 
 
 class InvoiceLineInline(ReadOnlyInline):
@@ -70,7 +60,7 @@ class InvoiceLineInline(ReadOnlyInline):
 
 
 @admin.register(Invoice)
-class InvoiceAdmin(AuditedAdmin):
+class InvoiceAdmin(RevenueViews, AuditedAdmin):
     """Invoices are written by the services and never edited: every field is read-only,
     nothing is deleted, and corrections are a void or a credit note, each on its own page."""
 
@@ -161,16 +151,7 @@ class InvoiceAdmin(AuditedAdmin):
 
     def get_urls(self):
         return [
-            path(
-                "revenue/",
-                self.admin_site.admin_view(self.revenue_view),
-                name="billing_revenue_metrics",
-            ),
-            path(
-                "revenue/organizations/",
-                self.admin_site.admin_view(self.revenue_organizations_view),
-                name="billing_revenue_organizations",
-            ),
+            *self.revenue_urls(),
             path(
                 "<int:invoice_id>/void/",
                 self.admin_site.admin_view(self.void_view),
@@ -183,87 +164,6 @@ class InvoiceAdmin(AuditedAdmin):
             ),
             *super().get_urls(),
         ]
-
-    def revenue_view(self, request):
-        if not account_selectors.staff_reads_billing(user=request.user):
-            raise PermissionDenied
-        now = timezone.now()
-        form = RevenueMonthForm(request.GET or None)
-        month = (
-            form.cleaned_data["month"]
-            if form.is_valid() and form.cleaned_data["month"]
-            else now.date()
-        )
-        report = lifecycle_selectors.revenue_report(month=month, now=now)
-        return TemplateResponse(
-            request,
-            "admin/billing/revenue.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": f"Revenue, {report.start:%B %Y}",
-                "form": form,
-                "report": report,
-                "definitions": lifecycle_selectors.REVENUE_DEFINITIONS,
-                "month_note": lifecycle_selectors.REVENUE_MONTH_NOTE,
-                "previous": (report.start - dt.timedelta(days=1)).strftime("%Y-%m"),
-                "trends": [
-                    (currency, _trend_chart(points, "mrr"), _trend_chart(points, "usage_run_rate"))
-                    for currency, points in lifecycle_selectors.revenue_trend(
-                        month=month, now=now
-                    ).items()
-                ],
-            },
-        )
-
-    def revenue_organizations_view(self, request):
-        """The organizations behind one figure (`?figure=`), or every organization's figures
-        of the month as CSV (`?format=csv`)."""
-        if not account_selectors.staff_reads_billing(user=request.user):
-            raise PermissionDenied
-        now = timezone.now()
-        form = RevenueMonthForm(request.GET or None)
-        month = (
-            form.cleaned_data["month"]
-            if form.is_valid() and form.cleaned_data["month"]
-            else now.date()
-        )
-        rows = lifecycle_selectors.revenue_by_organization(month=month, now=now)
-        if request.GET.get("format") == "csv":
-            response = HttpResponse(content_type="text/csv")
-            response["Content-Disposition"] = f'attachment; filename="revenue-{month:%Y-%m}.csv"'
-            writer = csv.writer(response)
-            writer.writerow(
-                ["organization", "currency", "mrr_start", "mrr", "movement", "usage_run_rate"]
-            )
-            for row in rows:
-                writer.writerow(
-                    [
-                        row.name,
-                        row.currency,
-                        row.mrr_start.amount,
-                        row.mrr.amount,
-                        row.movement,
-                        row.usage_run_rate.amount,
-                    ]
-                )
-            return response
-        figure = request.GET.get("figure", "mrr")
-        if figure not in lifecycle_selectors.DRILLABLE_FIGURES:
-            figure = "mrr"
-        name = lifecycle_selectors.REVENUE_DEFINITIONS[figure][0]
-        return TemplateResponse(
-            request,
-            "admin/billing/revenue_organizations.html",
-            {
-                **self.admin_site.each_context(request),
-                "opts": self.model._meta,
-                "title": f"{name}, {month:%B %Y}: the organizations behind it",
-                "month": f"{month:%Y-%m}",
-                "figure": figure,
-                "rows": lifecycle_selectors.revenue_contributors(rows, figure=figure),
-            },
-        )
 
     @staticmethod
     def _invoice_to_correct(request, invoice_id, *, permission: str) -> Invoice:
@@ -313,26 +213,6 @@ class InvoiceAdmin(AuditedAdmin):
             ),
             period=invoice.period.label(invoice_timezone(invoice)),
         )
-
-
-def _trend_chart(points: list[lifecycle_selectors.TrendPoint], figure: str) -> charts.Chart:
-    """A column per month of one figure, in cents; labelled in the currency."""
-    currency = str(getattr(points[0], figure).currency)
-    return charts.column_chart(
-        [(f"{point.month:%b %y}", int(getattr(point, figure).amount * 100)) for point in points],
-        value_label=lambda cents: f"{Money(Decimal(cents) / 100, currency)}",
-        tick_unit=100,
-        tick_suffix=f" {currency}",
-    )
-
-
-class RevenueMonthForm(forms.Form):
-    month = forms.DateField(
-        required=False,
-        input_formats=["%Y-%m"],
-        help_text="YYYY-MM; this month unless given.",
-        error_messages={"invalid": "Give the month as YYYY-MM, e.g. 2026-03."},
-    )
 
 
 @admin.register(CreditNote)

@@ -36,7 +36,8 @@ from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing.pricing import LineDraft
 from billing.invoicing.services import invoice_issue, invoice_pdf_if_needed
 from billing.lifecycle import exports
-from billing.lifecycle.selectors import plan_change_preview, revenue_report
+from billing.lifecycle.revenue import revenue_report
+from billing.lifecycle.selectors import plan_change_preview
 from billing.models import (
     Invoice,
     Organization,

@@ -14,9 +14,9 @@ from djmoney.money import Money
 
 from billing.invoicing import services as invoicing_services
 from billing.invoicing.pricing import LineDraft
-from billing.lifecycle import selectors
+from billing.lifecycle import revenue as selectors
 from billing.lifecycle import services as lifecycle_services
-from billing.models import RevenueSnapshot
+from billing.models import Organization, RevenueSnapshot
 from billing.subscriptions import periods
 from billing.subscriptions import services as subscription_services
 from payments import services as payment_services
@@ -264,18 +264,27 @@ def test_staff_who_do_not_read_billing_are_refused(client, roles):
     assert client.get(URL).status_code == 403
 
 
-def test_the_page_runs_the_same_queries_however_many_organizations(client, now):
+@pytest.mark.parametrize(
+    ("url", "query"),
+    [
+        (URL, {"month": "2026-03"}),
+        (reverse("admin:billing_revenue_organizations"), {"month": "2026-03", "figure": "net_new"}),
+    ],
+    ids=["figures", "organizations behind a figure"],
+)
+def test_the_page_runs_the_same_queries_however_many_organizations(client, now, url, query):
     sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
     subscribe("First", "10.00", day(3, 2))
-    client.get(URL, {"month": "2026-03"})
+    client.get(url, query)
 
     with CaptureQueriesContext(connection) as few:
-        client.get(URL, {"month": "2026-03"})
+        client.get(url, query)
     for n in range(10):
         subscribe(f"Org {n}", f"{10 + n}.00", day(3, 2 + n))
     with CaptureQueriesContext(connection) as many:
-        client.get(URL, {"month": "2026-03"})
+        response = client.get(url, query)
 
+    assert response.status_code == 200
     assert len(many) == len(few)
 
 
@@ -327,19 +336,120 @@ def test_the_page_charts_twelve_months_from_the_snapshots_or_computed(client, hi
 ORGANIZATIONS_URL = reverse("admin:billing_revenue_organizations")
 
 
+def drill_down(client, figure, month="2026-03"):
+    response = client.get(ORGANIZATIONS_URL, {"month": month, "figure": figure})
+    assert response.status_code == 200
+    return [row for row, _ in response.context["rows"]]
+
+
+def names(rows):
+    return [row.name for row in rows]
+
+
+def total(rows, attribute):
+    return sum((getattr(row, attribute) for row in rows), Money(0, "USD"))
+
+
 def test_each_figure_lists_the_organizations_behind_it(client, history):
     sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
 
-    churned = client.get(ORGANIZATIONS_URL, {"month": "2026-03", "figure": "churned"})
-    usage = client.get(ORGANIZATIONS_URL, {"month": "2026-03", "figure": "usage_run_rate"})
     revenue_page = client.get(URL, {"month": "2026-03"}).content.decode()
 
-    rows = [(row.name, row.mrr_start.amount) for row in churned.context["rows"]]
-    assert rows == [("Echo", Decimal("80.00")), ("Hotel", Decimal("60.00"))]
-    assert [(row.name, row.usage_run_rate.amount) for row in usage.context["rows"]] == [
-        ("Bolt", Decimal("13.22"))
+    for figure in selectors.REVENUE_DRILL_DOWNS:
+        assert f"{ORGANIZATIONS_URL}?month=2026-03&amp;figure={figure}" in revenue_page
+    assert names(drill_down(client, "churned")) == ["Echo", "Hotel"]
+    assert names(drill_down(client, "new")) == ["Cargo"]
+    assert names(drill_down(client, "reactivation")) == ["Juno"]
+    assert names(drill_down(client, "revenue_churn")) == ["Bolt", "Echo", "Hotel"]
+    assert names(drill_down(client, "dunning_recovery")) == ["Acme", "Golf"]
+    assert names(drill_down(client, "collected")) == ["Acme", "Cargo"]
+    assert names(drill_down(client, "usage_run_rate")) == ["Bolt"]
+    # By currency, then name.
+    assert names(drill_down(client, "arpa")) == [
+        "Ivy",
+        "Acme",
+        "Bolt",
+        "Cargo",
+        "Dyno",
+        "Golf",
+        "Juno",
     ]
-    assert f"{ORGANIZATIONS_URL}?month=2026-03&amp;figure=churned" in revenue_page
+
+
+def test_the_organizations_behind_each_figure_add_up_to_it(client, history):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+    [_, dollars] = selectors.revenue_report(
+        month=MARCH, now=APRIL_1 + dt.timedelta(hours=1)
+    ).figures
+
+    def usd_rows(figure):
+        return [row for row in drill_down(client, figure) if row.currency == "USD"]
+
+    assert total(usd_rows("mrr"), "mrr") == dollars.mrr
+    assert total(usd_rows("arr"), "mrr") * 12 == dollars.arr
+    assert round(total(usd_rows("arpa"), "mrr") / len(usd_rows("arpa")), 2) == dollars.arpa
+    assert total(usd_rows("usage_run_rate"), "usage_run_rate") == dollars.usage_run_rate
+    assert total(usd_rows("new"), "mrr") == dollars.new
+    assert total(usd_rows("reactivation"), "mrr") == dollars.reactivation
+    for figure in ("expansion", "net_new"):
+        rows = usd_rows(figure)
+        assert total(rows, "mrr") - total(rows, "mrr_start") == getattr(dollars, figure)
+    contracted = usd_rows("contraction")
+    assert total(contracted, "mrr_start") - total(contracted, "mrr") == dollars.contraction
+    assert total(usd_rows("churned"), "mrr_start") == dollars.churned
+    # Logo churn and net revenue retention list those paying on 1 March; the churned marked.
+    cohort = usd_rows("logo_churn")
+    assert len(cohort) == dollars.accounts_start
+    assert [row.movement for row in cohort].count("churned") == dollars.accounts_churned
+    assert names(usd_rows("net_revenue_retention")) == names(cohort)
+    kept = total(cohort, "mrr") / total(cohort, "mrr_start").amount * 100
+    assert round(kept.amount, 2) == dollars.net_revenue_retention
+    lost = usd_rows("revenue_churn")
+    assert total(lost, "mrr_start") - total(lost, "mrr") == dollars.churned + dollars.contraction
+    dunning = usd_rows("dunning_recovery")
+    assert total(dunning, "dunning_entered") == dollars.dunning_entered
+    assert total(dunning, "dunning_recovered") == dollars.dunning_recovered
+    assert total(usd_rows("invoiced"), "invoiced") == dollars.invoiced
+    assert total(usd_rows("collected"), "collected") == dollars.collected
+    overdue = usd_rows("overdue")
+    assert total(overdue, "overdue") == dollars.overdue
+    assert sum(row.overdue_invoices for row in overdue) == dollars.overdue_invoices
+
+
+def test_a_figures_organizations_show_its_parts_and_link_to_their_360(client, history):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+
+    page = client.get(ORGANIZATIONS_URL, {"month": "2026-03", "figure": "dunning_recovery"})
+
+    html = page.content.decode()
+    assert "<th>Entered dunning</th><th>Recovered by the month&#x27;s end</th>" in html
+    assert "<td>$100.00</td><td>$100.00</td>" in html  # Acme: entered and recovered
+    assert "<td>$40.00</td><td>—</td>" in html  # Golf: still in dunning
+    acme = Organization.objects.get(name="Acme")
+    assert reverse("admin:billing_organization_360", args=[acme.pk]) in html
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ({"month": "March", "figure": "mrr"}, "Month: Give the month as YYYY-MM, e.g. 2026-03."),
+        (
+            {"month": "2026-03", "figure": "profit"},
+            "Figure: profit is not a figure of the revenue page.",
+        ),
+        ({"month": "2026-13", "format": "csv"}, "Month: Give the month as YYYY-MM, e.g. 2026-03."),
+        ({"format": "xlsx"}, "Format: xlsx is not a format: leave it out, or csv."),
+    ],
+)
+def test_a_wrong_month_figure_or_format_is_refused_naming_it(client, history, query, named):
+    sign_in(client, StaffFactory(username="fiona", roles=["Finance"]))
+
+    response = client.get(ORGANIZATIONS_URL, query)
+
+    assert response.status_code == 400
+    assert response["Content-Type"].startswith("text/html")
+    assert named in response.content.decode()
+    assert "revenue-organizations" not in response.content.decode()
 
 
 def test_the_month_downloads_as_csv_per_organization(client, history):
@@ -349,10 +459,14 @@ def test_the_month_downloads_as_csv_per_organization(client, history):
 
     assert response["Content-Disposition"] == 'attachment; filename="revenue-2026-03.csv"'
     lines = response.content.decode().splitlines()
-    assert lines[0] == "organization,currency,mrr_start,mrr,movement,usage_run_rate"
-    assert "Ivy,EUR,30.00,30.00,,0.00" in lines
-    assert "Dyno,USD,200.00,300.00,expansion,0.00" in lines
-    assert "Bolt,USD,100.00,90.00,contraction,13.22" in lines
+    assert lines[0] == (
+        "organization,currency,mrr_start,mrr,movement,usage_run_rate,invoiced,collected,"
+        "overdue,overdue_invoices,dunning_entered,dunning_recovered"
+    )
+    assert "Ivy,EUR,30.00,30.00,,0.00,0.00,0.00,30.00,1,0.00,0.00" in lines
+    assert "Dyno,USD,200.00,300.00,expansion,0.00,0.00,0.00,200.00,1,0.00,0.00" in lines
+    assert "Acme,USD,85.00,85.00,,0.00,0.00,100.00,0.00,0,100.00,100.00" in lines
     # The rows add up to the page's figures.
     usd = [line.split(",") for line in lines[1:] if ",USD," in line]
     assert sum(Decimal(row[3]) for row in usd) == Decimal("635.00")
+    assert sum(Decimal(row[6]) for row in usd) == Decimal("144.25")

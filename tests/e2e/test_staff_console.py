@@ -1,5 +1,6 @@
-"""Finance staff in the browser: the dunning board, from it an organization's 360 page, and
-the revenue metrics with their definitions; nothing refused by the Content-Security-Policy."""
+"""Finance staff in the browser: the dunning board, from it an organization's 360 page, the
+revenue metrics with their definitions and the organizations behind a figure; nothing
+refused by the Content-Security-Policy."""
 
 import datetime as dt
 import re
@@ -55,4 +56,11 @@ def test_finance_follows_the_dunning_board_to_the_360_page_and_reads_the_revenue
     expect(page.get_by_text("MRR (monthly recurring revenue)")).to_be_visible()
     expect(page.get_by_role("heading", name="USD: the last 12 months")).to_be_visible()
     screenshot("revenue-metrics")
+
+    page.get_by_role("link", name="Dunning recovery rate").click()
+    row = page.get_by_role("row", name=re.compile("Acme Dental"))
+    expect(row).to_contain_text(str(acme.total))
+    screenshot("revenue-dunning-recovery-organizations")
+    row.get_by_role("link", name="Acme Dental").click()
+    expect(page.locator("#status-360")).to_contain_text("Past due")
     assert csp_violations == []
