@@ -1,9 +1,10 @@
 """What many test modules share: moments and money written short, the guide's Starter plan
 beside the factory's Professional, a subscription made through the service, a renewal run,
-an invoice's lines as its reader sees them, the people pages are tested with, and what a
-page told them."""
+an invoice's lines as its reader sees them, a PDF's text, the people pages are tested with,
+and what a page told them."""
 
 import datetime as dt
+import subprocess
 from decimal import Decimal
 
 from djmoney.money import Money
@@ -90,6 +91,15 @@ def invoice_lines(invoice, kind=None) -> list[tuple[str, Money]]:
     return [
         (line.description, line.amount) for line in invoice.lines.all() if kind in (None, line.kind)
     ]
+
+
+def pdf_text(pdf: bytes) -> str:
+    """The PDF's text in the order it was drawn, cell after cell of each table row (poppler's
+    `pdftotext -raw`), every run of whitespace made one space: a description wrapped in its
+    cell reads whole, and a row reads label then amount."""
+    command = ["pdftotext", "-raw", "-", "-"]
+    text = subprocess.run(command, input=pdf, capture_output=True, check=True).stdout.decode()
+    return " ".join(text.split())
 
 
 def people_of(organization, *, rival=None):

@@ -33,6 +33,9 @@ class OrgAccess:
     organization: Organization
     role: str  # "admin", "member", or "staff" (support staff who are not members)
     subscription_status: str | None = None  # of the live subscription, read with the access
+    # Every organization the person belongs to, by name (the page header switches between
+    # them), read with the access.
+    memberships: tuple[Membership, ...] = ()
 
     @property
     def in_arrears(self) -> bool:
@@ -62,15 +65,19 @@ def _live_status(organization: str) -> Subquery:
 
 def org_access_for(*, user: AbstractBaseUser, slug: str) -> OrgAccess | None:
     """Who the person is in the organization, with its subscription's status (which every
-    page's payment banner needs), in one query."""
-    membership = (
-        Membership.objects.select_related("organization")
-        .filter(user=user, organization__slug=slug)
+    page's payment banner needs) and the person's other memberships (the header's), in one
+    query; two for support staff who are not members."""
+    memberships = tuple(
+        Membership.objects.filter(user=user)
+        .select_related("organization")
         .annotate(subscription_status=_live_status("organization"))
-        .first()
+        .order_by("organization__name")
     )
+    membership = next((m for m in memberships if m.organization.slug == slug), None)
     if membership is not None:
-        return OrgAccess(membership.organization, membership.role, membership.subscription_status)
+        return OrgAccess(
+            membership.organization, membership.role, membership.subscription_status, memberships
+        )
     if staff_reads_billing(user=user):
         organization = (
             Organization.objects.filter(slug=slug)
@@ -78,7 +85,7 @@ def org_access_for(*, user: AbstractBaseUser, slug: str) -> OrgAccess | None:
             .first()
         )
         if organization is not None:
-            return OrgAccess(organization, "staff", organization.subscription_status)
+            return OrgAccess(organization, "staff", organization.subscription_status, memberships)
     return None
 
 

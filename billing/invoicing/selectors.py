@@ -4,6 +4,8 @@ invoice document (page, PDF and e-mail alike), how an invoice stands, and the ba
 from __future__ import annotations
 
 import dataclasses
+import functools
+import hashlib
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -187,6 +189,14 @@ def invoice_history(*, organization: Organization) -> list[InvoiceRow]:
 _pdf_tools = threading.local()
 
 
+@functools.cache
+def _pdf_stylesheet_source() -> str:
+    """The PDF's styles: the document's own and its print layout."""
+    return render_to_string("billing/_invoice_document.css") + render_to_string(
+        "billing/invoice_pdf.css"
+    )
+
+
 def _pdf_fonts_and_stylesheet():
     """The fonts (Pango's, with the glyphs they have shaped) and the stylesheet (the
     document's styles and the PDF's print layout), made once per thread and kept: they are
@@ -196,26 +206,36 @@ def _pdf_fonts_and_stylesheet():
 
     if not hasattr(_pdf_tools, "fonts"):
         _pdf_tools.fonts = FontConfiguration()
-        _pdf_tools.stylesheet = CSS(
-            string=render_to_string("billing/_invoice_document.css")
-            + render_to_string("billing/invoice_pdf.css"),
-            font_config=_pdf_tools.fonts,
-        )
+        _pdf_tools.stylesheet = CSS(string=_pdf_stylesheet_source(), font_config=_pdf_tools.fonts)
     return _pdf_tools.fonts, _pdf_tools.stylesheet
 
 
-def invoice_pdf_layout(*, invoice: Invoice):
-    """The invoice laid out in pages (a weasyprint `Document`), from `billing/invoice_pdf.html`."""
+def invoice_pdf_html(*, invoice: Invoice) -> str:
+    """The HTML the PDF is made from (`billing/invoice_pdf.html`)."""
+    return render_to_string("billing/invoice_pdf.html", invoice_document(invoice=invoice))
+
+
+def invoice_pdf_fingerprint(*, html: str) -> str:
+    """Names what a PDF made from `html` shows: anything that changes it (paid, void, a
+    credit note, bank transfer details, the template or its styles) changes the name."""
+    content = (_pdf_stylesheet_source() + html).encode()
+    return hashlib.sha256(content).hexdigest()[:16]
+
+
+def invoice_pdf_layout(*, invoice: Invoice, html: str | None = None):
+    """The invoice laid out in pages (a weasyprint `Document`), from its `invoice_pdf_html`
+    (given, or rendered here)."""
     from weasyprint import HTML  # loads Pango: kept out of web processes that never render
 
     fonts, stylesheet = _pdf_fonts_and_stylesheet()
-    html = render_to_string("billing/invoice_pdf.html", invoice_document(invoice=invoice))
+    html = invoice_pdf_html(invoice=invoice) if html is None else html
     return HTML(string=html).render(stylesheets=[stylesheet], font_config=fonts)
 
 
-def invoice_pdf_render(*, invoice: Invoice) -> bytes:
-    """The invoice as PDF bytes (weasyprint)."""
-    return invoice_pdf_layout(invoice=invoice).write_pdf()
+def invoice_pdf_render(*, invoice: Invoice, html: str | None = None) -> bytes:
+    """The invoice as PDF bytes (weasyprint), from its `invoice_pdf_html` (given, or
+    rendered here)."""
+    return invoice_pdf_layout(invoice=invoice, html=html).write_pdf()
 
 
 # --- referrals ----------------------------------------------------------------------------

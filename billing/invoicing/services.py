@@ -5,6 +5,7 @@ and texts of the lines come from `pricing`."""
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.files.base import ContentFile
@@ -251,8 +252,7 @@ def invoice_void(
     invoice.status = Invoice.Status.VOID
     invoice.voided_at = now
     invoice.void_reason = reason
-    invoice.pdf = ""  # the cached document says "amount due": render it again, stamped void
-    invoice.save(update_fields=["status", "voided_at", "void_reason", "pdf"])
+    invoice.save(update_fields=["status", "voided_at", "void_reason"])
     if invoice.credit_applied.amount > 0:
         BalanceEntry.objects.create(
             organization=invoice.organization,
@@ -282,15 +282,8 @@ def invoice_mark_paid(
     invoice.paid_at = paid_at
     invoice.payment_reference = reference
     invoice.payment_method_description = method_description
-    invoice.pdf = ""  # the cached document says "amount due": render it again as paid
     invoice.save(
-        update_fields=[
-            "status",
-            "paid_at",
-            "payment_reference",
-            "payment_method_description",
-            "pdf",
-        ]
+        update_fields=["status", "paid_at", "payment_reference", "payment_method_description"]
     )
     _referral_credit_if_due(invoice, paid_at)
     return invoice
@@ -541,11 +534,18 @@ def _referral_credit_if_due(invoice: Invoice, now: dt.datetime) -> None:
 
 
 def invoice_pdf_if_needed(*, invoice: Invoice) -> bytes:
-    """The cached PDF of a finalized invoice, rendered and stored the first time."""
-    if invoice.pdf:
+    """The finalized invoice as PDF: the stored file while it still shows what the invoice
+    shows now, else rendered and stored (the first time, and after anything the PDF shows
+    has changed: paid, voided, a credit note, bank transfer details, the template)."""
+    html = invoicing_selectors.invoice_pdf_html(invoice=invoice)
+    name = f"{invoice.number}-{invoicing_selectors.invoice_pdf_fingerprint(html=html)}"
+    # Storage appends a suffix to a name already taken (two first downloads at once).
+    if invoice.pdf and PurePosixPath(invoice.pdf.name).stem.startswith(name):
         with invoice.pdf.open("rb") as stored:
             return stored.read()
-    content = invoicing_selectors.invoice_pdf_render(invoice=invoice)
-    invoice.pdf.save(f"{invoice.number}.pdf", ContentFile(content), save=False)
+    content = invoicing_selectors.invoice_pdf_render(invoice=invoice, html=html)
+    if invoice.pdf:
+        invoice.pdf.delete(save=False)  # shows what the invoice no longer does
+    invoice.pdf.save(f"{name}.pdf", ContentFile(content), save=False)
     invoice.save(update_fields=["pdf"])
     return content

@@ -39,7 +39,7 @@ def render_org_page(request, access, template, context=None, status=200) -> Http
     context = {
         "access": access,
         "organization": access.organization,
-        "memberships": account_selectors.memberships_for_user(user=request.user),
+        "memberships": access.memberships,
         "admins": (
             account_selectors.organization_admins(organization=access.organization)
             if not access.sees_finances

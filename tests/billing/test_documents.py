@@ -1,6 +1,5 @@
 import datetime as dt
 import re
-import subprocess
 from decimal import Decimal
 
 import pytest
@@ -14,6 +13,7 @@ from billing.invoicing import services as invoicing_services
 from billing.invoicing.selectors import invoice_pdf_render
 from billing.subscriptions import periods
 from tests.factories import MembershipFactory, OrganizationFactory, renewed_invoice
+from tests.helpers import pdf_text
 
 pytestmark = pytest.mark.django_db
 
@@ -26,15 +26,6 @@ def media_root(settings, tmp_path):
 @pytest.fixture
 def invoice(now):
     return renewed_invoice()
-
-
-def pdf_text(pdf: bytes) -> str:
-    """The PDF's text in the order it was drawn, cell after cell of each table row (poppler's
-    `pdftotext -raw`), every run of whitespace made one space: a description wrapped in its
-    cell reads whole, and a row reads label then amount."""
-    command = ["pdftotext", "-raw", "-", "-"]
-    text = subprocess.run(command, input=pdf, capture_output=True, check=True).stdout.decode()
-    return " ".join(text.split())
 
 
 def test_the_pdf_shows_number_customer_every_line_taxes_and_total(invoice):

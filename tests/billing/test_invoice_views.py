@@ -1,5 +1,7 @@
 import datetime as dt
+import re
 from decimal import Decimal
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -16,7 +18,7 @@ from tests.factories import (
     SubscriptionFactory,
     renewed_invoice,
 )
-from tests.helpers import people_of, signed_in
+from tests.helpers import pdf_text, people_of, signed_in
 
 pytestmark = pytest.mark.django_db
 
@@ -252,10 +254,61 @@ def test_pdf_is_rendered_once_and_then_served_from_the_invoice(client, renewal):
     client = signed_in(client, "admin")
     first = client.get(url_of("billing:invoice_pdf", renewal))
     renewal.refresh_from_db()
-    assert renewal.pdf.name == "invoices/INV-2026-000002.pdf"
+    assert re.fullmatch(r"invoices/INV-2026-000002-[0-9a-f]{16}\.pdf", renewal.pdf.name)
 
     with mock.patch("weasyprint.HTML") as weasyprint_html:
         second = client.get(url_of("billing:invoice_pdf", renewal))
 
     weasyprint_html.assert_not_called()
     assert second.content == first.content
+
+
+def downloaded_pdf_text(client, invoice):
+    return pdf_text(client.get(url_of("billing:invoice_pdf", invoice)).content)
+
+
+def test_a_stored_pdf_is_rendered_again_once_the_invoice_is_paid(client, renewal, now):
+    client = signed_in(client, "admin")
+    assert "Amount due" in downloaded_pdf_text(client, renewal)
+    renewal.refresh_from_db()
+    unpaid_file = renewal.pdf.path
+
+    invoicing_services.invoice_mark_paid(
+        invoice=renewal, paid_at=now, reference="ch_123", method_description="Visa •••• 4242"
+    )
+    text = downloaded_pdf_text(client, renewal)
+
+    assert "Amount due" not in text
+    assert "Paid · thank you." in text
+    assert "Confirmation number ch_123" in text
+    renewal.refresh_from_db()
+    assert renewal.pdf.path != unpaid_file
+    assert not Path(unpaid_file).exists()
+
+
+def test_a_stored_pdf_is_rendered_again_once_a_credit_note_is_issued(client, renewal):
+    client = signed_in(client, "admin")
+    assert "Outage on 20 Mar" not in downloaded_pdf_text(client, renewal)
+
+    credit_note = invoicing_services.credit_note_issue(
+        invoice=renewal, amount=Money(Decimal("10.00"), "USD"), reason="Outage on 20 Mar"
+    )
+    text = downloaded_pdf_text(client, renewal)
+
+    assert credit_note.number in text
+    assert "Outage on 20 Mar" in text
+
+
+def test_a_stored_pdf_of_an_open_invoice_shows_bank_details_once_the_customer_pays_by_invoice(
+    client, acme, renewal
+):
+    client = signed_in(client, "admin")
+    assert renewal.status == Invoice.Status.OPEN
+    assert "Pay by bank transfer" not in downloaded_pdf_text(client, renewal)
+
+    acme.payment_terms = "invoice"
+    acme.save(update_fields=["payment_terms"])
+    text = downloaded_pdf_text(client, renewal)
+
+    assert "Pay by bank transfer" in text
+    assert "Payment reference INV-2026-000002" in text
