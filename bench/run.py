@@ -60,6 +60,14 @@ def main() -> int:
     # is never configured in this process.
     os.environ["DATABASE_URL"] = database_url
     os.environ["ALLOWED_HOSTS"] = "testserver"  # the host django.test.Client sends
+    # Production's settings, not development's: no debug cursor logging every query, no lock
+    # order checks, static files from their manifest. Plain HTTP on loopback, so no redirect
+    # to HTTPS.
+    os.environ["DEBUG"] = "false"
+    os.environ["BILLING_CHECK_LOCK_ORDER"] = "false"
+    os.environ["SECURE_SSL_REDIRECT"] = "false"
+    os.environ.setdefault("SECRET_KEY", "benchmark-only-" + "x" * 50)
+    os.environ["STATIC_ROOT"] = str(OUTPUT_DIR / "static")
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
     # Read by bench.common, imported below.
     os.environ["BENCH_SMOKE"] = "1" if arguments.smoke else "0"
@@ -73,6 +81,7 @@ def main() -> int:
 
     progress(f"migrating the benchmark database {database['NAME']}")
     call_command("migrate", verbosity=0, interactive=False)
+    call_command("collectstatic", verbosity=0, interactive=False)
 
     report = Report()
     failed = []

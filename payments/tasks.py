@@ -3,12 +3,24 @@
 from django.utils import timezone
 
 from billing.models import Invoice
+from billing.notifications import invoice_notices
 from payments import services
 
 
 def invoice_collect(invoice_id: int) -> bool:
     invoice = Invoice.objects.get(pk=invoice_id)
     return services.invoice_collect(invoice=invoice, now=timezone.now()) is not None
+
+
+def invoice_collect_and_notify(invoice_id: int) -> bool:
+    """An invoice just issued to an organization that pays automatically: charged, then its
+    notice sent, saying how the charge went. A failed charge still sends the notice."""
+    try:
+        return invoice_collect(invoice_id)
+    finally:
+        # Read again, as the charge left it: paid, or still owed.
+        invoice = Invoice.objects.select_related("organization").get(pk=invoice_id)
+        invoice_notices.invoice_issued_notify(invoice=invoice)
 
 
 def payment_retries() -> int:

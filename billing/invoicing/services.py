@@ -12,7 +12,6 @@ from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 from django.db.models import F, Q, Sum
 from django.utils import timezone
-from django_q.tasks import async_task
 from djmoney.money import Money
 from sequences import get_next_value
 
@@ -172,13 +171,13 @@ def _finalize(
     if balance_draft:
         _balance_entry_write(invoice, balance_draft, now)
     InvoiceLine.objects.bulk_create([line for line in lines if line.pk is None])
-    send_invoice_issued(invoice=invoice)
-    if (
-        invoice.status == Invoice.Status.OPEN
-        and organization.payment_terms == Organization.PaymentTerms.AUTOMATIC
-    ):
-        # By name: the payments app builds on billing, not the other way round.
-        transaction.on_commit(lambda: async_task("payments.tasks.invoice_collect", invoice.pk))
+    send_invoice_issued(
+        invoice=invoice,
+        charge_first=(
+            invoice.status == Invoice.Status.OPEN
+            and organization.payment_terms == Organization.PaymentTerms.AUTOMATIC
+        ),
+    )
     return invoice
 
 

@@ -10,12 +10,16 @@ from billing.notifications.emails import invoice_email_context, invoice_url
 from billing.notifications.services import notification_send
 
 
-def send_invoice_issued(*, invoice: Invoice) -> None:
+def send_invoice_issued(*, invoice: Invoice, charge_first: bool = False) -> None:
     """Queue the invoice's notice once the transaction commits: the job that issued it (the
-    renewal of many subscriptions) reads and renders nothing for it."""
-    transaction.on_commit(
-        lambda: async_task("billing.tasks.invoice_issued_notify", invoice.pk), robust=True
-    )
+    renewal of many subscriptions) reads and renders nothing for it. An invoice paid
+    automatically is charged by the same task, before its notice, which then tells how the
+    charge went: one task per invoice, one insert into the queue."""
+    task = "billing.tasks.invoice_issued_notify"
+    if charge_first:
+        # By name: the payments app builds on billing, not the other way round.
+        task = "payments.tasks.invoice_collect_and_notify"
+    transaction.on_commit(lambda: async_task(task, invoice.pk), robust=True)
 
 
 def invoice_issued_notify(*, invoice: Invoice) -> None:

@@ -549,13 +549,37 @@ def usage_period_close(
 ) -> UsageTotals:
     """Close a usage month for invoicing and return its totals. From now on facts measured
     in it count in the open month instead, so nothing reported late is lost or billed twice."""
-    counters = UsageCounter.objects.filter(
-        organization_id=organization_id, period_start=period.start
-    )
-    if not counters.filter(closed_at__isnull=True).update(closed_at=now):
-        _counters_add({(organization_id, period): {}})  # a month without any usage
-        counters.filter(closed_at__isnull=True).update(closed_at=now)
-    counter = counters.get()
-    return UsageTotals(
-        counter.call_seconds, counter.calls, counter.storage_peak_bytes, counter.api_calls
-    )
+    totals = _counter_close(organization_id, period, now)
+    if totals is None:
+        # A month without any usage has no counter yet; one closed before keeps its totals.
+        _counters_add({(organization_id, period): {}})
+        _counter_close(organization_id, period, now)
+        counter = UsageCounter.objects.get(
+            organization_id=organization_id, period_start=period.start
+        )
+        totals = UsageTotals(
+            counter.call_seconds, counter.calls, counter.storage_peak_bytes, counter.api_calls
+        )
+    return totals
+
+
+def _counter_close(
+    organization_id: int, period: periods.Period, now: dt.datetime
+) -> UsageTotals | None:
+    """Close the month's open counter and read its totals in one statement (`RETURNING`):
+    what it holds as it closes, which no report can change any more. None when there is no
+    open counter."""
+    table = connection.ops.quote_name(UsageCounter._meta.db_table)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"UPDATE {table} SET closed_at = %s "  # noqa: S608 - fixed identifiers
+            "WHERE organization_id = %s AND period_start = %s AND closed_at IS NULL "
+            "RETURNING call_seconds, calls, storage_peak_bytes, api_calls",
+            [
+                connection.ops.adapt_datetimefield_value(now),
+                organization_id,
+                connection.ops.adapt_datetimefield_value(period.start),
+            ],
+        )
+        row = cursor.fetchone()
+    return UsageTotals(*row) if row else None
