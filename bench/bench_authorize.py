@@ -25,8 +25,8 @@ from usage.caps.services import spend_caps_replace
 from usage.metering import services as metering
 
 CALLS = sized(2_000, smoke=20)
-GOAL_RATIO = 5  # at most five primary-key SELECTs' worth
-GOAL_QUERIES = 2
+GOAL_RATIO = 2  # at most two primary-key SELECTs' worth
+GOAL_QUERIES = 1
 
 
 def run(report: Report) -> None:
@@ -74,6 +74,9 @@ def run(report: Report) -> None:
     authorize_ms = best_median_ms(authorize, calls=200)
     report.add("authorize_ms", authorize_ms, "ms", floor=select_ms, goal=GOAL_RATIO * select_ms)
     report.add("authorize_queries", count_queries(authorize), "queries", floor=1, goal=GOAL_QUERIES)
+    # As the platform asks: the process has read its token already (it keeps it for
+    # SERVICE_TOKEN_CACHE_SECONDS), so the request runs the authorization's query alone.
+    authorize_over_http()
     report.add(
         "authorize_http_queries",
         count_queries(authorize_over_http),

@@ -1,6 +1,6 @@
 """Call reports ingested in batches of 1,000, through `calls_record` and through the batch API
 (JSON parsing and validation included), in calls per second; the floor is a plain multi-row
-INSERT of as many rows into the same table."""
+INSERT of as many rows into the same table, and the goals are shares of its throughput."""
 
 from __future__ import annotations
 
@@ -28,7 +28,10 @@ EMPLOYEES_PER_ORGANIZATION = 3
 ROUNDS = sized(2, smoke=1)
 CALLS = sized(5_000, smoke=20)  # per round and way in: 20,000 calls through our code in all
 BATCH = sized(1_000, smoke=10)
-GOAL_CALLS_PER_SECOND = 2_000
+# Shares of the plain INSERT's calls per second: all validation, idempotency, counters and
+# usage alerts included, through the service, and through the API with JSON on top.
+GOAL_SERVICE_SHARE = 0.6
+GOAL_API_SHARE = 0.5
 COLUMNS = (
     "platform_call_id",
     "organization_id",
@@ -68,16 +71,17 @@ def run(report: Report) -> None:
         api_rate = max(api_rate, CALLS / timed(post_batches, client, token, bodies))
     check_counters()
 
-    for name, rate in (
-        ("ingest_service_calls_per_s", service_rate),
-        ("ingest_api_calls_per_s", api_rate),
+    # The ratio to the floor is what the goals hold: a share of the plain INSERT's rate.
+    for name, rate, share in (
+        ("ingest_service_calls_per_s", service_rate, GOAL_SERVICE_SHARE),
+        ("ingest_api_calls_per_s", api_rate, GOAL_API_SHARE),
     ):
         report.add(
             name,
             rate,
             "calls/s",
             floor=insert_rate,
-            goal=GOAL_CALLS_PER_SECOND,
+            goal=share * insert_rate,
             higher_is_better=True,
         )
 

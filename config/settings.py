@@ -127,8 +127,19 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "timeout": 20,
     }
 else:
+    # Django's backend, with fewer health checks of a kept connection (see its module).
+    DATABASES["default"]["ENGINE"] = "config.postgresql"
     DATABASES["default"]["CONN_MAX_AGE"] = env.int("CONN_MAX_AGE", default=60)
     DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["CONN_HEALTH_CHECK_SECONDS"] = env.int(
+        "CONN_HEALTH_CHECK_SECONDS", default=5
+    )
+    # Statements run on a server-bound cursor (call authorization's) are prepared on the
+    # first run on a connection and keep their plan; the ORM binds on the client and is never
+    # prepared. Off (false) behind a pooler that cannot keep prepared statements.
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

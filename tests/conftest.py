@@ -5,12 +5,12 @@ import pytest
 import time_machine
 from django.conf import settings
 from django.core.management import call_command
-from django.db import transaction
+from django.db import connection, transaction
 from django.test import override_settings
 
 from tests import database_template
 
-ON_POSTGRES = settings.DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
+ON_POSTGRES = connection.vendor == "postgresql"
 
 # Whatever DEBUG says: a row lock taken out of the lock order fails the test that takes it.
 settings.BILLING_CHECK_LOCK_ORDER = True
@@ -31,7 +31,7 @@ def pytest_collection_modifyitems(config, items):
 
 
 def pytest_report_header(config):
-    engine = settings.DATABASES["default"]["ENGINE"].rsplit(".", 1)[-1]
+    engine = connection.vendor
     note = "" if ON_POSTGRES else " (tests marked postgres run on the PostgreSQL leg)"
     return f"database: {engine}{note}"
 

@@ -1,6 +1,7 @@
 import contextlib
 import importlib
 import os
+import runpy
 import signal
 import subprocess
 import time
@@ -78,15 +79,18 @@ def test_the_cluster_unit_runs_qcluster_and_waits_for_the_longest_task():
     assert int(service(CLUSTER)["TimeoutStopSec"]) > settings.Q_CLUSTER["timeout"]
 
 
-def test_the_web_unit_runs_gunicorn_on_the_wsgi_application():
+def test_the_web_unit_runs_gunicorn_on_the_wsgi_application_with_its_settings_file():
     program, *arguments = command_line(WEB)
     options = GunicornConfig().parser().parse_args(arguments)
+    # Read as gunicorn reads it: from the checkout (the unit's working directory).
+    settings_file = runpy.run_path(str(ROOT / options.config))
 
     assert Path(program).name == "gunicorn"
     assert options.args == ["config.wsgi"]
     assert callable(importlib.import_module("config.wsgi").application)
-    assert options.workers >= 1
-    assert int(service(WEB)["TimeoutStopSec"]) > options.graceful_timeout
+    assert settings_file["worker_class"] == "gthread"
+    assert settings_file["workers"] >= 1 and settings_file["threads"] > 1
+    assert int(service(WEB)["TimeoutStopSec"]) > settings_file["graceful_timeout"]
 
 
 def test_stopping_the_cluster_as_its_unit_does_lets_the_running_task_finish(tmp_path):

@@ -43,7 +43,9 @@ class EmployeeOut(Schema):
 def create_employee(request, org: PathText, payload: EmployeeIn):
     """Checked against the plan's quota before anything is configured: at the limit the
     answer is 409 `employee_quota_reached` with the limit and the ways out."""
-    employee = services.employee_create(organization=lookups.organization(org), **payload.dict())
+    employee = services.employee_create(
+        organization=lookups.organization(org), **payload.model_dump()
+    )
     return Status(201, employee)
 
 

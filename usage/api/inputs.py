@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from ninja import Field, Schema
-from pydantic import BeforeValidator, StringConstraints, field_validator
+from ninja import Field
+from pydantic import BaseModel, BeforeValidator, StringConstraints, field_validator
 from pydantic_core import PydanticCustomError
 
 
@@ -20,8 +20,10 @@ def _refuse_nul(value):
     return value
 
 
-class Input(Schema):
-    """Every request body: no text field may hold NUL."""
+class Input(BaseModel):
+    """Every request body: no text field may hold NUL. A plain pydantic model, not a ninja
+    `Schema`: that one reads each field of each object through a getter made for model
+    instances, which a JSON body does not need, and a batch of 1,000 calls pays for."""
 
     @field_validator("*", mode="before")
     @classmethod

@@ -29,6 +29,7 @@ from usage.models import AIEmployee, Call, EmployeeUsageCounter, UsageCounter, U
 
 MAX_CALL_SECONDS = 24 * 3600
 CLOCK_SKEW = dt.timedelta(minutes=5)
+DIRECTIONS = frozenset(Call.Direction.values)  # built once: `.values` makes a new list each time
 
 
 def usage_period_for(subscription: Subscription, moment: dt.datetime) -> periods.Period:
@@ -129,7 +130,7 @@ def _check_report(report: CallReport, index, subscriptions, employees, now) -> l
         problems.append(
             Problem("call_id", "invalid", "call_id must have 1 to 100 characters.", index)
         )
-    if report.direction not in Call.Direction.values:
+    if report.direction not in DIRECTIONS:
         problems.append(
             Problem("direction", "invalid", "direction must be inbound or outbound.", index)
         )
@@ -211,19 +212,17 @@ def calls_record(*, reports: list[CallReport], now: dt.datetime | None = None) -
     if problems:
         raise ReportRejected(problems)
 
-    rows = []
-    closed = _closed_periods(
-        {
-            (
-                subscriptions[r.organization].organization_id,
-                usage_period_for(subscriptions[r.organization], r.connected_at).start,
-            )
-            for r in reports
-        }
-    )
+    # `usage_period_for`, with each subscription's open month made once rather than per call.
+    open_months = {slug: subscription.usage_period for slug, subscription in subscriptions.items()}
+    measured = []
     for report in reports:
-        subscription = subscriptions[report.organization]
-        period = usage_period_for(subscription, report.connected_at)
+        subscription, period = subscriptions[report.organization], open_months[report.organization]
+        if report.connected_at not in period:
+            period = subscription.usage_period_at(report.connected_at)
+        measured.append((report, subscription, period))
+    closed = _closed_periods({(s.organization_id, period.start) for _, s, period in measured})
+    rows = []
+    for report, subscription, period in measured:
         period = _unless_invoiced(
             subscription, period, (subscription.organization_id, period.start) in closed
         )
@@ -337,24 +336,20 @@ def _closed_periods(keys: set[tuple[int, dt.datetime]]) -> set[tuple[int, dt.dat
 
 
 def _insert_new_calls(rows, now) -> set[str]:
-    """One multi-row INSERT that skips known call ids and returns the ids it inserted.
+    """One INSERT of every row that skips known call ids and returns the ids it inserted.
 
     Rows go in call id order: an insert waits for any concurrent transaction inserting the
-    same id, so batches sharing calls must take them in one order, or they deadlock."""
+    same id, so batches sharing calls must take them in one order, or they deadlock.
+    On PostgreSQL the rows travel as one array per column, unnested in their order: nine
+    parameters rather than nine per call, which the driver would otherwise find one by one
+    in a statement of thousands. Elsewhere, a multi-row VALUES."""
     if not rows:
         return set()
     rows = sorted(rows, key=lambda row: row[0].call_id)
     adapt = connection.ops.adapt_datetimefield_value
-    columns = (
-        "platform_call_id",
-        *CALL_CONTENT.values(),
-        "billable_seconds",
-        "usage_period_start",
-        "recorded_at",
-    )
-    params = []
-    for report, organization_id, period, seconds in rows:
-        params += [
+    now = adapt(now)
+    values = [
+        (
             report.call_id,
             organization_id,
             report.employee_id,
@@ -363,17 +358,40 @@ def _insert_new_calls(rows, now) -> set[str]:
             adapt(report.ended_at),
             seconds,
             adapt(period.start),
-            adapt(now),
-        ]
-    placeholders = ", ".join(["(" + ", ".join(["%s"] * len(columns)) + ")"] * len(rows))
+            now,
+        )
+        for report, organization_id, period, seconds in rows
+    ]
     table = connection.ops.quote_name(Call._meta.db_table)
+    if connection.vendor == "postgresql":
+        arrays = ", ".join(f"%s::{_column_type(column)}[]" for column in CALL_COLUMNS)
+        source = f"SELECT * FROM unnest({arrays})"  # noqa: S608 - types from model metadata
+        params = [list(column) for column in zip(*values, strict=True)]
+    else:
+        row = "(" + ", ".join(["%s"] * len(CALL_COLUMNS)) + ")"
+        source = "VALUES " + ", ".join([row] * len(values))
+        params = [value for row_values in values for value in row_values]
     sql = (
-        f"INSERT INTO {table} ({', '.join(columns)}) VALUES {placeholders} "  # noqa: S608 - fixed identifiers
+        f"INSERT INTO {table} ({', '.join(CALL_COLUMNS)}) {source} "
         "ON CONFLICT (platform_call_id) DO NOTHING RETURNING platform_call_id"
     )
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
         return {row[0] for row in cursor.fetchall()}
+
+
+# The columns of a call as `_insert_new_calls` writes them.
+CALL_COLUMNS = (
+    "platform_call_id",
+    *CALL_CONTENT.values(),
+    "billable_seconds",
+    "usage_period_start",
+    "recorded_at",
+)
+
+
+def _column_type(column: str) -> str:
+    return Call._meta.get_field(column).db_type(connection)
 
 
 def _counters_add(
