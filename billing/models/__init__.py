@@ -12,6 +12,7 @@ from billing.models.accounts import (
 from billing.models.catalog import Feature, Plan
 from billing.models.credits import BalanceEntry, Coupon, Discount, Referral, TaxRate
 from billing.models.invoices import CreditNote, Invoice, InvoiceLine, PendingLine
+from billing.models.ledger import AppendOnly
 from billing.models.notifications import (
     Channel,
     Delivery,
@@ -26,6 +27,7 @@ from billing.models.subscriptions import FeatureTrial, RenewalRun, Subscription
 from billing.models.support import BillingRequest, BillingRequestMessage, DisputedCall
 
 __all__ = [
+    "AppendOnly",
     "AuditEntry",
     "BalanceEntry",
     "BillingRequest",

@@ -10,12 +10,12 @@ from django.db import models
 from django.db.models import Q
 from djmoney.models.fields import MoneyField
 
-from billing.errors import BillingError, ErrorCode
 from billing.models.accounts import Organization
+from billing.models.ledger import AppendOnly
 from billing.money import format_percent
 
 
-class BalanceEntry(models.Model):
+class BalanceEntry(AppendOnly):
     """The customer balance ledger, append-only: credits granted or carried from an invoice
     are positive, credits applied to an invoice negative. The balance is their sum."""
 
@@ -78,18 +78,6 @@ class BalanceEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.get_kind_display()}: {self.amount}"
-
-    def save(self, *args, **kwargs):
-        if self.pk:
-            raise BillingError(
-                ErrorCode.LEDGER_APPEND_ONLY, "Balance entries are never changed; add another."
-            )
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise BillingError(
-            ErrorCode.LEDGER_APPEND_ONLY, "Balance entries are never deleted; add another."
-        )
 
 
 class Coupon(models.Model):

@@ -7,8 +7,7 @@ from django.db import models
 from django.db.models import Q
 from djmoney.models.fields import MoneyField
 
-from billing.errors import BillingError, ErrorCode
-from billing.models import Invoice, Organization
+from billing.models import AppendOnly, Invoice, Organization
 from usage.models.roster import AIEmployee
 from usage.models.tokens import ServiceToken
 
@@ -169,7 +168,7 @@ class SpendCap(models.Model):
         return f"{subject}: at most {self.call_seconds_limit} s of calls"
 
 
-class SpendCapChange(models.Model):
+class SpendCapChange(AppendOnly):
     """One change of a spend cap: what, from which limit to which (empty: no cap), who and
     when. Append-only: the record of who decided what."""
 
@@ -210,18 +209,6 @@ class SpendCapChange(models.Model):
     def __str__(self) -> str:
         return f"{self.subject}: {self.previous_limit} → {self.new_limit}"
 
-    def save(self, *args, **kwargs):
-        if self.pk:
-            raise BillingError(
-                ErrorCode.LEDGER_APPEND_ONLY, "Cap changes are never changed; add another."
-            )
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise BillingError(
-            ErrorCode.LEDGER_APPEND_ONLY, "Cap changes are never deleted; add another."
-        )
-
 
 class Budget(models.Model):
     """Money the organization means to spend in a usage month: as a whole (no cost center)
@@ -250,7 +237,7 @@ class Budget(models.Model):
         return f"{self.cost_center or 'Organization'}: {self.amount} a month"
 
 
-class BudgetChange(models.Model):
+class BudgetChange(AppendOnly):
     """One change of a monthly budget: whose, from which amount to which (empty: no
     budget), who and when. Append-only, like the caps' changes."""
 
@@ -286,15 +273,3 @@ class BudgetChange(models.Model):
 
     def __str__(self) -> str:
         return f"{self.cost_center or 'Organization'}: {self.previous_amount} → {self.new_amount}"
-
-    def save(self, *args, **kwargs):
-        if self.pk:
-            raise BillingError(
-                ErrorCode.LEDGER_APPEND_ONLY, "Budget changes are never changed; add another."
-            )
-        super().save(*args, **kwargs)
-
-    def delete(self, *args, **kwargs):
-        raise BillingError(
-            ErrorCode.LEDGER_APPEND_ONLY, "Budget changes are never deleted; add another."
-        )
