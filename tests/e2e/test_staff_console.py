@@ -63,4 +63,10 @@ def test_finance_follows_the_dunning_board_to_the_360_page_and_reads_the_revenue
     screenshot("revenue-dunning-recovery-organizations")
     row.get_by_role("link", name="Acme Dental").click()
     expect(page.locator("#status-360")).to_contain_text("Past due")
+
+    page.goto("/admin/billing/invoice/revenue/organizations/?figure=profit")
+    expect(page.locator(".errornote")).to_have_text(
+        "Figure: profit is not a figure of the revenue page."
+    )
+    screenshot("revenue-organizations-wrong-figure")
     assert csp_violations == []
