@@ -13,16 +13,19 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from django.db import DEFAULT_DB_ALIAS, transaction
-from django_q.brokers import get_broker
+from django.utils.module_loading import import_string
 from django_q.brokers.orm import ORM as OrmBroker
 from django_q.conf import Conf
 
 
 def task_commits_with_transaction(*, using: str = DEFAULT_DB_ALIAS) -> bool:
-    """Whether a task queued now is written in the current transaction on `using`."""
-    if Conf.SYNC or using != Conf.ORM:
+    """Whether a task queued now is written in the current transaction on `using`: tasks wait
+    for a cluster (they are not run at once) in django-q2's ORM broker on that database, named
+    as the broker class (settings always name it). Read from the configuration, not from a
+    broker made for the purpose: this is asked once per invoice."""
+    if Conf.SYNC or using != Conf.ORM or not Conf.BROKER_CLASS:
         return False
-    return isinstance(get_broker(), OrmBroker)
+    return issubclass(import_string(Conf.BROKER_CLASS), OrmBroker)
 
 
 def task_queue(enqueue: Callable[[], object], *, using: str = DEFAULT_DB_ALIAS) -> None:
