@@ -118,7 +118,7 @@ def renew_in_processes(workers: int) -> tuple[float, int]:
 
 # What a statement does and to which table: `INSERT INTO "billing_invoice"`, or for a
 # SELECT the table of its first column.
-STATEMENT_KIND = re.compile(r'^(INSERT INTO|UPDATE|DELETE FROM|SELECT) (?:DISTINCT )?"(\w+)"')
+STATEMENT_KIND = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM|SELECT) (?:DISTINCT )?"?(\w+)')
 
 
 def renew_all() -> tuple[float, int, int, float]:
