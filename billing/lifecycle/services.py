@@ -317,10 +317,23 @@ def _lock_due(
     return subscription
 
 
+# What renewal changes: the periods, and a scheduled plan change applied or dropped.
+RENEWAL_FIELDS = [
+    "current_period_start",
+    "current_period_end",
+    "usage_period_start",
+    "usage_period_end",
+    "plan",
+    "scheduled_plan",
+    "scheduled_change_at",
+    "scheduled_removals",
+]
+
+
 def _save(subscription: Subscription, reason: str, now: dt.datetime) -> None:
-    subscription._change_reason = history_reason(reason)
-    subscription._history_date = now
-    subscription.save()
+    subscription_services.subscription_save_recorded(
+        subscription=subscription, fields=RENEWAL_FIELDS, reason=reason, now=now
+    )
 
 
 def _trial_end(

@@ -12,11 +12,14 @@ organization's AI employees and phone numbers is `billing.lifecycle`'s part.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from decimal import Decimal
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
+from simple_history.manager import HistoryManager
+from simple_history.utils import get_history_manager_for_model
 
 from billing import locks, notifications
 from billing.accounts.services import Actor, staff_action_begin
@@ -149,6 +152,29 @@ def subscription_lock_live(*, organization_id: int) -> Subscription:
 def history_reason(reason: str) -> str:
     """The reason as the audit trail stores it: at most 100 characters."""
     return reason if len(reason) <= 100 else reason[:99] + "…"
+
+
+@functools.cache
+def _history() -> HistoryManager:
+    """The subscriptions' history, read once: simple-history makes a new manager class each
+    time it is read, which a save that records history does too."""
+    return get_history_manager_for_model(Subscription)
+
+
+def subscription_save_recorded(
+    *, subscription: Subscription, fields: list[str], reason: str, now: dt.datetime
+) -> None:
+    """Write `fields` of the caller's locked row, and its history row as a save writes it
+    (every field, the user set on it or signed in, `reason`, `now`), in the caller's
+    transaction: the renewal job saves every subscription it renews."""
+    subscription._change_reason = history_reason(reason)
+    subscription._history_date = now
+    subscription.skip_history_when_saving = True
+    try:
+        subscription.save(update_fields=fields)
+    finally:
+        del subscription.skip_history_when_saving
+    _history().bulk_history_create([subscription], update=True)
 
 
 ALLOWED_TRANSITIONS = {
