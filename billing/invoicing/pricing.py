@@ -52,17 +52,23 @@ class LineDraft:
             details=line.details,
         )
 
-    def build(self, invoice: Invoice, position: int) -> InvoiceLine:
+    @property
+    def amount_written(self) -> Money:
+        """The line's amount as written: quantity × unit price unless given, rounded once,
+        half-up, to the minor unit."""
         amount = (
             self.amount if self.amount is not None else self.unit_price * Decimal(self.quantity)
         )
+        return round_money(amount)
+
+    def build(self, invoice: Invoice, position: int) -> InvoiceLine:
         return InvoiceLine(
             invoice=invoice,
             kind=self.kind,
             description=self.description,
             quantity=Decimal(self.quantity),
             unit_price=self.unit_price,
-            amount=round_money(amount),  # rounded once, half-up, to the minor unit
+            amount=self.amount_written,
             period_start=self.period.start if self.period else None,
             period_end=self.period.end if self.period else None,
             position=position,

@@ -406,7 +406,10 @@ def _issue_with_pending(
         cost_services.cost_shares_freeze(
             invoice=invoice,
             period=usage_period,
-            charges=[draft.build(invoice, n) for n, draft in enumerate(charges)],
+            charges=[
+                cost_services.Charge(draft.kind, draft.amount_written, draft.details)
+                for draft in charges
+            ],
             facts=facts.costs if facts else None,
         )
     return invoice

@@ -76,6 +76,15 @@ class _Party:
     is_active: bool = False
 
 
+@dataclass(frozen=True)
+class Charge:
+    """What the split reads of a line of the invoice."""
+
+    kind: str
+    amount: Money
+    details: dict
+
+
 UNASSIGNED = ("", None)  # what goes to no cost center and no AI employee
 
 
@@ -129,7 +138,7 @@ def cost_shares_freeze(
     *,
     invoice: Invoice,
     period: periods.Period,
-    charges: list[InvoiceLine] | None = None,
+    charges: list[Charge] | None = None,
     facts: CostFacts | None = None,
 ) -> list[CostShare]:
     """Split `invoice`, which closes the usage month `period`, among cost centers and AI
@@ -139,7 +148,9 @@ def cost_shares_freeze(
     organization = invoice.organization
     currency = invoice.currency
     zero = Money(0, currency)
-    lines = charges if charges is not None else list(invoice.lines.all())
+    lines = charges
+    if lines is None:
+        lines = [Charge(line.kind, line.amount, line.details) for line in invoice.lines.all()]
     if facts is None:
         facts = cost_facts_for(organization_ids=[organization.pk])[organization.pk]
     answering, parties = {}, {}
