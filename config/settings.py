@@ -137,17 +137,9 @@ else:
     # Statements run on a server-bound cursor (call authorization's) are prepared on the
     # first run on a connection and keep their plan; the ORM binds on the client and is never
     # prepared. Off (false) behind a pooler that cannot keep prepared statements.
-    database_options = DATABASES["default"].setdefault("OPTIONS", {})
-    if env.bool("DATABASE_PREPARED_STATEMENTS", default=True):
-        database_options["prepare_threshold"] = 0
-        # Planned once, on the first run: PostgreSQL would otherwise plan the first five runs
-        # again, each time for their own values, before it settles on the generic plan; only
-        # prepared statements are affected, that is the authorization's.
-        database_options["options"] = " ".join(
-            filter(None, [database_options.get("options"), "-c plan_cache_mode=force_generic_plan"])
-        )
-    else:
-        database_options["prepare_threshold"] = None
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = (
+        0 if env.bool("DATABASE_PREPARED_STATEMENTS", default=True) else None
+    )
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

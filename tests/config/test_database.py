@@ -1,11 +1,9 @@
 """The PostgreSQL backend's health checks of a kept connection: at most every
 CONN_HEALTH_CHECK_SECONDS, and a connection that broke while idle is still replaced before a
-request uses it; the call authorization's statement, planned once per connection."""
+request uses it."""
 
 import pytest
 from django.db import DEFAULT_DB_ALIAS, connection, connections
-
-from usage import selectors
 
 pytestmark = [pytest.mark.postgres, pytest.mark.django_db]
 
@@ -77,30 +75,3 @@ def test_a_connection_broken_while_idle_is_replaced_before_a_request_uses_it(
 
     # Then its query runs, on a new connection
     assert backend_of(kept_connection) != broken
-
-
-def plans_of(database) -> tuple[int, int]:
-    """The generic and the custom plans the connection's prepared statements ran with."""
-    with database.cursor() as cursor:
-        cursor.execute(
-            "SELECT COALESCE(SUM(generic_plans), 0), COALESCE(SUM(custom_plans), 0)"
-            " FROM pg_prepared_statements"
-        )
-        generic, custom = cursor.fetchone()
-    return generic, custom
-
-
-def test_the_authorization_is_planned_once_per_connection(kept_connection, now):
-    # Given a new connection, the one the authorization runs on
-    default = connections[DEFAULT_DB_ALIAS]
-    connections[DEFAULT_DB_ALIAS] = kept_connection
-    try:
-        # When it authorizes six calls (PostgreSQL plans the first five of a prepared
-        # statement for their own values, unless told otherwise)
-        for _ in range(6):
-            selectors.call_authorize(organization_slug="acme", employee_id=1, now=now)
-    finally:
-        connections[DEFAULT_DB_ALIAS] = default
-
-    # Then each ran the plan made once, on the first run
-    assert plans_of(kept_connection) == (6, 0)
