@@ -11,7 +11,30 @@ PYTEST_WORKERS ?= 2
 # The architecture contracts in pyproject.toml; the import graph is cached under var/.
 LINT_IMPORTS := $(BIN)/lint-imports --cache-dir var/import-linter
 
-.PHONY: run test bench bench-smoke lint format install test-tools clean
+# Debian's packages the application itself needs wherever it renders invoice PDFs (weasyprint):
+# Pango, HarfBuzz's subsetting library (without it weasyprint subsets the embedded fonts with
+# fontTools, several times slower, and warns) and the fonts the PDF is set in.
+SYSTEM_PACKAGES := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-liberation
+# The browser suite drives Debian's Chromium, and the invoice tests read PDFs with poppler's
+# pdftotext and pdftoppm.
+TEST_PACKAGES := chromium poppler-utils
+
+# Installs those of the Debian packages $(1) that are missing, saying what for ($(2)): a single
+# dpkg-query when every one is there.
+define install_missing_debian_packages
+	@installed=" $$(dpkg-query --show --showformat='$${db:Status-Abbrev} $${Package}\n' $(1) \
+			2>/dev/null | awk '$$1 == "ii" { printf "%s ", $$2 }')"; \
+		missing=""; \
+		for package in $(1); do \
+			case "$$installed" in *" $$package "*) ;; *) missing="$$missing $$package";; esac; \
+		done; \
+		[ -z "$$missing" ] || { \
+			echo "Installing Debian's$$missing $(2)..."; \
+			$(SUDO) apt-get update -qq && \
+			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
+endef
+
+.PHONY: run test bench bench-smoke lint format install system-packages test-tools clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,18 +47,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 .env:
 	cp .env.example .env
 
-install: $(VENV)/.installed .env
+install: $(VENV)/.installed .env system-packages
 
-# The browser suite drives Debian's Chromium, and the invoice tests read PDFs with poppler's
-# pdftotext and pdftoppm; install them when they are missing.
+system-packages:
+	$(call install_missing_debian_packages,$(SYSTEM_PACKAGES),for rendering invoice PDFs)
+
 test-tools:
-	@missing=""; \
-		command -v chromium >/dev/null || missing="$$missing chromium"; \
-		command -v pdftoppm >/dev/null || missing="$$missing poppler-utils"; \
-		[ -z "$$missing" ] || { \
-			echo "Installing Debian's$$missing for the test suite..."; \
-			$(SUDO) apt-get update -qq && \
-			$(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; }
+	$(call install_missing_debian_packages,$(TEST_PACKAGES),for the test suite)
 
 # The task queue runs in a session of its own: a signal to the whole process group (Ctrl-C,
 # or SIGTERM from a supervisor) would reach django-q2's workers too, and SIGTERM kills them

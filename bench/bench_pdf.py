@@ -4,7 +4,8 @@ in this process's CPU time (`_cpu_`: steadier on a busy machine).
 
 The floor is weasyprint rendering a minimal one-line HTML document in the same run: what any
 PDF costs before our template, fonts and tables add to it. The goal for the one-page
-invoice is three times the floor.
+invoice is three times the floor. Beside it, the one-page invoice's text alone (each piece a
+paragraph of its own, no table, no stylesheet): what its words cost whatever the layout.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from decimal import Decimal
 
 from django.db import transaction
 from django.test import override_settings
+from django.utils.html import escape
 from djmoney.money import Money
 
 from bench.common import Report, best_median_ms, progress
@@ -76,6 +78,19 @@ def run(report: Report) -> None:
             goal=3.0 * floor_cpu_ms if with_goal else None,
         )
 
+    progress("timing the one-page invoice's text alone")
+    text_only = text_only_html(invoicing_selectors.invoice_pdf_html(invoice=one_page))
+
+    def render_text_only() -> bytes:
+        return HTML(string=text_only).write_pdf()
+
+    report.add(
+        "pdf_one_page_text_only_cpu_ms",
+        best_median_ms(render_text_only, clock=time.process_time, **ROUNDS),
+        "ms",
+        floor=floor_cpu_ms,
+    )
+
     # Downloads after the first serve the stored PDF while it still shows what the invoice
     # shows: its HTML is made again to know that, the PDF is not.
     progress("timing the one-page invoice's download once its PDF is stored")
@@ -99,6 +114,16 @@ def run(report: Report) -> None:
             floor=floor_cpu_ms,
             goal=3.0 * floor_cpu_ms,
         )
+
+
+def text_only_html(html: str) -> str:
+    """The text of the invoice's HTML, each piece a paragraph of its own, like the floor's."""
+    import tinyhtml5  # weasyprint's HTML parser
+
+    body = tinyhtml5.parse(html, namespace_html_elements=False).find("body")
+    pieces = (piece.strip() for piece in body.itertext())
+    paragraphs = "".join(f"<p>{escape(piece)}</p>" for piece in pieces if piece)
+    return f"<!doctype html><title>Text only</title>{paragraphs}"
 
 
 def page_count(invoice: Invoice) -> int:

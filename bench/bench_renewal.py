@@ -16,7 +16,9 @@ import datetime as dt
 import multiprocessing
 import os
 import random
+import re
 import time
+from collections import Counter
 
 from django.db import connection, connections
 from djmoney.money import Money
@@ -114,20 +116,36 @@ def renew_in_processes(workers: int) -> tuple[float, int]:
     return time.perf_counter() - started, total
 
 
+# What a statement does and to which table: `INSERT INTO "billing_invoice"`, or for a
+# SELECT the table of its first column.
+STATEMENT_KIND = re.compile(r'^\s*(INSERT INTO|UPDATE|DELETE FROM|SELECT) (?:DISTINCT )?"?(\w+)')
+
+
 def renew_all() -> tuple[float, int, int, float]:
-    """Seconds, queries, invoices and CPU seconds of this process in one run of the job."""
+    """Seconds, queries, invoices and CPU seconds of this process in one run of the job. The
+    statements' count and time (round trip and driver) by kind are printed."""
     queries = 0
+    statements, seconds = Counter(), Counter()
 
     def count(execute, sql, params, many, context):
         nonlocal queries
         queries += 1
-        return execute(sql, params, many, context)
+        kind = STATEMENT_KIND.match(sql)
+        kind = " ".join(kind.groups()) if kind else sql.split(None, 1)[0]
+        started = time.perf_counter()
+        try:
+            return execute(sql, params, many, context)
+        finally:
+            statements[kind] += 1
+            seconds[kind] += time.perf_counter() - started
 
     # Counted by a wrapper: Django's own query log keeps only the last 9,000.
     with connection.execute_wrapper(count):
         started, cpu_started = time.perf_counter(), time.process_time()
         issued = lifecycle_services.renew_subscriptions_if_needed(now=MAY + dt.timedelta(hours=1))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
+    for kind, number in statements.most_common():
+        progress(f"  {number:>6,} × {seconds[kind] * 1000 / number:.2f} ms  {kind}")
     return elapsed, queries, issued, cpu
 
 

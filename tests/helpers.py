@@ -7,6 +7,7 @@ import datetime as dt
 import subprocess
 from decimal import Decimal
 
+from django.contrib.messages import get_messages
 from djmoney.money import Money
 
 from billing.lifecycle import services as lifecycle_services
@@ -122,5 +123,6 @@ def signed_in(client, username):
 
 
 def messages_of(response) -> list[str]:
-    """The messages the page shows once, as text."""
-    return [str(message) for message in response.context["messages"]]
+    """The messages shown once to the person who made the request, as text: on the page
+    itself, or on the page a redirect leads to."""
+    return [str(message) for message in get_messages(response.wsgi_request)]

@@ -131,7 +131,6 @@ def _finalize(
     if completion.discount is not None:
         _discount_used(discount, now)
     lines += [draft.build(invoice, len(lines) + n) for n, draft in enumerate(completion.lines)]
-    invoice.number = _gapless_number("INV", now)
     balance_draft = pricing.balance_line(
         owed=completion.owed,
         available=_credit_available(
@@ -167,6 +166,9 @@ def _finalize(
         invoice.paid_at = now
         if invoice.credit_applied.amount:
             invoice.payment_method_description = "Customer balance"
+    # Drawn last: the sequence's row stays locked until the commit, and every transaction
+    # that issues an invoice waits for it.
+    invoice.number = _gapless_number("INV", now)
     invoice.save()
     if balance_draft:
         _balance_entry_write(invoice, balance_draft, now)

@@ -3,7 +3,6 @@ from decimal import Decimal
 
 import pytest
 from django.contrib import admin
-from django.contrib.messages import get_messages
 from django.urls import reverse
 from djmoney.money import Money
 
@@ -18,7 +17,7 @@ from tests.factories import (
     TaxRateFactory,
     renewed_invoice,
 )
-from tests.helpers import usd
+from tests.helpers import messages_of, usd
 
 pytestmark = pytest.mark.django_db
 
@@ -27,10 +26,6 @@ pytestmark = pytest.mark.django_db
 def invoice(now):
     """Acme's open renewal invoice of 16 Mar 2026: $189.05 after $25.00 of credit."""
     return renewed_invoice()
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in get_messages(response.wsgi_request)]
 
 
 # --- invoices -----------------------------------------------------------------------------

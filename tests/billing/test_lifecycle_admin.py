@@ -7,7 +7,6 @@ import datetime as dt
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission
-from django.contrib.messages import get_messages
 from django.urls import reverse
 
 from billing.catalog import services as catalog_services
@@ -28,6 +27,7 @@ from tests.helpers import (
     APRIL,
     MAY,
     MID_APRIL,
+    messages_of,
     professional,
     starter,
     subscribe_with_trial,
@@ -36,10 +36,6 @@ from tests.helpers import (
 )
 
 pytestmark = pytest.mark.django_db
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in get_messages(response.wsgi_request)]
 
 
 def url(name, subscription):

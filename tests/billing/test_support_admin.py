@@ -3,7 +3,6 @@ from decimal import Decimal
 
 import pytest
 import time_machine
-from django.contrib.messages import get_messages
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 from djmoney.money import Money
@@ -12,6 +11,7 @@ from billing.models import BillingRequest, CreditNote, Notification
 from billing.support import services
 from tests.billing.support_helpers import MAR_16, overage_month
 from tests.factories import OrganizationFactory, UserFactory, sign_in
+from tests.helpers import messages_of
 
 pytestmark = pytest.mark.django_db
 
@@ -44,10 +44,6 @@ def dispute(month):
         reason="spam",
         now=NOW,
     )
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in get_messages(response.wsgi_request)]
 
 
 def url(name, *args):

@@ -7,7 +7,6 @@ import re
 import pytest
 import time_machine
 from django.contrib.auth.models import Permission
-from django.contrib.messages import get_messages
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
@@ -16,15 +15,11 @@ from billing.models import CreditNote
 from payments import reminders, services
 from payments.models import Collection, PaymentAttempt, PaymentMethod, Refund
 from tests.factories import OrganizationFactory, SubscriptionFactory, UserFactory, card, sign_in
-from tests.helpers import usd
+from tests.helpers import messages_of, usd
 
 pytestmark = pytest.mark.django_db
 
 APRIL = dt.datetime(2026, 4, 1, 9, tzinfo=dt.UTC)
-
-
-def messages_of(response) -> list[str]:
-    return [str(message) for message in get_messages(response.wsgi_request)]
 
 
 @pytest.fixture
