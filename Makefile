@@ -71,12 +71,16 @@ run: install
 		trap exit INT TERM; \
 		$(MANAGE) runserver $(HOST):$(PORT)
 
+# Each worker imports the project and rewrites the tests' assertions: their byte code is kept
+# under __pycache__/ (ignored by git) even where PYTHONDONTWRITEBYTECODE says not to, or every
+# worker of every run compiles them again, seconds of CPU each. Work-stealing: a worker that
+# runs out of tests takes half of what the other still has queued, so neither idles at the end.
 test: install test-tools
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(LINT_IMPORTS)
 	$(BIN)/python manage.py makemigrations --check --dry-run
-	$(BIN)/pytest -n $(PYTEST_WORKERS)
+	PYTHONDONTWRITEBYTECODE= $(BIN)/pytest -n $(PYTEST_WORKERS) --dist worksteal
 
 # PostgreSQL by default (`make bench BENCH_DATABASE_URL=` for SQLite); the name must say "bench".
 bench: export BENCH_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/bench

@@ -1,6 +1,8 @@
 """Call authorization over HTTP, as the platform asks it: gunicorn on loopback, 32 clients at
 once on keep-alive connections. p50 and p99 latency and requests per second, against the
-same load on /healthz, which touches neither the database nor the API."""
+same load on /healthz, which touches neither the database nor the API; and what each
+request costs in CPU time, gunicorn's worker processes' and PostgreSQL's server processes',
+which the machine's load does not move as it moves the rates."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
 from bench.common import SMOKE, Report, progress, sized, subscribed_employee
@@ -47,9 +50,16 @@ class Request:
 class Load:
     latencies: list[float]  # seconds
     elapsed: float  # seconds
+    server_cpu: float = 0.0  # seconds, gunicorn's workers
+    database_cpu: float = 0.0  # seconds, PostgreSQL's processes serving the benchmark
 
     def __add__(self, other: Load) -> Load:
-        return Load(self.latencies + other.latencies, self.elapsed + other.elapsed)
+        return Load(
+            self.latencies + other.latencies,
+            self.elapsed + other.elapsed,
+            self.server_cpu + other.server_cpu,
+            self.database_cpu + other.database_cpu,
+        )
 
     @property
     def p50_ms(self) -> float:
@@ -62,6 +72,9 @@ class Load:
     @property
     def requests_per_second(self) -> float:
         return len(self.latencies) / self.elapsed
+
+    def cpu_us_per_request(self, seconds: float) -> float:
+        return seconds / len(self.latencies) * 1e6
 
 
 def run(report: Report) -> None:
@@ -86,8 +99,8 @@ def run(report: Report) -> None:
                 f"round {round_number + 1} of {ROUNDS}: {REQUESTS // ROUNDS:,} requests to "
                 f"/healthz, then as many authorizations, from {CLIENTS} clients"
             )
-            healthz += load(port, Request("GET", "/healthz"))
-            authorized += load(port, authorize)
+            healthz += measured_load(server, port, Request("GET", "/healthz"))
+            authorized += measured_load(server, port, authorize)
     finally:
         stop(server)
 
@@ -107,6 +120,75 @@ def run(report: Report) -> None:
         goal=GOAL_RPS_SHARE * healthz.requests_per_second,
         higher_is_better=True,
     )
+    if healthz.server_cpu > 0:  # where /proc shows the processes' CPU time (Linux)
+        floor = healthz.cpu_us_per_request(healthz.server_cpu)
+        report.add(
+            "http_authorize_server_cpu_us",
+            authorized.cpu_us_per_request(authorized.server_cpu),
+            "us",
+            floor=floor,
+        )
+        if authorized.database_cpu > 0:  # PostgreSQL on this machine
+            report.add(
+                "http_authorize_database_cpu_us",
+                authorized.cpu_us_per_request(authorized.database_cpu),
+                "us",
+                floor=floor,
+            )
+
+
+def measured_load(server: subprocess.Popen, port: int, request: Request) -> Load:
+    """`load`, with the CPU time gunicorn's workers and the database's server processes
+    spent meanwhile. A database process that starts during the load counts from zero."""
+    workers = children(server.pid)
+    before = cpu_seconds(workers + database_processes())
+    measured = load(port, request)
+    after = cpu_seconds(workers + database_processes())
+    spent = {pid: seconds - before.get(pid, 0.0) for pid, seconds in after.items()}
+    return Load(
+        measured.latencies,
+        measured.elapsed,
+        sum(spent.get(pid, 0.0) for pid in workers),
+        sum(seconds for pid, seconds in spent.items() if pid not in workers),
+    )
+
+
+def children(pid: int) -> list[int]:
+    """The processes whose parent is `pid` (gunicorn's workers), read from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def database_processes() -> list[int]:
+    """PostgreSQL's processes serving the benchmark database, but this one's own."""
+    if connection.vendor != "postgresql":
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        return [pid for (pid,) in cursor.fetchall()]
+
+
+def cpu_seconds(pids: list[int]) -> dict[int, float]:
+    """User and system CPU time of each process that /proc shows (none elsewhere)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    seconds = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # ended, or no /proc
+            continue
+        seconds[pid] = (int(fields[11]) + int(fields[12])) / ticks
+    return seconds
 
 
 def free_port() -> int:

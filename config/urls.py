@@ -19,6 +19,8 @@ admin.site.index_title = "Support"
 urlpatterns = [
     path("", RedirectView.as_view(pattern_name="billing:home"), name="root"),
     path("healthz", healthz, name="healthz"),
+    # Before the pages: URLs are tried in order, and the platform asks before every call.
+    path("api/v1/", api.urls),
     path("accounts/login/", security_views.login, name="login"),
     path("accounts/logout/", security_views.logout, name="logout"),
     path("accounts/", include("billing.security.urls")),
@@ -26,7 +28,6 @@ urlpatterns = [
     path("billing/", include("billing.notifications.urls")),
     path("billing/", include("usage.urls")),
     path("billing/", include("payments.urls")),
-    path("api/v1/", api.urls),
     path("payments/", include("payments.urls_webhooks")),
     path("admin/", admin.site.urls),
 ]

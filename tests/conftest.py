@@ -1,3 +1,4 @@
+import contextlib
 import datetime as dt
 import io
 
@@ -130,22 +131,16 @@ def staff_client(client, staff):
 
 
 @pytest.fixture(scope="module")
-def demo_seed(django_db_setup, django_db_blocker):
-    """`seed_demo` run once for the whole test module, at `now`, as the tests run it (tasks
-    at once, fast password hashing); returns what it printed. The demo is written in a
-    transaction rolled back when the module ends, and each test runs in a savepoint inside
-    it, so what one test writes never reaches the next. Every test of a module that uses it
-    sees the demo: use it for the whole module (`pytest.mark.usefixtures`)."""
+def module_transaction(django_db_setup, django_db_blocker):
+    """A transaction around a whole test module, rolled back when the module ends: what the
+    module's own fixtures build in it is built once and shared by its tests, each of which
+    runs in a savepoint inside it, so what one test writes never reaches the next. Returns
+    `building()`, a context to build in, at `now` and as the tests run (tasks at once, fast
+    password hashing). A module that uses it holds no `transaction=True` tests."""
     from django_q.conf import Conf
 
-    output = io.StringIO()
-    with django_db_blocker.unblock():
-        module_transaction = transaction.atomic()
-        # Marked as Django's TestCase marks its own: the code under test still opens its
-        # own outermost (even durable) transactions, and the lock order is checked in each.
-        module_transaction._from_testcase = True
-        module_transaction.__enter__()
-    try:
+    @contextlib.contextmanager
+    def building():
         with (
             django_db_blocker.unblock(),
             time_machine.travel(NOW, tick=False),
@@ -153,9 +148,28 @@ def demo_seed(django_db_setup, django_db_blocker):
             pytest.MonkeyPatch.context() as monkeypatch,
         ):
             monkeypatch.setattr(Conf, "SYNC", True)
-            call_command("seed_demo", stdout=output)
-        yield output.getvalue()
+            yield NOW
+
+    with django_db_blocker.unblock():
+        outermost = transaction.atomic()
+        # Marked as Django's TestCase marks its own: the code under test still opens its
+        # own outermost (even durable) transactions, and the lock order is checked in each.
+        outermost._from_testcase = True
+        outermost.__enter__()
+    try:
+        yield building
     finally:
         with django_db_blocker.unblock():
             transaction.set_rollback(True)
-            module_transaction.__exit__(None, None, None)
+            outermost.__exit__(None, None, None)
+
+
+@pytest.fixture(scope="module")
+def demo_seed(module_transaction):
+    """`seed_demo` run once for the whole test module (`module_transaction`); returns what
+    it printed. Every test of a module that uses it sees the demo: use it for the whole
+    module (`pytest.mark.usefixtures`)."""
+    output = io.StringIO()
+    with module_transaction():
+        call_command("seed_demo", stdout=output)
+    return output.getvalue()

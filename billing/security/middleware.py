@@ -1,8 +1,12 @@
 """Middleware for signed-in sessions: the second factor before any page, and the staff
-idle timeout; and the browser's middleware, skipped by the platform API."""
+idle timeout; the browser's middleware, skipped by the platform API; and the
+Content-Security-Policy, built once for the platform API's answers."""
 
 from __future__ import annotations
 
+from csp.constants import HEADER, HEADER_REPORT_ONLY
+from csp.middleware import CSPMiddleware
+from csp.utils import build_policy
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth import logout
@@ -19,6 +23,11 @@ STAFF_LAST_SEEN = "staff_last_seen"
 # How stale the stored time may get before a request writes it again: a session write on
 # every request would be a database write on every admin page.
 LAST_SEEN_PRECISION_SECONDS = 60
+
+
+def is_api_request(request) -> bool:
+    """A request to the platform API (`API_PATH_PREFIX`)."""
+    return request.path_info.startswith(settings.API_PATH_PREFIX)
 
 
 class SecondFactorMiddleware:
@@ -93,15 +102,11 @@ class BrowserMiddleware:
             handler = convert_exception_to_response(middleware)
         self.browser = handler
 
-    @staticmethod
-    def _is_api(request) -> bool:
-        return request.path_info.startswith(settings.API_PATH_PREFIX)
-
     def __call__(self, request):
-        return self.get_response(request) if self._is_api(request) else self.browser(request)
+        return self.get_response(request) if is_api_request(request) else self.browser(request)
 
     def process_view(self, request, view_func, view_args, view_kwargs):
-        if self._is_api(request):
+        if is_api_request(request):
             return None
         for hook in self.view_hooks:
             if (response := hook(request, view_func, view_args, view_kwargs)) is not None:
@@ -109,15 +114,48 @@ class BrowserMiddleware:
         return None
 
     def process_template_response(self, request, response):
-        if not self._is_api(request):
+        if not is_api_request(request):
             for hook in self.template_hooks:
                 response = hook(request, response)
         return response
 
     def process_exception(self, request, exception):
-        if self._is_api(request):
+        if is_api_request(request):
             return None
         for hook in self.exception_hooks:
             if (response := hook(request, exception)) is not None:
                 return response
         return None
+
+
+class ContentSecurityPolicyMiddleware(CSPMiddleware):
+    """django-csp's, except for the platform API's answers: they carry no nonce (the API
+    renders no page) and no view's own policy, so their headers are the settings' policies,
+    built once here instead of on every request, where building them cost as much as the
+    authorization's query. In development (`DEBUG`) django-csp answers alone, to leave its
+    debug pages unconstrained."""
+
+    async_capable = False  # `__call__` is synchronous; under ASGI Django adapts it
+
+    def __init__(self, get_response):
+        super().__init__(get_response)
+        self.api_prefix = settings.API_PATH_PREFIX
+        self.api_policies = None
+        if not settings.DEBUG:
+            self.api_policies = [
+                (header, policy)
+                for header, policy in (
+                    (HEADER, build_policy()),
+                    (HEADER_REPORT_ONLY, build_policy(report_only=True)),
+                )
+                if policy
+            ]
+
+    def __call__(self, request):
+        if self.api_policies is None or not request.path_info.startswith(self.api_prefix):
+            return super().__call__(request)
+        response = self.get_response(request)
+        for header, policy in self.api_policies:
+            if header not in response:
+                response[header] = policy
+        return response

@@ -140,3 +140,19 @@ def test_the_api_answers_carry_the_headers_too(client):
 
     assert response.status_code == 401
     assert_protected(response)
+
+
+def test_the_api_answers_carry_the_pages_policy_and_a_report_only_one_when_set(client, settings):
+    # Given a report-only policy besides the enforced one
+    settings.CONTENT_SECURITY_POLICY_REPORT_ONLY = {
+        "DIRECTIVES": {"default-src": ["'none'"], "report-uri": "/csp-reports/"}
+    }
+
+    # When a page and the API answer
+    page = client.get(reverse("login"))
+    api = client.get("/api/v1/orgs/acme/usage")
+
+    # Then the API's answer carries the page's policies (a page without a nonce)
+    assert policy_of(api) == policy_of(page)
+    assert api["Content-Security-Policy-Report-Only"] == page["Content-Security-Policy-Report-Only"]
+    assert "report-uri /csp-reports/" in api["Content-Security-Policy-Report-Only"]

@@ -63,30 +63,36 @@ def call(employee, call_id="call-1", seconds=120, **changes):
     } | changes
 
 
+def authorize_with(client, employee, authorization: str | None):
+    """Ask to authorize a call of `employee` with this `Authorization` header, or none."""
+    extra = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+    return client.post(
+        f"/api/v1/orgs/{employee.organization.slug}/calls/authorize",
+        {"employee_id": employee.pk},
+        content_type="application/json",
+        **extra,
+    )
+
+
 class TestAuthentication:
     @pytest.mark.parametrize("header", [None, "Bearer wrong", "Basic abc"])
     def test_requests_without_a_valid_token_get_401(self, client, employee, header):
-        extra = {"HTTP_AUTHORIZATION": header} if header else {}
-
-        response = client.post(
-            f"/api/v1/orgs/{employee.organization.slug}/calls/authorize",
-            {"employee_id": employee.pk},
-            content_type="application/json",
-            **extra,
-        )
+        response = authorize_with(client, employee, header)
 
         assert response.status_code == 401
+
+    @pytest.mark.parametrize("scheme", ["Bearer", "bearer", "BEARER"])
+    def test_the_scheme_is_read_whatever_its_case(self, client, employee, token, scheme):
+        response = authorize_with(client, employee, f"{scheme} {token}")
+
+        assert response.status_code == 200
+        assert response.json()["allowed"] is True
 
     def test_a_revoked_token_gets_401(self, client, employee):
         service_token, token = service_token_create(name="old", all_organizations=True)
         service_token_revoke(service_token=service_token)
 
-        response = client.post(
-            f"/api/v1/orgs/{employee.organization.slug}/calls/authorize",
-            {"employee_id": employee.pk},
-            content_type="application/json",
-            HTTP_AUTHORIZATION=f"Bearer {token}",
-        )
+        response = authorize_with(client, employee, f"Bearer {token}")
 
         assert response.status_code == 401
 

@@ -15,6 +15,14 @@ class ServiceTokenAuth(HttpBearer):
     one: an expired token gets 401 `token_expired`, one that does not reach the
     organization 403 `token_out_of_scope`."""
 
+    def __call__(self, request: HttpRequest) -> ServiceToken | None:
+        """ninja's reading of the header, from `META`: `request.headers` would first
+        gather every header of the request, for this one."""
+        scheme, _, token = request.META.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if scheme.lower() != self.openapi_scheme:
+            return None
+        return self.authenticate(request, token)
+
     def authenticate(self, request: HttpRequest, token: str) -> ServiceToken | None:
         route = request.resolver_match
         slug = route.kwargs.get("org") if route else None

@@ -159,28 +159,32 @@ def own_pages(model_admin) -> list[str]:
     ]
 
 
-@pytest.fixture
-def accounts():
-    """One staff account of each kind, each signed in on a client of its own."""
+@pytest.fixture(scope="module")
+def accounts(module_transaction):
+    """One staff account of each kind, each signed in on a client of its own; made once for
+    the module."""
     from django.test import Client
 
     signed_in = {}
-    for account in ACCOUNTS:
-        if account == "superuser":
-            user = StaffFactory(username="root", is_superuser=True, roles=[])
-        else:
-            roles = [] if account == "no role" else [account]
-            user = StaffFactory(username=account.replace(" ", "-").lower(), roles=roles)
-        signed_in[account] = (user, sign_in(Client(), user))
+    with module_transaction():
+        for account in ACCOUNTS:
+            if account == "superuser":
+                user = StaffFactory(username="root", is_superuser=True, roles=[])
+            else:
+                roles = [] if account == "no role" else [account]
+                user = StaffFactory(username=account.replace(" ", "-").lower(), roles=roles)
+            signed_in[account] = (user, sign_in(Client(), user))
     return signed_in
 
 
-@pytest.fixture
-def records(now):
+@pytest.fixture(scope="module")
+def records(module_transaction):
     """An organization with one of (nearly) everything: a renewed invoice with numbers,
-    calls, a coupon and credit, its notices, and a declined card with its collection."""
-    invoice = renewed_invoice()
-    declined_invoice(SubscriptionFactory(now=now).organization, now=now)
+    calls, a coupon and credit, its notices, and a declined card with its collection; made
+    once for the module."""
+    with module_transaction() as now:
+        invoice = renewed_invoice()
+        declined_invoice(SubscriptionFactory(now=now).organization, now=now)
     return invoice
 
 
@@ -208,7 +212,7 @@ def test_every_own_page_and_action_has_a_rule(accounts):
     REGISTRY,
     ids=[model._meta.label_lower for model, _ in REGISTRY],
 )
-def test_who_may_open_each_page_and_take_each_action(accounts, records, model, model_admin):
+def test_who_may_open_each_page_and_take_each_action(accounts, records, now, model, model_admin):
     label = model._meta.label_lower
     rules = RULES[label]
     opts = model._meta
