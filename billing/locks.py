@@ -42,7 +42,7 @@ the locks its transaction already holds, and one taken out of order raises
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Generic, TypeVar
+from typing import TypeVar
 from weakref import WeakKeyDictionary
 
 from django.conf import settings
@@ -104,12 +104,6 @@ def subscription_lock(
     return rows_lock(Subscription.objects.all() if rows is None else rows, skip_locked=skip_locked)
 
 
-def subscription_lock_by_key(
-    rows: QuerySet[Subscription], *, skip_locked: bool = False
-) -> RowLockByKey[Subscription]:
-    return RowLockByKey(subscription_lock(rows, skip_locked=skip_locked))
-
-
 def invoice_lock(rows: QuerySet[Invoice] | None = None) -> QuerySet[Invoice]:
     return rows_lock(Invoice.objects.all() if rows is None else rows)
 
@@ -139,38 +133,6 @@ def rows_lock(rows: QuerySet[M], *, skip_locked: bool = False) -> QuerySet[M]:
     locked = rows.select_for_update(of=("self",), skip_locked=skip_locked)
     locked.__class__ = _LockedRows
     return locked
-
-
-# A key no row has, standing for the key in a statement compiled before it is known.
-_ANY_KEY = -1_234_567_890
-
-
-class RowLockByKey(Generic[M]):
-    """Rows of `rows`, a lock function's, each locked when read by its key (`read(pk)`) by
-    one statement compiled once and run again with each key: a job that locks many rows one
-    by one, each in its own transaction, would otherwise spend more compiling the statement
-    than running it. Reads the model's own columns and annotations only (no joins)."""
-
-    def __init__(self, rows: QuerySet[M]):
-        if not isinstance(rows, _LockedRows) or rows.query.select_related:
-            raise ValueError("A lock by key reads the rows of a lock function, without joins.")
-        self._rows = rows
-        self._statement: tuple[str, list, int] | None = None
-
-    def read(self, pk) -> M | None:
-        rows = self._rows
-        if self._statement is None:
-            # Compiled in the reader's transaction: Django refuses a lock outside one.
-            sql, params = rows.filter(pk=_ANY_KEY).query.get_compiler(rows.db).as_sql()
-            params = list(params)
-            if params.count(_ANY_KEY) != 1:
-                raise ValueError("The key's place in the statement is not known.")
-            self._statement = (sql, params, params.index(_ANY_KEY))
-        sql, params, key_at = self._statement
-        params = [*params[:key_at], pk, *params[key_at + 1 :]]
-        found = list(rows.model._default_manager.db_manager(rows.db).raw(sql, params))
-        _check_order(rows.db, rows.model._meta.label, {row.pk for row in found})
-        return found[0] if found else None
 
 
 class _LockedRows(QuerySet):

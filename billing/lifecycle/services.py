@@ -285,25 +285,21 @@ def _usage_lines(
     )
 
 
-def _due(now: dt.datetime) -> QuerySet[Subscription]:
-    """Subscriptions with a period ended at `now`, with whether lines wait for their next
-    invoice: read with the lock, so the common renewal without a plan change costs no query
-    more."""
+@functools.lru_cache(maxsize=1)
+def _due_locked(now: dt.datetime) -> QuerySet[Subscription]:
+    """Subscriptions with a period ended at `now`, each locked as it is read (skipping one
+    that another worker holds). Made once for a run of the job, which shares its `now`, and
+    read by key for each subscription: making it costs more than the statement's round trip.
+    Never read itself, only filtered, so it holds no rows."""
     due = Q(current_period_end__lte=now) | Q(usage_period_end__lte=now)
-    return Subscription.objects.filter(due, status__in=RENEWING).annotate(
+    query = Subscription.objects.filter(due, status__in=RENEWING).annotate(
+        # Read with the lock, so the common renewal without a plan change costs no query more.
         has_pending_lines=Exists(
             PendingLine.objects.filter(subscription=OuterRef("pk"), invoice__isnull=True)
         )
     )
-
-
-@functools.lru_cache(maxsize=1)
-def _due_locked(now: dt.datetime) -> locks.RowLockByKey[Subscription]:
-    """Due subscriptions (`_due`), each locked as it is read by its key (skipping one that
-    another worker holds). Made once for a run of the job, which shares its `now`: its
-    statement is compiled once, not for each subscription."""
     # One row at most (by its key): read without an ORDER BY, which costs compiling.
-    return locks.subscription_lock_by_key(_due(now).order_by(), skip_locked=True)
+    return locks.subscription_lock(query, skip_locked=True).order_by()
 
 
 def _lock_due(
@@ -311,14 +307,12 @@ def _lock_due(
 ) -> Subscription | None:
     """The subscription, locked, if one of its periods has ended; None if it is not due or
     another worker holds it (that worker renews it). With `facts`, its organization and
-    plans are the ones read with the chunk; without, they are read with it."""
+    plans are the ones read with the chunk."""
+    query = _due_locked(now).filter(pk=subscription_id)
     if facts is None:
-        query = locks.subscription_lock(_due(now), skip_locked=True).select_related(
-            "plan", "scheduled_plan", "organization"
-        )
-        return next(iter(query.filter(pk=subscription_id).order_by()), None)
-    subscription = _due_locked(now).read(subscription_id)
-    if subscription is not None:
+        query = query.select_related("plan", "scheduled_plan", "organization")
+    subscription = next(iter(query), None)
+    if subscription is not None and facts is not None:
         facts.attach(subscription)
     return subscription
 

@@ -6,11 +6,10 @@ from pathlib import Path
 import pytest
 from django.apps import apps
 from django.db import transaction
-from django.db.models import F
 
 from billing import locks
 from billing.locks import LOCK_ORDER, LockOrderError
-from billing.models import Feature, Invoice, Organization, Subscription
+from billing.models import Feature, Invoice, Organization
 from payments import locks as payment_locks
 from tests.factories import SubscriptionFactory
 
@@ -82,26 +81,6 @@ class TestLockOrder:
             locks.organization_lock().get(pk=subscription.organization_id)
             with pytest.raises(LockOrderError):
                 locks.subscription_lock().filter(pk=subscription.pk).exists()
-
-    def test_a_lock_by_key_is_checked_like_any_other(self, subscription):
-        by_key = locks.subscription_lock_by_key(Subscription.objects.all())
-
-        with transaction.atomic():
-            locks.organization_lock().get(pk=subscription.organization_id)
-            with pytest.raises(LockOrderError):
-                by_key.read(subscription.pk)
-
-    def test_a_lock_by_key_reads_each_key_it_is_given(self, now, subscription):
-        other = SubscriptionFactory(now=now)
-        by_key = locks.subscription_lock_by_key(
-            Subscription.objects.exclude(pk=other.pk).annotate(plan_code=F("plan__code"))
-        )
-
-        with transaction.atomic():
-            found = [by_key.read(subscription.pk), by_key.read(other.pk)]
-
-        assert found == [subscription, None]
-        assert found[0].plan_code == subscription.plan.code
 
     def test_each_transaction_starts_afresh(self, subscription):
         invoice = subscription.invoices.get()
