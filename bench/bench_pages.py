@@ -19,7 +19,7 @@ from djmoney.money import Money
 from bench.common import Report, best_median_ms, count_queries, progress, sized
 from billing.catalog import services as catalog_services
 from billing.invoicing import services as invoicing_services
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import BalanceEntry, Membership, Organization, Plan
 from billing.subscriptions import services as subscription_services
 from usage.metering import services as metering
@@ -170,6 +170,6 @@ def give_history(*, organization: Organization, start: dt.datetime, months: int)
             ],
             now=connected_at + dt.timedelta(hours=1),
         )
-        lifecycle_services.renew_subscriptions_if_needed(
+        renewals.renew_subscriptions_if_needed(
             now=min(start + relativedelta(months=month + 1, hours=1), timezone.now())
         )

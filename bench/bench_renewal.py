@@ -25,7 +25,7 @@ from djmoney.money import Money
 
 from bench.common import Report, best_median_ms, progress, sized
 from billing.catalog import services as catalog_services
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Organization, Subscription
 from usage.models import PhoneNumber, UsageCounter
 
@@ -97,7 +97,7 @@ def seed(count: int, plan, first: int) -> None:
 def _worker(issued) -> None:
     """One worker process: its own connection, the whole job over the same due set."""
     connections.close_all()
-    issued.put(lifecycle_services.renew_subscriptions_if_needed(now=MAY + dt.timedelta(hours=1)))
+    issued.put(renewals.renew_subscriptions_if_needed(now=MAY + dt.timedelta(hours=1)))
 
 
 def renew_in_processes(workers: int) -> tuple[float, int]:
@@ -142,7 +142,7 @@ def renew_all() -> tuple[float, int, int, float]:
     # Counted by a wrapper: Django's own query log keeps only the last 9,000.
     with connection.execute_wrapper(count):
         started, cpu_started = time.perf_counter(), time.process_time()
-        issued = lifecycle_services.renew_subscriptions_if_needed(now=MAY + dt.timedelta(hours=1))
+        issued = renewals.renew_subscriptions_if_needed(now=MAY + dt.timedelta(hours=1))
         elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu_started
     for kind, number in statements.most_common():
         progress(f"  {number:>6,} × {seconds[kind] * 1000 / number:.2f} ms  {kind}")

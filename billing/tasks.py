@@ -9,8 +9,8 @@ from django_q.models import Schedule
 from django_q.tasks import schedule
 
 from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
+from billing.lifecycle.renewals import renew_subscriptions_if_needed
 from billing.lifecycle.services import (
-    renew_subscriptions_if_needed,
     revenue_snapshot_if_needed,
     usage_data_purge_if_needed,
 )

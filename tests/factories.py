@@ -8,7 +8,7 @@ from django.contrib.auth import get_user_model
 from djmoney.money import Money
 
 from billing.invoicing import services as invoicing_services
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Feature, Membership, Organization, Plan, Subscription
 from billing.subscriptions import services as subscription_services
 from usage.models import AIEmployee, PhoneNumberRate
@@ -286,7 +286,7 @@ def renewed_invoice(*, organization=None, extra_numbers=0, start=FEB_16, renewed
     subscription = renewal_ready(
         organization=organization, extra_numbers=extra_numbers, start=start
     )
-    [invoice] = lifecycle_services.subscription_renew_if_needed(
+    [invoice] = renewals.subscription_renew_if_needed(
         subscription_id=subscription.pk, now=renewed_at
     )
     return invoice

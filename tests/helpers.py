@@ -10,7 +10,7 @@ from decimal import Decimal
 from django.contrib.messages import get_messages
 from djmoney.money import Money
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Membership, Plan, Subscription
 from tests.factories import (
     MembershipFactory,
@@ -79,7 +79,7 @@ def subscribe_with_trial(plan, organization=None, start=APRIL):
 
 def renew(subscription, now=MAY):
     """Run the renewal job for one subscription, as the schedule does at `now`."""
-    return lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
+    return renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
 
 
 def subscription_of(organization) -> Subscription:

@@ -24,6 +24,7 @@ from billing.admin.base import (
 )
 from billing.catalog import selectors as catalog_selectors
 from billing.errors import BillingError
+from billing.lifecycle import renewals
 from billing.lifecycle import selectors as lifecycle_selectors
 from billing.lifecycle import services as lifecycle_services
 from billing.models import PendingLine, Plan, RenewalRun, RevenueSnapshot, Subscription
@@ -329,7 +330,7 @@ class SubscriptionAdmin(AuditedAdmin, SimpleHistoryAdmin):
         issued = []
         for subscription in queryset:
             try:
-                issued += lifecycle_services.subscription_renew_if_needed(
+                issued += renewals.subscription_renew_if_needed(
                     subscription_id=subscription.pk, now=timezone.now()
                 )
             except BillingError as refusal:

@@ -21,7 +21,7 @@ from billing.accounts.roles import Role
 from billing.catalog import definitions
 from billing.catalog import services as catalog_services
 from billing.invoicing import services as invoicing_services
-from billing.lifecycle.services import RENEWING, renew_subscriptions_if_needed
+from billing.lifecycle.renewals import RENEWING, renew_subscriptions_if_needed
 from billing.models import (
     BalanceEntry,
     Coupon,

@@ -3,7 +3,7 @@
 import datetime as dt
 from dataclasses import dataclass
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Invoice, InvoiceLine, Organization
 from billing.support.services import CallInQuestion
 from tests.factories import (
@@ -54,7 +54,5 @@ def overage_month(*, organization=None, now=MAR_16) -> OverageMonth:
             connected_at=connected_at,
             billable_seconds=seconds,
         )
-    [invoice] = lifecycle_services.subscription_renew_if_needed(
-        subscription_id=subscription.pk, now=now
-    )
+    [invoice] = renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
     return OverageMonth(organization, invoice, invoice.lines.get(kind="overage_calls"), calls)

@@ -9,7 +9,7 @@ import time_machine
 from django.urls import reverse
 
 from billing.accounts.services import organization_billing_details_update
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Membership
 from tests.factories import (
     MembershipFactory,
@@ -87,7 +87,7 @@ def test_invoices_finalized_afterwards_use_the_new_details_earlier_ones_keep_the
     )
     renewal = dt.datetime(2026, 4, 1, 9, tzinfo=dt.UTC)
     with time_machine.travel(renewal, tick=False):
-        lifecycle_services.renew_subscriptions_if_needed(now=renewal)
+        renewals.renew_subscriptions_if_needed(now=renewal)
 
     # Then the renewal invoice carries the new ones, the first invoice its own
     second = subscription.invoices.exclude(pk=first.pk).get()

@@ -5,6 +5,7 @@ import pytest
 import time_machine
 from django.urls import reverse
 
+from billing.lifecycle import renewals
 from billing.lifecycle import services as lifecycle_services
 from billing.models import Subscription
 from billing.subscriptions import services as subscription_services
@@ -222,9 +223,7 @@ def test_keeping_a_subscription_that_is_not_ending_says_so(client, acme, catalog
 def test_after_the_period_ended_the_org_resubscribes_from_the_same_page(client, acme, catalog):
     # Given Acme cancelled and its period ended
     cancel_subscription(acme, catalog)
-    lifecycle_services.subscription_renew_if_needed(
-        subscription_id=subscription_of(acme).pk, now=MAY
-    )
+    renewals.subscription_renew_if_needed(subscription_id=subscription_of(acme).pk, now=MAY)
     url = PAGES["plan_change"](acme, catalog)
 
     with time_machine.travel(utc(2026, 5, 4, 15), tick=False):

@@ -18,6 +18,7 @@ from django_q.scheduler import scheduler
 from djmoney.money import Money
 
 from billing.invoicing import services as invoicing_services
+from billing.lifecycle import renewals
 from billing.lifecycle import services as lifecycle_services
 from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
 from billing.models import Plan
@@ -250,16 +251,14 @@ def every_email(mailoutbox, committed, monkeypatch):
         subscription_services.subscription_reactivate(subscription=subscription, now=days(13))
         card(smith, now=days(13))
     with time_machine.travel(days(15), tick=False), committed():
-        lifecycle_services.renew_subscriptions_if_needed(
-            now=days(15)
-        )  # trial ends: active, invoiced, paid
+        renewals.renew_subscriptions_if_needed(now=days(15))  # trial ends: active, invoiced, paid
     subscription.refresh_from_db()
     with committed():
         lifecycle_services.subscription_plan_change(
             subscription=subscription, plan=starter, now=days(20)
         )
     with time_machine.travel(days(46), tick=False), committed():
-        lifecycle_services.renew_subscriptions_if_needed(now=days(46))  # the downgrade applies
+        renewals.renew_subscriptions_if_needed(now=days(46))  # the downgrade applies
 
     # A card every charge of which fails
     declining = OrganizationFactory()
@@ -367,7 +366,7 @@ def test_a_mail_server_that_is_down_delays_the_emails_never_the_charge(
 
     # The trial ends while the mail server refuses every message
     with time_machine.travel(trial_end, tick=False), committed():
-        lifecycle_services.renew_subscriptions_if_needed(now=trial_end)
+        renewals.renew_subscriptions_if_needed(now=trial_end)
 
     # The first invoice is charged all the same; no e-mail went out
     invoice = subscription.invoices.get()

@@ -10,7 +10,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Membership, Notification, NotificationRead, Organization
 from tests.factories import (
     EmployeeFactory,
@@ -40,7 +40,7 @@ def acme(now):
     subscription = SubscriptionFactory(
         organization=organization, plan=professional, start=DECEMBER, now=DECEMBER
     )
-    lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
+    renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
     MembershipFactory(organization=organization, user=UserFactory(username="admin"))
     MembershipFactory(
         organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER

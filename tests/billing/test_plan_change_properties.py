@@ -10,6 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
+from billing.lifecycle import renewals
 from billing.lifecycle import services as lifecycle_services
 from billing.models import InvoiceLine, Plan
 from billing.subscriptions import periods
@@ -78,13 +79,13 @@ class TestTimeWeightedPrice(TestCase):
         events = sorted((START + dt.timedelta(seconds=s), target) for s, target in raw_changes)
 
         for at, target in events:
-            lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=at)
+            renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=at)
             subscription.refresh_from_db()
             if plans[target] != subscription.plan:
                 lifecycle_services.subscription_plan_change(
                     subscription=subscription, plan=plans[target], now=at
                 )
-        lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=END)
+        renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=END)
 
         charged = InvoiceLine.objects.filter(
             invoice__subscription=subscription,

@@ -10,7 +10,7 @@ import time_machine
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Plan
 from billing.subscriptions import services as subscription_services
 from tests.billing.conftest import PAGES, cancel_subscription, professional_with_staff
@@ -226,9 +226,7 @@ def test_plans_page_offers_downgrades_switches_and_subscribing(client, acme, cat
     assert "Downgrade<span" in annual  # Starter annual is a lower tier
 
     subscription_services.subscription_cancel(subscription=subscription_of(acme), reason="Other")
-    lifecycle_services.subscription_renew_if_needed(
-        subscription_id=subscription_of(acme).pk, now=MAY
-    )
+    renewals.subscription_renew_if_needed(subscription_id=subscription_of(acme).pk, now=MAY)
     with time_machine.travel(MAY, tick=False):
         after = signed_in(client, "admin").get(url, {"interval": "year"}).content.decode()
 
@@ -291,7 +289,7 @@ def test_a_downgrade_preview_warns_what_recent_usage_would_have_met(client, cata
         record_call(
             employee=ava, seconds=seconds, connected_at=utc(2026, 3, 1) + dt.timedelta(days=day)
         )
-    lifecycle_services.subscription_renew_if_needed(
+    renewals.subscription_renew_if_needed(
         subscription_id=subscription.pk, now=APRIL
     )  # closes March
     lite = PlanFactory(

@@ -9,7 +9,7 @@ from dateutil.relativedelta import relativedelta
 from django.urls import reverse
 
 from billing.catalog import services as catalog_services
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Plan
 from tests.factories import (
     EmployeeFactory,
@@ -79,7 +79,7 @@ def organization_with(
                     measured_at=measured_at,
                     now=measured_at,
                 )
-        lifecycle_services.renew_subscriptions_if_needed(now=month_start + relativedelta(months=1))
+        renewals.renew_subscriptions_if_needed(now=month_start + relativedelta(months=1))
     PhoneNumberRateFactory()  # $1.75 a month: $1.50 and a $0.25 regulatory fee
     for n in range(numbers):
         usage_services.phone_number_provision(

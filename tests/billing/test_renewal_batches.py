@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from billing.invoicing import services as invoicing_services
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Coupon, Invoice, InvoiceLine, TaxRate
 from tests.factories import (
     EmployeeFactory,
@@ -67,7 +67,7 @@ def test_twenty_due_subscriptions_cost_a_fixed_number_of_queries_each():
 
     # When the job renews them
     with CaptureQueriesContext(connection) as queries:
-        issued = lifecycle_services.renew_subscriptions_if_needed(now=MAY)
+        issued = renewals.renew_subscriptions_if_needed(now=MAY)
 
     # Then each got its invoice, for at most the fixed number of queries each
     assert issued == 20
@@ -109,7 +109,7 @@ def test_each_subscription_of_a_chunk_gets_its_own_discount_credit_taxes_and_spl
     record_call(employee=employee, seconds=600, connected_at=utc(2026, 4, 3), call_id="c-1")
 
     # When the job renews them in one chunk
-    lifecycle_services.renew_subscriptions_if_needed(now=MAY)
+    renewals.renew_subscriptions_if_needed(now=MAY)
 
     # Then each invoice is what renewing it alone issues
     def may_invoice(subscription) -> Invoice:

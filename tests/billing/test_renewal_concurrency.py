@@ -7,7 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 from django.db import connection
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Invoice
 from billing.subscriptions import services as subscription_services
 from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory
@@ -36,7 +36,7 @@ def test_two_clusters_renewing_at_once_issue_one_invoice_per_subscription_and_pe
     subscriptions = [SubscriptionFactory(plan=plan, start=APRIL, now=APRIL) for _ in range(20)]
 
     issued = in_threads(
-        lambda _: lifecycle_services.renew_subscriptions_if_needed(
+        lambda _: renewals.renew_subscriptions_if_needed(
             now=dt.datetime(2026, 6, 15, tzinfo=dt.UTC)
         ),
         range(4),

@@ -8,7 +8,7 @@ import time_machine
 from djmoney.money import Money
 
 from billing.invoicing import services as invoicing_services
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.lifecycle.renewal_reminders import renewal_reminders_send_if_needed
 from billing.models import Notification
 from billing.subscriptions import services as subscription_services
@@ -90,7 +90,7 @@ def test_the_next_period_is_reminded_again(acme, committed):
     run_job(dt.datetime(2026, 3, 25, 9, tzinfo=dt.UTC), committed)
     renewal = dt.datetime(2026, 4, 1, 9, tzinfo=dt.UTC)
     with time_machine.travel(renewal, tick=False), committed():
-        lifecycle_services.renew_subscriptions_if_needed(now=renewal)
+        renewals.renew_subscriptions_if_needed(now=renewal)
 
     run_job(dt.datetime(2026, 4, 24, 10, tzinfo=dt.UTC), committed)
 

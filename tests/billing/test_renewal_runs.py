@@ -5,7 +5,7 @@ import pytest
 from django.core import mail
 from django.urls import reverse
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import RenewalRun
 from tests.factories import OrganizationFactory, UserFactory
 from tests.helpers import MAY, subscribe
@@ -25,18 +25,18 @@ def three_due():
 
 def fail_for(monkeypatch, failing):
     """Renewing the subscription `failing` raises, as a bug or a lost database would."""
-    renew = lifecycle_services.subscription_renew_if_needed
+    renew = renewals.subscription_renew_if_needed
 
     def renew_or_fail(*, subscription_id, **kwargs):
         if subscription_id == failing.pk:
             raise RuntimeError("the database went away")
         return renew(subscription_id=subscription_id, **kwargs)
 
-    monkeypatch.setattr(lifecycle_services, "subscription_renew_if_needed", renew_or_fail)
+    monkeypatch.setattr(renewals, "subscription_renew_if_needed", renew_or_fail)
 
 
 def test_a_run_is_recorded_and_staff_see_it_in_the_admin(three_due, staff_client):
-    lifecycle_services.renew_subscriptions_if_needed(now=MAY)
+    renewals.renew_subscriptions_if_needed(now=MAY)
 
     run = RenewalRun.objects.latest()
     assert (run.due, run.invoices_issued, run.failed) == (3, 3, 0)
@@ -46,7 +46,7 @@ def test_a_run_is_recorded_and_staff_see_it_in_the_admin(three_due, staff_client
 
 def test_a_quick_run_without_failures_e_mails_no_one(three_due, superuser, committed):
     with committed():
-        lifecycle_services.renew_subscriptions_if_needed(now=MAY)
+        renewals.renew_subscriptions_if_needed(now=MAY)
 
     assert [message.to for message in mail.outbox if "Renewal run" in message.subject] == []
 
@@ -59,7 +59,7 @@ def test_a_failing_run_e_mails_the_superusers_after_it_is_recorded(
 
     # When the job runs
     with committed():
-        lifecycle_services.renew_subscriptions_if_needed(now=MAY)
+        renewals.renew_subscriptions_if_needed(now=MAY)
 
     # Then the others are renewed, the run says which failed, and the superusers are told
     run = RenewalRun.objects.latest()
@@ -75,7 +75,7 @@ def test_a_slow_run_e_mails_the_superusers(three_due, superuser, committed, sett
     settings.RENEWAL_SLOW_SECONDS = 0  # every run takes some time: this one is slow
 
     with committed():
-        lifecycle_services.renew_subscriptions_if_needed(now=MAY)
+        renewals.renew_subscriptions_if_needed(now=MAY)
 
     [alert] = [message for message in mail.outbox if "Renewal run" in message.subject]
     assert alert.subject.startswith("Renewal run slow: ")

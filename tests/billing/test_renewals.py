@@ -10,7 +10,7 @@ from djmoney.money import Money
 from billing.errors import BillingError
 from billing.invoicing import selectors as invoicing_selectors
 from billing.invoicing import services as invoicing_services
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import BalanceEntry, Coupon, Invoice, InvoiceLine, Plan, Subscription, TaxRate
 from billing.models.invoices import InvoiceLocked
 from tests.factories import (
@@ -331,7 +331,7 @@ class TestExactlyOnce:
 
         first = renew(subscription)
         again = renew(subscription)
-        lifecycle_services.renew_subscriptions_if_needed(now=MAY)
+        renewals.renew_subscriptions_if_needed(now=MAY)
 
         assert (len(first), again) == (1, [])
         assert subscription.invoices.count() == 2
@@ -344,7 +344,7 @@ class TestExactlyOnce:
     def test_missed_periods_are_caught_up_one_invoice_each_in_order(self):
         subscription = subscribe()
 
-        issued = lifecycle_services.renew_subscriptions_if_needed(now=utc(2026, 7, 15))
+        issued = renewals.renew_subscriptions_if_needed(now=utc(2026, 7, 15))
 
         invoices = list(subscription.invoices.order_by("period_start"))
         assert issued == 3
@@ -363,7 +363,7 @@ class TestExactlyOnce:
         [
             "usage.metering.services.usage_period_close",
             "usage.selectors.number_fees_for_period",
-            "billing.lifecycle.services.invoice_issue",
+            "billing.lifecycle.renewals.invoice_issue",
             "billing.invoicing.pricing.invoice_completion",
             "billing.invoicing.services._balance_entry_write",
             "billing.invoicing.services.get_next_value",
@@ -499,7 +499,7 @@ class TestAnnualPlans:
         use(subscription, 181_000)
 
         [april_usage] = renew(subscription)
-        year = lifecycle_services.renew_subscriptions_if_needed(now=utc(2027, 4, 1))
+        year = renewals.renew_subscriptions_if_needed(now=utc(2027, 4, 1))
 
         assert april_usage.kind == "usage"
         assert april_usage.period == subscription.usage_period_at(APRIL)
@@ -606,7 +606,7 @@ class TestCorrections:
 def test_plans_keep_one_renewal_per_subscription_with_many_subscriptions():
     subscriptions = [subscribe() for _ in range(5)]
 
-    issued = lifecycle_services.renew_subscriptions_if_needed(now=MAY)
+    issued = renewals.renew_subscriptions_if_needed(now=MAY)
 
     assert issued == 5
     assert all(s.invoices.count() == 2 for s in subscriptions)

@@ -14,6 +14,7 @@ from djmoney.money import Money
 
 from billing.invoicing import services as invoicing_services
 from billing.invoicing.pricing import LineDraft
+from billing.lifecycle import renewals
 from billing.lifecycle import revenue as selectors
 from billing.lifecycle import services as lifecycle_services
 from billing.models import Organization, RevenueSnapshot
@@ -123,7 +124,7 @@ def history(settings):
     )
     echo = subscribe("Echo", "80.00", day(2, 3))
     subscription_services.subscription_cancel(subscription=echo, reason="Budget", now=day(2, 20))
-    lifecycle_services.subscription_renew_if_needed(subscription_id=echo.pk, now=day(3, 3, 12))
+    renewals.subscription_renew_if_needed(subscription_id=echo.pk, now=day(3, 3, 12))
     golf = subscribe("Golf", "40.00", day(2, 20))
     declined_invoice(golf.organization, now=day(3, 18))
     hotel = subscribe("Hotel", "60.00", day(2, 15))

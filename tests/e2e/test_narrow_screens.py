@@ -8,7 +8,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from billing.catalog import services as catalog_services
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Plan
 from tests.e2e.test_billing_pages import sign_in
 from tests.factories import (
@@ -97,7 +97,7 @@ def acme():
             seconds=600 + 30 * day,
             connected_at=start + dt.timedelta(days=day, hours=15),
         )
-    lifecycle_services.renew_subscriptions_if_needed(now=now)
+    renewals.renew_subscriptions_if_needed(now=now)
     MembershipFactory(organization=organization, user=UserFactory(username="alice"))
     StaffFactory(username="support")
     subscription.refresh_from_db()

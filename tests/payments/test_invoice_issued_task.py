@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django_q.tasks import async_task
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Notification
 from billing.notifications import invoice_notices
 from tests.factories import OrganizationFactory, PlanFactory, SubscriptionFactory, card
@@ -34,9 +34,7 @@ def renew_and_commit(subscription, django_capture_on_commit_callbacks, monkeypat
 
     monkeypatch.setattr(invoice_notices, "async_task", queue)
     with django_capture_on_commit_callbacks(execute=True):
-        [invoice] = lifecycle_services.subscription_renew_if_needed(
-            subscription_id=subscription.pk, now=MAY
-        )
+        [invoice] = renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=MAY)
     invoice.refresh_from_db()
     return invoice, queued
 

@@ -6,7 +6,7 @@ import datetime as dt
 import pytest
 from django.urls import reverse
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Organization, Subscription
 from payments import services
 from payments.models import Collection
@@ -163,7 +163,7 @@ def test_the_banner_names_exactly_the_invoices_that_restore_service_with_pay_now
     settings.PAYMENT_RETRY_DAYS = [35]
     first = declined_invoice(acme, now=now)
     subscription = Subscription.objects.get(organization=acme)
-    [second] = lifecycle_services.subscription_renew_if_needed(
+    [second] = renewals.subscription_renew_if_needed(
         subscription_id=subscription.pk, now=subscription.current_period_end
     )
     services.invoice_collect(invoice=second, now=subscription.current_period_end)

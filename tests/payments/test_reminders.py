@@ -11,7 +11,7 @@ from django.template.loader import render_to_string
 from django_q.models import Schedule
 
 from billing.invoicing import selectors as invoicing_selectors
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Invoice
 from payments import reminders, services, tasks
 from payments.models import InvoiceReminder
@@ -210,9 +210,7 @@ def test_paying_a_later_invoice_does_not_lift_a_suspension_owed_to_an_earlier_on
     subscription, invoice, run
 ):
     # Given the May invoice is issued and April's goes unpaid beyond its grace period
-    [may] = lifecycle_services.subscription_renew_if_needed(
-        subscription_id=subscription.pk, now=DUE
-    )
+    [may] = renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=DUE)
     run(days(14))
     assert status(subscription) == "suspended"
 

@@ -7,7 +7,7 @@ from djmoney.money import Money
 
 from billing.errors import BillingError
 from billing.invoicing import selectors as invoicing_selectors
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Invoice
 from payments import services
 from payments.gateways import ChargeResult, MethodRefused
@@ -336,7 +336,7 @@ def test_renewal_invoices_are_collected_automatically(
 
     # When the period renews
     with django_capture_on_commit_callbacks(execute=True):
-        [renewal] = lifecycle_services.subscription_renew_if_needed(
+        [renewal] = renewals.subscription_renew_if_needed(
             subscription_id=subscription.pk, now=days(31)
         )
 
@@ -402,9 +402,7 @@ class TestReinstatementWithSeveralUnpaidInvoices:
         settings.PAYMENT_RETRY_DAYS = [40]
         card(subscription.organization, "4000000000000341")
         collect(invoice, APRIL)
-        [may] = lifecycle_services.subscription_renew_if_needed(
-            subscription_id=subscription.pk, now=days(30)
-        )
+        [may] = renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=days(30))
         collect(may, days(30))
         services.payment_retries_if_needed(now=days(40))
         assert status(subscription) == "suspended"

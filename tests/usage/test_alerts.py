@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Notification, Plan
 from tests.factories import (
     EmployeeFactory,
@@ -288,7 +288,7 @@ def test_the_same_threshold_three_periods_in_a_row_suggests_a_plan_that_fits(com
     for month in (3, 4, 5):
         moment = dt.datetime(2026, month, 20, tzinfo=dt.UTC)
         with time_machine.travel(moment, tick=False), committed():
-            lifecycle_services.renew_subscriptions_if_needed(now=moment)
+            renewals.renew_subscriptions_if_needed(now=moment)
             calls(employee, *[50_000] * 8, at=moment, prefix=f"m{month}")
 
     # Then May's notice says so, with the plan that fits

@@ -3,7 +3,7 @@ from decimal import Decimal
 
 import pytest
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from tests.factories import (
     EmployeeFactory,
     MembershipFactory,
@@ -488,7 +488,7 @@ class TestCallsDuringATrial:
         assert "Free trial until 24 Mar 2026" in page
         assert "900 s" in page
         # and the first invoice, at the trial's end, charges the plan and nothing of the trial
-        [invoice] = lifecycle_services.subscription_renew_if_needed(
+        [invoice] = renewals.subscription_renew_if_needed(
             subscription_id=trialing.pk, now=dt.datetime(2026, 3, 24, tzinfo=dt.UTC)
         )
         assert [line.kind for line in invoice.lines.all()] == ["subscription"]
@@ -497,7 +497,7 @@ class TestCallsDuringATrial:
         self, api, trialing, time_machine
     ):
         employee = EmployeeFactory(organization=trialing.organization)
-        lifecycle_services.subscription_renew_if_needed(
+        renewals.subscription_renew_if_needed(
             subscription_id=trialing.pk, now=dt.datetime(2026, 3, 24, tzinfo=dt.UTC)
         )
         time_machine.move_to(dt.datetime(2026, 3, 25, 12, tzinfo=dt.UTC))

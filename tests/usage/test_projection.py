@@ -7,7 +7,7 @@ import re
 import pytest
 import time_machine
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Notification
 from tests.factories import EmployeeFactory, SubscriptionFactory
 from usage.alerts.projection import projected_overage_alerts_if_needed
@@ -53,7 +53,7 @@ def office_hours_february(employee):
 def renewed_on_the_first_of_march():
     march = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     with time_machine.travel(march, tick=False):
-        lifecycle_services.renew_subscriptions_if_needed(now=march)
+        renewals.renew_subscriptions_if_needed(now=march)
 
 
 def march_so_far(employee, seconds=85_000):

@@ -10,7 +10,7 @@ from django.urls import reverse
 from djmoney.money import Money
 
 from billing.catalog import services as catalog_services
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Plan
 from tests.factories import (
     EmployeeFactory,
@@ -47,7 +47,7 @@ def organization(now):
                 seconds=30_000,
                 connected_at=month_start + dt.timedelta(days=1 + call),
             )
-        lifecycle_services.renew_subscriptions_if_needed(now=month_start + relativedelta(months=1))
+        renewals.renew_subscriptions_if_needed(now=month_start + relativedelta(months=1))
     MembershipFactory(organization=organization, user=UserFactory(username="admin"))
     return organization
 

@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from billing.errors import BillingError
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from tests.factories import (
     EmployeeFactory,
     OrganizationFactory,
@@ -65,9 +65,7 @@ def number(organization, phone, employee):
 
 
 def renew(subscription):
-    [invoice] = lifecycle_services.subscription_renew_if_needed(
-        subscription_id=subscription.pk, now=MAY
-    )
+    [invoice] = renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=MAY)
     return invoice
 
 

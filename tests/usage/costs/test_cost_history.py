@@ -5,7 +5,7 @@ import pytest
 from django.urls import reverse
 from djmoney.money import Money
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from tests.factories import (
     EmployeeFactory,
     MembershipFactory,
@@ -66,7 +66,7 @@ def acme(now):
         country="US",
         now=dt.datetime(2026, 2, 5, tzinfo=dt.UTC),
     )
-    lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
+    renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=now)
     MembershipFactory(organization=organization, user=UserFactory(username="admin"))
     return organization
 

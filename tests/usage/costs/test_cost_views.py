@@ -5,7 +5,7 @@ import io
 import pytest
 from django.urls import reverse
 
-from billing.lifecycle import services as lifecycle_services
+from billing.lifecycle import renewals
 from billing.models import Membership
 from tests.factories import (
     EmployeeFactory,
@@ -48,7 +48,7 @@ def acme(now):
                 seconds=min(6 * 3600, seconds - offset),
                 connected_at=FEBRUARY + dt.timedelta(days=1, minutes=n),
             )
-    lifecycle_services.subscription_renew_if_needed(subscription_id=subscription.pk, now=MARCH)
+    renewals.subscription_renew_if_needed(subscription_id=subscription.pk, now=MARCH)
     MembershipFactory(organization=organization, user=UserFactory(username="admin"))
     MembershipFactory(
         organization=organization, user=UserFactory(username="member"), role=Membership.Role.MEMBER
@@ -223,7 +223,7 @@ def test_the_costs_page_runs_a_constant_number_of_queries(
 ):
     for n in range(30):
         EmployeeFactory(organization=acme, name=f"Extra {n}", cost_center=f"Team {n}")
-    lifecycle_services.subscription_renew_if_needed(
+    renewals.subscription_renew_if_needed(
         subscription_id=acme.subscriptions.get().pk, now=dt.datetime(2026, 4, 1, tzinfo=dt.UTC)
     )
     as_user(client, "admin")

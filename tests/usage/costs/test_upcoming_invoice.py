@@ -5,6 +5,7 @@ import pytest
 import time_machine
 from djmoney.money import Money
 
+from billing.lifecycle import renewals
 from billing.lifecycle import services as lifecycle_services
 from billing.models import Plan
 from tests.factories import (
@@ -69,7 +70,7 @@ class TestTheProjectionOfAFinishedMonth:
             upcoming = selectors.upcoming_invoice(
                 organization=subscription.organization, now=month_end
             )
-            [invoice] = lifecycle_services.subscription_renew_if_needed(
+            [invoice] = renewals.subscription_renew_if_needed(
                 subscription_id=subscription.pk, now=month_end
             )
 
@@ -230,7 +231,7 @@ class TestMonthSpend:
         # When the month's spend is read in its last second, then renewal runs
         spend = selectors.month_spend(subscription=subscription, now=last_second)
         with time_machine.travel(month_end, tick=False):
-            [invoice] = lifecycle_services.subscription_renew_if_needed(
+            [invoice] = renewals.subscription_renew_if_needed(
                 subscription_id=subscription.pk, now=month_end
             )
 
