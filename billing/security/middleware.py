@@ -139,7 +139,6 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
 
     def __init__(self, get_response):
         super().__init__(get_response)
-        self.api_prefix = settings.API_PATH_PREFIX
         self.api_policies = None
         if not settings.DEBUG:
             self.api_policies = [
@@ -152,7 +151,7 @@ class ContentSecurityPolicyMiddleware(CSPMiddleware):
             ]
 
     def __call__(self, request):
-        if self.api_policies is None or not request.path_info.startswith(self.api_prefix):
+        if self.api_policies is None or not is_api_request(request):
             return super().__call__(request)
         response = self.get_response(request)
         for header, policy in self.api_policies:
